@@ -1,0 +1,100 @@
+// corral probe [--json]: what every system-probe plugin reports (devices, memory, CPU).
+#include "cli/commands.hpp"
+#include "cli/json_output.hpp"
+#include "cli/plugin_dirs_option.hpp"
+#include "config/config_loader.hpp"
+#include "plugins/plugin_registry.hpp"
+
+#include <boost/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+namespace corral::cli {
+namespace {
+
+std::string human_bytes(uint64_t bytes) {
+    static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = static_cast<double>(bytes);
+    int unit = 0;
+    while (v >= 1024.0 && unit < 4) {
+        v /= 1024.0;
+        ++unit;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", v, kUnits[unit]);
+    return buf;
+}
+
+void print_report(const sdk::ProbeReport& r) {
+    std::cout << r.backend << ": " << (r.available ? "available" : "not available");
+    if (!r.reason.empty()) std::cout << " (" << r.reason << ")";
+    std::cout << "\n";
+    if (r.system) {
+        const auto& s = *r.system;
+        std::cout << "  cpu: " << s.cpu_model << ", " << s.cpu_cores << " cores, " << s.cpu_threads << " threads\n"
+                  << "  ram: " << human_bytes(s.ram_total) << " total, " << human_bytes(s.ram_available) << " available\n";
+    }
+    for (const auto& d : r.devices) {
+        std::cout << "  [" << d.index << "] " << d.name;
+        if (!d.type.empty()) std::cout << " (" << d.type << ")";
+        std::cout << ": " << human_bytes(d.memory_total) << " total";
+        if (d.memory_free) std::cout << ", " << human_bytes(*d.memory_free) << " free";
+        if (d.unified) std::cout << ", unified";
+        if (!d.compute_capability.empty()) std::cout << ", compute " << d.compute_capability;
+        if (!d.driver.empty()) std::cout << ", driver " << d.driver;
+        std::cout << "\n";
+    }
+}
+
+int run_probe(const ParsedArgs& args) {
+    auto dirs = resolve_plugin_dirs(args);
+    if (!dirs) return kExitUsage;
+    std::vector<std::string> wanted;
+    if (auto file = args.value("config"); file && args.values("plugin-dir").empty()) {
+        if (auto loaded = config::load_config_file(*file); loaded.config) wanted = loaded.config->probes;
+    }
+    auto registry = plugins::PluginRegistry::scan(*dirs);
+    boost::json::array reports;
+    bool any_failed = false;
+    bool any_probe = false;
+    for (const auto& plugin : registry.plugins()) {
+        if (plugin->info().kind != plugins::PluginKind::Probe) continue;
+        if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), plugin->info().name) == wanted.end()) continue;
+        any_probe = true;
+        sdk::ProbeReport report;
+        try {
+            report = plugin->create_probe({})->probe();
+        } catch (const std::exception& e) {
+            // A broken probe is reported, never fatal: the other backends still count.
+            any_failed = true;
+            report.backend = plugin->info().name;
+            report.available = false;
+            report.reason = std::string("probe failed: ") + e.what();
+        }
+        if (args.flag("json")) {
+            auto j = sdk::to_json(report);
+            j.get_object()["plugin"] = plugin->info().name;
+            reports.push_back(std::move(j));
+        } else {
+            print_report(report);
+        }
+    }
+    if (args.flag("json")) {
+        write_pretty_json(std::cout, boost::json::object{{"probes", std::move(reports)}});
+    } else if (!any_probe) {
+        std::cout << "(no probe plugins found)\n";
+    }
+    return any_failed ? kExitFailure : kExitOk;
+}
+
+}  // namespace
+
+Command probe_command() {
+    CommandSpec spec{"probe", "Report compute devices and memory from every system-probe plugin (cpu, cuda, vulkan, metal).", {}, plugin_dir_options(),
+                     "Exit status: 0 when every probe ran (an absent backend is reported, not a failure), 1 when a probe broke."};
+    spec.options.push_back({"json", "", "Print JSON: {probes: [ProbeReport...]}"});
+    return {spec, run_probe};
+}
+
+}  // namespace corral::cli

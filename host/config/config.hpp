@@ -1,0 +1,66 @@
+// The typed form of a corral config file. See README.md "Configuration" for every key.
+#pragma once
+
+#include <corral/sdk/types.hpp>
+
+#include <boost/json/object.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace corral::config {
+
+struct ListenAddress {
+    std::string host = "127.0.0.1";
+    uint16_t port = 8080;
+};
+
+// One "runners" entry: which plugin, with which options (everything but "plugin").
+struct RunnerConfig {
+    std::string name;
+    std::string plugin;
+    boost::json::object options;
+};
+
+struct SchedulerConfig {
+    std::optional<int32_t> max_loaded;      // empty: no limit on the number of loaded models
+    double memory_headroom = 0.1;           // fraction of device memory kept free
+    std::optional<uint64_t> memory_budget;  // bytes; empty: derived from the probes
+    std::chrono::milliseconds load_timeout{std::chrono::minutes(5)};
+    std::chrono::milliseconds queue_timeout{std::chrono::seconds(30)};
+};
+
+struct ModelConfig {
+    std::string name;  // the key under "models"
+    std::string runner;
+    std::vector<std::string> aliases;
+    std::optional<std::chrono::milliseconds> ttl;  // idle time before unloading; empty: never
+    std::optional<uint64_t> memory;                // bytes the model needs, when given by hand
+    std::optional<int32_t> concurrency;            // requests in flight at once
+    sdk::ServerConfig server;                      // server settings (instance_id left empty)
+};
+
+struct Config {
+    std::filesystem::path source;  // the file it came from ("" when parsed from text)
+    ListenAddress listen;
+    std::vector<std::filesystem::path> plugin_dirs;  // absolute; empty: the default plugin directory
+    std::vector<RunnerConfig> runners;
+    std::vector<std::string> probes;  // probe plugin names; empty: every probe plugin found
+    SchedulerConfig scheduler;
+    std::vector<ModelConfig> models;  // in file order
+    std::vector<std::string> preload;
+    std::optional<std::filesystem::path> state_dir;
+    std::optional<std::string> log_level;
+    std::vector<std::string> api_keys;
+    std::optional<std::string> admin_api_key;
+
+    const RunnerConfig* find_runner(std::string_view name) const;
+    // By name or alias.
+    const ModelConfig* find_model(std::string_view name_or_alias) const;
+};
+
+}  // namespace corral::config

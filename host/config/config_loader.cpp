@@ -1,0 +1,427 @@
+#include "config/config_loader.hpp"
+
+#include "config/json_document.hpp"
+#include "config/units.hpp"
+
+#include <corral/sdk/json.hpp>
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <cstring>
+#include <map>
+#include <sstream>
+
+namespace corral::config {
+namespace {
+
+namespace json = boost::json;
+using Keys = std::vector<std::string_view>;
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        cur[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        }
+        std::swap(prev, cur);
+    }
+    return prev[b.size()];
+}
+
+std::string unknown_key_message(std::string_view key, const Keys& known) {
+    std::string_view best;
+    std::size_t best_distance = 3;  // suggest only close matches
+    for (auto k : known) {
+        auto d = edit_distance(key, k);
+        if (d < best_distance) {
+            best_distance = d;
+            best = k;
+        }
+    }
+    std::string msg = "unknown key";
+    if (!best.empty()) return msg + " (did you mean \"" + std::string(best) + "\"?)";
+    msg += " (expected one of: ";
+    bool first = true;
+    for (auto k : known) {
+        msg += first ? "" : ", ";
+        msg += k;
+        first = false;
+    }
+    return msg + ")";
+}
+
+// Reads the members of one JSON object, recording every mistake instead of stopping at the first.
+class ObjectReader {
+public:
+    ObjectReader(const json::value& v, std::string path, ConfigErrors& errors, const Keys& known)
+        : path_(std::move(path)), errors_(errors) {
+        if (!v.is_object()) {
+            error(path_, "expected object, got " + std::string(sdk::json_kind_name(v)));
+            return;
+        }
+        object_ = &v.get_object();
+        for (const auto& kv : *object_) {
+            if (std::find(known.begin(), known.end(), std::string_view(kv.key())) == known.end()) {
+                error(child(kv.key()), unknown_key_message(kv.key(), known));
+            }
+        }
+    }
+
+    bool valid() const { return object_ != nullptr; }
+    const json::object& object() const { return *object_; }
+    std::string child(std::string_view key) const { return sdk::json_path_join(path_, key); }
+    const std::string& path() const { return path_; }
+
+    const json::value* raw(std::string_view key) const {
+        if (!object_) return nullptr;
+        const auto* v = object_->if_contains(key);
+        return v && !v->is_null() ? v : nullptr;
+    }
+
+    template <class T>
+    bool read(std::string_view key, std::optional<T>& out) const {
+        const auto* v = raw(key);
+        if (!v) return false;
+        try {
+            out = sdk::detail::JsonConvert<T>::read(*v, child(key));
+            return true;
+        } catch (const sdk::JsonPathError& e) {
+            error(e.path(), e.detail());
+            return false;
+        }
+    }
+
+    template <class T>
+    bool read_into(std::string_view key, T& out) const {
+        std::optional<T> tmp;
+        if (!read(key, tmp)) return false;
+        out = std::move(*tmp);
+        return true;
+    }
+
+    template <class T>
+    std::optional<T> required(std::string_view key) const {
+        std::optional<T> out;
+        if (object_ && !raw(key)) error(child(key), "required key is missing");
+        read(key, out);
+        return out;
+    }
+
+    // An integer at least `min`.
+    template <class Int>
+    void read_min(std::string_view key, std::optional<Int>& out, Int min) const {
+        if (read(key, out) && *out < min) {
+            error(child(key), "must be at least " + std::to_string(min));
+            out.reset();
+        }
+    }
+
+    // A string from a fixed set.
+    void read_choice(std::string_view key, std::optional<std::string>& out, const Keys& choices) const {
+        if (!read(key, out)) return;
+        if (std::find(choices.begin(), choices.end(), *out) == choices.end()) {
+            std::string listed;
+            for (auto c : choices) listed += (listed.empty() ? "" : ", ") + std::string(c);
+            error(child(key), "expected one of " + listed + ", got \"" + *out + "\"");
+            out.reset();
+        }
+    }
+
+    // "10m", "1h30m", "500ms", or a number of seconds.
+    void read_duration(std::string_view key, std::optional<std::chrono::milliseconds>& out) const {
+        const auto* v = raw(key);
+        if (!v) return;
+        if (v->is_number() && v->to_number<double>() >= 0) {
+            out = std::chrono::milliseconds(static_cast<int64_t>(v->to_number<double>() * 1000.0));
+        } else if (v->is_string() && parse_duration(v->get_string())) {
+            out = parse_duration(v->get_string());
+        } else {
+            error(child(key), "expected a duration such as \"30s\", \"10m\", \"1h30m\" or \"500ms\" (or seconds as a number), got " +
+                                  json::serialize(*v));
+        }
+    }
+
+    // "4GiB", "512MB", or a number of bytes.
+    void read_size(std::string_view key, std::optional<uint64_t>& out) const {
+        const auto* v = raw(key);
+        if (!v) return;
+        if ((v->is_int64() && v->get_int64() >= 0) || v->is_uint64()) {
+            out = v->to_number<uint64_t>();
+        } else if (v->is_string() && parse_size(v->get_string())) {
+            out = parse_size(v->get_string());
+        } else {
+            error(child(key), "expected a size such as \"4GiB\" or \"512MB\" (or bytes as an integer), got " + json::serialize(*v));
+        }
+    }
+
+    void error(std::string path, std::string message) const { errors_.push_back({std::move(path), std::move(message)}); }
+    ConfigErrors& errors() const { return errors_; }
+
+private:
+    const json::object* object_ = nullptr;
+    std::string path_;
+    ConfigErrors& errors_;
+};
+
+std::filesystem::path resolve(const std::filesystem::path& base, const std::string& p) {
+    std::filesystem::path path(p);
+    return path.is_absolute() || base.empty() ? path : (base / path).lexically_normal();
+}
+
+bool valid_identifier(std::string_view name) {
+    return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+    });
+}
+
+// Model names and aliases are what clients send: printable, no spaces.
+bool valid_model_name(std::string_view name) {
+    return !name.empty() && name.size() <= 256 &&
+           std::all_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) > 0x20 && c != 0x7f; });
+}
+
+void parse_listen(const ObjectReader& r, ListenAddress& out) {
+    std::optional<std::string> text;
+    if (!r.read("listen", text)) return;
+    auto colon = text->rfind(':');
+    std::string host = colon == std::string::npos ? "" : text->substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    int port = 0;
+    bool port_ok = colon != std::string::npos && colon + 1 < text->size() && text->size() - colon - 1 <= 5 &&
+                   std::all_of(text->begin() + static_cast<std::ptrdiff_t>(colon) + 1, text->end(), ::isdigit);
+    if (port_ok) port = std::stoi(text->substr(colon + 1));
+    if (host.empty() || !port_ok || port < 1 || port > 65535) {
+        r.error(r.child("listen"), "expected \"host:port\" such as \"127.0.0.1:8080\" or \"[::1]:8080\", got \"" + *text + "\"");
+        return;
+    }
+    out.host = host;
+    out.port = static_cast<uint16_t>(port);
+}
+
+const Keys kCacheTypes = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"};
+
+const Keys kServerKeys = {"ctx_size",     "gpu_layers",       "threads",          "batch_size", "parallel",
+                              "flash_attn",   "mlock",            "mmap",             "cache_type_k", "cache_type_v",
+                              "jinja",        "reasoning_format", "reasoning_budget", "seed",       "sampling",
+                              "env",          "extra_args",       "runner_options"};
+const Keys kModelOwnKeys = {"path", "runner", "aliases", "ttl", "memory", "concurrency"};
+
+// The union of a model's own keys and the server settings it may carry.
+const Keys& model_keys() {
+    static const Keys keys = [] {
+        Keys k(kModelOwnKeys.begin(), kModelOwnKeys.end());
+        k.insert(k.end(), kServerKeys.begin(), kServerKeys.end());
+        return k;
+    }();
+    return keys;
+}
+
+void parse_server_settings(const ObjectReader& r, sdk::ServerConfig& s) {
+    r.read("ctx_size", s.ctx_size);
+    if (const auto* gl = r.raw("gpu_layers")) {
+        if ((gl->is_int64() && gl->get_int64() >= 0) || gl->is_uint64()) {
+            s.gpu_layers = std::to_string(gl->to_number<uint64_t>());
+        } else if (gl->is_string() && (gl->get_string() == "auto" || gl->get_string() == "all")) {
+            s.gpu_layers = std::string(gl->get_string());
+        } else {
+            r.error(r.child("gpu_layers"), "expected \"auto\", \"all\" or a number of layers, got " + json::serialize(*gl));
+        }
+    }
+    r.read_min("threads", s.threads, -1);
+    r.read_min("batch_size", s.batch_size, 1);
+    r.read_min("parallel", s.parallel, 1);
+    if (const auto* fa = r.raw("flash_attn"); fa && fa->is_bool()) {
+        s.flash_attn = fa->get_bool() ? "on" : "off";
+    } else {
+        r.read_choice("flash_attn", s.flash_attn, {"on", "off", "auto"});
+    }
+    r.read("mlock", s.mlock);
+    r.read("mmap", s.mmap);
+    r.read_choice("cache_type_k", s.cache_type_k, kCacheTypes);
+    r.read_choice("cache_type_v", s.cache_type_v, kCacheTypes);
+    r.read("jinja", s.jinja);
+    r.read_choice("reasoning_format", s.reasoning_format, {"none", "deepseek", "deepseek-legacy", "auto"});
+    r.read_min("reasoning_budget", s.reasoning_budget, -1);
+    r.read("seed", s.seed);
+    if (const auto* sampling = r.raw("sampling")) {
+        ObjectReader sr(*sampling, r.child("sampling"), r.errors(), {"temperature", "top_k", "top_p", "min_p", "repeat_penalty"});
+        if (sr.valid()) {
+            sr.read("temperature", s.sampling.temperature);
+            sr.read_min("top_k", s.sampling.top_k, 0);
+            sr.read("top_p", s.sampling.top_p);
+            sr.read("min_p", s.sampling.min_p);
+            sr.read("repeat_penalty", s.sampling.repeat_penalty);
+        }
+    }
+    r.read_into("env", s.env);
+    r.read_into("extra_args", s.extra_args);
+    r.read_into("runner_options", s.runner_options);
+}
+
+class ConfigParser {
+public:
+    ConfigParser(std::filesystem::path base_dir, ConfigErrors& errors) : base_(std::move(base_dir)), errors_(errors) {}
+
+    Config parse(const json::value& doc) {
+        Config c;
+        ObjectReader r(doc, "", errors_,
+                       {"listen", "plugin_dirs", "runners", "probes", "scheduler", "models", "preload", "state_dir",
+                        "log_level", "api_keys", "admin_api_key"});
+        if (!r.valid()) return c;
+        parse_listen(r, c.listen);
+        std::vector<std::string> dirs;
+        if (r.read_into("plugin_dirs", dirs)) {
+            for (const auto& d : dirs) c.plugin_dirs.push_back(resolve(base_, d));
+        }
+        if (const auto* runners = r.raw("runners")) parse_runners(*runners, c);
+        r.read_into("probes", c.probes);
+        if (const auto* scheduler = r.raw("scheduler")) parse_scheduler(*scheduler, c.scheduler);
+        if (const auto* models = r.raw("models")) parse_models(*models, c);
+        r.read_into("preload", c.preload);
+        for (std::size_t i = 0; i < c.preload.size(); ++i) {
+            if (!c.find_model(c.preload[i])) {
+                r.error(sdk::json_path_index("preload", i), "no model or alias named \"" + c.preload[i] + "\" under \"models\"");
+            }
+        }
+        std::optional<std::string> state_dir;
+        if (r.read("state_dir", state_dir)) c.state_dir = resolve(base_, *state_dir);
+        r.read_choice("log_level", c.log_level, {"trace", "debug", "info", "warn", "error", "critical", "off"});
+        r.read_into("api_keys", c.api_keys);
+        for (std::size_t i = 0; i < c.api_keys.size(); ++i) {
+            if (c.api_keys[i].empty()) r.error(sdk::json_path_index("api_keys", i), "an API key must not be empty");
+        }
+        r.read("admin_api_key", c.admin_api_key);
+        return c;
+    }
+
+private:
+    void parse_runners(const json::value& v, Config& c) {
+        if (!v.is_object()) {
+            errors_.push_back({"runners", "expected object, got " + std::string(sdk::json_kind_name(v))});
+            return;
+        }
+        for (const auto& kv : v.get_object()) {
+            std::string path = sdk::json_path_join("runners", kv.key());
+            if (!valid_identifier(kv.key())) {
+                errors_.push_back({path, "runner names may use letters, digits, '_' and '-' only"});
+            }
+            if (!kv.value().is_object()) {
+                errors_.push_back({path, "expected object, got " + std::string(sdk::json_kind_name(kv.value()))});
+                continue;
+            }
+            RunnerConfig rc;
+            rc.name = kv.key();
+            rc.options = kv.value().get_object();
+            rc.options.erase("plugin");
+            const auto* plugin = kv.value().get_object().if_contains("plugin");
+            if (!plugin) {
+                errors_.push_back({sdk::json_path_join(path, "plugin"), "required key is missing (the runner plugin's name, e.g. \"llama_server\")"});
+            } else if (!plugin->is_string()) {
+                errors_.push_back({sdk::json_path_join(path, "plugin"), "expected string, got " + std::string(sdk::json_kind_name(*plugin))});
+            } else {
+                rc.plugin = plugin->get_string();
+            }
+            c.runners.push_back(std::move(rc));
+        }
+    }
+
+    void parse_scheduler(const json::value& v, SchedulerConfig& s) {
+        ObjectReader r(v, "scheduler", errors_, {"max_loaded", "memory_headroom", "memory_budget", "load_timeout", "queue_timeout"});
+        if (!r.valid()) return;
+        r.read_min("max_loaded", s.max_loaded, 1);
+        std::optional<double> headroom;
+        if (r.read("memory_headroom", headroom)) {
+            if (*headroom < 0.0 || *headroom >= 1.0) r.error(r.child("memory_headroom"), "expected a fraction from 0 to below 1, such as 0.1");
+            else s.memory_headroom = *headroom;
+        }
+        r.read_size("memory_budget", s.memory_budget);
+        std::optional<std::chrono::milliseconds> d;
+        r.read_duration("load_timeout", d);
+        if (d) s.load_timeout = *d;
+        d.reset();
+        r.read_duration("queue_timeout", d);
+        if (d) s.queue_timeout = *d;
+    }
+
+    void parse_models(const json::value& v, Config& c) {
+        if (!v.is_object()) {
+            errors_.push_back({"models", "expected object, got " + std::string(sdk::json_kind_name(v))});
+            return;
+        }
+        std::map<std::string, std::string> taken;  // name or alias -> where it was declared
+        auto claim = [&](const std::string& name, const std::string& path) {
+            auto [it, inserted] = taken.emplace(name, path);
+            if (!inserted) errors_.push_back({path, "\"" + name + "\" is already used by " + it->second});
+        };
+        for (const auto& kv : v.get_object()) {
+            std::string path = sdk::json_path_join("models", kv.key());
+            ModelConfig m;
+            m.name = kv.key();
+            if (!valid_model_name(m.name)) errors_.push_back({path, "model names must be 1 to 256 printable characters without spaces"});
+            claim(m.name, path);
+            ObjectReader r(kv.value(), path, errors_, model_keys());
+            if (!r.valid()) continue;
+            if (auto p = r.required<std::string>("path")) m.server.model_path = resolve(base_, *p).string();
+            if (!r.read_into("runner", m.runner)) {
+                if (r.raw("runner") == nullptr) {
+                    if (c.runners.size() == 1) m.runner = c.runners.front().name;
+                    else r.error(r.child("runner"), c.runners.empty() ? "required key is missing (and no runners are configured)"
+                                                                      : "required key is missing (several runners are configured: name one)");
+                }
+            }
+            if (!m.runner.empty() && !c.find_runner(m.runner)) {
+                r.error(r.child("runner"), "no runner named \"" + m.runner + "\" under \"runners\"");
+            }
+            r.read_into("aliases", m.aliases);
+            for (std::size_t i = 0; i < m.aliases.size(); ++i) {
+                auto alias_path = sdk::json_path_index(r.child("aliases"), i);
+                if (!valid_model_name(m.aliases[i])) r.error(alias_path, "aliases must be 1 to 256 printable characters without spaces");
+                claim(m.aliases[i], alias_path);
+            }
+            std::optional<std::chrono::milliseconds> ttl;
+            r.read_duration("ttl", ttl);
+            if (ttl && ttl->count() > 0) m.ttl = ttl;
+            r.read_size("memory", m.memory);
+            r.read_min("concurrency", m.concurrency, 1);
+            parse_server_settings(r, m.server);
+            m.server.model_id = m.name;
+            m.server.model_name = m.name;
+            c.models.push_back(std::move(m));
+        }
+    }
+
+    std::filesystem::path base_;
+    ConfigErrors& errors_;
+};
+
+}  // namespace
+
+LoadResult parse_config(std::string_view text, const std::filesystem::path& base_dir) {
+    LoadResult result;
+    auto doc = parse_config_json(text, result.errors);
+    if (!doc) return result;
+    Config c = ConfigParser(base_dir, result.errors).parse(*doc);
+    if (result.errors.empty()) result.config = std::move(c);
+    return result;
+}
+
+LoadResult load_config_file(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        LoadResult result;
+        result.errors.push_back({"", "cannot read config file " + file.string() + ": " + std::strerror(errno)});
+        return result;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto abs = std::filesystem::absolute(file);
+    auto result = parse_config(text.str(), abs.parent_path());
+    if (result.config) result.config->source = abs;
+    return result;
+}
+
+}  // namespace corral::config

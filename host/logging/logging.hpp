@@ -1,0 +1,23 @@
+// Host logging: spdlog on stderr (stdout stays clean for --json output).
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace corral::logging {
+
+// Parses "trace", "debug", "info", "warn", "error", "critical" or "off".
+std::optional<spdlog::level::level_enum> parse_level(std::string_view name);
+
+// Installs the stderr sink and sets the level of every corral logger. Call once, early.
+void init(spdlog::level::level_enum level);
+
+// The logger of one host component ("host", "config", ...) or "plugin.<name>"; created on first use,
+// sharing the sink and level that init() set.
+std::shared_ptr<spdlog::logger> get(const std::string& name);
+
+}  // namespace corral::logging

@@ -1,0 +1,62 @@
+// A runner plugin instance seen through the C++ ProcessRunner port: the host's scheduler and
+// supervisor use this, and unit tests substitute GoogleMock doubles of the same port.
+#pragma once
+
+#include "plugins/host_api.hpp"
+
+#include <corral/sdk/plugin_abi.h>
+#include <corral/sdk/probe.hpp>
+#include <corral/sdk/runner.hpp>
+
+#include <memory>
+#include <string>
+
+namespace corral::plugins {
+
+class Plugin;
+
+class PluginRunner final : public sdk::ProcessRunner {
+public:
+    // Takes ownership of `self` (made by vtable->create with host->api()).
+    PluginRunner(std::shared_ptr<const Plugin> plugin, std::unique_ptr<PluginHostApi> host, const corral_runner_vtable* vtable,
+                 void* self);
+    ~PluginRunner() override;
+    PluginRunner(const PluginRunner&) = delete;
+    PluginRunner& operator=(const PluginRunner&) = delete;
+
+    sdk::ProcessHandle start(const sdk::ServerConfig& config) override;
+    void stop(const sdk::ProcessHandle& handle, std::chrono::milliseconds grace) override;
+    bool is_running(const sdk::ProcessHandle& handle) override;
+    sdk::ServerHealth health(const sdk::ProcessHandle& handle) override;
+    std::vector<sdk::ProcessHandle> list_running() override;
+    sdk::ProcessHandle adopt(const sdk::ProcessHandle& handle) override;
+
+private:
+    template <class T>
+    T parse_result(std::string_view op, const std::string& text) const;
+
+    std::shared_ptr<const Plugin> plugin_;  // keeps the descriptor's owner alive
+    std::unique_ptr<PluginHostApi> host_;   // must outlive self_
+    const corral_runner_vtable* vtable_;
+    void* self_;
+    std::string name_;
+};
+
+class PluginProbe final : public sdk::SystemProbe {
+public:
+    PluginProbe(std::shared_ptr<const Plugin> plugin, std::unique_ptr<PluginHostApi> host, const corral_probe_vtable* vtable, void* self);
+    ~PluginProbe() override;
+    PluginProbe(const PluginProbe&) = delete;
+    PluginProbe& operator=(const PluginProbe&) = delete;
+
+    sdk::ProbeReport probe() override;
+
+private:
+    std::shared_ptr<const Plugin> plugin_;
+    std::unique_ptr<PluginHostApi> host_;
+    const corral_probe_vtable* vtable_;
+    void* self_;
+    std::string name_;
+};
+
+}  // namespace corral::plugins
