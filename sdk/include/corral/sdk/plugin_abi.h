@@ -187,7 +187,7 @@ typedef const corral_plugin_descriptor* (*corral_plugin_entry_v1_fn)(void);
 #define CORRAL_EXPORT_PLUGIN_ENTRY(fn)                                                             \
     CORRAL_ABI_EXTERN_C __attribute__((visibility("default"))) const void* corral_plugin_entry_v1; \
     __attribute__((visibility("default"), section("corral"), weak)) const void*                   \
-        corral_plugin_entry_v1 = (const void*)(corral_plugin_entry_v1_fn)(fn)
+        corral_plugin_entry_v1 = (const void*)(intptr_t)(corral_plugin_entry_v1_fn)(fn)
 #else
 #error "corral plugins are built with GCC or Clang"
 #endif

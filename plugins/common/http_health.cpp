@@ -1,0 +1,92 @@
+#include "http_health.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace corral::plugin_common {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+std::optional<HttpEndpoint> parse_http_endpoint(const std::string& url) {
+    constexpr std::string_view kScheme = "http://";
+    if (url.rfind(kScheme, 0) != 0) return std::nullopt;
+    std::string rest = url.substr(kScheme.size());
+    if (!rest.empty() && rest.back() == '/') rest.pop_back();
+    auto colon = rest.rfind(':');
+    if (colon == std::string::npos || colon + 1 >= rest.size()) return std::nullopt;
+    std::string host = rest.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    unsigned long port = 0;
+    try {
+        std::size_t used = 0;
+        port = std::stoul(rest.substr(colon + 1), &used);
+        if (used != rest.size() - colon - 1) return std::nullopt;
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+    if (host.empty() || port == 0 || port > 65535) return std::nullopt;
+    return HttpEndpoint{host, static_cast<uint16_t>(port)};
+}
+
+std::string format_http_endpoint(const std::string& host, uint16_t port) {
+    bool v6 = host.find(':') != std::string::npos;
+    return "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+asio::awaitable<sdk::ServerHealth> check_health(HttpEndpoint endpoint, std::chrono::milliseconds timeout) {
+    constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+    sdk::ServerHealth health;
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(endpoint.host, ec);
+    if (ec) {
+        // A name: resolve it.
+        asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
+        auto [resolve_ec, results] = co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kAwait);
+        if (resolve_ec || results.empty()) {
+            health.message = "cannot resolve " + endpoint.host + ": " + resolve_ec.message();
+            co_return health;
+        }
+        address = results.begin()->endpoint().address();
+    }
+    beast::tcp_stream stream(co_await asio::this_coro::executor);
+    stream.expires_after(timeout);
+    auto [connect_ec] = co_await stream.async_connect(asio::ip::tcp::endpoint(address, endpoint.port), kAwait);
+    if (connect_ec) {
+        health.message = "cannot connect: " + connect_ec.message();
+        co_return health;
+    }
+    http::request<http::empty_body> req{http::verb::get, "/health", 11};
+    req.set(http::field::host, endpoint.host);
+    req.set(http::field::user_agent, "corral");
+    auto [write_ec, written] = co_await http::async_write(stream, req, kAwait);
+    http::response<http::string_body> res;
+    beast::flat_buffer buffer;
+    if (!write_ec) {
+        auto [read_ec, read] = co_await http::async_read(stream, buffer, res, kAwait);
+        ec = read_ec;
+    } else {
+        ec = write_ec;
+    }
+    if (ec) {
+        health.message = "no answer to GET /health: " + ec.message();
+        co_return health;
+    }
+    health.http_status = static_cast<int32_t>(res.result_int());
+    if (res.result() == http::status::ok) {
+        health.state = sdk::HealthState::Ok;
+    } else if (res.result() == http::status::service_unavailable) {
+        health.state = sdk::HealthState::Loading;
+        health.message = "loading";
+    } else {
+        health.state = sdk::HealthState::Error;
+        health.message = "GET /health answered " + std::to_string(res.result_int());
+    }
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    co_return health;
+}
+
+}  // namespace corral::plugin_common

@@ -1,0 +1,30 @@
+// The /health check runner plugins share: GET <endpoint>/health on an Asio executor, bounded by a
+// timeout, mapped to ServerHealth (200 ok, 503 loading, anything else error, no answer unreachable).
+#pragma once
+
+#include <corral/sdk/types.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace corral::plugin_common {
+
+struct HttpEndpoint {
+    std::string host;  // without brackets for IPv6
+    uint16_t port = 0;
+};
+
+// Parses "http://host:port" (optionally with a trailing '/'); nullopt for anything else.
+std::optional<HttpEndpoint> parse_http_endpoint(const std::string& url);
+
+// Formats "http://host:port", bracketing IPv6 addresses.
+std::string format_http_endpoint(const std::string& host, uint16_t port);
+
+boost::asio::awaitable<sdk::ServerHealth> check_health(HttpEndpoint endpoint, std::chrono::milliseconds timeout);
+
+}  // namespace corral::plugin_common

@@ -1,0 +1,28 @@
+// The mock server's answers, as pure functions of the request so they are easy to read and test.
+#pragma once
+
+#include "mock_options.hpp"
+
+#include <boost/json/value.hpp>
+
+#include <string>
+#include <vector>
+
+namespace corral::mock {
+
+// The generated tokens for a request: the configured reply's words, cycled, `count` of them.
+std::vector<std::string> generate_tokens(const MockOptions& options, uint32_t count);
+
+// Token ids for a text (one per byte, offset past the special tokens), as /tokenize returns.
+std::vector<int64_t> tokenize(const std::string& text);
+
+// An OpenAI error object: {"error": {"message", "type", "code"}}.
+boost::json::value error_body(int status, const std::string& message, const std::string& type);
+
+// Non-streamed chat completion (chat = true) or text completion.
+boost::json::value completion_body(bool chat, const std::string& model, const std::vector<std::string>& tokens, uint32_t prompt_tokens);
+
+// One SSE chunk: a token (finish = false) or the closing chunk with finish_reason "stop".
+boost::json::value completion_chunk(bool chat, const std::string& model, const std::string& token, bool finish);
+
+}  // namespace corral::mock

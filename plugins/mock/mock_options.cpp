@@ -1,0 +1,50 @@
+#include "mock_options.hpp"
+
+#include <corral/sdk/json.hpp>
+
+namespace corral::mock {
+
+const char* const kMockOptionsSchema = R"json({
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "load_delay_ms": {"type": "integer", "minimum": 0, "description": "time /health answers 503 before the server is ready"},
+    "token_delay_ms": {"type": "integer", "minimum": 0, "description": "pause between streamed tokens"},
+    "fail_start": {"type": ["boolean", "string"], "description": "make start() fail (with this message when a string)"},
+    "crash_after_requests": {"type": "integer", "minimum": 0, "description": "the request after this many kills the server"},
+    "reply": {"type": "string", "minLength": 1, "description": "the text the server generates, one token per word"},
+    "max_tokens": {"type": "integer", "minimum": 1, "description": "tokens generated when a request sets no max_tokens"}
+  }
+})json";
+
+MockOptions apply_options(MockOptions base, const boost::json::object& options, const std::string& path) {
+    static constexpr std::string_view kKeys[] = {"load_delay_ms", "token_delay_ms", "fail_start", "crash_after_requests", "reply", "max_tokens"};
+    for (const auto& kv : options) {
+        if (std::find(std::begin(kKeys), std::end(kKeys), std::string_view(kv.key())) == std::end(kKeys)) {
+            throw sdk::JsonPathError(sdk::json_path_join(path, kv.key()), "unknown mock option");
+        }
+    }
+    boost::json::value v = options;
+    sdk::FieldReader r(v, path);
+    std::optional<uint32_t> ms;
+    r.optional("load_delay_ms", ms);
+    if (ms) base.load_delay = std::chrono::milliseconds(*ms);
+    ms.reset();
+    r.optional("token_delay_ms", ms);
+    if (ms) base.token_delay = std::chrono::milliseconds(*ms);
+    if (const auto* fail = options.if_contains("fail_start")) {
+        if (fail->is_bool()) {
+            base.fail_start = fail->get_bool() ? std::optional<std::string>("start failed as configured (fail_start)") : std::nullopt;
+        } else {
+            base.fail_start = r.required<std::string>("fail_start");
+        }
+    }
+    r.optional_or_keep("crash_after_requests", base.crash_after_requests);
+    r.optional_or_keep("reply", base.reply);
+    if (base.reply.empty()) throw sdk::JsonPathError(sdk::json_path_join(path, "reply"), "must not be empty");
+    r.optional_or_keep("max_tokens", base.max_tokens);
+    if (base.max_tokens == 0) throw sdk::JsonPathError(sdk::json_path_join(path, "max_tokens"), "must be at least 1");
+    return base;
+}
+
+}  // namespace corral::mock

@@ -1,0 +1,29 @@
+// Options of the mock runner: set for the whole runner in the config's "runners" entry, and
+// overridable per model in the model's "runner_options".
+#pragma once
+
+#include <boost/json/object.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace corral::mock {
+
+struct MockOptions {
+    std::chrono::milliseconds load_delay{0};   // /health answers 503 this long before 200
+    std::chrono::milliseconds token_delay{0};  // pause between streamed tokens
+    std::optional<std::string> fail_start;     // start() fails with this message
+    uint32_t crash_after_requests = 0;         // 0: never; N: request N+1 kills the server (connection reset)
+    std::string reply = "Hello from the corral mock server. This reply is the same every time.";
+    uint32_t max_tokens = 16;  // tokens generated when the request sets no max_tokens
+};
+
+// JSON Schema of the options (kept beside the parser so the two agree).
+extern const char* const kMockOptionsSchema;
+
+// Applies `options` over `base`; throws sdk::JsonPathError naming `path` + key for a bad value.
+MockOptions apply_options(MockOptions base, const boost::json::object& options, const std::string& path);
+
+}  // namespace corral::mock

@@ -1,0 +1,145 @@
+// The mock runner plugin: simulated model servers that really listen on loopback, for tests and
+// demos without a model. Options (runner-wide or per model): see mock_options.hpp.
+#include "mock_options.hpp"
+#include "mock_server.hpp"
+
+#include "http_health.hpp"
+
+#include <corral/sdk/sdk.hpp>
+
+#include <boost/asio.hpp>
+
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace corral::mock {
+namespace {
+
+namespace asio = boost::asio;
+
+int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+class MockRunner final : public sdk::ProcessRunner {
+public:
+    MockRunner(sdk::Host host, const boost::json::object& options)
+        : host_(host), base_options_(apply_options({}, options, "options")), work_(asio::make_work_guard(ioc_)), io_thread_([this] { ioc_.run(); }) {}
+
+    ~MockRunner() override {
+        std::map<std::string, Entry> servers;
+        {
+            std::lock_guard lock(mutex_);
+            servers.swap(servers_);
+        }
+        for (auto& [id, entry] : servers) entry.server->stop();
+        work_.reset();
+        io_thread_.join();
+    }
+
+    sdk::ProcessHandle start(const sdk::ServerConfig& config) override {
+        auto options = apply_options(base_options_, config.runner_options, "runner_options");
+        if (options.fail_start) throw sdk::Error(sdk::ProcessError::StartFailed, *options.fail_start);
+        {
+            std::lock_guard lock(mutex_);
+            if (servers_.count(config.instance_id)) {
+                throw sdk::Error(sdk::ProcessError::StartFailed, "instance id " + config.instance_id + " is already running");
+            }
+        }
+        // Outcome of the start: ready (true) or exited before ready (false). Set once.
+        auto outcome = std::make_shared<std::promise<bool>>();
+        auto settled = std::make_shared<std::once_flag>();
+        const std::string id = config.instance_id;
+        MockServer::Callbacks callbacks;
+        callbacks.log = [host = host_, id](const std::string& line) { host.emit_log_line(id, "stdout", line); };
+        callbacks.ready = [outcome, settled] { std::call_once(*settled, [&] { outcome->set_value(true); }); };
+        callbacks.exited = [host = host_, id, outcome, settled](std::optional<int> code, std::optional<int> signal, const std::string& message) {
+            std::call_once(*settled, [&] { outcome->set_value(false); });
+            host.emit_exited(id, code, signal, message);
+        };
+        auto server = std::make_shared<MockServer>(ioc_, config, options, std::move(callbacks));
+        uint16_t port = server->start();
+
+        sdk::ProcessHandle handle;
+        handle.instance_id = id;
+        handle.model_name = config.model_name;
+        handle.runner = "mock";
+        handle.endpoint = plugin_common::format_http_endpoint(config.host, port);
+        handle.started_at_ms = now_ms();
+        handle.runner_data = boost::json::object{{"port", port}};
+        {
+            std::lock_guard lock(mutex_);
+            servers_.emplace(id, Entry{server, handle});
+        }
+        // Logged once the instance is listed, as llama-server logs it before its model has loaded.
+        host_.emit_log_line(id, "stdout", "server is listening on " + handle.endpoint + " (loading model)");
+        if (!outcome->get_future().get()) {
+            forget(id);
+            throw sdk::Error(sdk::ProcessError::StartFailed, "mock server " + id + " exited while loading");
+        }
+        host_.info("mock server ", id, " for ", config.model_name, " ready at ", handle.endpoint);
+        host_.emit_ready(handle);
+        return handle;
+    }
+
+    void stop(const sdk::ProcessHandle& handle, std::chrono::milliseconds) override {
+        auto server = find(handle.instance_id);
+        forget(handle.instance_id);
+        if (!server || !server->alive()) throw sdk::Error(sdk::ProcessError::NotRunning, "mock server " + handle.instance_id + " is not running");
+        server->stop();
+    }
+
+    bool is_running(const sdk::ProcessHandle& handle) override {
+        auto server = find(handle.instance_id);
+        return server && server->alive();
+    }
+
+    sdk::ServerHealth health(const sdk::ProcessHandle& handle) override {
+        auto endpoint = plugin_common::parse_http_endpoint(handle.endpoint);
+        if (!endpoint) throw sdk::Error(sdk::ProcessError::HealthCheckFailed, "invalid endpoint \"" + handle.endpoint + "\"");
+        return asio::co_spawn(ioc_, plugin_common::check_health(*endpoint, std::chrono::seconds(2)), asio::use_future).get();
+    }
+
+    std::vector<sdk::ProcessHandle> list_running() override {
+        std::lock_guard lock(mutex_);
+        std::vector<sdk::ProcessHandle> out;
+        for (const auto& [id, entry] : servers_) {
+            if (entry.server->alive()) out.push_back(entry.handle);
+        }
+        return out;
+    }
+
+private:
+    struct Entry {
+        std::shared_ptr<MockServer> server;
+        sdk::ProcessHandle handle;
+    };
+
+    std::shared_ptr<MockServer> find(const std::string& id) {
+        std::lock_guard lock(mutex_);
+        auto it = servers_.find(id);
+        return it == servers_.end() ? nullptr : it->second.server;
+    }
+
+    void forget(const std::string& id) {
+        std::lock_guard lock(mutex_);
+        servers_.erase(id);
+    }
+
+    sdk::Host host_;
+    MockOptions base_options_;
+    asio::io_context ioc_;
+    asio::executor_work_guard<asio::io_context::executor_type> work_;
+    std::mutex mutex_;
+    std::map<std::string, Entry> servers_;
+    std::thread io_thread_;  // last: starts after everything it uses exists
+};
+
+}  // namespace
+}  // namespace corral::mock
+
+CORRAL_RUNNER_PLUGIN(corral::mock::MockRunner, "mock", CORRAL_SDK_VERSION,
+                     "Simulated model servers on loopback (for tests and demos without a model)", corral::mock::kMockOptionsSchema,
+                     CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS);

@@ -1,0 +1,211 @@
+// The mock runner plugin, loaded from its .so and driven through the host's ProcessRunner port,
+// with real HTTP requests to the servers it starts.
+#include "http_client.hpp"
+#include "plugins/plugin_registry.hpp"
+
+#include <boost/json.hpp>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
+namespace corral::plugins {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+// Collects runner events; tests wait on it instead of sleeping.
+class EventLog {
+public:
+    RunnerEventHandler handler() {
+        return [this](const RunnerEvent& ev) {
+            std::lock_guard lock(mutex_);
+            events_.push_back(ev);
+            cv_.notify_all();
+        };
+    }
+    // The first event of `kind` for `instance`, waiting up to `timeout`.
+    std::optional<RunnerEvent> wait_for(RunnerEvent::Kind kind, const std::string& instance, std::chrono::milliseconds timeout = 10s) {
+        std::unique_lock lock(mutex_);
+        std::optional<RunnerEvent> found;
+        cv_.wait_for(lock, timeout, [&] {
+            for (const auto& ev : events_) {
+                if (ev.kind == kind && ev.instance_id == instance) {
+                    found = ev;
+                    return true;
+                }
+            }
+            return false;
+        });
+        return found;
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::vector<RunnerEvent> events_;
+};
+
+class MockRunnerTest : public ::testing::Test {
+protected:
+    std::unique_ptr<sdk::ProcessRunner> make(const boost::json::object& options = {}) {
+        plugin_ = PluginRegistry::scan({CORRAL_TEST_PLUGIN_DIR}).find("mock");
+        return plugin_->create_runner(options, events_.handler());
+    }
+    static sdk::ServerConfig config(const std::string& id, boost::json::object runner_options = {}) {
+        sdk::ServerConfig c;
+        c.instance_id = id;
+        c.model_id = "toy";
+        c.model_name = "toy";
+        c.runner_options = std::move(runner_options);
+        return c;
+    }
+    static test::HttpResult request(const sdk::ProcessHandle& h, const std::string& method, const std::string& target, const std::string& body = "") {
+        std::string host;
+        uint16_t port = 0;
+        test::split_endpoint(h.endpoint, host, port);
+        return test::http_request(host, port, method, target, body);
+    }
+
+    std::shared_ptr<Plugin> plugin_;
+    EventLog events_;
+};
+
+TEST_F(MockRunnerTest, StartsAServerThatAnswersLikeLlamaServer) {
+    auto runner = make();
+    auto h = runner->start(config("i1"));
+    EXPECT_EQ(h.runner, "mock");
+    EXPECT_THAT(h.endpoint, HasSubstr("http://127.0.0.1:"));
+    EXPECT_TRUE(runner->is_running(h));
+    EXPECT_TRUE(events_.wait_for(RunnerEvent::Kind::Ready, "i1"));
+
+    EXPECT_EQ(request(h, "GET", "/health").status, 200);
+    auto models = boost::json::parse(request(h, "GET", "/v1/models").body);
+    EXPECT_EQ(models.at("data").at(0).at("id").as_string(), "toy");
+
+    auto chat = request(h, "POST", "/v1/chat/completions", R"({"model":"toy","max_tokens":3,"messages":[{"role":"user","content":"hi"}]})");
+    ASSERT_EQ(chat.status, 200);
+    auto body = boost::json::parse(chat.body);
+    EXPECT_EQ(body.at("choices").at(0).at("message").at("content").as_string(), "Hello from the");
+    EXPECT_EQ(body.at("usage").at("completion_tokens").as_int64(), 3);
+    // Deterministic: the same request gives the same text.
+    auto again = boost::json::parse(request(h, "POST", "/v1/chat/completions", R"({"max_tokens":3,"messages":[]})").body);
+    EXPECT_EQ(again.at("choices").at(0).at("message").at("content"), body.at("choices").at(0).at("message").at("content"));
+
+    auto tokens = boost::json::parse(request(h, "POST", "/tokenize", R"({"content":"ab"})").body);
+    EXPECT_EQ(tokens.at("tokens").as_array().size(), 2u);
+    EXPECT_EQ(request(h, "POST", "/v1/chat/completions", "not json").status, 400);
+    auto missing = request(h, "GET", "/nope");
+    EXPECT_EQ(missing.status, 404);
+    EXPECT_TRUE(boost::json::parse(missing.body).at("error").is_object());  // OpenAI error object
+    EXPECT_TRUE(events_.wait_for(RunnerEvent::Kind::LogLine, "i1"));
+    runner->stop(h, 1s);
+}
+
+TEST_F(MockRunnerTest, StreamsServerSentEventsTokenByToken) {
+    auto runner = make({{"token_delay_ms", 1}});
+    auto h = runner->start(config("s1"));
+    auto res = request(h, "POST", "/v1/chat/completions", R"({"stream":true,"max_tokens":5,"messages":[]})");
+    ASSERT_EQ(res.status, 200);
+    EXPECT_EQ(res.content_type, "text/event-stream");
+    auto data = test::sse_data(res.body);
+    ASSERT_EQ(data.size(), 7u);  // 5 tokens, the closing chunk, [DONE]
+    std::string text;
+    for (std::size_t i = 0; i < 5; ++i) text += boost::json::parse(data[i]).at("choices").at(0).at("delta").at("content").as_string();
+    EXPECT_EQ(text, "Hello from the corral mock");
+    EXPECT_EQ(boost::json::parse(data[5]).at("choices").at(0).at("finish_reason").as_string(), "stop");
+    EXPECT_EQ(data[6], "[DONE]");
+    runner->stop(h, 1s);
+}
+
+TEST_F(MockRunnerTest, HealthIs503WhileLoadingAndStartWaitsForReady) {
+    auto runner = make();
+    auto started = std::async(std::launch::async, [&] { return runner->start(config("l1", {{"load_delay_ms", 3000}})); });
+    // The server logs its "listening" line (as llama-server does) before it has loaded.
+    ASSERT_TRUE(events_.wait_for(RunnerEvent::Kind::LogLine, "l1"));
+    auto listed = runner->list_running();
+    ASSERT_EQ(listed.size(), 1u);
+    std::optional<sdk::ProcessHandle> early = listed.front();
+    ASSERT_TRUE(early);
+    EXPECT_EQ(request(*early, "GET", "/health").status, 503);
+    EXPECT_EQ(runner->health(*early).state, sdk::HealthState::Loading);
+    EXPECT_EQ(started.wait_for(0s), std::future_status::timeout);  // start() has not returned yet
+    auto h = started.get();
+    EXPECT_EQ(runner->health(h).state, sdk::HealthState::Ok);
+    runner->stop(h, 1s);
+}
+
+TEST_F(MockRunnerTest, StopThenStopAgainIsNotRunning) {
+    auto runner = make();
+    auto h = runner->start(config("x1"));
+    runner->stop(h, 1s);
+    EXPECT_FALSE(runner->is_running(h));
+    auto exited = events_.wait_for(RunnerEvent::Kind::Exited, "x1");
+    ASSERT_TRUE(exited);
+    EXPECT_EQ(exited->payload.at("exit_code").as_int64(), 0);
+    EXPECT_EQ(runner->health(h).state, sdk::HealthState::Unreachable);
+    try {
+        runner->stop(h, 1s);
+        FAIL();
+    } catch (const sdk::Error& e) {
+        EXPECT_EQ(e.code(), sdk::ProcessError::NotRunning);
+    }
+    EXPECT_TRUE(runner->list_running().empty());
+}
+
+TEST_F(MockRunnerTest, CrashAfterNRequestsResetsTheConnectionAndReportsTheExit) {
+    auto runner = make({{"crash_after_requests", 1}});
+    auto h = runner->start(config("c1"));
+    EXPECT_EQ(request(h, "GET", "/health").status, 200);
+    EXPECT_THROW(request(h, "POST", "/v1/chat/completions", R"({"messages":[]})"), boost::system::system_error);
+    auto exited = events_.wait_for(RunnerEvent::Kind::Exited, "c1");
+    ASSERT_TRUE(exited);
+    EXPECT_EQ(exited->payload.at("signal").as_int64(), 9);
+    EXPECT_THAT(std::string(exited->payload.at("message").as_string()), HasSubstr("simulated crash"));
+    EXPECT_FALSE(runner->is_running(h));
+    EXPECT_THROW(runner->stop(h, 1s), sdk::Error);
+}
+
+TEST_F(MockRunnerTest, FailingStartAndBadOptionsAreClearErrors) {
+    auto runner = make();
+    try {
+        runner->start(config("f1", {{"fail_start", "no GPU for you"}}));
+        FAIL();
+    } catch (const sdk::Error& e) {
+        EXPECT_EQ(e.code(), sdk::ProcessError::StartFailed);
+        EXPECT_THAT(e.what(), HasSubstr("no GPU for you"));
+    }
+    try {
+        runner->start(config("f2", {{"load_delay_ms", "soon"}}));
+        FAIL();
+    } catch (const sdk::Error& e) {
+        EXPECT_EQ(e.code(), sdk::ProcessError::Configuration);
+        EXPECT_THAT(e.what(), HasSubstr("runner_options.load_delay_ms: expected integer, got string"));
+    }
+    EXPECT_THROW(make({{"bogus", 1}}), sdk::Error);
+}
+
+TEST_F(MockRunnerTest, ManyConcurrentStartsGetDistinctPorts) {
+    auto runner = make();
+    std::vector<std::future<sdk::ProcessHandle>> starts;
+    for (int i = 0; i < 8; ++i) starts.push_back(std::async(std::launch::async, [&, i] { return runner->start(config("p" + std::to_string(i))); }));
+    std::set<std::string> endpoints;
+    for (auto& f : starts) endpoints.insert(f.get().endpoint);
+    EXPECT_EQ(endpoints.size(), 8u);
+    EXPECT_EQ(runner->list_running().size(), 8u);
+    for (const auto& h : runner->list_running()) runner->stop(h, 1s);
+}
+
+TEST_F(MockRunnerTest, DestroyingTheRunnerStopsItsServers) {
+    auto runner = make();
+    auto h = runner->start(config("d1"));
+    runner.reset();
+    EXPECT_TRUE(events_.wait_for(RunnerEvent::Kind::Exited, "d1"));
+    EXPECT_THROW(request(h, "GET", "/health"), boost::system::system_error);
+}
+
+}  // namespace
+}  // namespace corral::plugins

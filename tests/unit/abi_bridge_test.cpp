@@ -1,0 +1,140 @@
+// The bridge across the C ABI, both halves: the SDK's noexcept trampolines (plugin side) turn
+// results and exceptions into status + sink text, and the host turns those back into values or
+// sdk::Error. A GoogleMock ProcessRunner stands in for a plugin's class.
+#include "plugins/abi_call.hpp"
+#include "plugins/host_api.hpp"
+
+#include <corral/sdk/plugin.hpp>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace corral {
+namespace {
+
+using ::testing::_;
+using ::testing::HasSubstr;
+using ::testing::Return;
+using ::testing::Throw;
+
+class MockRunner : public sdk::ProcessRunner {
+public:
+    MOCK_METHOD(sdk::ProcessHandle, start, (const sdk::ServerConfig&), (override));
+    MOCK_METHOD(void, stop, (const sdk::ProcessHandle&, std::chrono::milliseconds), (override));
+    MOCK_METHOD(bool, is_running, (const sdk::ProcessHandle&), (override));
+    MOCK_METHOD(sdk::ServerHealth, health, (const sdk::ProcessHandle&), (override));
+    MOCK_METHOD(std::vector<sdk::ProcessHandle>, list_running, (), (override));
+};
+
+using Trampolines = sdk::detail::RunnerTrampolines<MockRunner>;
+
+corral_str str(const std::string& s) { return {s.data(), s.size()}; }
+
+const std::string kConfig = R"({"instance_id":"i1","model_id":"m","model_name":"m","model_path":"/m.gguf","ctx_size":512})";
+const std::string kHandle = R"({"instance_id":"i1","endpoint":"http://127.0.0.1:1","started_at":5})";
+
+TEST(AbiBridge, StartRoundTripsTypedValues) {
+    MockRunner runner;
+    sdk::ProcessHandle handle;
+    handle.instance_id = "i1";
+    handle.endpoint = "http://127.0.0.1:4242";
+    handle.pid = 77;
+    EXPECT_CALL(runner, start(_)).WillOnce([&](const sdk::ServerConfig& c) {
+        EXPECT_EQ(c.model_path, "/m.gguf");
+        EXPECT_EQ(*c.ctx_size, 512u);
+        return handle;
+    });
+    auto text = plugins::call_plugin("mockrunner", "start", [&](corral_sink* s) { return Trampolines::start(&runner, str(kConfig), s); });
+    auto back = sdk::from_json<sdk::ProcessHandle>(sdk::parse_json(text, "t"), "t");
+    EXPECT_EQ(back.endpoint, "http://127.0.0.1:4242");
+    EXPECT_EQ(*back.pid, 77);
+}
+
+TEST(AbiBridge, SdkErrorsKeepTheirCodeAndMessage) {
+    MockRunner runner;
+    EXPECT_CALL(runner, stop(_, std::chrono::milliseconds(1500)))
+        .WillOnce(Throw(sdk::Error(sdk::ProcessError::NotRunning, "already gone")));
+    try {
+        plugins::call_plugin("mockrunner", "stop", [&](corral_sink* s) { return Trampolines::stop(&runner, str(kHandle), 1500, s); });
+        FAIL() << "expected sdk::Error";
+    } catch (const sdk::Error& e) {
+        EXPECT_EQ(e.code(), sdk::ProcessError::NotRunning);
+        EXPECT_STREQ(e.what(), "plugin mockrunner: stop: already gone");
+    }
+}
+
+TEST(AbiBridge, ForeignExceptionsBecomeInternalErrors) {
+    MockRunner runner;
+    EXPECT_CALL(runner, list_running()).WillOnce(Throw(std::out_of_range("index 9")));
+    EXPECT_CALL(runner, is_running(_)).WillOnce(Throw(17));
+    corral_sink* none = nullptr;
+    (void)none;
+    plugins::OutputSink out;
+    EXPECT_EQ(Trampolines::list_running(&runner, out.get()), CORRAL_INTERNAL);
+    EXPECT_EQ(out.text(), "index 9");
+    plugins::OutputSink out2;
+    int32_t running = -1;
+    EXPECT_EQ(Trampolines::is_running(&runner, str(kHandle), &running, out2.get()), CORRAL_INTERNAL);
+    EXPECT_EQ(out2.text(), "unknown exception");
+}
+
+TEST(AbiBridge, MalformedInputIsAConfigurationErrorNamingThePath) {
+    MockRunner runner;
+    EXPECT_CALL(runner, start(_)).Times(0);
+    plugins::OutputSink out;
+    std::string bad = R"({"instance_id":"i1","model_id":"m","model_name":"m","ctx_size":"big"})";
+    EXPECT_EQ(Trampolines::start(&runner, str(bad), out.get()), CORRAL_CONFIGURATION);
+    EXPECT_EQ(out.text(), "server_config.ctx_size: expected integer, got string");
+}
+
+TEST(AbiBridge, ResultsAreWrittenOnlyOnSuccess) {
+    MockRunner runner;
+    sdk::ServerHealth h;
+    h.state = sdk::HealthState::Loading;
+    h.http_status = 503;
+    EXPECT_CALL(runner, health(_)).WillOnce(Return(h));
+    plugins::OutputSink out;
+    ASSERT_EQ(Trampolines::health(&runner, str(kHandle), out.get()), CORRAL_OK);
+    auto back = sdk::from_json<sdk::ServerHealth>(sdk::parse_json(out.text(), "h"), "h");
+    EXPECT_EQ(back.state, sdk::HealthState::Loading);
+    EXPECT_EQ(*back.http_status, 503);
+}
+
+TEST(AbiBridge, AdoptDefaultsToNotSupported) {
+    MockRunner runner;
+    plugins::OutputSink out;
+    EXPECT_EQ(Trampolines::adopt(&runner, str(kHandle), out.get()), CORRAL_NOT_SUPPORTED);
+}
+
+TEST(AbiBridge, EventsFromTheSdkHostReachTheHostHandler) {
+    ::testing::MockFunction<void(const plugins::RunnerEvent&)> handler;
+    EXPECT_CALL(handler, Call(_)).WillOnce([](const plugins::RunnerEvent& ev) {
+        EXPECT_EQ(ev.kind, plugins::RunnerEvent::Kind::Exited);
+        EXPECT_EQ(ev.runner, "fake");
+        EXPECT_EQ(ev.instance_id, "i7");
+        EXPECT_EQ(ev.payload.at("signal").as_int64(), 9);
+        EXPECT_TRUE(ev.payload.at("exit_code").is_null());
+        EXPECT_EQ(ev.payload.at("message").as_string(), "killed");
+    });
+    plugins::PluginHostApi api("fake", handler.AsStdFunction());
+    sdk::Host host(api.api());
+    host.emit_exited("i7", std::nullopt, 9, "killed");
+    host.info("logging works too: ", 42);
+}
+
+TEST(AbiBridge, AThrowingEventHandlerDoesNotEscapeIntoThePlugin) {
+    plugins::PluginHostApi api("fake", [](const plugins::RunnerEvent&) { throw std::runtime_error("handler bug"); });
+    sdk::Host host(api.api());
+    EXPECT_NO_THROW(host.emit_log_line("i1", "stderr", "a line"));
+}
+
+TEST(AbiBridge, AnOlderHostApiWithoutEmitIsSafe) {
+    plugins::PluginHostApi api("fake", nullptr);
+    corral_host_api old = *api.api();
+    old.struct_size = offsetof(corral_host_api, emit);  // as a host of an earlier minor would pass
+    sdk::Host host(&old);
+    EXPECT_NO_THROW(host.emit_ready(sdk::ProcessHandle{}));
+}
+
+}  // namespace
+}  // namespace corral

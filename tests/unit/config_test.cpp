@@ -1,0 +1,172 @@
+// Config parsing: every error class names its JSON path, and all errors come back at once.
+#include "config/config_loader.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace corral::config {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::Contains;
+using ::testing::Field;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+auto HasError(const std::string& path, const std::string& message_part) {
+    return Contains(AllOf(Field(&ConfigError::path, path), Field(&ConfigError::message, HasSubstr(message_part))));
+}
+
+constexpr const char* kValid = R"({
+  // comments and trailing commas are allowed
+  "listen": "127.0.0.1:9090",
+  "runners": {
+    "local": {"plugin": "llama_server", "binary": "llama-server"},
+    "fake": {"plugin": "mock", "load_delay_ms": 10},
+  },
+  "probes": ["cpu"],
+  "scheduler": {"max_loaded": 2, "memory_headroom": 0.2, "memory_budget": "8GiB", "load_timeout": "2m"},
+  "models": {
+    "qwen3-4b": {"path": "models/qwen.gguf", "runner": "local", "ctx_size": 8192, "gpu_layers": "auto",
+                 "ttl": "10m", "aliases": ["qwen"], "flash_attn": true, "sampling": {"temperature": 0.7},
+                 "env": {"A": "1"}, "extra_args": ["--no-warmup"], "memory": "3GiB"},
+    "toy": {"path": "/m/toy.gguf", "runner": "fake", "gpu_layers": 0, "runner_options": {"token_delay_ms": 5}},
+  },
+  "preload": ["qwen"],
+})";
+
+TEST(Config, ParsesAValidConfigIntoTypedValues) {
+    auto r = parse_config(kValid, "/etc/corral");
+    ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors.front().to_string());
+    const Config& c = *r.config;
+    EXPECT_EQ(c.listen.host, "127.0.0.1");
+    EXPECT_EQ(c.listen.port, 9090);
+    ASSERT_THAT(c.runners, SizeIs(2));
+    EXPECT_EQ(c.find_runner("local")->plugin, "llama_server");
+    EXPECT_EQ(c.find_runner("local")->options.at("binary").as_string(), "llama-server");
+    EXPECT_FALSE(c.find_runner("local")->options.contains("plugin"));
+    EXPECT_EQ(*c.scheduler.max_loaded, 2);
+    EXPECT_DOUBLE_EQ(c.scheduler.memory_headroom, 0.2);
+    EXPECT_EQ(*c.scheduler.memory_budget, 8ull << 30);
+    EXPECT_EQ(c.scheduler.load_timeout, std::chrono::minutes(2));
+    ASSERT_THAT(c.models, SizeIs(2));
+    const ModelConfig* qwen = c.find_model("qwen");  // by alias
+    ASSERT_NE(qwen, nullptr);
+    EXPECT_EQ(qwen->name, "qwen3-4b");
+    EXPECT_EQ(qwen->server.model_path, "/etc/corral/models/qwen.gguf");  // relative to the config's directory
+    EXPECT_EQ(*qwen->server.ctx_size, 8192u);
+    EXPECT_EQ(*qwen->server.gpu_layers, "auto");
+    EXPECT_EQ(*qwen->server.flash_attn, "on");
+    EXPECT_EQ(*qwen->ttl, std::chrono::minutes(10));
+    EXPECT_EQ(*qwen->memory, 3ull << 30);
+    EXPECT_DOUBLE_EQ(*qwen->server.sampling.temperature, 0.7);
+    EXPECT_EQ(qwen->server.env.at("A"), "1");
+    EXPECT_EQ(c.find_model("toy")->server.gpu_layers, "0");
+    EXPECT_EQ(c.find_model("toy")->server.runner_options.at("token_delay_ms").as_int64(), 5);
+}
+
+TEST(Config, EmptyObjectIsValidWithSafeDefaults) {
+    auto r = parse_config("{}", "");
+    ASSERT_TRUE(r.config);
+    EXPECT_EQ(r.config->listen.host, "127.0.0.1");  // loopback unless told otherwise
+    EXPECT_EQ(r.config->listen.port, 8080);
+}
+
+TEST(Config, SyntaxErrorIsLocatedByLineAndColumn) {
+    auto r = parse_config("{\n  \"listen\": \"x\",\n  \"models\": {,}\n}", "");
+    ASSERT_THAT(r.errors, SizeIs(1));
+    EXPECT_THAT(r.errors[0].message, HasSubstr("invalid JSON"));
+    EXPECT_EQ(r.errors[0].line, 3);
+    EXPECT_FALSE(r.config);
+}
+
+TEST(Config, UnknownKeysAreErrorsWithASuggestion) {
+    auto r = parse_config(R"({"runners": {"l": {"plugin": "mock"}},
+                             "models": {"m": {"path": "/x", "ctx_sise": 4}}, "listne": "1.2.3.4:5"})", "");
+    EXPECT_THAT(r.errors, HasError("models.m.ctx_sise", "did you mean \"ctx_size\""));
+    EXPECT_THAT(r.errors, HasError("listne", "did you mean \"listen\""));
+}
+
+TEST(Config, WrongTypesNameThePathAndBothTypes) {
+    auto r = parse_config(R"({"runners": {"l": {"plugin": 3}},
+                             "models": {"m": {"path": "/x", "runner": "l", "ctx_size": "big", "aliases": ["a", 5]}}})", "");
+    EXPECT_THAT(r.errors, HasError("runners.l.plugin", "expected string, got integer"));
+    EXPECT_THAT(r.errors, HasError("models.m.ctx_size", "expected integer, got string"));
+    EXPECT_THAT(r.errors, HasError("models.m.aliases[1]", "expected string, got integer"));
+}
+
+TEST(Config, MissingRunnerAndPluginAreReported) {
+    auto r = parse_config(R"({"runners": {"a": {}, "b": {"plugin": "mock"}},
+                             "models": {"m": {"path": "/x", "runner": "nope"}, "n": {"path": "/y"}, "o": {"runner": "b"}}})", "");
+    EXPECT_THAT(r.errors, HasError("runners.a.plugin", "required key is missing"));
+    EXPECT_THAT(r.errors, HasError("models.m.runner", "no runner named \"nope\""));
+    EXPECT_THAT(r.errors, HasError("models.n.runner", "several runners are configured"));
+    EXPECT_THAT(r.errors, HasError("models.o.path", "required key is missing"));
+}
+
+TEST(Config, TheOnlyRunnerIsTheDefault) {
+    auto r = parse_config(R"({"runners": {"only": {"plugin": "mock"}}, "models": {"m": {"path": "/x"}}})", "");
+    ASSERT_TRUE(r.config);
+    EXPECT_EQ(r.config->models[0].runner, "only");
+}
+
+TEST(Config, DuplicateNamesAndAliasesAreReported) {
+    auto r = parse_config(R"({"runners": {"l": {"plugin": "mock"}},
+                             "models": {"a": {"path": "/x", "aliases": ["b", "shared"]},
+                                        "b": {"path": "/y"},
+                                        "c": {"path": "/z", "aliases": ["shared"]}}})", "");
+    EXPECT_THAT(r.errors, HasError("models.b", "\"b\" is already used by models.a.aliases[0]"));
+    EXPECT_THAT(r.errors, HasError("models.c.aliases[0]", "\"shared\" is already used by models.a.aliases[1]"));
+}
+
+TEST(Config, DuplicateKeysAreReportedWithTheirLine) {
+    auto r = parse_config("{\"runners\": {\"l\": {\"plugin\": \"mock\"}},\n \"models\": {\"a\": {\"path\": \"/x\"},\n  \"a\": {\"path\": \"/y\"}}}", "");
+    ASSERT_THAT(r.errors, SizeIs(1));
+    EXPECT_EQ(r.errors[0].path, "models.a");
+    EXPECT_THAT(r.errors[0].message, HasSubstr("duplicate key"));
+    EXPECT_EQ(r.errors[0].line, 3);
+}
+
+TEST(Config, BadDurationsSizesAndChoicesAreReported) {
+    auto r = parse_config(R"({"runners": {"l": {"plugin": "mock"}},
+                             "scheduler": {"max_loaded": 0, "memory_headroom": 1.5, "queue_timeout": "soon"},
+                             "models": {"m": {"path": "/x", "ttl": "10x", "memory": "lots", "cache_type_k": "q3",
+                                              "gpu_layers": "most", "flash_attn": "maybe"}}})", "");
+    EXPECT_THAT(r.errors, HasError("models.m.ttl", "expected a duration"));
+    EXPECT_THAT(r.errors, HasError("models.m.memory", "expected a size"));
+    EXPECT_THAT(r.errors, HasError("models.m.cache_type_k", "expected one of"));
+    EXPECT_THAT(r.errors, HasError("models.m.gpu_layers", "\"auto\", \"all\" or a number"));
+    EXPECT_THAT(r.errors, HasError("models.m.flash_attn", "expected one of on, off, auto"));
+    EXPECT_THAT(r.errors, HasError("scheduler.max_loaded", "at least 1"));
+    EXPECT_THAT(r.errors, HasError("scheduler.memory_headroom", "fraction"));
+    EXPECT_THAT(r.errors, HasError("scheduler.queue_timeout", "expected a duration"));
+}
+
+TEST(Config, ListenAndPreloadAreChecked) {
+    auto r = parse_config(R"({"listen": "localhost", "preload": ["ghost"], "api_keys": [""]})", "");
+    EXPECT_THAT(r.errors, HasError("listen", "expected \"host:port\""));
+    EXPECT_THAT(r.errors, HasError("preload[0]", "no model or alias named \"ghost\""));
+    EXPECT_THAT(r.errors, HasError("api_keys[0]", "must not be empty"));
+}
+
+TEST(Config, IPv6ListenAddress) {
+    auto r = parse_config(R"({"listen": "[::1]:8081"})", "");
+    ASSERT_TRUE(r.config);
+    EXPECT_EQ(r.config->listen.host, "::1");
+    EXPECT_EQ(r.config->listen.port, 8081);
+}
+
+TEST(Config, ErrorsMentionLineWhenKnownInTheirText) {
+    ConfigError e{"models.m", "duplicate key", 4, 7};
+    EXPECT_EQ(e.to_string(), "models.m (line 4, column 7): duplicate key");
+    EXPECT_EQ((ConfigError{"", "invalid JSON", 0, 0}.to_string()), "(document): invalid JSON");
+}
+
+TEST(Config, MissingFileIsAnError) {
+    auto r = load_config_file("/nonexistent/corral.json");
+    ASSERT_THAT(r.errors, SizeIs(1));
+    EXPECT_THAT(r.errors[0].message, HasSubstr("cannot read config file"));
+}
+
+}  // namespace
+}  // namespace corral::config
