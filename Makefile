@@ -1,0 +1,40 @@
+# Thin wrappers over CMake/CTest: `make demo` and `make test` set everything up from a fresh clone.
+JOBS ?= $(shell nproc)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+
+.PHONY: all deps build demo test test-asan test-fast clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake --preset default >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# The main job until `corral serve` lands: what this machine offers, which plugins load, and the
+# demo config checked against them.
+demo: build
+	./$(BUILD)/corral probe
+	@echo
+	./$(BUILD)/corral plugins
+	@echo
+	./$(BUILD)/corral config check examples/configs/demo.json
+
+# Everything CI runs: the unit, plugin and CLI tests under ASan + UBSan (plugins built with the
+# sanitizers too), then the whole suite in the normal build.
+test: test-asan test-fast
+
+test-fast: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -L 'unit|plugin|e2e'
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
