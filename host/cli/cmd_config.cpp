@@ -39,7 +39,9 @@ int check_config(const ParsedArgs& args) {
         }
         write_pretty_json(std::cout, out);
     } else if (valid) {
-        std::cout << file << ": valid (" << loaded.config->models.size() << " models, " << loaded.config->runners.size() << " runners)\n";
+        auto count = [](std::size_t n, const char* noun) { return std::to_string(n) + " " + noun + (n == 1 ? "" : "s"); };
+        std::cout << file << ": valid (" << count(loaded.config->models.size(), "model") << ", "
+                  << count(loaded.config->runners.size(), "runner") << ")\n";
     } else {
         std::cout << file << ": " << errors.size() << (errors.size() == 1 ? " error" : " errors") << "\n";
         for (const auto& e : errors) std::cout << "  " << e.to_string() << "\n";

@@ -2,6 +2,7 @@
 // with a reason that names what it was built for and what this host supports; nothing crashes.
 #include "config/config_loader.hpp"
 #include "plugins/plugin_registry.hpp"
+#include "sdk_error.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -40,12 +41,7 @@ TEST(Loader, APluginWrittenInCLoadsAndRuns) {
     auto handle = runner->start(sdk::ServerConfig{});
     EXPECT_EQ(handle.instance_id, "c-1");
     EXPECT_FALSE(runner->is_running(handle));
-    try {
-        runner->stop(handle, std::chrono::seconds(1));
-        FAIL();
-    } catch (const sdk::Error& e) {
-        EXPECT_EQ(e.code(), sdk::ProcessError::NotRunning);
-    }
+    EXPECT_EQ(test::expect_sdk_error([&] { runner->stop(handle, std::chrono::seconds(1)); }).code(), sdk::ProcessError::NotRunning);
     EXPECT_THROW(runner->adopt(handle), sdk::Error);  // NULL adopt entry: NotSupported, not a crash
 }
 
@@ -102,31 +98,18 @@ TEST(Loader, AMissingDirectoryIsReportedNotFatal) {
 
 TEST(Loader, AThrowingCreateIsAnErrorNotACrash) {
     auto plugin = std::get<std::shared_ptr<Plugin>>(load_plugin(kFixtures / "throwing" / "throwing.so"));
-    try {
-        plugin->create_runner({{"throw_in_create", true}}, nullptr);
-        FAIL();
-    } catch (const sdk::Error& e) {
-        EXPECT_EQ(e.code(), sdk::ProcessError::Internal);
-        EXPECT_THAT(e.what(), HasSubstr("plugin throwing: create: constructor exploded on purpose"));
-    }
+    auto e = test::expect_sdk_error([&] { plugin->create_runner({{"throw_in_create", true}}, nullptr); });
+    EXPECT_EQ(e.code(), sdk::ProcessError::Internal);
+    EXPECT_THAT(e.what(), HasSubstr("plugin throwing: create: constructor exploded on purpose"));
 }
 
 TEST(Loader, ThrowingMethodsAreErrorsNotCrashes) {
     auto plugin = std::get<std::shared_ptr<Plugin>>(load_plugin(kFixtures / "throwing" / "throwing.so"));
     auto runner = plugin->create_runner({}, nullptr);
-    EXPECT_THROW(runner->start(sdk::ServerConfig{}), sdk::Error);
-    try {
-        runner->stop(sdk::ProcessHandle{}, std::chrono::seconds(0));
-        FAIL();
-    } catch (const sdk::Error& e) {
-        EXPECT_THAT(e.what(), HasSubstr("unknown exception"));
-    }
-    try {
-        runner->health(sdk::ProcessHandle{});
-        FAIL();
-    } catch (const sdk::Error& e) {
-        EXPECT_EQ(e.code(), sdk::ProcessError::HealthCheckFailed);
-    }
+    EXPECT_THAT(test::expect_sdk_error([&] { runner->start(sdk::ServerConfig{}); }).what(), HasSubstr("start exploded on purpose"));
+    EXPECT_THAT(test::expect_sdk_error([&] { runner->stop(sdk::ProcessHandle{}, std::chrono::seconds(0)); }).what(),
+                HasSubstr("unknown exception"));
+    EXPECT_EQ(test::expect_sdk_error([&] { runner->health(sdk::ProcessHandle{}); }).code(), sdk::ProcessError::HealthCheckFailed);
 }
 
 TEST(Loader, KindMismatchOnCreate) {

@@ -2,6 +2,7 @@
 // with real HTTP requests to the servers it starts.
 #include "http_client.hpp"
 #include "plugins/plugin_registry.hpp"
+#include "sdk_error.hpp"
 
 #include <boost/json.hpp>
 #include <gmock/gmock.h>
@@ -147,12 +148,7 @@ TEST_F(MockRunnerTest, StopThenStopAgainIsNotRunning) {
     ASSERT_TRUE(exited);
     EXPECT_EQ(exited->payload.at("exit_code").as_int64(), 0);
     EXPECT_EQ(runner->health(h).state, sdk::HealthState::Unreachable);
-    try {
-        runner->stop(h, 1s);
-        FAIL();
-    } catch (const sdk::Error& e) {
-        EXPECT_EQ(e.code(), sdk::ProcessError::NotRunning);
-    }
+    EXPECT_EQ(test::expect_sdk_error([&] { runner->stop(h, 1s); }).code(), sdk::ProcessError::NotRunning);
     EXPECT_TRUE(runner->list_running().empty());
 }
 
@@ -171,20 +167,12 @@ TEST_F(MockRunnerTest, CrashAfterNRequestsResetsTheConnectionAndReportsTheExit) 
 
 TEST_F(MockRunnerTest, FailingStartAndBadOptionsAreClearErrors) {
     auto runner = make();
-    try {
-        runner->start(config("f1", {{"fail_start", "no GPU for you"}}));
-        FAIL();
-    } catch (const sdk::Error& e) {
-        EXPECT_EQ(e.code(), sdk::ProcessError::StartFailed);
-        EXPECT_THAT(e.what(), HasSubstr("no GPU for you"));
-    }
-    try {
-        runner->start(config("f2", {{"load_delay_ms", "soon"}}));
-        FAIL();
-    } catch (const sdk::Error& e) {
-        EXPECT_EQ(e.code(), sdk::ProcessError::Configuration);
-        EXPECT_THAT(e.what(), HasSubstr("runner_options.load_delay_ms: expected integer, got string"));
-    }
+    auto failed = test::expect_sdk_error([&] { runner->start(config("f1", {{"fail_start", "no GPU for you"}})); });
+    EXPECT_EQ(failed.code(), sdk::ProcessError::StartFailed);
+    EXPECT_THAT(failed.what(), HasSubstr("no GPU for you"));
+    auto bad = test::expect_sdk_error([&] { runner->start(config("f2", {{"load_delay_ms", "soon"}})); });
+    EXPECT_EQ(bad.code(), sdk::ProcessError::Configuration);
+    EXPECT_THAT(bad.what(), HasSubstr("runner_options.load_delay_ms: expected integer, got string"));
     EXPECT_THROW(make({{"bogus", 1}}), sdk::Error);
 }
 

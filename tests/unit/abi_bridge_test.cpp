@@ -3,6 +3,7 @@
 // sdk::Error. A GoogleMock ProcessRunner stands in for a plugin's class.
 #include "plugins/abi_call.hpp"
 #include "plugins/host_api.hpp"
+#include "sdk_error.hpp"
 
 #include <corral/sdk/plugin.hpp>
 
@@ -54,21 +55,17 @@ TEST(AbiBridge, SdkErrorsKeepTheirCodeAndMessage) {
     MockRunner runner;
     EXPECT_CALL(runner, stop(_, std::chrono::milliseconds(1500)))
         .WillOnce(Throw(sdk::Error(sdk::ProcessError::NotRunning, "already gone")));
-    try {
+    auto e = test::expect_sdk_error([&] {
         plugins::call_plugin("mockrunner", "stop", [&](corral_sink* s) { return Trampolines::stop(&runner, str(kHandle), 1500, s); });
-        FAIL() << "expected sdk::Error";
-    } catch (const sdk::Error& e) {
-        EXPECT_EQ(e.code(), sdk::ProcessError::NotRunning);
-        EXPECT_STREQ(e.what(), "plugin mockrunner: stop: already gone");
-    }
+    });
+    EXPECT_EQ(e.code(), sdk::ProcessError::NotRunning);
+    EXPECT_STREQ(e.what(), "plugin mockrunner: stop: already gone");
 }
 
 TEST(AbiBridge, ForeignExceptionsBecomeInternalErrors) {
     MockRunner runner;
     EXPECT_CALL(runner, list_running()).WillOnce(Throw(std::out_of_range("index 9")));
     EXPECT_CALL(runner, is_running(_)).WillOnce(Throw(17));
-    corral_sink* none = nullptr;
-    (void)none;
     plugins::OutputSink out;
     EXPECT_EQ(Trampolines::list_running(&runner, out.get()), CORRAL_INTERNAL);
     EXPECT_EQ(out.text(), "index 9");
