@@ -3,7 +3,9 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build demo test test-asan test-fast clean
+.PHONY: all deps build demo test test-asan test-fast format format-check clean
+
+SOURCES = $(shell git ls-files '*.c' '*.h' '*.cpp' '*.hpp')
 
 all: build
 
@@ -25,7 +27,7 @@ demo: build
 
 # Everything CI runs: the unit, plugin and CLI tests under ASan + UBSan (plugins built with the
 # sanitizers too), then the whole suite in the normal build.
-test: test-asan test-fast
+test: format-check test-asan test-fast
 
 test-fast: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
@@ -35,6 +37,12 @@ test-asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -L 'unit|plugin|e2e'
+
+format:
+	clang-format -i $(SOURCES)
+
+format-check: deps
+	@clang-format --dry-run --Werror $(SOURCES) || (echo 'Formatting differs from .clang-format: run make format' && exit 1)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  g++ cmake ninja-build make pkg-config
+  g++ cmake ninja-build make pkg-config clang-format git
   libboost1.81-dev libboost-filesystem1.81-dev libboost-json1.81-dev  # Asio, Beast, Process, DLL, JSON
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev

@@ -22,8 +22,10 @@ void for_each_field(std::string_view text, F&& f) {
         std::size_t end = text.find('\n', pos);
         if (end == std::string_view::npos) end = text.size();
         auto line = text.substr(pos, end - pos);
-        if (auto colon = line.find(':'); colon != std::string_view::npos) f(trim(line.substr(0, colon)), trim(line.substr(colon + 1)));
-        else f(trim(line), std::string_view());
+        if (auto colon = line.find(':'); colon != std::string_view::npos)
+            f(trim(line.substr(0, colon)), trim(line.substr(colon + 1)));
+        else
+            f(trim(line), std::string_view());
         pos = end + 1;
     }
 }

@@ -10,7 +10,7 @@
 namespace corral::cpu {
 
 struct CpuInfo {
-    std::string model;     // "model name" (x86) or "Model"/"CPU part" fallbacks
+    std::string model;       // "model name" (x86) or "Model"/"CPU part" fallbacks
     int physical_cores = 0;  // distinct (physical id, core id) pairs; logical count when absent
     int logical_cpus = 0;    // "processor" entries
 };

@@ -117,7 +117,8 @@ public:
         handle.model_name = config.model_name;
         handle.runner = "external_endpoint";
         handle.endpoint = url;
-        handle.started_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        handle.started_at_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
         auto h = health(handle);
         if (h.state != corral::sdk::HealthState::Ok) throw Error(ProcessError::StartFailed, url + " is not ready: " + h.message);
         {
@@ -145,10 +146,10 @@ public:
         std::string why;
         int status = http_health_status(parse_url(handle.endpoint), timeout_, why);
         if (status != 0) h.http_status = status;
-        h.state = status == 200 ? corral::sdk::HealthState::Ok
+        h.state = status == 200   ? corral::sdk::HealthState::Ok
                   : status == 503 ? corral::sdk::HealthState::Loading
-                  : status == 0 ? corral::sdk::HealthState::Unreachable
-                                : corral::sdk::HealthState::Error;
+                  : status == 0   ? corral::sdk::HealthState::Unreachable
+                                  : corral::sdk::HealthState::Error;
         h.message = status == 0 ? why : "HTTP " + std::to_string(status);
         return h;
     }

@@ -42,7 +42,9 @@ int list_plugins(const ParsedArgs& args) {
         for (const auto& p : registry.plugins()) found.push_back(plugin_json(p->info(), false));
         for (const auto& r : registry.refused()) refused.push_back({{"path", r.path.string()}, {"reason", r.reason}});
         for (const auto& d : *dirs) dir_list.emplace_back(d.string());
-        write_pretty_json(std::cout, boost::json::object{{"plugin_dirs", std::move(dir_list)}, {"plugins", std::move(found)}, {"refused", std::move(refused)}});
+        write_pretty_json(
+            std::cout,
+            boost::json::object{{"plugin_dirs", std::move(dir_list)}, {"plugins", std::move(found)}, {"refused", std::move(refused)}});
         return kExitOk;
     }
     std::size_t name_w = 4, version_w = 7;
@@ -50,8 +52,9 @@ int list_plugins(const ParsedArgs& args) {
         name_w = std::max(name_w, p->info().name.size());
         version_w = std::max(version_w, p->info().version.size());
     }
-    std::cout << std::left << std::setw(static_cast<int>(name_w) + 2) << "NAME" << std::setw(8) << "KIND" << std::setw(static_cast<int>(version_w) + 2)
-              << "VERSION" << "PATH\n";
+    std::cout << std::left << std::setw(static_cast<int>(name_w) + 2) << "NAME" << std::setw(8) << "KIND"
+              << std::setw(static_cast<int>(version_w) + 2) << "VERSION"
+              << "PATH\n";
     for (const auto& p : registry.plugins()) {
         const auto& i = p->info();
         std::cout << std::setw(static_cast<int>(name_w) + 2) << i.name << std::setw(8) << plugins::to_string(i.kind)
@@ -111,15 +114,22 @@ int inspect_plugin(const ParsedArgs& args) {
 }  // namespace
 
 Command plugins_command() {
-    CommandSpec spec{"plugins", "List the plugins found in the plugin directories, and every file refused with the reason.", {}, plugin_dir_options(), {}};
+    CommandSpec spec{"plugins",
+                     "List the plugins found in the plugin directories, and every file refused with the reason.",
+                     {},
+                     plugin_dir_options(),
+                     {}};
     spec.options.push_back({"json", "", "Print JSON: {plugin_dirs, plugins, refused}"});
     spec.details = "Subcommands:\n  inspect FILE   Show one plugin file's descriptor, or why it cannot be loaded";
     return {spec, list_plugins};
 }
 
 Command plugins_inspect_command() {
-    CommandSpec spec{"plugins inspect", "Show a plugin file's descriptor: name, kind, version, ABI, build, capabilities, options schema.",
-                     {"FILE"}, {{"json", "", "Print JSON"}}, "Exit status: 0 loadable, 1 refused (the reason is printed)."};
+    CommandSpec spec{"plugins inspect",
+                     "Show a plugin file's descriptor: name, kind, version, ABI, build, capabilities, options schema.",
+                     {"FILE"},
+                     {{"json", "", "Print JSON"}},
+                     "Exit status: 0 loadable, 1 refused (the reason is printed)."};
     return {spec, inspect_plugin};
 }
 

@@ -91,7 +91,10 @@ int run_probe(const ParsedArgs& args) {
 }  // namespace
 
 Command probe_command() {
-    CommandSpec spec{"probe", "Report compute devices and memory from every system-probe plugin (cpu, cuda, vulkan, metal).", {}, plugin_dir_options(),
+    CommandSpec spec{"probe",
+                     "Report compute devices and memory from every system-probe plugin (cpu, cuda, vulkan, metal).",
+                     {},
+                     plugin_dir_options(),
                      "Exit status: 0 when every probe ran (an absent backend is reported, not a failure), 1 when a probe broke."};
     spec.options.push_back({"json", "", "Print JSON: {probes: [ProbeReport...]}"});
     return {spec, run_probe};

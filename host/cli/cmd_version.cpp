@@ -16,7 +16,8 @@ Command version_command() {
     return {spec, [](const ParsedArgs& args) {
                 std::string abi = std::to_string(CORRAL_ABI_MAJOR) + "." + std::to_string(CORRAL_ABI_MINOR);
                 if (args.flag("json")) {
-                    write_pretty_json(std::cout, boost::json::object{{"version", CORRAL_SDK_VERSION}, {"plugin_abi", abi}, {"boost", BOOST_LIB_VERSION}});
+                    write_pretty_json(
+                        std::cout, boost::json::object{{"version", CORRAL_SDK_VERSION}, {"plugin_abi", abi}, {"boost", BOOST_LIB_VERSION}});
                 } else {
                     std::cout << "corral " << CORRAL_SDK_VERSION << " (plugin ABI " << abi << ")\n";
                 }

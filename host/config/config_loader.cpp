@@ -8,8 +8,8 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
-#include <fstream>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -173,9 +173,8 @@ std::filesystem::path resolve(const std::filesystem::path& base, const std::stri
 }
 
 bool valid_identifier(std::string_view name) {
-    return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-    });
+    return !name.empty() && std::all_of(name.begin(), name.end(),
+                                        [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; });
 }
 
 // Model names and aliases are what clients send: printable, no spaces.
@@ -204,10 +203,9 @@ void parse_listen(const ObjectReader& r, ListenAddress& out) {
 
 const Keys kCacheTypes = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"};
 
-const Keys kServerKeys = {"ctx_size",     "gpu_layers",       "threads",          "batch_size", "parallel",
-                              "flash_attn",   "mlock",            "mmap",             "cache_type_k", "cache_type_v",
-                              "jinja",        "reasoning_format", "reasoning_budget", "seed",       "sampling",
-                              "env",          "extra_args",       "runner_options"};
+const Keys kServerKeys = {"ctx_size", "gpu_layers",   "threads",      "batch_size",    "parallel",         "flash_attn",       "mlock",
+                          "mmap",     "cache_type_k", "cache_type_v", "jinja",         "reasoning_format", "reasoning_budget", "seed",
+                          "sampling", "env",          "extra_args",   "runner_options"};
 const Keys kModelOwnKeys = {"path", "runner", "aliases", "ttl", "memory", "concurrency"};
 
 // The union of a model's own keys and the server settings it may carry.
@@ -269,8 +267,8 @@ public:
     Config parse(const json::value& doc) {
         Config c;
         ObjectReader r(doc, "", errors_,
-                       {"listen", "plugin_dirs", "runners", "probes", "scheduler", "models", "preload", "state_dir",
-                        "log_level", "api_keys", "admin_api_key"});
+                       {"listen", "plugin_dirs", "runners", "probes", "scheduler", "models", "preload", "state_dir", "log_level",
+                        "api_keys", "admin_api_key"});
         if (!r.valid()) return c;
         parse_listen(r, c.listen);
         std::vector<std::string> dirs;
@@ -319,9 +317,11 @@ private:
             rc.options.erase("plugin");
             const auto* plugin = kv.value().get_object().if_contains("plugin");
             if (!plugin) {
-                errors_.push_back({sdk::json_path_join(path, "plugin"), "required key is missing (the runner plugin's name, e.g. \"llama_server\")"});
+                errors_.push_back(
+                    {sdk::json_path_join(path, "plugin"), "required key is missing (the runner plugin's name, e.g. \"llama_server\")"});
             } else if (!plugin->is_string()) {
-                errors_.push_back({sdk::json_path_join(path, "plugin"), "expected string, got " + std::string(sdk::json_kind_name(*plugin))});
+                errors_.push_back(
+                    {sdk::json_path_join(path, "plugin"), "expected string, got " + std::string(sdk::json_kind_name(*plugin))});
             } else {
                 rc.plugin = plugin->get_string();
             }
@@ -335,8 +335,10 @@ private:
         r.read_min("max_loaded", s.max_loaded, 1);
         std::optional<double> headroom;
         if (r.read("memory_headroom", headroom)) {
-            if (*headroom < 0.0 || *headroom >= 1.0) r.error(r.child("memory_headroom"), "expected a fraction from 0 to below 1, such as 0.1");
-            else s.memory_headroom = *headroom;
+            if (*headroom < 0.0 || *headroom >= 1.0)
+                r.error(r.child("memory_headroom"), "expected a fraction from 0 to below 1, such as 0.1");
+            else
+                s.memory_headroom = *headroom;
         }
         r.read_size("memory_budget", s.memory_budget);
         std::optional<std::chrono::milliseconds> d;
@@ -368,9 +370,12 @@ private:
             if (auto p = r.required<std::string>("path")) m.server.model_path = resolve(base_, *p).string();
             if (!r.read_into("runner", m.runner)) {
                 if (r.raw("runner") == nullptr) {
-                    if (c.runners.size() == 1) m.runner = c.runners.front().name;
-                    else r.error(r.child("runner"), c.runners.empty() ? "required key is missing (and no runners are configured)"
-                                                                      : "required key is missing (several runners are configured: name one)");
+                    if (c.runners.size() == 1)
+                        m.runner = c.runners.front().name;
+                    else
+                        r.error(r.child("runner"), c.runners.empty()
+                                                       ? "required key is missing (and no runners are configured)"
+                                                       : "required key is missing (several runners are configured: name one)");
                 }
             }
             if (!m.runner.empty() && !c.find_runner(m.runner)) {

@@ -51,7 +51,7 @@ public:
     std::string pending_key;
     std::string key_buffer;
     std::vector<std::pair<std::string, std::size_t>> duplicates;  // path, offset of the key's end
-    std::size_t offset = 0;                                        // set by the driver before each write
+    std::size_t offset = 0;                                       // set by the driver before each write
 
     std::string child_path() {
         if (stack.empty()) return "";

@@ -8,7 +8,9 @@ namespace corral::config {
 namespace {
 
 bool matches_type(const boost::json::value& v, std::string_view type) {
-    if (type == "integer") return v.is_int64() || v.is_uint64() || (v.is_double() && v.get_double() == static_cast<double>(static_cast<int64_t>(v.get_double())));
+    if (type == "integer")
+        return v.is_int64() || v.is_uint64() ||
+               (v.is_double() && v.get_double() == static_cast<double>(static_cast<int64_t>(v.get_double())));
     if (type == "number") return v.is_number();
     if (type == "string") return v.is_string();
     if (type == "boolean") return v.is_bool();

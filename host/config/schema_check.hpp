@@ -13,7 +13,6 @@
 
 namespace corral::config {
 
-void check_against_schema(const boost::json::value& value, const boost::json::value& schema, const std::string& path,
-                          ConfigErrors& errors);
+void check_against_schema(const boost::json::value& value, const boost::json::value& schema, const std::string& path, ConfigErrors& errors);
 
 }  // namespace corral::config

@@ -55,9 +55,9 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
 
 std::optional<uint64_t> parse_size(std::string_view text) {
     static constexpr std::pair<std::string_view, double> kUnits[] = {
-        {"", 1.0},           {"b", 1.0},           {"kb", 1e3},          {"mb", 1e6},          {"gb", 1e9},
-        {"tb", 1e12},        {"kib", 1024.0},      {"mib", 1048576.0},   {"gib", 1073741824.0}, {"tib", 1099511627776.0},
-        {"k", 1024.0},       {"m", 1048576.0},     {"g", 1073741824.0},  {"t", 1099511627776.0}};
+        {"", 1.0},     {"b", 1.0},       {"kb", 1e3},         {"mb", 1e6},           {"gb", 1e9},
+        {"tb", 1e12},  {"kib", 1024.0},  {"mib", 1048576.0},  {"gib", 1073741824.0}, {"tib", 1099511627776.0},
+        {"k", 1024.0}, {"m", 1048576.0}, {"g", 1073741824.0}, {"t", 1099511627776.0}};
     std::size_t pos = 0;
     auto value = read_number(text, pos);
     if (!value) return std::nullopt;

@@ -2,8 +2,8 @@
 // (or an exception that escaped a non-SDK plugin) into sdk::Error.
 #pragma once
 
-#include <corral/sdk/error.hpp>
 #include <corral/sdk/plugin_abi.h>
+#include <corral/sdk/error.hpp>
 
 #include <string>
 #include <string_view>

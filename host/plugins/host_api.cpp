@@ -20,11 +20,21 @@ void PluginHostApi::log(void* ctx, int32_t level, corral_str message) noexcept {
         std::string_view text(message.data ? message.data : "", message.data ? message.size : 0);
         spdlog::level::level_enum lvl = spdlog::level::info;
         switch (level) {
-            case CORRAL_LOG_TRACE: lvl = spdlog::level::trace; break;
-            case CORRAL_LOG_DEBUG: lvl = spdlog::level::debug; break;
-            case CORRAL_LOG_INFO: lvl = spdlog::level::info; break;
-            case CORRAL_LOG_WARN: lvl = spdlog::level::warn; break;
-            default: lvl = spdlog::level::err; break;
+            case CORRAL_LOG_TRACE:
+                lvl = spdlog::level::trace;
+                break;
+            case CORRAL_LOG_DEBUG:
+                lvl = spdlog::level::debug;
+                break;
+            case CORRAL_LOG_INFO:
+                lvl = spdlog::level::info;
+                break;
+            case CORRAL_LOG_WARN:
+                lvl = spdlog::level::warn;
+                break;
+            default:
+                lvl = spdlog::level::err;
+                break;
         }
         self->logger_->log(lvl, "{}", text);
     } catch (...) {
@@ -41,13 +51,22 @@ void PluginHostApi::emit(void* ctx, const corral_event* event) noexcept {
         }
         RunnerEvent ev;
         switch (event->kind) {
-            case CORRAL_EVENT_READY: ev.kind = RunnerEvent::Kind::Ready; break;
-            case CORRAL_EVENT_EXITED: ev.kind = RunnerEvent::Kind::Exited; break;
-            case CORRAL_EVENT_LOG_LINE: ev.kind = RunnerEvent::Kind::LogLine; break;
-            default: self->logger_->warn("ignored an event of unknown kind {}", event->kind); return;
+            case CORRAL_EVENT_READY:
+                ev.kind = RunnerEvent::Kind::Ready;
+                break;
+            case CORRAL_EVENT_EXITED:
+                ev.kind = RunnerEvent::Kind::Exited;
+                break;
+            case CORRAL_EVENT_LOG_LINE:
+                ev.kind = RunnerEvent::Kind::LogLine;
+                break;
+            default:
+                self->logger_->warn("ignored an event of unknown kind {}", event->kind);
+                return;
         }
         ev.runner = self->plugin_name_;
-        ev.instance_id.assign(event->instance_id.data ? event->instance_id.data : "", event->instance_id.data ? event->instance_id.size : 0);
+        ev.instance_id.assign(event->instance_id.data ? event->instance_id.data : "",
+                              event->instance_id.data ? event->instance_id.size : 0);
         boost::json::error_code ec;
         ev.payload = boost::json::parse(std::string_view(event->payload_json.data ? event->payload_json.data : "",
                                                          event->payload_json.data ? event->payload_json.size : 0),

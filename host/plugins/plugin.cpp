@@ -8,11 +8,15 @@
 
 namespace corral::plugins {
 
-std::string_view to_string(PluginKind kind) noexcept { return kind == PluginKind::Runner ? "runner" : "probe"; }
+std::string_view to_string(PluginKind kind) noexcept {
+    return kind == PluginKind::Runner ? "runner" : "probe";
+}
 
 std::vector<std::string> capability_names(uint64_t capabilities) {
-    static constexpr std::pair<uint64_t, const char*> kNames[] = {
-        {CORRAL_CAP_ADOPT, "adopt"}, {CORRAL_CAP_EXIT_EVENTS, "exit_events"}, {CORRAL_CAP_LOG_EVENTS, "log_events"}, {CORRAL_CAP_REMOTE, "remote"}};
+    static constexpr std::pair<uint64_t, const char*> kNames[] = {{CORRAL_CAP_ADOPT, "adopt"},
+                                                                  {CORRAL_CAP_EXIT_EVENTS, "exit_events"},
+                                                                  {CORRAL_CAP_LOG_EVENTS, "log_events"},
+                                                                  {CORRAL_CAP_REMOTE, "remote"}};
     std::vector<std::string> out;
     for (const auto& [bit, name] : kNames) {
         if (capabilities & bit) out.emplace_back(name);

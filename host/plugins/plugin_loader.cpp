@@ -18,7 +18,9 @@ std::string host_supports() {
            std::to_string(CORRAL_ABI_MINOR);
 }
 
-PluginRefusal refuse(const std::filesystem::path& file, std::string reason) { return {file, std::move(reason)}; }
+PluginRefusal refuse(const std::filesystem::path& file, std::string reason) {
+    return {file, std::move(reason)};
+}
 
 // Copies a NUL-terminated string from the descriptor, bounded so a corrupt pointer to unterminated
 // bytes cannot make us read forever.
@@ -51,9 +53,13 @@ std::optional<PluginRefusal> check_runner_vtable(const std::filesystem::path& fi
                                 std::to_string(CORRAL_ABI_MAJOR) + ".0 needs " + std::to_string(sizeof(corral_runner_vtable)));
     }
     const std::pair<const char*, bool> required[] = {
-        {"create", vt->create != nullptr},       {"destroy", vt->destroy != nullptr}, {"start", vt->start != nullptr},
-        {"stop", vt->stop != nullptr},           {"is_running", vt->is_running != nullptr},
-        {"health", vt->health != nullptr},       {"list_running", vt->list_running != nullptr},
+        {"create", vt->create != nullptr},
+        {"destroy", vt->destroy != nullptr},
+        {"start", vt->start != nullptr},
+        {"stop", vt->stop != nullptr},
+        {"is_running", vt->is_running != nullptr},
+        {"health", vt->health != nullptr},
+        {"list_running", vt->list_running != nullptr},
     };
     for (const auto& [name, present] : required) {
         if (!present) return refuse(file, std::string("runner vtable entry '") + name + "' is null");
@@ -97,14 +103,15 @@ LoadOutcome load_plugin(const std::filesystem::path& file) {
                                         " (rebuild it against a matching corral SDK)");
             }
         }
-        return refuse(file, std::string("not a corral plugin: no ") + CORRAL_PLUGIN_ENTRY_V1 + " entry in section '" +
-                                CORRAL_PLUGIN_SECTION + "'");
+        return refuse(
+            file, std::string("not a corral plugin: no ") + CORRAL_PLUGIN_ENTRY_V1 + " entry in section '" + CORRAL_PLUGIN_SECTION + "'");
     }
 
     // 2. Load it. A missing dependency or symbol shows up here with dlerror's text.
     boost::dll::shared_library library;
     try {
-        auto mode = static_cast<boost::dll::load_mode::type>(boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local | RTLD_NODELETE);
+        auto mode =
+            static_cast<boost::dll::load_mode::type>(boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local | RTLD_NODELETE);
         library.load(boost::dll::fs::path(file.string()), mode);
     } catch (const std::exception& e) {
         return refuse(file, std::string("cannot load: ") + e.what());
@@ -137,10 +144,11 @@ LoadOutcome load_plugin(const std::filesystem::path& file) {
     info.description = bounded(d->description, 4096);
     info.config_schema = bounded(d->config_schema);
     info.capabilities = d->capabilities;
-    std::string built_for = "built for plugin ABI " + std::to_string(d->abi_major) + "." + std::to_string(d->abi_minor) +
-                            " with SDK " + info.sdk_version + " (" + info.build_fingerprint + ")";
+    std::string built_for = "built for plugin ABI " + std::to_string(d->abi_major) + "." + std::to_string(d->abi_minor) + " with SDK " +
+                            info.sdk_version + " (" + info.build_fingerprint + ")";
     if (d->abi_major != CORRAL_ABI_MAJOR) return refuse(file, built_for + "; " + host_supports());
-    if (d->abi_minor > CORRAL_ABI_MINOR) return refuse(file, built_for + ", newer than this host: " + host_supports() + " (upgrade corral)");
+    if (d->abi_minor > CORRAL_ABI_MINOR)
+        return refuse(file, built_for + ", newer than this host: " + host_supports() + " (upgrade corral)");
     if (!valid_plugin_name(info.name)) {
         return refuse(file, "invalid plugin name \"" + info.name + "\" (expected 1 to 64 of a-z, 0-9 and _)");
     }
@@ -152,8 +160,8 @@ LoadOutcome load_plugin(const std::filesystem::path& file) {
         info.kind = PluginKind::Probe;
         if (auto r = check_probe_vtable(file, static_cast<const corral_probe_vtable*>(d->vtable))) return *r;
     } else {
-        return refuse(file, "plugin \"" + info.name + "\" declares unknown kind " + std::to_string(d->kind) +
-                                " (expected 1 = runner or 2 = probe)");
+        return refuse(
+            file, "plugin \"" + info.name + "\" declares unknown kind " + std::to_string(d->kind) + " (expected 1 = runner or 2 = probe)");
     }
     return std::make_shared<Plugin>(std::move(library), d, std::move(info));
 }

@@ -25,8 +25,8 @@ PluginRegistry PluginRegistry::scan(const std::vector<std::filesystem::path>& di
             }
             auto plugin = std::get<std::shared_ptr<Plugin>>(std::move(outcome));
             if (auto existing = registry.find(plugin->info().name)) {
-                registry.refused_.push_back({file, "duplicate plugin name \"" + plugin->info().name + "\": already loaded from " +
-                                                       existing->info().path.string()});
+                registry.refused_.push_back(
+                    {file, "duplicate plugin name \"" + plugin->info().name + "\": already loaded from " + existing->info().path.string()});
                 continue;
             }
             registry.plugins_.push_back(std::move(plugin));
@@ -85,7 +85,8 @@ config::ConfigErrors check_plugin_references(const config::Config& config, const
             continue;
         }
         if (plugin->info().kind != PluginKind::Runner) {
-            errors.push_back({sdk::json_path_join(path, "plugin"), "\"" + runner.plugin + "\" is a probe plugin; expected a runner plugin"});
+            errors.push_back(
+                {sdk::json_path_join(path, "plugin"), "\"" + runner.plugin + "\" is a probe plugin; expected a runner plugin"});
             continue;
         }
         auto schema = schema_of(*plugin);

@@ -10,25 +10,29 @@
 namespace corral::plugins {
 namespace {
 
-corral_str borrow(const std::string& s) { return corral_str{s.data(), s.size()}; }
+corral_str borrow(const std::string& s) {
+    return corral_str{s.data(), s.size()};
+}
 
 template <class T>
 T parse_as(std::string_view plugin, std::string_view op, const std::string& text) {
     try {
         return sdk::from_json<T>(sdk::parse_json(text, "result"), "result");
     } catch (const std::exception& e) {
-        throw sdk::Error(sdk::ProcessError::Internal, "plugin " + std::string(plugin) + ": " + std::string(op) +
-                                                          " returned a malformed result: " + e.what());
+        throw sdk::Error(sdk::ProcessError::Internal,
+                         "plugin " + std::string(plugin) + ": " + std::string(op) + " returned a malformed result: " + e.what());
     }
 }
 
 }  // namespace
 
-PluginRunner::PluginRunner(std::shared_ptr<const Plugin> plugin, std::unique_ptr<PluginHostApi> host,
-                           const corral_runner_vtable* vtable, void* self)
+PluginRunner::PluginRunner(std::shared_ptr<const Plugin> plugin, std::unique_ptr<PluginHostApi> host, const corral_runner_vtable* vtable,
+                           void* self)
     : plugin_(std::move(plugin)), host_(std::move(host)), vtable_(vtable), self_(self), name_(plugin_->info().name) {}
 
-PluginRunner::~PluginRunner() { vtable_->destroy(self_); }
+PluginRunner::~PluginRunner() {
+    vtable_->destroy(self_);
+}
 
 template <class T>
 T PluginRunner::parse_result(std::string_view op, const std::string& text) const {
@@ -67,7 +71,8 @@ std::vector<sdk::ProcessHandle> PluginRunner::list_running() {
         auto v = sdk::parse_json(out, "result");
         if (!v.is_array()) throw sdk::Error(sdk::ProcessError::Internal, "expected an array");
         std::size_t i = 0;
-        for (const auto& item : v.get_array()) handles.push_back(sdk::from_json<sdk::ProcessHandle>(item, sdk::json_path_index("result", i++)));
+        for (const auto& item : v.get_array())
+            handles.push_back(sdk::from_json<sdk::ProcessHandle>(item, sdk::json_path_index("result", i++)));
     } catch (const std::exception& e) {
         throw sdk::Error(sdk::ProcessError::Internal, "plugin " + name_ + ": list_running returned a malformed result: " + e.what());
     }
@@ -85,7 +90,9 @@ PluginProbe::PluginProbe(std::shared_ptr<const Plugin> plugin, std::unique_ptr<P
                          void* self)
     : plugin_(std::move(plugin)), host_(std::move(host)), vtable_(vtable), self_(self), name_(plugin_->info().name) {}
 
-PluginProbe::~PluginProbe() { vtable_->destroy(self_); }
+PluginProbe::~PluginProbe() {
+    vtable_->destroy(self_);
+}
 
 sdk::ProbeReport PluginProbe::probe() {
     auto out = call_plugin(name_, "probe", [&](corral_sink* sink) { return vtable_->probe(self_, sink); });

@@ -18,8 +18,7 @@ class Plugin;
 class PluginRunner final : public sdk::ProcessRunner {
 public:
     // Takes ownership of `self` (made by vtable->create with host->api()).
-    PluginRunner(std::shared_ptr<const Plugin> plugin, std::unique_ptr<PluginHostApi> host, const corral_runner_vtable* vtable,
-                 void* self);
+    PluginRunner(std::shared_ptr<const Plugin> plugin, std::unique_ptr<PluginHostApi> host, const corral_runner_vtable* vtable, void* self);
     ~PluginRunner() override;
     PluginRunner(const PluginRunner&) = delete;
     PluginRunner& operator=(const PluginRunner&) = delete;

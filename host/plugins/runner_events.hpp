@@ -11,7 +11,7 @@ namespace corral::plugins {
 struct RunnerEvent {
     enum class Kind { Ready, Exited, LogLine };
     Kind kind;
-    std::string runner;       // the runner plugin's name
+    std::string runner;  // the runner plugin's name
     std::string instance_id;
     boost::json::value payload;  // as documented in plugin_abi.h for each kind
 };

@@ -54,8 +54,10 @@ boost::json::value error_body(int status, const std::string& message, const std:
 
 boost::json::value completion_body(bool chat, const std::string& model, const std::vector<std::string>& tokens, uint32_t prompt_tokens) {
     boost::json::object choice{{"index", 0}, {"finish_reason", "length"}};
-    if (chat) choice["message"] = {{"role", "assistant"}, {"content", joined(tokens)}};
-    else choice["text"] = joined(tokens);
+    if (chat)
+        choice["message"] = {{"role", "assistant"}, {"content", joined(tokens)}};
+    else
+        choice["text"] = joined(tokens);
     auto n = static_cast<uint32_t>(tokens.size());
     return {{"id", chat ? "chatcmpl-mock" : "cmpl-mock"},
             {"object", chat ? "chat.completion" : "text_completion"},
@@ -68,8 +70,10 @@ boost::json::value completion_body(bool chat, const std::string& model, const st
 
 boost::json::value completion_chunk(bool chat, const std::string& model, const std::string& token, bool finish) {
     boost::json::object choice{{"index", 0}, {"finish_reason", finish ? boost::json::value("stop") : boost::json::value(nullptr)}};
-    if (chat) choice["delta"] = finish ? boost::json::object{} : boost::json::object{{"content", token}};
-    else choice["text"] = finish ? "" : token;
+    if (chat)
+        choice["delta"] = finish ? boost::json::object{} : boost::json::object{{"content", token}};
+    else
+        choice["text"] = finish ? "" : token;
     return {{"id", chat ? "chatcmpl-mock" : "cmpl-mock"},
             {"object", chat ? "chat.completion.chunk" : "text_completion"},
             {"created", now_seconds()},

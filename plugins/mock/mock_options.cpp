@@ -18,7 +18,8 @@ const char* const kMockOptionsSchema = R"json({
 })json";
 
 MockOptions apply_options(MockOptions base, const boost::json::object& options, const std::string& path) {
-    static constexpr std::string_view kKeys[] = {"load_delay_ms", "token_delay_ms", "fail_start", "crash_after_requests", "reply", "max_tokens"};
+    static constexpr std::string_view kKeys[] = {"load_delay_ms",        "token_delay_ms", "fail_start",
+                                                 "crash_after_requests", "reply",          "max_tokens"};
     for (const auto& kv : options) {
         if (std::find(std::begin(kKeys), std::end(kKeys), std::string_view(kv.key())) == std::end(kKeys)) {
             throw sdk::JsonPathError(sdk::json_path_join(path, kv.key()), "unknown mock option");

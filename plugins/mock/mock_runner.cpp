@@ -26,7 +26,10 @@ int64_t now_ms() {
 class MockRunner final : public sdk::ProcessRunner {
 public:
     MockRunner(sdk::Host host, const boost::json::object& options)
-        : host_(host), base_options_(apply_options({}, options, "options")), work_(asio::make_work_guard(ioc_)), io_thread_([this] { ioc_.run(); }) {}
+        : host_(host),
+          base_options_(apply_options({}, options, "options")),
+          work_(asio::make_work_guard(ioc_)),
+          io_thread_([this] { ioc_.run(); }) {}
 
     ~MockRunner() override {
         std::map<std::string, Entry> servers;
@@ -55,7 +58,8 @@ public:
         MockServer::Callbacks callbacks;
         callbacks.log = [host = host_, id](const std::string& line) { host.emit_log_line(id, "stdout", line); };
         callbacks.ready = [outcome, settled] { std::call_once(*settled, [&] { outcome->set_value(true); }); };
-        callbacks.exited = [host = host_, id, outcome, settled](std::optional<int> code, std::optional<int> signal, const std::string& message) {
+        callbacks.exited = [host = host_, id, outcome, settled](std::optional<int> code, std::optional<int> signal,
+                                                                const std::string& message) {
             std::call_once(*settled, [&] { outcome->set_value(false); });
             host.emit_exited(id, code, signal, message);
         };
@@ -87,7 +91,8 @@ public:
     void stop(const sdk::ProcessHandle& handle, std::chrono::milliseconds) override {
         auto server = find(handle.instance_id);
         forget(handle.instance_id);
-        if (!server || !server->alive()) throw sdk::Error(sdk::ProcessError::NotRunning, "mock server " + handle.instance_id + " is not running");
+        if (!server || !server->alive())
+            throw sdk::Error(sdk::ProcessError::NotRunning, "mock server " + handle.instance_id + " is not running");
         server->stop();
     }
 

@@ -41,7 +41,12 @@ std::string target_path(const Request& req) {
 }  // namespace
 
 MockServer::MockServer(asio::io_context& ioc, sdk::ServerConfig config, MockOptions options, Callbacks callbacks)
-    : ioc_(ioc), acceptor_(ioc), load_timer_(ioc), config_(std::move(config)), options_(std::move(options)), callbacks_(std::move(callbacks)) {}
+    : ioc_(ioc),
+      acceptor_(ioc),
+      load_timer_(ioc),
+      config_(std::move(config)),
+      options_(std::move(options)),
+      callbacks_(std::move(callbacks)) {}
 
 uint16_t MockServer::start() {
     boost::system::error_code ec;
@@ -53,7 +58,8 @@ uint16_t MockServer::start() {
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-        throw sdk::Error(sdk::ProcessError::StartFailed, "cannot listen on " + config_.host + ":" + std::to_string(endpoint.port()) + ": " + ec.message());
+        throw sdk::Error(sdk::ProcessError::StartFailed,
+                         "cannot listen on " + config_.host + ":" + std::to_string(endpoint.port()) + ": " + ec.message());
     }
     uint16_t port = acceptor_.local_endpoint().port();
     alive_ = true;
@@ -124,8 +130,10 @@ asio::awaitable<void> MockServer::session(tcp::socket socket) {
         boost::json::value body;
 
         if (path == "/health" && req.method() == http::verb::get) {
-            if (ready_) body = {{"status", "ok"}};
-            else status = http::status::service_unavailable, body = error_body(503, "Loading model", "unavailable_error");
+            if (ready_)
+                body = {{"status", "ok"}};
+            else
+                status = http::status::service_unavailable, body = error_body(503, "Loading model", "unavailable_error");
         } else if (path == "/v1/models" && req.method() == http::verb::get) {
             body = {{"object", "list"},
                     {"data", boost::json::array{{{"id", config_.model_name}, {"object", "model"}, {"owned_by", "corral-mock"}}}}};
@@ -148,7 +156,8 @@ asio::awaitable<void> MockServer::session(tcp::socket socket) {
                 const auto& o = request_json.get_object();
                 const bool chat = path == "/v1/chat/completions";
                 uint32_t max_tokens = options_.max_tokens;
-                if (const auto* m = o.if_contains("max_tokens"); m && m->is_int64() && m->get_int64() > 0) max_tokens = static_cast<uint32_t>(m->get_int64());
+                if (const auto* m = o.if_contains("max_tokens"); m && m->is_int64() && m->get_int64() > 0)
+                    max_tokens = static_cast<uint32_t>(m->get_int64());
                 auto tokens = generate_tokens(options_, max_tokens);
                 auto prompt_tokens = static_cast<uint32_t>(tokenize(req.body()).size() / 4 + 1);
                 const auto* stream_flag = o.if_contains("stream");
@@ -173,7 +182,9 @@ asio::awaitable<void> MockServer::session(tcp::socket socket) {
                         }
                         if (failed) break;
                         bool last = i == tokens.size();
-                        std::string event = "data: " + boost::json::serialize(completion_chunk(chat, config_.model_name, last ? "" : tokens[i], last)) + "\n\n";
+                        std::string event =
+                            "data: " + boost::json::serialize(completion_chunk(chat, config_.model_name, last ? "" : tokens[i], last)) +
+                            "\n\n";
                         if (last) event += "data: [DONE]\n\n";
                         auto [write_ec, written] = co_await asio::async_write(*stream, http::make_chunk(asio::buffer(event)), kAwait);
                         failed = static_cast<bool>(write_ec);
@@ -181,7 +192,9 @@ asio::awaitable<void> MockServer::session(tcp::socket socket) {
                     if (failed) break;  // the client went away or the server died mid-stream
                     auto [last_ec, last_n] = co_await asio::async_write(*stream, http::make_chunk_last(), kAwait);
                     if (last_ec) break;
-                    if (callbacks_.log) callbacks_.log(std::string(req.method_string()) + " " + path + " 200 (stream, " + std::to_string(tokens.size()) + " tokens)");
+                    if (callbacks_.log)
+                        callbacks_.log(std::string(req.method_string()) + " " + path + " 200 (stream, " + std::to_string(tokens.size()) +
+                                       " tokens)");
                     if (!req.keep_alive()) break;
                     continue;
                 }

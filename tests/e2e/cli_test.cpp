@@ -1,9 +1,9 @@
 // The corral executable, run as a user runs it: exit codes, --help everywhere, --json shapes.
 #include "process.hpp"
 
-#include <boost/json.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -30,9 +30,14 @@ std::filesystem::path write_temp(const std::string& name, const std::string& tex
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-    for (auto cmd : std::vector<std::vector<std::string>>{{"--help"}, {"plugins", "--help"}, {"plugins", "inspect", "--help"},
-                                                          {"config", "check", "--help"}, {"probe", "--help"}, {"version", "--help"},
-                                                          {"config", "--help"}, {"help", "probe"}}) {
+    for (auto cmd : std::vector<std::vector<std::string>>{{"--help"},
+                                                          {"plugins", "--help"},
+                                                          {"plugins", "inspect", "--help"},
+                                                          {"config", "check", "--help"},
+                                                          {"probe", "--help"},
+                                                          {"version", "--help"},
+                                                          {"config", "--help"},
+                                                          {"help", "probe"}}) {
         auto r = corral(cmd);
         EXPECT_EQ(r.exit_code, 0) << cmd.front() << ": " << r.err;
         EXPECT_THAT(r.out, HasSubstr("corral")) << cmd.front();

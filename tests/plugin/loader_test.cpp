@@ -46,7 +46,8 @@ TEST(Loader, APluginWrittenInCLoadsAndRuns) {
 }
 
 TEST(Loader, RefusesAnotherAbiMajorWithoutRunningIt) {
-    EXPECT_THAT(refusal_of("abi_major2_entry", "abi_major2_entry.so"), HasSubstr("built for plugin ABI major 2; this host supports plugin ABI 1.0 to 1."));
+    EXPECT_THAT(refusal_of("abi_major2_entry", "abi_major2_entry.so"),
+                HasSubstr("built for plugin ABI major 2; this host supports plugin ABI 1.0 to 1."));
 }
 
 TEST(Loader, RefusesAnotherAbiMajorInTheDescriptor) {
@@ -123,7 +124,8 @@ TEST(Loader, ConfigReferencesAreCheckedAgainstPluginsAndSchemas) {
     auto loaded = config::parse_config(R"({
       "runners": {"a": {"plugin": "mock", "load_dealy_ms": 5}, "b": {"plugin": "nope"}, "c": {"plugin": "cpu"}},
       "probes": ["cpu", "mock"],
-      "models": {"m": {"path": "/x", "runner": "a", "runner_options": {"token_delay_ms": "slow"}}}})", "");
+      "models": {"m": {"path": "/x", "runner": "a", "runner_options": {"token_delay_ms": "slow"}}}})",
+                                       "");
     ASSERT_TRUE(loaded.config);
     auto errors = check_plugin_references(*loaded.config, registry);
     std::string all;

@@ -4,9 +4,9 @@
 #include "plugins/plugin_registry.hpp"
 #include "sdk_error.hpp"
 
-#include <boost/json.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include <condition_variable>
 #include <future>
@@ -64,7 +64,8 @@ protected:
         c.runner_options = std::move(runner_options);
         return c;
     }
-    static test::HttpResult request(const sdk::ProcessHandle& h, const std::string& method, const std::string& target, const std::string& body = "") {
+    static test::HttpResult request(const sdk::ProcessHandle& h, const std::string& method, const std::string& target,
+                                    const std::string& body = "") {
         std::string host;
         uint16_t port = 0;
         test::split_endpoint(h.endpoint, host, port);
@@ -179,7 +180,8 @@ TEST_F(MockRunnerTest, FailingStartAndBadOptionsAreClearErrors) {
 TEST_F(MockRunnerTest, ManyConcurrentStartsGetDistinctPorts) {
     auto runner = make();
     std::vector<std::future<sdk::ProcessHandle>> starts;
-    for (int i = 0; i < 8; ++i) starts.push_back(std::async(std::launch::async, [&, i] { return runner->start(config("p" + std::to_string(i))); }));
+    for (int i = 0; i < 8; ++i)
+        starts.push_back(std::async(std::launch::async, [&, i] { return runner->start(config("p" + std::to_string(i))); }));
     std::set<std::string> endpoints;
     for (auto& f : starts) endpoints.insert(f.get().endpoint);
     EXPECT_EQ(endpoints.size(), 8u);

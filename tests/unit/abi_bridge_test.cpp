@@ -29,7 +29,9 @@ public:
 
 using Trampolines = sdk::detail::RunnerTrampolines<MockRunner>;
 
-corral_str str(const std::string& s) { return {s.data(), s.size()}; }
+corral_str str(const std::string& s) {
+    return {s.data(), s.size()};
+}
 
 const std::string kConfig = R"({"instance_id":"i1","model_id":"m","model_name":"m","model_path":"/m.gguf","ctx_size":512})";
 const std::string kHandle = R"({"instance_id":"i1","endpoint":"http://127.0.0.1:1","started_at":5})";

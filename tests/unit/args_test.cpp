@@ -8,7 +8,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-const CommandSpec kSpec{"config check", "Check a config.", {"FILE"}, {{"json", "", "Print JSON"}, {"plugin-dir", "DIR", "Plugins", true}}, ""};
+const CommandSpec kSpec{
+    "config check", "Check a config.", {"FILE"}, {{"json", "", "Print JSON"}, {"plugin-dir", "DIR", "Plugins", true}}, ""};
 
 TEST(Args, ParsesFlagsValuesAndPositionals) {
     auto a = parse_args(kSpec, {"--json", "f.json", "--plugin-dir", "a", "--plugin-dir=b"});
@@ -17,7 +18,9 @@ TEST(Args, ParsesFlagsValuesAndPositionals) {
     EXPECT_EQ(a.values("plugin-dir"), (std::vector<std::string>{"a", "b"}));
 }
 
-TEST(Args, HelpStopsParsing) { EXPECT_TRUE(parse_args(kSpec, {"--help", "--bogus"}).help); }
+TEST(Args, HelpStopsParsing) {
+    EXPECT_TRUE(parse_args(kSpec, {"--help", "--bogus"}).help);
+}
 
 TEST(Args, RejectsMistakesWithUsefulMessages) {
     EXPECT_THROW(parse_args(kSpec, {}), UsageError);

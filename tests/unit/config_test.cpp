@@ -82,14 +82,16 @@ TEST(Config, SyntaxErrorIsLocatedByLineAndColumn) {
 
 TEST(Config, UnknownKeysAreErrorsWithASuggestion) {
     auto r = parse_config(R"({"runners": {"l": {"plugin": "mock"}},
-                             "models": {"m": {"path": "/x", "ctx_sise": 4}}, "listne": "1.2.3.4:5"})", "");
+                             "models": {"m": {"path": "/x", "ctx_sise": 4}}, "listne": "1.2.3.4:5"})",
+                          "");
     EXPECT_THAT(r.errors, HasError("models.m.ctx_sise", "did you mean \"ctx_size\""));
     EXPECT_THAT(r.errors, HasError("listne", "did you mean \"listen\""));
 }
 
 TEST(Config, WrongTypesNameThePathAndBothTypes) {
     auto r = parse_config(R"({"runners": {"l": {"plugin": 3}},
-                             "models": {"m": {"path": "/x", "runner": "l", "ctx_size": "big", "aliases": ["a", 5]}}})", "");
+                             "models": {"m": {"path": "/x", "runner": "l", "ctx_size": "big", "aliases": ["a", 5]}}})",
+                          "");
     EXPECT_THAT(r.errors, HasError("runners.l.plugin", "expected string, got integer"));
     EXPECT_THAT(r.errors, HasError("models.m.ctx_size", "expected integer, got string"));
     EXPECT_THAT(r.errors, HasError("models.m.aliases[1]", "expected string, got integer"));
@@ -97,7 +99,8 @@ TEST(Config, WrongTypesNameThePathAndBothTypes) {
 
 TEST(Config, MissingRunnerAndPluginAreReported) {
     auto r = parse_config(R"({"runners": {"a": {}, "b": {"plugin": "mock"}},
-                             "models": {"m": {"path": "/x", "runner": "nope"}, "n": {"path": "/y"}, "o": {"runner": "b"}}})", "");
+                             "models": {"m": {"path": "/x", "runner": "nope"}, "n": {"path": "/y"}, "o": {"runner": "b"}}})",
+                          "");
     EXPECT_THAT(r.errors, HasError("runners.a.plugin", "required key is missing"));
     EXPECT_THAT(r.errors, HasError("models.m.runner", "no runner named \"nope\""));
     EXPECT_THAT(r.errors, HasError("models.n.runner", "several runners are configured"));
@@ -114,13 +117,15 @@ TEST(Config, DuplicateNamesAndAliasesAreReported) {
     auto r = parse_config(R"({"runners": {"l": {"plugin": "mock"}},
                              "models": {"a": {"path": "/x", "aliases": ["b", "shared"]},
                                         "b": {"path": "/y"},
-                                        "c": {"path": "/z", "aliases": ["shared"]}}})", "");
+                                        "c": {"path": "/z", "aliases": ["shared"]}}})",
+                          "");
     EXPECT_THAT(r.errors, HasError("models.b", "\"b\" is already used by models.a.aliases[0]"));
     EXPECT_THAT(r.errors, HasError("models.c.aliases[0]", "\"shared\" is already used by models.a.aliases[1]"));
 }
 
 TEST(Config, DuplicateKeysAreReportedWithTheirLine) {
-    auto r = parse_config("{\"runners\": {\"l\": {\"plugin\": \"mock\"}},\n \"models\": {\"a\": {\"path\": \"/x\"},\n  \"a\": {\"path\": \"/y\"}}}", "");
+    auto r = parse_config(
+        "{\"runners\": {\"l\": {\"plugin\": \"mock\"}},\n \"models\": {\"a\": {\"path\": \"/x\"},\n  \"a\": {\"path\": \"/y\"}}}", "");
     ASSERT_THAT(r.errors, SizeIs(1));
     EXPECT_EQ(r.errors[0].path, "models.a");
     EXPECT_THAT(r.errors[0].message, HasSubstr("duplicate key"));
@@ -131,7 +136,8 @@ TEST(Config, BadDurationsSizesAndChoicesAreReported) {
     auto r = parse_config(R"({"runners": {"l": {"plugin": "mock"}},
                              "scheduler": {"max_loaded": 0, "memory_headroom": 1.5, "queue_timeout": "soon"},
                              "models": {"m": {"path": "/x", "ttl": "10x", "memory": "lots", "cache_type_k": "q3",
-                                              "gpu_layers": "most", "flash_attn": "maybe"}}})", "");
+                                              "gpu_layers": "most", "flash_attn": "maybe"}}})",
+                          "");
     EXPECT_THAT(r.errors, HasError("models.m.ttl", "expected a duration"));
     EXPECT_THAT(r.errors, HasError("models.m.memory", "expected a size"));
     EXPECT_THAT(r.errors, HasError("models.m.cache_type_k", "expected one of"));

@@ -11,8 +11,8 @@ TEST(CpuProcInfo, CountsPhysicalCoresAndThreads) {
     int cpu = 0;
     for (int core = 0; core < 2; ++core) {
         for (int thread = 0; thread < 2; ++thread) {
-            text += "processor\t: " + std::to_string(cpu++) + "\nmodel name\t: Test CPU 9000\nphysical id\t: 0\ncore id\t\t: " +
-                    std::to_string(core) + "\n\n";
+            text += "processor\t: " + std::to_string(cpu++) +
+                    "\nmodel name\t: Test CPU 9000\nphysical id\t: 0\ncore id\t\t: " + std::to_string(core) + "\n\n";
         }
     }
     auto info = parse_cpuinfo(text);

@@ -1,8 +1,8 @@
 #include "config/schema_check.hpp"
 
-#include <boost/json.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 namespace corral::config {
 namespace {

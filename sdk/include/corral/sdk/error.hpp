@@ -24,14 +24,22 @@ enum class ProcessError {
 // Stable lower-case name, used in logs, JSON output and error objects.
 constexpr std::string_view to_string(ProcessError e) noexcept {
     switch (e) {
-        case ProcessError::StartFailed: return "start_failed";
-        case ProcessError::StopFailed: return "stop_failed";
-        case ProcessError::NotRunning: return "not_running";
-        case ProcessError::HealthCheckFailed: return "health_check_failed";
-        case ProcessError::Configuration: return "configuration";
-        case ProcessError::ResourceExhausted: return "resource_exhausted";
-        case ProcessError::Internal: return "internal";
-        case ProcessError::NotSupported: return "not_supported";
+        case ProcessError::StartFailed:
+            return "start_failed";
+        case ProcessError::StopFailed:
+            return "stop_failed";
+        case ProcessError::NotRunning:
+            return "not_running";
+        case ProcessError::HealthCheckFailed:
+            return "health_check_failed";
+        case ProcessError::Configuration:
+            return "configuration";
+        case ProcessError::ResourceExhausted:
+            return "resource_exhausted";
+        case ProcessError::Internal:
+            return "internal";
+        case ProcessError::NotSupported:
+            return "not_supported";
     }
     return "internal";
 }

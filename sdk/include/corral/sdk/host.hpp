@@ -12,7 +12,13 @@
 
 namespace corral::sdk {
 
-enum class LogLevel { Trace = CORRAL_LOG_TRACE, Debug = CORRAL_LOG_DEBUG, Info = CORRAL_LOG_INFO, Warn = CORRAL_LOG_WARN, Error = CORRAL_LOG_ERROR };
+enum class LogLevel {
+    Trace = CORRAL_LOG_TRACE,
+    Debug = CORRAL_LOG_DEBUG,
+    Info = CORRAL_LOG_INFO,
+    Warn = CORRAL_LOG_WARN,
+    Error = CORRAL_LOG_ERROR
+};
 
 // A cheap, copyable view of the host API handed to create(). Lines logged here appear under the
 // host's logger "plugin.<name>"; events reach the host's supervisor. Safe from any thread.
@@ -30,15 +36,25 @@ public:
 
     // Concatenates its arguments with operator<<: host.info("started ", name, " on port ", port).
     template <class... Args>
-    void trace(const Args&... args) const { log(LogLevel::Trace, concat(args...)); }
+    void trace(const Args&... args) const {
+        log(LogLevel::Trace, concat(args...));
+    }
     template <class... Args>
-    void debug(const Args&... args) const { log(LogLevel::Debug, concat(args...)); }
+    void debug(const Args&... args) const {
+        log(LogLevel::Debug, concat(args...));
+    }
     template <class... Args>
-    void info(const Args&... args) const { log(LogLevel::Info, concat(args...)); }
+    void info(const Args&... args) const {
+        log(LogLevel::Info, concat(args...));
+    }
     template <class... Args>
-    void warn(const Args&... args) const { log(LogLevel::Warn, concat(args...)); }
+    void warn(const Args&... args) const {
+        log(LogLevel::Warn, concat(args...));
+    }
     template <class... Args>
-    void error(const Args&... args) const { log(LogLevel::Error, concat(args...)); }
+    void error(const Args&... args) const {
+        log(LogLevel::Error, concat(args...));
+    }
 
     // The server is ready to serve (start() also returns the handle; this tells listeners at once).
     void emit_ready(const ProcessHandle& handle) const {

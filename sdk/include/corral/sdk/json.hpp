@@ -21,14 +21,21 @@ namespace corral::sdk {
 // "object", "string", ... as JSON Schema names them.
 inline std::string_view json_kind_name(const boost::json::value& v) noexcept {
     switch (v.kind()) {
-        case boost::json::kind::null: return "null";
-        case boost::json::kind::bool_: return "boolean";
+        case boost::json::kind::null:
+            return "null";
+        case boost::json::kind::bool_:
+            return "boolean";
         case boost::json::kind::int64:
-        case boost::json::kind::uint64: return "integer";
-        case boost::json::kind::double_: return "number";
-        case boost::json::kind::string: return "string";
-        case boost::json::kind::array: return "array";
-        case boost::json::kind::object: return "object";
+        case boost::json::kind::uint64:
+            return "integer";
+        case boost::json::kind::double_:
+            return "number";
+        case boost::json::kind::string:
+            return "string";
+        case boost::json::kind::array:
+            return "array";
+        case boost::json::kind::object:
+            return "object";
     }
     return "unknown";
 }
@@ -93,16 +100,17 @@ struct JsonConvert<double> {
 };
 
 template <class Int>
-    requires std::is_integral_v<Int> && (!std::is_same_v<Int, bool>)
-struct JsonConvert<Int> {
+requires std::is_integral_v<Int> &&(!std::is_same_v<Int, bool>)struct JsonConvert<Int> {
     static Int read(const boost::json::value& v, std::string_view path) {
         boost::json::error_code ec;
         Int out{};
-        if (v.is_int64() || v.is_uint64()) out = v.to_number<Int>(ec);
-        else json_type_error(path, "integer", v);
+        if (v.is_int64() || v.is_uint64())
+            out = v.to_number<Int>(ec);
+        else
+            json_type_error(path, "integer", v);
         if (ec) {
-            throw JsonPathError(std::string(path), "expected an integer from " + std::to_string(std::numeric_limits<Int>::min()) +
-                                                       " to " + std::to_string(std::numeric_limits<Int>::max()));
+            throw JsonPathError(std::string(path), "expected an integer from " + std::to_string(std::numeric_limits<Int>::min()) + " to " +
+                                                       std::to_string(std::numeric_limits<Int>::max()));
         }
         return out;
     }

@@ -10,9 +10,9 @@
 // Use it exactly once per shared object, at global scope.
 #pragma once
 
+#include <corral/sdk/plugin_abi.h>
 #include <corral/sdk/error.hpp>
 #include <corral/sdk/host.hpp>
-#include <corral/sdk/plugin_abi.h>
 #include <corral/sdk/probe.hpp>
 #include <corral/sdk/runner.hpp>
 #include <corral/sdk/types.hpp>
@@ -38,9 +38,8 @@
 #endif
 
 // What the plugin was built with; shown by `corral plugins inspect` when something does not load.
-#define CORRAL_SDK_BUILD_FINGERPRINT                                                          \
-    "compiler " __VERSION__ "; " CORRAL_SDK_STDLIB "; C++ " CORRAL_SDK_STRINGIFY(__cplusplus) \
-    "; Boost " BOOST_LIB_VERSION
+#define CORRAL_SDK_BUILD_FINGERPRINT \
+    "compiler " __VERSION__ "; " CORRAL_SDK_STDLIB "; C++ " CORRAL_SDK_STRINGIFY(__cplusplus) "; Boost " BOOST_LIB_VERSION
 
 namespace corral::sdk::detail {
 
@@ -48,7 +47,9 @@ inline void sink_write(corral_sink* sink, std::string_view text) noexcept {
     if (sink && sink->append && !text.empty()) sink->append(sink->ctx, text.data(), text.size());
 }
 
-inline std::string_view view(corral_str s) noexcept { return s.size ? std::string_view(s.data, s.size) : std::string_view(); }
+inline std::string_view view(corral_str s) noexcept {
+    return s.size ? std::string_view(s.data, s.size) : std::string_view();
+}
 
 // Runs `f` (returning the result text), writes the result or the error message, returns a status.
 template <class F>
@@ -133,8 +134,15 @@ struct RunnerTrampolines {
 
     static const corral_runner_vtable* vtable() noexcept {
         static const corral_runner_vtable table{
-            sizeof(corral_runner_vtable), &create_instance<Impl>, &destroy_instance<Impl>, &start, &stop, &is_running,
-            &health, &list_running, &adopt,
+            sizeof(corral_runner_vtable),
+            &create_instance<Impl>,
+            &destroy_instance<Impl>,
+            &start,
+            &stop,
+            &is_running,
+            &health,
+            &list_running,
+            &adopt,
         };
         return &table;
     }
@@ -153,29 +161,38 @@ struct ProbeTrampolines {
 
 }  // namespace corral::sdk::detail
 
-#define CORRAL_SDK_DEFINE_PLUGIN_(Kind, Vtable, Name, Version, Description, Schema, Capabilities)       \
-    extern "C" const corral_plugin_descriptor* corral_plugin_describe_v1(void) {                       \
-        static const corral_plugin_descriptor descriptor{                                              \
-            CORRAL_PLUGIN_MAGIC, sizeof(corral_plugin_descriptor), CORRAL_ABI_MAJOR, CORRAL_ABI_MINOR, \
-            CORRAL_SDK_VERSION,  CORRAL_SDK_BUILD_FINGERPRINT,     Name,             Version,          \
-            Kind,                Capabilities,                     Description,      Schema,           \
-            Vtable,                                                                                    \
-        };                                                                                             \
-        return &descriptor;                                                                            \
-    }                                                                                                  \
+#define CORRAL_SDK_DEFINE_PLUGIN_(Kind, Vtable, Name, Version, Description, Schema, Capabilities) \
+    extern "C" const corral_plugin_descriptor* corral_plugin_describe_v1(void) {                  \
+        static const corral_plugin_descriptor descriptor{                                         \
+            CORRAL_PLUGIN_MAGIC,                                                                  \
+            sizeof(corral_plugin_descriptor),                                                     \
+            CORRAL_ABI_MAJOR,                                                                     \
+            CORRAL_ABI_MINOR,                                                                     \
+            CORRAL_SDK_VERSION,                                                                   \
+            CORRAL_SDK_BUILD_FINGERPRINT,                                                         \
+            Name,                                                                                 \
+            Version,                                                                              \
+            Kind,                                                                                 \
+            Capabilities,                                                                         \
+            Description,                                                                          \
+            Schema,                                                                               \
+            Vtable,                                                                               \
+        };                                                                                        \
+        return &descriptor;                                                                       \
+    }                                                                                             \
     CORRAL_EXPORT_PLUGIN_ENTRY(corral_plugin_describe_v1)
 
 // Declares the shared object's runner plugin. Class: a corral::sdk::ProcessRunner with the constructor
 // described in runner.hpp. Name: unique, [a-z0-9_]+. Schema: JSON Schema text of the runner options
 // ("" for none), used by `corral config check` to validate the options before the plugin runs.
 // Capabilities: CORRAL_CAP_* bits or 0.
-#define CORRAL_RUNNER_PLUGIN(Class, Name, Version, Description, Schema, Capabilities)                      \
-    static_assert(std::is_base_of_v<::corral::sdk::ProcessRunner, Class>, #Class " must derive from ProcessRunner"); \
-    CORRAL_SDK_DEFINE_PLUGIN_(CORRAL_KIND_RUNNER, ::corral::sdk::detail::RunnerTrampolines<Class>::vtable(), Name, \
-                              Version, Description, Schema, Capabilities)
+#define CORRAL_RUNNER_PLUGIN(Class, Name, Version, Description, Schema, Capabilities)                                                    \
+    static_assert(std::is_base_of_v<::corral::sdk::ProcessRunner, Class>, #Class " must derive from ProcessRunner");                     \
+    CORRAL_SDK_DEFINE_PLUGIN_(CORRAL_KIND_RUNNER, ::corral::sdk::detail::RunnerTrampolines<Class>::vtable(), Name, Version, Description, \
+                              Schema, Capabilities)
 
 // Declares the shared object's system-probe plugin. Class: a corral::sdk::SystemProbe.
-#define CORRAL_PROBE_PLUGIN(Class, Name, Version, Description, Schema)                                     \
-    static_assert(std::is_base_of_v<::corral::sdk::SystemProbe, Class>, #Class " must derive from SystemProbe"); \
-    CORRAL_SDK_DEFINE_PLUGIN_(CORRAL_KIND_PROBE, ::corral::sdk::detail::ProbeTrampolines<Class>::vtable(), Name,  \
-                              Version, Description, Schema, 0)
+#define CORRAL_PROBE_PLUGIN(Class, Name, Version, Description, Schema)                                                                 \
+    static_assert(std::is_base_of_v<::corral::sdk::SystemProbe, Class>, #Class " must derive from SystemProbe");                       \
+    CORRAL_SDK_DEFINE_PLUGIN_(CORRAL_KIND_PROBE, ::corral::sdk::detail::ProbeTrampolines<Class>::vtable(), Name, Version, Description, \
+                              Schema, 0)

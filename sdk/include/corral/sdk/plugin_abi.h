@@ -91,9 +91,9 @@ typedef enum corral_log_level {
 } corral_log_level;
 
 typedef enum corral_event_kind {
-    CORRAL_EVENT_READY = 1,    /* payload: ProcessHandle JSON */
-    CORRAL_EVENT_EXITED = 2,   /* payload: {"exit_code":int|null,"signal":int|null,"message":string} */
-    CORRAL_EVENT_LOG_LINE = 3  /* payload: {"stream":"stdout"|"stderr","line":string} */
+    CORRAL_EVENT_READY = 1,   /* payload: ProcessHandle JSON */
+    CORRAL_EVENT_EXITED = 2,  /* payload: {"exit_code":int|null,"signal":int|null,"message":string} */
+    CORRAL_EVENT_LOG_LINE = 3 /* payload: {"stream":"stdout"|"stderr","line":string} */
 } corral_event_kind;
 
 /* An event about one server instance. All members are borrowed for the duration of the callback. */
@@ -124,8 +124,7 @@ typedef struct corral_runner_vtable {
     uint32_t struct_size; /* sizeof(corral_runner_vtable) as the plugin was built */
     /* Make an instance from the runner's options (the JSON object of its "runners" entry, minus
      * "plugin"). On CORRAL_OK, *out_self is set; on failure, err holds the message. */
-    int32_t (*create)(const corral_host_api* host, corral_str options_json, void** out_self,
-                      corral_sink* err);
+    int32_t (*create)(const corral_host_api* host, corral_str options_json, void** out_self, corral_sink* err);
     /* Release an instance. The host stops using self before calling it. Never fails. */
     void (*destroy)(void* self);
     /* Start a server (ServerConfig JSON) and return once it is ready to serve: ProcessHandle JSON. */
@@ -146,8 +145,7 @@ typedef struct corral_runner_vtable {
 /* System-probe plugins: report compute devices and memory. */
 typedef struct corral_probe_vtable {
     uint32_t struct_size; /* sizeof(corral_probe_vtable) as the plugin was built */
-    int32_t (*create)(const corral_host_api* host, corral_str options_json, void** out_self,
-                      corral_sink* err);
+    int32_t (*create)(const corral_host_api* host, corral_str options_json, void** out_self, corral_sink* err);
     void (*destroy)(void* self);
     /* ProbeReport JSON. A backend that is absent is not a failure: report available=false. */
     int32_t (*probe)(void* self, corral_sink* out);
@@ -156,10 +154,10 @@ typedef struct corral_probe_vtable {
 /* What a plugin is. Returned by the entry point; owned by the plugin, static lifetime. All strings
  * are NUL-terminated UTF-8. */
 typedef struct corral_plugin_descriptor {
-    uint64_t magic;       /* CORRAL_PLUGIN_MAGIC */
-    uint32_t struct_size; /* sizeof(corral_plugin_descriptor) as the plugin was built */
-    uint16_t abi_major;   /* CORRAL_ABI_MAJOR the plugin was built against */
-    uint16_t abi_minor;   /* CORRAL_ABI_MINOR the plugin was built against */
+    uint64_t magic;                /* CORRAL_PLUGIN_MAGIC */
+    uint32_t struct_size;          /* sizeof(corral_plugin_descriptor) as the plugin was built */
+    uint16_t abi_major;            /* CORRAL_ABI_MAJOR the plugin was built against */
+    uint16_t abi_minor;            /* CORRAL_ABI_MINOR the plugin was built against */
     const char* sdk_version;       /* e.g. "0.1.0" */
     const char* build_fingerprint; /* compiler, standard library, language level: diagnostics only */
     const char* name;              /* unique among loaded plugins: [a-z0-9_]+ */
@@ -184,10 +182,10 @@ typedef const corral_plugin_descriptor* (*corral_plugin_entry_v1_fn)(void);
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
-#define CORRAL_EXPORT_PLUGIN_ENTRY(fn)                                                             \
-    CORRAL_ABI_EXTERN_C __attribute__((visibility("default"))) const void* corral_plugin_entry_v1; \
-    __attribute__((visibility("default"), section("corral"), weak)) const void*                   \
-        corral_plugin_entry_v1 = (const void*)(intptr_t)(corral_plugin_entry_v1_fn)(fn)
+#define CORRAL_EXPORT_PLUGIN_ENTRY(fn)                                                                   \
+    CORRAL_ABI_EXTERN_C __attribute__((visibility("default"))) const void* corral_plugin_entry_v1;       \
+    __attribute__((visibility("default"), section("corral"), weak)) const void* corral_plugin_entry_v1 = \
+        (const void*)(intptr_t)(corral_plugin_entry_v1_fn)(fn)
 #else
 #error "corral plugins are built with GCC or Clang"
 #endif

@@ -30,12 +30,12 @@ struct SamplingDefaults {
 
 // How to start one model server. JSON members carry the same names as the fields.
 struct ServerConfig {
-    std::string instance_id;          // chosen by the host, unique for the host's lifetime; events carry it
-    std::string model_id;             // the model's key in the config file
-    std::string model_name;           // the name clients use (often == model_id)
-    std::string model_path;           // GGUF path as the runner sees it
-    std::optional<uint16_t> port;     // empty: the runner allocates a free port
-    std::string host = "127.0.0.1";   // address the server binds
+    std::string instance_id;         // chosen by the host, unique for the host's lifetime; events carry it
+    std::string model_id;            // the model's key in the config file
+    std::string model_name;          // the name clients use (often == model_id)
+    std::string model_path;          // GGUF path as the runner sees it
+    std::optional<uint16_t> port;    // empty: the runner allocates a free port
+    std::string host = "127.0.0.1";  // address the server binds
     std::optional<uint32_t> ctx_size;
     std::optional<std::string> gpu_layers;  // "auto", "all" or a layer count
     std::optional<int32_t> threads;
@@ -72,10 +72,14 @@ enum class HealthState { Loading, Ok, Error, Unreachable };
 
 constexpr std::string_view to_string(HealthState s) noexcept {
     switch (s) {
-        case HealthState::Loading: return "loading";
-        case HealthState::Ok: return "ok";
-        case HealthState::Error: return "error";
-        case HealthState::Unreachable: return "unreachable";
+        case HealthState::Loading:
+            return "loading";
+        case HealthState::Ok:
+            return "ok";
+        case HealthState::Error:
+            return "error";
+        case HealthState::Unreachable:
+            return "unreachable";
     }
     return "error";
 }
@@ -91,7 +95,7 @@ struct DeviceInfo {
     std::string backend;  // "cuda", "vulkan", "metal" or "cpu"
     int32_t index = 0;    // index as the backend's servers will number it
     std::string name;
-    std::string type;     // "discrete", "integrated", "cpu", "virtual" or ""
+    std::string type;  // "discrete", "integrated", "cpu", "virtual" or ""
     std::string uuid;
     std::string driver;
     std::string compute_capability;  // e.g. "8.9" for CUDA
@@ -246,11 +250,16 @@ inline ServerHealth from_json<ServerHealth>(const boost::json::value& v, const s
     FieldReader r(v, path);
     ServerHealth h;
     auto state = r.required<std::string>("state");
-    if (state == "loading") h.state = HealthState::Loading;
-    else if (state == "ok") h.state = HealthState::Ok;
-    else if (state == "error") h.state = HealthState::Error;
-    else if (state == "unreachable") h.state = HealthState::Unreachable;
-    else throw JsonPathError(json_path_join(path, "state"), "expected one of loading, ok, error, unreachable");
+    if (state == "loading")
+        h.state = HealthState::Loading;
+    else if (state == "ok")
+        h.state = HealthState::Ok;
+    else if (state == "error")
+        h.state = HealthState::Error;
+    else if (state == "unreachable")
+        h.state = HealthState::Unreachable;
+    else
+        throw JsonPathError(json_path_join(path, "state"), "expected one of loading, ok, error, unreachable");
     r.optional("http_status", h.http_status);
     r.optional_or_keep("message", h.message);
     return h;
@@ -293,8 +302,10 @@ inline DeviceInfo from_json<DeviceInfo>(const boost::json::value& v, const std::
 }
 
 inline boost::json::value to_json(const SystemInfo& s) {
-    return boost::json::object{{"ram_total", s.ram_total},   {"ram_available", s.ram_available},
-                               {"cpu_model", s.cpu_model},   {"cpu_cores", s.cpu_cores},
+    return boost::json::object{{"ram_total", s.ram_total},
+                               {"ram_available", s.ram_available},
+                               {"cpu_model", s.cpu_model},
+                               {"cpu_cores", s.cpu_cores},
                                {"cpu_threads", s.cpu_threads}};
 }
 
