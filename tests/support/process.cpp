@@ -1,6 +1,7 @@
 #include "process.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,6 +67,59 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::map<s
     unlink(err_path);
     if (rc != 0) throw std::runtime_error("cannot spawn " + argv.at(0));
     return result;
+}
+
+SpawnedProcess::SpawnedProcess(const std::vector<std::string>& argv) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    std::vector<std::string> copy = argv;
+    std::vector<char*> args;
+    for (auto& a : copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    out_fd_ = fds[0];
+    if (rc != 0) throw std::runtime_error("cannot spawn " + argv.at(0));
+}
+
+SpawnedProcess::~SpawnedProcess() {
+    if (pid_ > 0) kill_and_wait(SIGKILL);
+    if (out_fd_ >= 0) close(out_fd_);
+}
+
+std::string SpawnedProcess::read_line() {
+    for (;;) {
+        auto nl = buffer_.find('\n');
+        if (nl != std::string::npos) {
+            std::string line = buffer_.substr(0, nl);
+            buffer_.erase(0, nl + 1);
+            return line;
+        }
+        char chunk[4096];
+        ssize_t n = read(out_fd_, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            std::string rest;
+            rest.swap(buffer_);
+            return rest;
+        }
+        buffer_.append(chunk, static_cast<std::size_t>(n));
+    }
+}
+
+int SpawnedProcess::kill_and_wait(int sig) {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, sig);
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    return status;
 }
 
 }  // namespace corral::test

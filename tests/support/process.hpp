@@ -16,4 +16,24 @@ struct ProcessResult {
 // argv[0] is the program path. `env` entries are added to the current environment.
 ProcessResult run_process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {});
 
+// A process left running: its stdout is a pipe the test reads line by line.
+class SpawnedProcess {
+public:
+    explicit SpawnedProcess(const std::vector<std::string>& argv);
+    ~SpawnedProcess();  // SIGKILLs and reaps it if still running
+    SpawnedProcess(const SpawnedProcess&) = delete;
+    SpawnedProcess& operator=(const SpawnedProcess&) = delete;
+
+    int pid() const { return pid_; }
+    // The next line of stdout (without '\n'); empty at end of file.
+    std::string read_line();
+    // Sends `sig` and reaps it; returns the wait status.
+    int kill_and_wait(int sig);
+
+private:
+    int pid_ = -1;
+    int out_fd_ = -1;
+    std::string buffer_;
+};
+
 }  // namespace corral::test

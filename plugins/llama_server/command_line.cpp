@@ -1,0 +1,47 @@
+#include "command_line.hpp"
+
+#include <charconv>
+
+namespace corral::llama {
+
+std::string format_number(double v) {
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
+}
+
+std::vector<std::string> server_arguments(const sdk::ServerConfig& c, uint16_t port, const std::vector<std::string>& runner_extra_args) {
+    std::vector<std::string> a = {"--model", c.model_path, "--host", c.host, "--port", std::to_string(port), "--alias", c.model_name};
+    auto opt = [&](const char* flag, const auto& value) {
+        if (value) {
+            a.push_back(flag);
+            if constexpr (std::is_same_v<std::decay_t<decltype(*value)>, std::string>) a.push_back(*value);
+            else if constexpr (std::is_floating_point_v<std::decay_t<decltype(*value)>>) a.push_back(format_number(*value));
+            else a.push_back(std::to_string(*value));
+        }
+    };
+    opt("--ctx-size", c.ctx_size);
+    opt("--n-gpu-layers", c.gpu_layers);
+    opt("--threads", c.threads);
+    opt("--batch-size", c.batch_size);
+    opt("--parallel", c.parallel);
+    opt("--flash-attn", c.flash_attn);
+    if (c.mlock && *c.mlock) a.push_back("--mlock");
+    if (c.mmap && !*c.mmap) a.push_back("--no-mmap");
+    opt("--cache-type-k", c.cache_type_k);
+    opt("--cache-type-v", c.cache_type_v);
+    if (c.jinja) a.push_back(*c.jinja ? "--jinja" : "--no-jinja");
+    opt("--reasoning-format", c.reasoning_format);
+    opt("--reasoning-budget", c.reasoning_budget);
+    opt("--seed", c.seed);
+    opt("--temp", c.sampling.temperature);
+    opt("--top-k", c.sampling.top_k);
+    opt("--top-p", c.sampling.top_p);
+    opt("--min-p", c.sampling.min_p);
+    opt("--repeat-penalty", c.sampling.repeat_penalty);
+    a.insert(a.end(), runner_extra_args.begin(), runner_extra_args.end());
+    a.insert(a.end(), c.extra_args.begin(), c.extra_args.end());
+    return a;
+}
+
+}  // namespace corral::llama

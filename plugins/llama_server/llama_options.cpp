@@ -1,0 +1,57 @@
+#include "llama_options.hpp"
+
+#include <corral/sdk/json.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+
+namespace corral::llama {
+
+const char* const kLlamaOptionsSchema = R"json({
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "binary": {"type": "string", "minLength": 1, "description": "llama-server path, or a name looked up in PATH"},
+    "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "added to the server's environment"},
+    "extra_args": {"type": "array", "items": {"type": "string"}, "description": "arguments added to every server"},
+    "state_dir": {"type": "string", "minLength": 1, "description": "where instance records are kept for adoption"},
+    "startup_timeout_ms": {"type": "integer", "minimum": 1, "description": "longest wait for a server to become ready"},
+    "log_lines": {"type": "integer", "minimum": 1, "description": "lines of server output kept per instance"}
+  }
+})json";
+
+std::filesystem::path default_state_dir() {
+    if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg) return std::filesystem::path(xdg) / "corral" / "llama_server";
+    const char* home = std::getenv("HOME");
+    return std::filesystem::path(home && *home ? home : "/tmp") / ".local" / "state" / "corral" / "llama_server";
+}
+
+LlamaOptions parse_options(LlamaOptions base, const boost::json::object& options, const std::string& path) {
+    static constexpr std::string_view kKeys[] = {"binary", "env", "extra_args", "state_dir", "startup_timeout_ms", "log_lines"};
+    for (const auto& kv : options) {
+        if (std::find(std::begin(kKeys), std::end(kKeys), std::string_view(kv.key())) == std::end(kKeys)) {
+            throw sdk::JsonPathError(sdk::json_path_join(path, kv.key()), "unknown llama_server option");
+        }
+    }
+    boost::json::value v = options;
+    sdk::FieldReader r(v, path);
+    r.optional_or_keep("binary", base.binary);
+    std::map<std::string, std::string> env;
+    r.optional_or_keep("env", env);
+    for (auto& [k, value] : env) base.env[k] = value;
+    std::vector<std::string> extra;
+    r.optional_or_keep("extra_args", extra);
+    base.extra_args.insert(base.extra_args.end(), extra.begin(), extra.end());
+    std::optional<std::string> state_dir;
+    r.optional("state_dir", state_dir);
+    if (state_dir) base.state_dir = *state_dir;
+    std::optional<uint32_t> timeout;
+    r.optional("startup_timeout_ms", timeout);
+    if (timeout) base.startup_timeout = std::chrono::milliseconds(*timeout);
+    r.optional_or_keep("log_lines", base.log_lines);
+    if (base.binary.empty()) throw sdk::JsonPathError(sdk::json_path_join(path, "binary"), "must not be empty");
+    if (base.log_lines == 0) throw sdk::JsonPathError(sdk::json_path_join(path, "log_lines"), "must be at least 1");
+    return base;
+}
+
+}  // namespace corral::llama

@@ -1,0 +1,33 @@
+// Options of the llama_server runner (its "runners" entry); models may override `binary`, `env` and
+// `extra_args` in their "runner_options".
+#pragma once
+
+#include <boost/json/object.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace corral::llama {
+
+struct LlamaOptions {
+    std::string binary = "llama-server";  // a path, or a name looked up in PATH
+    std::map<std::string, std::string> env;
+    std::vector<std::string> extra_args;       // before the model's own extra_args
+    std::filesystem::path state_dir;           // instance records live in <state_dir>/instances
+    std::chrono::milliseconds startup_timeout{std::chrono::minutes(10)};
+    uint32_t log_lines = 5000;  // per-instance ring buffer
+};
+
+extern const char* const kLlamaOptionsSchema;
+
+// `path` prefixes error paths ("options" or "runner_options"). Throws sdk::JsonPathError.
+LlamaOptions parse_options(LlamaOptions base, const boost::json::object& options, const std::string& path);
+
+// $XDG_STATE_HOME/corral/llama_server, else ~/.local/state/corral/llama_server.
+std::filesystem::path default_state_dir();
+
+}  // namespace corral::llama

@@ -1,0 +1,343 @@
+// The llama_server runner plugin: runs llama.cpp's llama-server as local child processes.
+//
+// A start validates the binary and model first, picks a port (retrying if another process takes it
+// first), spawns the server in its own process group, and reports ready when the server has logged
+// its "listening" line and answered GET /health with 200: no fixed sleeps. Output is kept per
+// instance (ring buffer) and forwarded line by line as events; exits come from the OS and are pushed
+// as events. Instance records let a restarted host adopt servers that outlived their host.
+#include "command_line.hpp"
+#include "http_health.hpp"
+#include "instance_records.hpp"
+#include "llama_options.hpp"
+#include "log_ring.hpp"
+#include "port_allocator.hpp"
+#include "server_process.hpp"
+
+#include <corral/sdk/sdk.hpp>
+
+#include <boost/asio.hpp>
+#include <boost/asio/as_tuple.hpp>
+
+#include <unistd.h>
+
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+extern char** environ;
+
+namespace corral::llama {
+namespace {
+
+namespace asio = boost::asio;
+using sdk::Error;
+using sdk::ProcessError;
+
+int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The executable a name or path refers to, canonical. Configuration error when there is none.
+std::filesystem::path resolve_binary(const std::string& binary) {
+    std::error_code ec;
+    auto check = [&](const std::filesystem::path& p) { return std::filesystem::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0; };
+    if (binary.find('/') != std::string::npos) {
+        if (!check(binary)) throw Error(ProcessError::Configuration, "llama-server binary not found or not executable: " + binary);
+        return std::filesystem::canonical(binary);
+    }
+    const char* path = std::getenv("PATH");
+    std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+    for (std::size_t pos = 0; pos <= dirs.size();) {
+        auto end = dirs.find(':', pos);
+        if (end == std::string::npos) end = dirs.size();
+        auto candidate = std::filesystem::path(dirs.substr(pos, end - pos).empty() ? "." : dirs.substr(pos, end - pos)) / binary;
+        if (check(candidate)) return std::filesystem::canonical(candidate);
+        pos = end + 1;
+    }
+    throw Error(ProcessError::Configuration, "llama-server binary \"" + binary + "\" not found in PATH (set \"binary\" to its path)");
+}
+
+// The server's environment: ours, then the runner's and the model's additions.
+std::vector<std::string> server_environment(const std::map<std::string, std::string>& runner_env, const std::map<std::string, std::string>& model_env) {
+    std::map<std::string, std::string> env;
+    for (char** e = environ; e && *e; ++e) {
+        std::string kv = *e;
+        auto eq = kv.find('=');
+        if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    for (const auto& [k, v] : runner_env) env[k] = v;
+    for (const auto& [k, v] : model_env) env[k] = v;
+    std::vector<std::string> out;
+    for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+    return out;
+}
+
+// The binary a pid runs now, canonical; empty when it is gone or unreadable.
+std::filesystem::path exe_of(int64_t pid) {
+    std::error_code ec;
+    auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
+    return ec ? std::filesystem::path() : exe;
+}
+
+// How a start ended, decided once by whichever comes first.
+struct StartOutcome {
+    enum class Kind { Ready, Exited, TimedOut } kind;
+    ExitStatus exit;
+};
+
+class StartSignal {
+public:
+    void settle(StartOutcome outcome) {
+        std::call_once(once_, [&] { promise_.set_value(std::move(outcome)); });
+    }
+    std::future<StartOutcome> future() { return promise_.get_future(); }
+    bool listening = false;  // I/O thread only
+
+private:
+    std::once_flag once_;
+    std::promise<StartOutcome> promise_;
+};
+
+LlamaOptions default_options() {
+    LlamaOptions o;
+    o.state_dir = default_state_dir();
+    return o;
+}
+
+class PortTaken : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class LlamaServerRunner final : public sdk::ProcessRunner {
+public:
+    LlamaServerRunner(sdk::Host host, const boost::json::object& options)
+        : host_(host),
+          options_(parse_options(default_options(), options, "options")),
+          records_(options_.state_dir),
+          work_(asio::make_work_guard(ioc_)),
+          io_thread_([this] { ioc_.run(); }) {}
+
+    ~LlamaServerRunner() override {
+        std::map<std::string, Instance> instances;
+        {
+            std::lock_guard lock(mutex_);
+            instances.swap(instances_);
+        }
+        for (auto& [id, instance] : instances) {
+            if (!instance.process->exited()) {
+                instance.process->stop(std::chrono::seconds(5));
+                records_.remove(id);
+            }
+        }
+        instances.clear();
+        work_.reset();
+        io_thread_.join();
+    }
+
+    sdk::ProcessHandle start(const sdk::ServerConfig& config) override {
+        auto options = parse_options(options_, config.runner_options, "runner_options");
+        auto binary = resolve_binary(options.binary);
+        std::error_code ec;
+        if (config.model_path.empty()) throw Error(ProcessError::Configuration, "no model path given");
+        if (!std::filesystem::is_regular_file(config.model_path, ec) || ::access(config.model_path.c_str(), R_OK) != 0) {
+            throw Error(ProcessError::Configuration, "model file not found or not readable: " + config.model_path);
+        }
+        {
+            std::lock_guard lock(mutex_);
+            if (instances_.count(config.instance_id)) throw Error(ProcessError::StartFailed, "instance id " + config.instance_id + " is already running");
+        }
+        for (int attempt = 1;; ++attempt) {
+            const bool fixed_port = config.port.has_value();
+            uint16_t port = fixed_port ? *config.port : ports_.allocate(config.host);
+            try {
+                auto handle = start_once(config, options, binary, port);
+                if (!fixed_port) ports_.release(port);  // the server holds it now
+                return handle;
+            } catch (const PortTaken& e) {
+                if (!fixed_port) ports_.release(port);
+                if (fixed_port || attempt == 3) throw Error(ProcessError::StartFailed, e.what());
+                host_.warn("port ", port, " was taken before llama-server bound it; retrying with another");
+            } catch (...) {
+                if (!fixed_port) ports_.release(port);
+                throw;
+            }
+        }
+    }
+
+    void stop(const sdk::ProcessHandle& handle, std::chrono::milliseconds grace) override {
+        auto instance = take(handle.instance_id);
+        if (!instance || instance->process->exited()) {
+            records_.remove(handle.instance_id);
+            throw Error(ProcessError::NotRunning, "llama-server " + handle.instance_id + " is not running");
+        }
+        instance->process->stop(grace);
+        records_.remove(handle.instance_id);
+    }
+
+    bool is_running(const sdk::ProcessHandle& handle) override {
+        {
+            std::lock_guard lock(mutex_);
+            if (auto it = instances_.find(handle.instance_id); it != instances_.end()) return !it->second.process->exited();
+        }
+        // A server this runner does not supervise (say, from an instance record): still alive and
+        // still running the binary it was started with?
+        const auto* binary = handle.runner_data.is_object() ? handle.runner_data.as_object().if_contains("binary") : nullptr;
+        return handle.pid && binary && binary->is_string() && exe_of(*handle.pid) == std::filesystem::path(std::string(binary->as_string()));
+    }
+
+    sdk::ServerHealth health(const sdk::ProcessHandle& handle) override {
+        auto endpoint = plugin_common::parse_http_endpoint(handle.endpoint);
+        if (!endpoint) throw Error(ProcessError::HealthCheckFailed, "invalid endpoint \"" + handle.endpoint + "\"");
+        return asio::co_spawn(ioc_, plugin_common::check_health(*endpoint, std::chrono::seconds(5)), asio::use_future).get();
+    }
+
+    std::vector<sdk::ProcessHandle> list_running() override {
+        std::lock_guard lock(mutex_);
+        std::vector<sdk::ProcessHandle> out;
+        for (const auto& [id, instance] : instances_) {
+            if (!instance.process->exited()) out.push_back(instance.handle);
+        }
+        return out;
+    }
+
+    sdk::ProcessHandle adopt(const sdk::ProcessHandle& record) override {
+        {
+            std::lock_guard lock(mutex_);
+            if (auto it = instances_.find(record.instance_id); it != instances_.end() && !it->second.process->exited()) return it->second.handle;
+        }
+        const auto* binary = record.runner_data.is_object() ? record.runner_data.as_object().if_contains("binary") : nullptr;
+        if (!record.pid || !binary || !binary->is_string()) {
+            records_.remove(record.instance_id);
+            throw Error(ProcessError::NotRunning, "record for " + record.instance_id + " has no pid or binary: cleaned");
+        }
+        const std::filesystem::path expected(std::string(binary->as_string()));
+        if (exe_of(*record.pid) != expected) {
+            records_.remove(record.instance_id);
+            throw Error(ProcessError::NotRunning, "pid " + std::to_string(*record.pid) + " no longer runs " + expected.string() + ": record cleaned");
+        }
+        auto id = record.instance_id;
+        auto process = ServerProcess::adopt(ioc_, static_cast<int>(*record.pid), [this, id](const ExitStatus& status) { on_exit(id, status); });
+        sdk::ProcessHandle handle = record;
+        handle.runner = "llama_server";
+        {
+            std::lock_guard lock(mutex_);
+            instances_[id] = Instance{handle, process, std::make_shared<LogRing>(options_.log_lines)};
+        }
+        records_.write(handle);
+        host_.info("adopted llama-server ", id, " (pid ", *record.pid, ") at ", handle.endpoint);
+        return handle;
+    }
+
+private:
+    struct Instance {
+        sdk::ProcessHandle handle;
+        std::shared_ptr<ServerProcess> process;
+        std::shared_ptr<LogRing> log;
+    };
+
+    sdk::ProcessHandle start_once(const sdk::ServerConfig& config, const LlamaOptions& options, const std::filesystem::path& binary, uint16_t port) {
+        const std::string id = config.instance_id;
+        auto log = std::make_shared<LogRing>(options.log_lines);
+        auto signal = std::make_shared<StartSignal>();
+        auto outcome = signal->future();
+        auto endpoint = plugin_common::HttpEndpoint{config.host == "0.0.0.0" ? "127.0.0.1" : config.host == "::" ? "::1" : config.host, port};
+
+        sdk::ProcessHandle handle;
+        handle.instance_id = id;
+        handle.model_name = config.model_name;
+        handle.runner = "llama_server";
+        handle.endpoint = plugin_common::format_http_endpoint(endpoint.host, port);
+        handle.started_at_ms = now_ms();
+
+        auto on_line = [this, id, log, signal, endpoint](const char* stream, const std::string& line) {
+            log->push(line);
+            host_.emit_log_line(id, stream, line);
+            if (!signal->listening && line.find("listening on http") != std::string::npos) {
+                signal->listening = true;
+                asio::co_spawn(ioc_, confirm_ready(endpoint, signal), asio::detached);
+            }
+        };
+        auto on_exit = [this, id, signal](const ExitStatus& status) {
+            signal->settle({StartOutcome::Kind::Exited, status});
+            this->on_exit(id, status);
+        };
+        auto args = server_arguments(config, port, options.extra_args);
+        host_.debug("starting ", binary.string(), " for ", config.model_name, " on port ", port);
+        auto process = ServerProcess::spawn(ioc_, binary, args, server_environment(options.env, config.env), on_line, on_exit);
+        handle.pid = process->pid();
+        handle.runner_data = boost::json::object{
+            {"binary", binary.string()}, {"port", port}, {"model_path", config.model_path}, {"record", records_.path_of(id).string()}};
+        {
+            std::lock_guard lock(mutex_);
+            instances_[id] = Instance{handle, process, log};
+        }
+
+        auto waited = outcome.wait_for(options.startup_timeout);
+        StartOutcome result = waited == std::future_status::ready ? outcome.get() : StartOutcome{StartOutcome::Kind::TimedOut, {}};
+        if (result.kind == StartOutcome::Kind::Ready) {
+            records_.write(handle);
+            host_.info("llama-server ", id, " for ", config.model_name, " ready at ", handle.endpoint, " (pid ", *handle.pid, ")");
+            host_.emit_ready(handle);
+            return handle;
+        }
+        take(id);
+        if (result.kind == StartOutcome::Kind::TimedOut) {
+            process->stop(std::chrono::seconds(2));
+            throw Error(ProcessError::StartFailed, "llama-server for " + config.model_name + " was not ready after " +
+                                                       std::to_string(options.startup_timeout.count()) + " ms. Last lines:\n" + log->tail(20));
+        }
+        if (log->contains("couldn't bind HTTP server socket")) throw PortTaken("port " + std::to_string(port) + " is in use");
+        throw Error(ProcessError::StartFailed, "llama-server for " + config.model_name + " " + result.exit.describe() +
+                                                   " while starting. Last lines:\n" + log->tail(20));
+    }
+
+    // After the "listening" line: GET /health until 200 (a server may still answer 503 while loading).
+    asio::awaitable<void> confirm_ready(plugin_common::HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal) {
+        asio::steady_timer backoff(ioc_);
+        auto delay = std::chrono::milliseconds(5);
+        for (;;) {
+            auto health = co_await plugin_common::check_health(endpoint, std::chrono::seconds(5));
+            if (health.state == sdk::HealthState::Ok) {
+                signal->settle({StartOutcome::Kind::Ready, {}});
+                co_return;
+            }
+            if (health.state == sdk::HealthState::Unreachable && delay > std::chrono::seconds(2)) co_return;  // it died: on_exit settles
+            backoff.expires_after(delay);
+            co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
+            delay = std::min(delay * 2, std::chrono::milliseconds(500));
+        }
+    }
+
+    void on_exit(const std::string& id, const ExitStatus& status) {
+        host_.emit_exited(id, status.code, status.signal, "llama-server " + status.describe());
+        records_.remove(id);
+    }
+
+    std::optional<Instance> take(const std::string& id) {
+        std::lock_guard lock(mutex_);
+        auto it = instances_.find(id);
+        if (it == instances_.end()) return std::nullopt;
+        Instance out = std::move(it->second);
+        instances_.erase(it);
+        return out;
+    }
+
+    sdk::Host host_;
+    LlamaOptions options_;
+    InstanceRecords records_;
+    PortAllocator ports_;
+    asio::io_context ioc_;
+    asio::executor_work_guard<asio::io_context::executor_type> work_;
+    std::mutex mutex_;
+    std::map<std::string, Instance> instances_;
+    std::thread io_thread_;  // last: starts after everything it uses exists
+};
+
+}  // namespace
+}  // namespace corral::llama
+
+CORRAL_RUNNER_PLUGIN(corral::llama::LlamaServerRunner, "llama_server", CORRAL_SDK_VERSION,
+                     "llama.cpp's llama-server as local processes", corral::llama::kLlamaOptionsSchema,
+                     CORRAL_CAP_ADOPT | CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS);

@@ -1,0 +1,243 @@
+#include "server_process.hpp"
+
+#include <corral/sdk/error.hpp>
+
+#include <boost/asio.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/process/v2/environment.hpp>
+#include <boost/process/v2/process.hpp>
+
+#include <fcntl.h>
+#include <boost/process/v2/stdio.hpp>
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <mutex>
+
+namespace corral::llama {
+
+namespace asio = boost::asio;
+namespace bp2 = boost::process::v2;
+
+namespace {
+
+constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kMaxLine = 64 * 1024;
+
+// Runs in the child between fork and exec. Its own process group, so a stop reaches everything it
+// starts and a Ctrl-C aimed at the host's group does not reach it behind the host's back. SIGPIPE
+// ignored (it stays ignored across exec), so a server whose host died keeps running when it logs
+// into the closed pipe, and a restarted host can adopt it.
+struct ChildSetup {
+    bp2::error_code on_exec_setup(bp2::posix::default_launcher&, const bp2::filesystem::path&, const char* const*) {
+        if (::setpgid(0, 0) != 0) return bp2::error_code(errno, bp2::system_category());
+        ::signal(SIGPIPE, SIG_IGN);
+        return {};
+    }
+};
+
+void signal_group(int pid, int sig) noexcept {
+    if (pid <= 0) return;
+    // Our servers lead their own group; for a foreign pid fall back to the process alone.
+    if (::getpgid(pid) == pid) ::kill(-pid, sig);
+    else ::kill(pid, sig);
+}
+
+}  // namespace
+
+std::string ExitStatus::describe() const {
+    if (signal) return "killed by signal " + std::to_string(*signal) + " (" + ::strsignal(*signal) + ")";
+    if (code) return "exited with status " + std::to_string(*code);
+    return "exited";
+}
+
+struct ServerProcess::Impl {
+    asio::io_context& ioc;
+    bool is_child = false;  // we started it (and so reap it), or adopted it
+    std::optional<asio::posix::stream_descriptor> pidfd;  // readable once the process has exited
+    asio::readable_pipe out{ioc};
+    asio::readable_pipe err{ioc};
+    asio::steady_timer kill_timer{ioc};
+    LineHandler on_line;
+    ExitHandler on_exit;
+
+    mutable std::mutex mutex;
+    std::optional<ExitStatus> status;  // set once the process is gone
+    std::promise<void> gone;
+    std::shared_future<void> gone_future = gone.get_future().share();
+    int open_streams = 0;  // I/O thread only
+    std::optional<ExitStatus> reaped;  // I/O thread only: exit seen, output maybe still draining
+
+    explicit Impl(asio::io_context& io) : ioc(io) {}
+
+    void finish_if_done() {
+        if (!reaped || open_streams > 0) return;
+        {
+            std::lock_guard lock(mutex);
+            if (status) return;
+            status = reaped;
+        }
+        kill_timer.cancel();
+        if (on_exit) on_exit(*reaped);
+        gone.set_value();
+    }
+};
+
+ServerProcess::ServerProcess(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ServerProcess::~ServerProcess() {
+    // A child must not outlive the object that supervises it unless it exited already.
+    if (impl_ && impl_->is_child && !exited()) {
+        kill_now();
+        int status = 0;
+        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+        }
+    }
+}
+
+namespace {
+
+// Opens a pidfd for `pid`: readable once the process exits (zombie or gone).
+int open_pidfd(int pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+}  // namespace
+
+std::shared_ptr<ServerProcess> ServerProcess::spawn(asio::io_context& ioc, const std::filesystem::path& binary,
+                                                    const std::vector<std::string>& args, const std::vector<std::string>& env,
+                                                    LineHandler on_line, ExitHandler on_exit) {
+    auto impl = std::make_unique<Impl>(ioc);
+    impl->is_child = true;
+    impl->on_line = std::move(on_line);
+    impl->on_exit = std::move(on_exit);
+    // Our own pipes, close-on-exec, so a server started at the same time on another thread never
+    // inherits them (it would hold this server's output open after it exits).
+    int out[2], err[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) throw sdk::Error(sdk::ProcessError::ResourceExhausted, "pipe2 failed: " + std::string(std::strerror(errno)));
+    if (::pipe2(err, O_CLOEXEC) != 0) {
+        ::close(out[0]), ::close(out[1]);
+        throw sdk::Error(sdk::ProcessError::ResourceExhausted, "pipe2 failed: " + std::string(std::strerror(errno)));
+    }
+    impl->out.assign(out[0]);
+    impl->err.assign(err[0]);
+    int pid = -1;
+    std::string failure;
+    {
+        // Boost.Process notifies the executor's context of the fork, locking its reactor in the child:
+        // with a context another thread runs, that lock may be held at fork time and the child hangs
+        // before exec. A private context, used by this thread only, makes the fork safe.
+        asio::io_context spawn_context;
+        std::vector<bp2::environment::key_value_pair> environment(env.begin(), env.end());
+        try {
+            bp2::process child(spawn_context.get_executor(), bp2::filesystem::path(binary.string()), args,
+                               bp2::process_stdio{nullptr, out[1], err[1]}, bp2::process_environment(environment), ChildSetup{});
+            pid = child.id();
+            child.detach();  // supervised below through a pidfd on the runner's context
+        } catch (const std::exception& e) {
+            failure = e.what();
+        }
+    }
+    ::close(out[1]);
+    ::close(err[1]);
+    if (pid <= 0) throw sdk::Error(sdk::ProcessError::StartFailed, "cannot start " + binary.string() + ": " + failure);
+    int fd = open_pidfd(pid);
+    if (fd < 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        throw sdk::Error(sdk::ProcessError::StartFailed, "pidfd_open failed: " + std::string(std::strerror(errno)));
+    }
+    impl->pidfd.emplace(ioc, fd);
+    auto self = std::shared_ptr<ServerProcess>(new ServerProcess(std::move(impl)));
+    self->pid_ = pid;
+    self->start_watching();
+    return self;
+}
+
+std::shared_ptr<ServerProcess> ServerProcess::adopt(asio::io_context& ioc, int pid, ExitHandler on_exit) {
+    int fd = open_pidfd(pid);
+    if (fd < 0) throw sdk::Error(sdk::ProcessError::NotRunning, "process " + std::to_string(pid) + " is gone");
+    auto impl = std::make_unique<Impl>(ioc);
+    impl->on_exit = std::move(on_exit);
+    impl->pidfd.emplace(ioc, fd);
+    auto self = std::shared_ptr<ServerProcess>(new ServerProcess(std::move(impl)));
+    self->pid_ = pid;
+    self->start_watching();
+    return self;
+}
+
+// Not a lambda: a coroutine's frame keeps its parameters, while a lambda's captures die with the closure.
+asio::awaitable<void> ServerProcess::read_lines(std::shared_ptr<ServerProcess> self, asio::readable_pipe& pipe, const char* name) {
+    std::string buffer;
+    for (;;) {
+        auto [ec, n] = co_await asio::async_read_until(pipe, asio::dynamic_buffer(buffer, kMaxLine), '\n', kAwait);
+        if (ec == asio::error::not_found) n = buffer.size();  // an over-long line: deliver what we have
+        else if (ec) break;
+        std::string line = buffer.substr(0, n);
+        buffer.erase(0, n);
+        while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+        if (self->impl_->on_line) self->impl_->on_line(name, line);
+    }
+    if (!buffer.empty() && self->impl_->on_line) self->impl_->on_line(name, buffer);
+    --self->impl_->open_streams;
+    self->impl_->finish_if_done();
+}
+
+void ServerProcess::start_watching() {
+    auto self = shared_from_this();
+    asio::post(impl_->ioc, [self] {
+        Impl& d = *self->impl_;
+        if (d.is_child) {
+            d.open_streams = 2;
+            asio::co_spawn(d.ioc, read_lines(self, d.out, "stdout"), asio::detached);
+            asio::co_spawn(d.ioc, read_lines(self, d.err, "stderr"), asio::detached);
+        }
+        d.pidfd->async_wait(asio::posix::stream_descriptor::wait_read, [self](boost::system::error_code) {
+            Impl& i = *self->impl_;
+            ExitStatus s;
+            if (i.is_child) {
+                // Our child: reap it, which also gives its status.
+                int native = 0;
+                pid_t r;
+                while ((r = ::waitpid(self->pid_, &native, 0)) < 0 && errno == EINTR) {
+                }
+                if (r == self->pid_ && WIFSIGNALED(native)) s.signal = WTERMSIG(native);
+                else if (r == self->pid_ && WIFEXITED(native)) s.code = WEXITSTATUS(native);
+            }
+            // An adopted process is not our child: its status went to its real parent.
+            i.reaped = s;
+            i.finish_if_done();
+        });
+    });
+}
+
+bool ServerProcess::exited() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->status.has_value();
+}
+
+std::optional<ExitStatus> ServerProcess::exit_status() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->status;
+}
+
+void ServerProcess::kill_now() noexcept { signal_group(pid_, SIGKILL); }
+
+void ServerProcess::stop(std::chrono::milliseconds grace) {
+    if (exited()) return;
+    auto self = shared_from_this();
+    asio::post(impl_->ioc, [self, grace] {
+        if (self->exited()) return;
+        signal_group(self->pid_, SIGTERM);
+        self->impl_->kill_timer.expires_after(grace);
+        self->impl_->kill_timer.async_wait([self](boost::system::error_code ec) {
+            if (!ec && !self->exited()) signal_group(self->pid_, SIGKILL);
+        });
+    });
+    impl_->gone_future.wait();
+}
+
+}  // namespace corral::llama
