@@ -18,6 +18,7 @@ Command plugins_command();
 Command plugins_inspect_command();
 Command config_check_command();
 Command probe_command();
+Command run_command();
 
 // Every subcommand, in the order `corral --help` lists them.
 const std::vector<Command>& all_commands();

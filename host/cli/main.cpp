@@ -13,7 +13,7 @@ namespace corral::cli {
 
 const std::vector<Command>& all_commands() {
     static const std::vector<Command> commands = {plugins_command(), plugins_inspect_command(), config_check_command(), probe_command(),
-                                                  version_command()};
+                                                  run_command(),     version_command()};
     return commands;
 }
 

@@ -15,9 +15,12 @@ std::vector<std::string> server_arguments(const sdk::ServerConfig& c, uint16_t p
     auto opt = [&](const char* flag, const auto& value) {
         if (value) {
             a.push_back(flag);
-            if constexpr (std::is_same_v<std::decay_t<decltype(*value)>, std::string>) a.push_back(*value);
-            else if constexpr (std::is_floating_point_v<std::decay_t<decltype(*value)>>) a.push_back(format_number(*value));
-            else a.push_back(std::to_string(*value));
+            if constexpr (std::is_same_v<std::decay_t<decltype(*value)>, std::string>)
+                a.push_back(*value);
+            else if constexpr (std::is_floating_point_v<std::decay_t<decltype(*value)>>)
+                a.push_back(format_number(*value));
+            else
+                a.push_back(std::to_string(*value));
         }
     };
     opt("--ctx-size", c.ctx_size);

@@ -11,7 +11,8 @@ namespace corral::llama {
 
 // The arguments after the program name. `extra_args` (runner-wide, then the model's) come last so
 // they can override anything corral sets.
-std::vector<std::string> server_arguments(const sdk::ServerConfig& config, uint16_t port, const std::vector<std::string>& runner_extra_args);
+std::vector<std::string> server_arguments(const sdk::ServerConfig& config, uint16_t port,
+                                          const std::vector<std::string>& runner_extra_args);
 
 // Shortest round-trip text for a double ("0.7", not "0.700000").
 std::string format_number(double v);

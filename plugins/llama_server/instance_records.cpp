@@ -26,7 +26,9 @@ std::string safe_file_name(const std::string& id) {
 
 InstanceRecords::InstanceRecords(std::filesystem::path state_dir) : dir_(std::move(state_dir) / "instances") {}
 
-std::filesystem::path InstanceRecords::path_of(const std::string& instance_id) const { return dir_ / (safe_file_name(instance_id) + ".json"); }
+std::filesystem::path InstanceRecords::path_of(const std::string& instance_id) const {
+    return dir_ / (safe_file_name(instance_id) + ".json");
+}
 
 void InstanceRecords::write(const sdk::ProcessHandle& handle) const {
     std::error_code ec;

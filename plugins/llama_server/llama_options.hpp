@@ -16,8 +16,8 @@ namespace corral::llama {
 struct LlamaOptions {
     std::string binary = "llama-server";  // a path, or a name looked up in PATH
     std::map<std::string, std::string> env;
-    std::vector<std::string> extra_args;       // before the model's own extra_args
-    std::filesystem::path state_dir;           // instance records live in <state_dir>/instances
+    std::vector<std::string> extra_args;  // before the model's own extra_args
+    std::filesystem::path state_dir;      // instance records live in <state_dir>/instances
     std::chrono::milliseconds startup_timeout{std::chrono::minutes(10)};
     uint32_t log_lines = 5000;  // per-instance ring buffer
 };

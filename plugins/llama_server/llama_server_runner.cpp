@@ -59,7 +59,8 @@ std::filesystem::path resolve_binary(const std::string& binary) {
 }
 
 // The server's environment: ours, then the runner's and the model's additions.
-std::vector<std::string> server_environment(const std::map<std::string, std::string>& runner_env, const std::map<std::string, std::string>& model_env) {
+std::vector<std::string> server_environment(const std::map<std::string, std::string>& runner_env,
+                                            const std::map<std::string, std::string>& model_env) {
     std::map<std::string, std::string> env;
     for (char** e = environ; e && *e; ++e) {
         std::string kv = *e;
@@ -146,7 +147,8 @@ public:
         }
         {
             std::lock_guard lock(mutex_);
-            if (instances_.count(config.instance_id)) throw Error(ProcessError::StartFailed, "instance id " + config.instance_id + " is already running");
+            if (instances_.count(config.instance_id))
+                throw Error(ProcessError::StartFailed, "instance id " + config.instance_id + " is already running");
         }
         for (int attempt = 1;; ++attempt) {
             const bool fixed_port = config.port.has_value();
@@ -184,7 +186,8 @@ public:
         // A server this runner does not supervise (say, from an instance record): still alive and
         // still running the binary it was started with?
         const auto* binary = handle.runner_data.is_object() ? handle.runner_data.as_object().if_contains("binary") : nullptr;
-        return handle.pid && binary && binary->is_string() && exe_of(*handle.pid) == std::filesystem::path(std::string(binary->as_string()));
+        return handle.pid && binary && binary->is_string() &&
+               exe_of(*handle.pid) == std::filesystem::path(std::string(binary->as_string()));
     }
 
     sdk::ServerHealth health(const sdk::ProcessHandle& handle) override {
@@ -205,7 +208,8 @@ public:
     sdk::ProcessHandle adopt(const sdk::ProcessHandle& record) override {
         {
             std::lock_guard lock(mutex_);
-            if (auto it = instances_.find(record.instance_id); it != instances_.end() && !it->second.process->exited()) return it->second.handle;
+            if (auto it = instances_.find(record.instance_id); it != instances_.end() && !it->second.process->exited())
+                return it->second.handle;
         }
         const auto* binary = record.runner_data.is_object() ? record.runner_data.as_object().if_contains("binary") : nullptr;
         if (!record.pid || !binary || !binary->is_string()) {
@@ -215,10 +219,12 @@ public:
         const std::filesystem::path expected(std::string(binary->as_string()));
         if (exe_of(*record.pid) != expected) {
             records_.remove(record.instance_id);
-            throw Error(ProcessError::NotRunning, "pid " + std::to_string(*record.pid) + " no longer runs " + expected.string() + ": record cleaned");
+            throw Error(ProcessError::NotRunning,
+                        "pid " + std::to_string(*record.pid) + " no longer runs " + expected.string() + ": record cleaned");
         }
         auto id = record.instance_id;
-        auto process = ServerProcess::adopt(ioc_, static_cast<int>(*record.pid), [this, id](const ExitStatus& status) { on_exit(id, status); });
+        auto process =
+            ServerProcess::adopt(ioc_, static_cast<int>(*record.pid), [this, id](const ExitStatus& status) { on_exit(id, status); });
         sdk::ProcessHandle handle = record;
         handle.runner = "llama_server";
         {
@@ -237,12 +243,16 @@ private:
         std::shared_ptr<LogRing> log;
     };
 
-    sdk::ProcessHandle start_once(const sdk::ServerConfig& config, const LlamaOptions& options, const std::filesystem::path& binary, uint16_t port) {
+    sdk::ProcessHandle start_once(const sdk::ServerConfig& config, const LlamaOptions& options, const std::filesystem::path& binary,
+                                  uint16_t port) {
         const std::string id = config.instance_id;
         auto log = std::make_shared<LogRing>(options.log_lines);
         auto signal = std::make_shared<StartSignal>();
         auto outcome = signal->future();
-        auto endpoint = plugin_common::HttpEndpoint{config.host == "0.0.0.0" ? "127.0.0.1" : config.host == "::" ? "::1" : config.host, port};
+        auto endpoint = plugin_common::HttpEndpoint{config.host == "0.0.0.0" ? "127.0.0.1"
+                                                    : config.host == "::"    ? "::1"
+                                                                             : config.host,
+                                                    port};
 
         sdk::ProcessHandle handle;
         handle.instance_id = id;
@@ -286,7 +296,8 @@ private:
         if (result.kind == StartOutcome::Kind::TimedOut) {
             process->stop(std::chrono::seconds(2));
             throw Error(ProcessError::StartFailed, "llama-server for " + config.model_name + " was not ready after " +
-                                                       std::to_string(options.startup_timeout.count()) + " ms. Last lines:\n" + log->tail(20));
+                                                       std::to_string(options.startup_timeout.count()) + " ms. Last lines:\n" +
+                                                       log->tail(20));
         }
         if (log->contains("couldn't bind HTTP server socket")) throw PortTaken("port " + std::to_string(port) + " is in use");
         throw Error(ProcessError::StartFailed, "llama-server for " + config.model_name + " " + result.exit.describe() +
@@ -338,6 +349,5 @@ private:
 }  // namespace
 }  // namespace corral::llama
 
-CORRAL_RUNNER_PLUGIN(corral::llama::LlamaServerRunner, "llama_server", CORRAL_SDK_VERSION,
-                     "llama.cpp's llama-server as local processes", corral::llama::kLlamaOptionsSchema,
-                     CORRAL_CAP_ADOPT | CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS);
+CORRAL_RUNNER_PLUGIN(corral::llama::LlamaServerRunner, "llama_server", CORRAL_SDK_VERSION, "llama.cpp's llama-server as local processes",
+                     corral::llama::kLlamaOptionsSchema, CORRAL_CAP_ADOPT | CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS);

@@ -32,11 +32,15 @@ constexpr std::size_t kMaxLine = 64 * 1024;
 // Runs in the child between fork and exec. Its own process group, so a stop reaches everything it
 // starts and a Ctrl-C aimed at the host's group does not reach it behind the host's back. SIGPIPE
 // ignored (it stays ignored across exec), so a server whose host died keeps running when it logs
-// into the closed pipe, and a restarted host can adopt it.
+// into the closed pipe, and a restarted host can adopt it. An empty signal mask: the mask survives
+// exec, and a host that blocks SIGTERM to read it from a signalfd must not pass that on.
 struct ChildSetup {
     bp2::error_code on_exec_setup(bp2::posix::default_launcher&, const bp2::filesystem::path&, const char* const*) {
         if (::setpgid(0, 0) != 0) return bp2::error_code(errno, bp2::system_category());
         ::signal(SIGPIPE, SIG_IGN);
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
         return {};
     }
 };
@@ -44,8 +48,10 @@ struct ChildSetup {
 void signal_group(int pid, int sig) noexcept {
     if (pid <= 0) return;
     // Our servers lead their own group; for a foreign pid fall back to the process alone.
-    if (::getpgid(pid) == pid) ::kill(-pid, sig);
-    else ::kill(pid, sig);
+    if (::getpgid(pid) == pid)
+        ::kill(-pid, sig);
+    else
+        ::kill(pid, sig);
 }
 
 }  // namespace
@@ -58,7 +64,7 @@ std::string ExitStatus::describe() const {
 
 struct ServerProcess::Impl {
     asio::io_context& ioc;
-    bool is_child = false;  // we started it (and so reap it), or adopted it
+    bool is_child = false;                                // we started it (and so reap it), or adopted it
     std::optional<asio::posix::stream_descriptor> pidfd;  // readable once the process has exited
     asio::readable_pipe out{ioc};
     asio::readable_pipe err{ioc};
@@ -70,7 +76,7 @@ struct ServerProcess::Impl {
     std::optional<ExitStatus> status;  // set once the process is gone
     std::promise<void> gone;
     std::shared_future<void> gone_future = gone.get_future().share();
-    int open_streams = 0;  // I/O thread only
+    int open_streams = 0;              // I/O thread only
     std::optional<ExitStatus> reaped;  // I/O thread only: exit seen, output maybe still draining
 
     explicit Impl(asio::io_context& io) : ioc(io) {}
@@ -103,7 +109,9 @@ ServerProcess::~ServerProcess() {
 namespace {
 
 // Opens a pidfd for `pid`: readable once the process exits (zombie or gone).
-int open_pidfd(int pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int open_pidfd(int pid) {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
 
 }  // namespace
 
@@ -117,7 +125,8 @@ std::shared_ptr<ServerProcess> ServerProcess::spawn(asio::io_context& ioc, const
     // Our own pipes, close-on-exec, so a server started at the same time on another thread never
     // inherits them (it would hold this server's output open after it exits).
     int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) throw sdk::Error(sdk::ProcessError::ResourceExhausted, "pipe2 failed: " + std::string(std::strerror(errno)));
+    if (::pipe2(out, O_CLOEXEC) != 0)
+        throw sdk::Error(sdk::ProcessError::ResourceExhausted, "pipe2 failed: " + std::string(std::strerror(errno)));
     if (::pipe2(err, O_CLOEXEC) != 0) {
         ::close(out[0]), ::close(out[1]);
         throw sdk::Error(sdk::ProcessError::ResourceExhausted, "pipe2 failed: " + std::string(std::strerror(errno)));
@@ -174,8 +183,10 @@ asio::awaitable<void> ServerProcess::read_lines(std::shared_ptr<ServerProcess> s
     std::string buffer;
     for (;;) {
         auto [ec, n] = co_await asio::async_read_until(pipe, asio::dynamic_buffer(buffer, kMaxLine), '\n', kAwait);
-        if (ec == asio::error::not_found) n = buffer.size();  // an over-long line: deliver what we have
-        else if (ec) break;
+        if (ec == asio::error::not_found)
+            n = buffer.size();  // an over-long line: deliver what we have
+        else if (ec)
+            break;
         std::string line = buffer.substr(0, n);
         buffer.erase(0, n);
         while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
@@ -204,8 +215,10 @@ void ServerProcess::start_watching() {
                 pid_t r;
                 while ((r = ::waitpid(self->pid_, &native, 0)) < 0 && errno == EINTR) {
                 }
-                if (r == self->pid_ && WIFSIGNALED(native)) s.signal = WTERMSIG(native);
-                else if (r == self->pid_ && WIFEXITED(native)) s.code = WEXITSTATUS(native);
+                if (r == self->pid_ && WIFSIGNALED(native))
+                    s.signal = WTERMSIG(native);
+                else if (r == self->pid_ && WIFEXITED(native))
+                    s.code = WEXITSTATUS(native);
             }
             // An adopted process is not our child: its status went to its real parent.
             i.reaped = s;
@@ -224,7 +237,9 @@ std::optional<ExitStatus> ServerProcess::exit_status() const {
     return impl_->status;
 }
 
-void ServerProcess::kill_now() noexcept { signal_group(pid_, SIGKILL); }
+void ServerProcess::kill_now() noexcept {
+    signal_group(pid_, SIGKILL);
+}
 
 void ServerProcess::stop(std::chrono::milliseconds grace) {
     if (exited()) return;

@@ -9,9 +9,9 @@
 #include "process.hpp"
 #include "sdk_error.hpp"
 
-#include <boost/json.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include <signal.h>
 #include <unistd.h>
@@ -82,7 +82,9 @@ sdk::ServerConfig server_config(const std::string& id, std::size_t model = 0) {
     return c;
 }
 
-std::string unique_id(const std::string& base) { return base + "-" + std::to_string(::getpid()); }
+std::string unique_id(const std::string& base) {
+    return base + "-" + std::to_string(::getpid());
+}
 
 class RunnerContract : public ::testing::Test {
 protected:
@@ -168,7 +170,8 @@ TEST_F(RunnerContract, KilledServerIsReportedAndStopSaysNotRunning) {
 TEST_F(RunnerContract, EightConcurrentStarts) {
     std::vector<std::future<sdk::ProcessHandle>> starts;
     for (int i = 0; i < 8; ++i) {
-        starts.push_back(std::async(std::launch::async, [&, i] { return runner_->start(server_config(unique_id("c" + std::to_string(i)), i)); }));
+        starts.push_back(
+            std::async(std::launch::async, [&, i] { return runner_->start(server_config(unique_id("c" + std::to_string(i)), i)); }));
     }
     std::set<std::string> endpoints;
     std::vector<sdk::ProcessHandle> handles;
@@ -217,8 +220,13 @@ TEST_F(RunnerContract, AdoptsAServerWhoseHostDied) {
     if (!can(CORRAL_CAP_ADOPT)) GTEST_SKIP() << "the runner does not declare adoption";
     // A helper process plays the first host: it starts a server, prints the handle, and is killed.
     auto id = unique_id("adopt");
-    std::vector<std::string> argv = {g_target.self, "--internal-start-and-hang", g_target.plugin.string(), "--options",
-                                     boost::json::serialize(g_target.options), "--instance-id", id};
+    std::vector<std::string> argv = {g_target.self,
+                                     "--internal-start-and-hang",
+                                     g_target.plugin.string(),
+                                     "--options",
+                                     boost::json::serialize(g_target.options),
+                                     "--instance-id",
+                                     id};
     for (const auto& m : g_target.models) argv.insert(argv.end(), {"--model", m});
     test::SpawnedProcess first_host(argv);
     auto line = first_host.read_line();

@@ -131,7 +131,7 @@ TEST(Loader, ConfigReferencesAreCheckedAgainstPluginsAndSchemas) {
     std::string all;
     for (const auto& e : errors) all += e.to_string() + "\n";
     EXPECT_THAT(all, HasSubstr("runners.a.load_dealy_ms: unknown option"));
-    EXPECT_THAT(all, HasSubstr("runners.b.plugin: no runner plugin named \"nope\" (available: mock)"));
+    EXPECT_THAT(all, HasSubstr("runners.b.plugin: no runner plugin named \"nope\" (available: "));
     EXPECT_THAT(all, HasSubstr("runners.c.plugin: \"cpu\" is a probe plugin"));
     EXPECT_THAT(all, HasSubstr("models.m.runner_options.token_delay_ms: expected integer, got string"));
     EXPECT_THAT(all, HasSubstr("probes[1]: no probe plugin named \"mock\""));

@@ -1,0 +1,140 @@
+// The llama_server runner and `corral run` on a real llama-server with the tiny test models.
+#include "http_client.hpp"
+#include "plugins/plugin_registry.hpp"
+#include "process.hpp"
+#include "sdk_error.hpp"
+
+#include <boost/json.hpp>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <fstream>
+
+namespace corral {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+const std::string kCorral = CORRAL_TEST_BINARY;
+const std::string kLlamaServer = CORRAL_TEST_LLAMA_SERVER;
+const std::string kModelA = CORRAL_TEST_MODELS "/tiny-a.gguf";
+const std::string kStateDir = CORRAL_TEST_STATE_DIR;
+
+bool process_exists(int64_t pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0; }
+
+boost::json::value chat(const std::string& endpoint, int max_tokens) {
+    std::string host;
+    uint16_t port = 0;
+    test::split_endpoint(endpoint, host, port);
+    auto res = test::http_request(host, port, "POST", "/v1/chat/completions",
+                                  R"({"messages":[{"role":"user","content":"hello"}],"max_tokens":)" + std::to_string(max_tokens) + "}");
+    EXPECT_EQ(res.status, 200) << res.body;
+    return boost::json::parse(res.body);
+}
+
+class LlamaServerRunner : public ::testing::Test {
+protected:
+    void SetUp() override {
+        plugin_ = plugins::PluginRegistry::scan({CORRAL_TEST_PLUGIN_DIR}).find("llama_server");
+        ASSERT_NE(plugin_, nullptr);
+        runner_ = plugin_->create_runner({{"binary", kLlamaServer}, {"state_dir", kStateDir}}, nullptr);
+    }
+    static sdk::ServerConfig config(const std::string& id) {
+        sdk::ServerConfig c;
+        c.instance_id = id;
+        c.model_id = c.model_name = "tiny";
+        c.model_path = kModelA;
+        c.ctx_size = 512;
+        return c;
+    }
+    std::shared_ptr<plugins::Plugin> plugin_;
+    std::unique_ptr<sdk::ProcessRunner> runner_;
+};
+
+TEST_F(LlamaServerRunner, ServesChatCompletionsUnderItsAlias) {
+    auto h = runner_->start(config("chat-1"));
+    auto body = chat(h.endpoint, 6);
+    EXPECT_EQ(body.at("usage").at("completion_tokens").as_int64(), 6);
+    EXPECT_EQ(body.at("model").as_string(), "tiny");  // --alias
+    runner_->stop(h, 10s);
+}
+
+TEST_F(LlamaServerRunner, KeepsAnInstanceRecordWhileItRuns) {
+    auto h = runner_->start(config("record-1"));
+    const std::string record = std::string(h.runner_data.at("record").as_string());
+    ASSERT_TRUE(std::filesystem::exists(record));
+    std::ifstream in(record);
+    auto saved = boost::json::parse(std::string(std::istreambuf_iterator<char>(in), {}));
+    EXPECT_EQ(saved.at("pid").as_int64(), *h.pid);
+    EXPECT_EQ(saved.at("runner_data").at("binary").as_string(), std::filesystem::canonical(kLlamaServer).string());
+    runner_->stop(h, 10s);
+    EXPECT_FALSE(std::filesystem::exists(record));
+}
+
+TEST_F(LlamaServerRunner, MissingBinaryIsReportedBeforeSpawning) {
+    auto c = config("nobin");
+    c.runner_options = {{"binary", "/nonexistent/llama-server"}};
+    auto e = test::expect_sdk_error([&] { runner_->start(c); });
+    EXPECT_EQ(e.code(), sdk::ProcessError::Configuration);
+    EXPECT_THAT(e.what(), HasSubstr("/nonexistent/llama-server"));
+    c.runner_options = {{"binary", "no-such-llama-server-anywhere"}};
+    EXPECT_THAT(test::expect_sdk_error([&] { runner_->start(c); }).what(), HasSubstr("not found in PATH"));
+}
+
+TEST_F(LlamaServerRunner, AServerThatDiesWhileStartingFailsAtOnceWithItsLog) {
+    auto bad = std::filesystem::path(kStateDir) / "not-a-model.gguf";
+    std::filesystem::create_directories(kStateDir);
+    std::ofstream(bad) << "this is not a GGUF file";
+    auto c = config("badmodel");
+    c.model_path = bad.string();
+    auto started = std::chrono::steady_clock::now();
+    auto e = test::expect_sdk_error([&] { runner_->start(c); });
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 30s);  // not the startup timeout
+    EXPECT_EQ(e.code(), sdk::ProcessError::StartFailed);
+    EXPECT_THAT(e.what(), HasSubstr("exited with status"));
+    EXPECT_THAT(e.what(), HasSubstr("Last lines:"));
+    EXPECT_TRUE(runner_->list_running().empty());
+}
+
+TEST_F(LlamaServerRunner, AFixedPortInUseIsAClearError) {
+    auto first = runner_->start(config("port-1"));
+    auto c = config("port-2");
+    c.port = static_cast<uint16_t>(std::stoi(first.endpoint.substr(first.endpoint.rfind(':') + 1)));
+    auto e = test::expect_sdk_error([&] { runner_->start(c); });
+    EXPECT_EQ(e.code(), sdk::ProcessError::StartFailed);
+    EXPECT_THAT(e.what(), HasSubstr("in use"));
+    runner_->stop(first, 10s);
+}
+
+TEST(CorralRun, ServesAModelAndCtrlCLeavesNoServerBehind) {
+    test::SpawnedProcess run({kCorral, "run", kModelA, "--binary", kLlamaServer, "--ctx-size", "512", "--json"});
+    auto line = run.read_line();
+    ASSERT_FALSE(line.empty()) << "corral run printed nothing";
+    auto handle = boost::json::parse(line);
+    const auto pid = handle.at("pid").as_int64();
+    auto body = chat(std::string(handle.at("endpoint").as_string()), 4);
+    EXPECT_EQ(body.at("usage").at("completion_tokens").as_int64(), 4);
+    EXPECT_FALSE(std::string(body.at("choices").at(0).at("message").at("content").as_string()).empty());
+
+    int status = run.kill_and_wait(SIGINT);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    EXPECT_FALSE(process_exists(pid)) << "llama-server " << pid << " survived corral run";
+}
+
+TEST(CorralRun, AServerThatDiesEndsCorralRunWithStatusOne) {
+    test::SpawnedProcess run({kCorral, "run", kModelA, "--binary", kLlamaServer, "--ctx-size", "512", "--json"});
+    auto handle = boost::json::parse(run.read_line());
+    ASSERT_EQ(::kill(static_cast<pid_t>(handle.at("pid").as_int64()), SIGKILL), 0);
+    EXPECT_EQ(run.read_line(), "");  // corral run exits: its stdout closes
+    int status = run.kill_and_wait(0);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 1);
+}
+
+}  // namespace
+}  // namespace corral

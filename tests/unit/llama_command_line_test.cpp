@@ -1,0 +1,90 @@
+// ServerConfig -> llama-server flags.
+#include "command_line.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace corral::llama {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsSupersetOf;
+
+TEST(LlamaCommandLine, MinimalConfig) {
+    sdk::ServerConfig c;
+    c.model_name = "qwen";
+    c.model_path = "/m/q.gguf";
+    EXPECT_THAT(server_arguments(c, 4242, {}), ElementsAre("--model", "/m/q.gguf", "--host", "127.0.0.1", "--port", "4242", "--alias", "qwen"));
+}
+
+TEST(LlamaCommandLine, EveryTypedSettingBecomesAFlag) {
+    sdk::ServerConfig c;
+    c.model_name = "m";
+    c.model_path = "/m.gguf";
+    c.ctx_size = 8192;
+    c.gpu_layers = "auto";
+    c.threads = 6;
+    c.batch_size = 512;
+    c.parallel = 2;
+    c.flash_attn = "on";
+    c.mlock = true;
+    c.mmap = false;
+    c.cache_type_k = "q8_0";
+    c.cache_type_v = "q8_0";
+    c.jinja = false;
+    c.reasoning_format = "deepseek";
+    c.reasoning_budget = 0;
+    c.seed = 42;
+    c.sampling.temperature = 0.7;
+    c.sampling.top_k = 20;
+    c.sampling.top_p = 0.95;
+    c.sampling.min_p = 0.05;
+    c.sampling.repeat_penalty = 1.1;
+    c.extra_args = {"--no-warmup"};
+    auto a = server_arguments(c, 1, {"--metrics"});
+    auto pair = [&](const std::string& flag, const std::string& value) {
+        auto it = std::find(a.begin(), a.end(), flag);
+        return it != a.end() && it + 1 != a.end() && *(it + 1) == value;
+    };
+    EXPECT_TRUE(pair("--ctx-size", "8192"));
+    EXPECT_TRUE(pair("--n-gpu-layers", "auto"));
+    EXPECT_TRUE(pair("--threads", "6"));
+    EXPECT_TRUE(pair("--batch-size", "512"));
+    EXPECT_TRUE(pair("--parallel", "2"));
+    EXPECT_TRUE(pair("--flash-attn", "on"));
+    EXPECT_TRUE(pair("--cache-type-k", "q8_0"));
+    EXPECT_TRUE(pair("--cache-type-v", "q8_0"));
+    EXPECT_TRUE(pair("--reasoning-format", "deepseek"));
+    EXPECT_TRUE(pair("--reasoning-budget", "0"));
+    EXPECT_TRUE(pair("--seed", "42"));
+    EXPECT_TRUE(pair("--temp", "0.7"));
+    EXPECT_TRUE(pair("--top-k", "20"));
+    EXPECT_TRUE(pair("--top-p", "0.95"));
+    EXPECT_TRUE(pair("--min-p", "0.05"));
+    EXPECT_TRUE(pair("--repeat-penalty", "1.1"));
+    EXPECT_THAT(a, IsSupersetOf({"--mlock", "--no-mmap", "--no-jinja"}));
+    // Runner-wide extra args, then the model's, last, so they can override what corral set.
+    EXPECT_EQ(a[a.size() - 2], "--metrics");
+    EXPECT_EQ(a.back(), "--no-warmup");
+}
+
+TEST(LlamaCommandLine, DefaultsAreNotPassed) {
+    sdk::ServerConfig c;
+    c.mmap = true;
+    c.mlock = false;
+    auto a = server_arguments(c, 1, {});
+    EXPECT_EQ(std::count(a.begin(), a.end(), "--no-mmap"), 0);
+    EXPECT_EQ(std::count(a.begin(), a.end(), "--mlock"), 0);
+}
+
+TEST(LlamaCommandLine, ArgumentsAreNeverJoinedIntoAShellString) {
+    sdk::ServerConfig c;
+    c.model_name = "a b;$(rm -rf /)";
+    c.model_path = "/models/my model's \"file\".gguf";
+    auto a = server_arguments(c, 1, {});
+    EXPECT_EQ(a[1], c.model_path);  // one argv element each, passed to execve as is
+    EXPECT_EQ(a[7], c.model_name);
+}
+
+}  // namespace
+}  // namespace corral::llama
