@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 
 .PHONY: all deps build demo test test-asan test-fast format format-check clean
 
-SOURCES = $(shell git ls-files '*.c' '*.h' '*.cpp' '*.hpp')
+SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' '*.cpp' '*.hpp')
 
 all: build
 

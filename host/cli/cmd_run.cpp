@@ -161,7 +161,10 @@ int run_model(const ParsedArgs& args) {
 }  // namespace
 
 Command run_command() {
-    CommandSpec spec{"run", "Start one model server in the foreground, print its endpoint, stop it on Ctrl-C.", {"MODEL.gguf"}, plugin_dir_options(),
+    CommandSpec spec{"run",
+                     "Start one model server in the foreground, print its endpoint, stop it on Ctrl-C.",
+                     {"MODEL.gguf"},
+                     plugin_dir_options(),
                      "--config FILE also lets --runner name one of the file's runners, with its options.\n"
                      "Exit status: 0 stopped by Ctrl-C or SIGTERM, 1 the server failed or died, 2 bad arguments."};
     auto& o = spec.options;

@@ -4,9 +4,9 @@
 #include "process.hpp"
 #include "sdk_error.hpp"
 
-#include <boost/json.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -24,7 +24,9 @@ const std::string kLlamaServer = CORRAL_TEST_LLAMA_SERVER;
 const std::string kModelA = CORRAL_TEST_MODELS "/tiny-a.gguf";
 const std::string kStateDir = CORRAL_TEST_STATE_DIR;
 
-bool process_exists(int64_t pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0; }
+bool process_exists(int64_t pid) {
+    return ::kill(static_cast<pid_t>(pid), 0) == 0;
+}
 
 boost::json::value chat(const std::string& endpoint, int max_tokens) {
     std::string host;

@@ -14,7 +14,8 @@ TEST(LlamaCommandLine, MinimalConfig) {
     sdk::ServerConfig c;
     c.model_name = "qwen";
     c.model_path = "/m/q.gguf";
-    EXPECT_THAT(server_arguments(c, 4242, {}), ElementsAre("--model", "/m/q.gguf", "--host", "127.0.0.1", "--port", "4242", "--alias", "qwen"));
+    EXPECT_THAT(server_arguments(c, 4242, {}),
+                ElementsAre("--model", "/m/q.gguf", "--host", "127.0.0.1", "--port", "4242", "--alias", "qwen"));
 }
 
 TEST(LlamaCommandLine, EveryTypedSettingBecomesAFlag) {
