@@ -25,7 +25,7 @@ demo: build
 	@echo
 	./$(BUILD)/corral config check examples/configs/demo.json
 
-# Everything CI runs: the unit, plugin and CLI tests under ASan + UBSan (plugins built with the
+# Everything CI runs: the unit, plugin, CLI, contract and llama-server tests under ASan + UBSan (plugins built with the
 # sanitizers too), then the whole suite in the normal build.
 test: format-check test-asan test-fast
 
@@ -36,7 +36,7 @@ test-asan: deps
 	@cmake --preset asan >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -L 'unit|plugin|e2e'
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -L 'unit|plugin|e2e|contract|integration'
 
 format:
 	clang-format -i $(SOURCES)
