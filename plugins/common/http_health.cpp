@@ -5,6 +5,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <corral/sdk/error.hpp>
+
 namespace corral::plugin_common {
 
 namespace asio = boost::asio;
@@ -87,6 +89,12 @@ asio::awaitable<sdk::ServerHealth> check_health(HttpEndpoint endpoint, std::chro
     }
     stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     co_return health;
+}
+
+sdk::ServerHealth check_health_blocking(asio::io_context& context, const std::string& endpoint_url, std::chrono::milliseconds timeout) {
+    auto endpoint = parse_http_endpoint(endpoint_url);
+    if (!endpoint) throw sdk::Error(sdk::ProcessError::HealthCheckFailed, "invalid endpoint \"" + endpoint_url + "\"");
+    return asio::co_spawn(context, check_health(*endpoint, timeout), asio::use_future).get();
 }
 
 }  // namespace corral::plugin_common

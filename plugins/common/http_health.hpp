@@ -6,6 +6,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -26,5 +27,10 @@ std::optional<HttpEndpoint> parse_http_endpoint(const std::string& url);
 std::string format_http_endpoint(const std::string& host, uint16_t port);
 
 boost::asio::awaitable<sdk::ServerHealth> check_health(HttpEndpoint endpoint, std::chrono::milliseconds timeout);
+
+// ProcessRunner::health() for a server at `endpoint_url`: runs check_health on `context` (run by
+// another thread) and waits. Throws sdk::Error(HealthCheckFailed) for a malformed URL.
+sdk::ServerHealth check_health_blocking(boost::asio::io_context& context, const std::string& endpoint_url,
+                                        std::chrono::milliseconds timeout);
 
 }  // namespace corral::plugin_common

@@ -1,5 +1,7 @@
 #include "llama_options.hpp"
 
+#include "options.hpp"
+
 #include <corral/sdk/json.hpp>
 
 #include <algorithm>
@@ -27,12 +29,8 @@ std::filesystem::path default_state_dir() {
 }
 
 LlamaOptions parse_options(LlamaOptions base, const boost::json::object& options, const std::string& path) {
-    static constexpr std::string_view kKeys[] = {"binary", "env", "extra_args", "state_dir", "startup_timeout_ms", "log_lines"};
-    for (const auto& kv : options) {
-        if (std::find(std::begin(kKeys), std::end(kKeys), std::string_view(kv.key())) == std::end(kKeys)) {
-            throw sdk::JsonPathError(sdk::json_path_join(path, kv.key()), "unknown llama_server option");
-        }
-    }
+    plugin_common::reject_unknown_keys(options, {"binary", "env", "extra_args", "state_dir", "startup_timeout_ms", "log_lines"}, path,
+                                       "llama_server");
     boost::json::value v = options;
     sdk::FieldReader r(v, path);
     r.optional_or_keep("binary", base.binary);

@@ -8,6 +8,7 @@
 #include "command_line.hpp"
 #include "http_health.hpp"
 #include "instance_records.hpp"
+#include "io_thread.hpp"
 #include "llama_options.hpp"
 #include "log_ring.hpp"
 #include "port_allocator.hpp"
@@ -114,11 +115,7 @@ public:
 class LlamaServerRunner final : public sdk::ProcessRunner {
 public:
     LlamaServerRunner(sdk::Host host, const boost::json::object& options)
-        : host_(host),
-          options_(parse_options(default_options(), options, "options")),
-          records_(options_.state_dir),
-          work_(asio::make_work_guard(ioc_)),
-          io_thread_([this] { ioc_.run(); }) {}
+        : host_(host), options_(parse_options(default_options(), options, "options")), records_(options_.state_dir) {}
 
     ~LlamaServerRunner() override {
         std::map<std::string, Instance> instances;
@@ -133,8 +130,6 @@ public:
             }
         }
         instances.clear();
-        work_.reset();
-        io_thread_.join();
     }
 
     sdk::ProcessHandle start(const sdk::ServerConfig& config) override {
@@ -191,9 +186,7 @@ public:
     }
 
     sdk::ServerHealth health(const sdk::ProcessHandle& handle) override {
-        auto endpoint = plugin_common::parse_http_endpoint(handle.endpoint);
-        if (!endpoint) throw Error(ProcessError::HealthCheckFailed, "invalid endpoint \"" + handle.endpoint + "\"");
-        return asio::co_spawn(ioc_, plugin_common::check_health(*endpoint, std::chrono::seconds(5)), asio::use_future).get();
+        return plugin_common::check_health_blocking(io_.context(), handle.endpoint, std::chrono::seconds(5));
     }
 
     std::vector<sdk::ProcessHandle> list_running() override {
@@ -223,8 +216,8 @@ public:
                         "pid " + std::to_string(*record.pid) + " no longer runs " + expected.string() + ": record cleaned");
         }
         auto id = record.instance_id;
-        auto process =
-            ServerProcess::adopt(ioc_, static_cast<int>(*record.pid), [this, id](const ExitStatus& status) { on_exit(id, status); });
+        auto process = ServerProcess::adopt(io_.context(), static_cast<int>(*record.pid),
+                                            [this, id](const ExitStatus& status) { on_exit(id, status); });
         sdk::ProcessHandle handle = record;
         handle.runner = "llama_server";
         {
@@ -266,7 +259,7 @@ private:
             host_.emit_log_line(id, stream, line);
             if (!signal->listening && line.find("listening on http") != std::string::npos) {
                 signal->listening = true;
-                asio::co_spawn(ioc_, confirm_ready(endpoint, signal), asio::detached);
+                asio::co_spawn(io_.context(), confirm_ready(endpoint, signal), asio::detached);
             }
         };
         auto on_exit = [this, id, signal](const ExitStatus& status) {
@@ -275,7 +268,7 @@ private:
         };
         auto args = server_arguments(config, port, options.extra_args);
         host_.debug("starting ", binary.string(), " for ", config.model_name, " on port ", port);
-        auto process = ServerProcess::spawn(ioc_, binary, args, server_environment(options.env, config.env), on_line, on_exit);
+        auto process = ServerProcess::spawn(io_.context(), binary, args, server_environment(options.env, config.env), on_line, on_exit);
         handle.pid = process->pid();
         handle.runner_data = boost::json::object{
             {"binary", binary.string()}, {"port", port}, {"model_path", config.model_path}, {"record", records_.path_of(id).string()}};
@@ -306,7 +299,7 @@ private:
 
     // After the "listening" line: GET /health until 200 (a server may still answer 503 while loading).
     asio::awaitable<void> confirm_ready(plugin_common::HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal) {
-        asio::steady_timer backoff(ioc_);
+        asio::steady_timer backoff(io_.context());
         auto delay = std::chrono::milliseconds(5);
         for (;;) {
             auto health = co_await plugin_common::check_health(endpoint, std::chrono::seconds(5));
@@ -339,11 +332,9 @@ private:
     LlamaOptions options_;
     InstanceRecords records_;
     PortAllocator ports_;
-    asio::io_context ioc_;
-    asio::executor_work_guard<asio::io_context::executor_type> work_;
     std::mutex mutex_;
     std::map<std::string, Instance> instances_;
-    std::thread io_thread_;  // last: starts after everything it uses exists
+    plugin_common::IoThread io_;  // last: its thread is joined before the members it uses go
 };
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "mock_options.hpp"
 
+#include "options.hpp"
+
 #include <corral/sdk/json.hpp>
 
 namespace corral::mock {
@@ -18,13 +20,8 @@ const char* const kMockOptionsSchema = R"json({
 })json";
 
 MockOptions apply_options(MockOptions base, const boost::json::object& options, const std::string& path) {
-    static constexpr std::string_view kKeys[] = {"load_delay_ms",        "token_delay_ms", "fail_start",
-                                                 "crash_after_requests", "reply",          "max_tokens"};
-    for (const auto& kv : options) {
-        if (std::find(std::begin(kKeys), std::end(kKeys), std::string_view(kv.key())) == std::end(kKeys)) {
-            throw sdk::JsonPathError(sdk::json_path_join(path, kv.key()), "unknown mock option");
-        }
-    }
+    plugin_common::reject_unknown_keys(
+        options, {"load_delay_ms", "token_delay_ms", "fail_start", "crash_after_requests", "reply", "max_tokens"}, path, "mock");
     boost::json::value v = options;
     sdk::FieldReader r(v, path);
     std::optional<uint32_t> ms;

@@ -4,6 +4,7 @@
 #include "mock_server.hpp"
 
 #include "http_health.hpp"
+#include "io_thread.hpp"
 
 #include <corral/sdk/sdk.hpp>
 
@@ -25,11 +26,7 @@ int64_t now_ms() {
 
 class MockRunner final : public sdk::ProcessRunner {
 public:
-    MockRunner(sdk::Host host, const boost::json::object& options)
-        : host_(host),
-          base_options_(apply_options({}, options, "options")),
-          work_(asio::make_work_guard(ioc_)),
-          io_thread_([this] { ioc_.run(); }) {}
+    MockRunner(sdk::Host host, const boost::json::object& options) : host_(host), base_options_(apply_options({}, options, "options")) {}
 
     ~MockRunner() override {
         std::map<std::string, Entry> servers;
@@ -38,8 +35,6 @@ public:
             servers.swap(servers_);
         }
         for (auto& [id, entry] : servers) entry.server->stop();
-        work_.reset();
-        io_thread_.join();
     }
 
     sdk::ProcessHandle start(const sdk::ServerConfig& config) override {
@@ -63,7 +58,7 @@ public:
             std::call_once(*settled, [&] { outcome->set_value(false); });
             host.emit_exited(id, code, signal, message);
         };
-        auto server = std::make_shared<MockServer>(ioc_, config, options, std::move(callbacks));
+        auto server = std::make_shared<MockServer>(io_.context(), config, options, std::move(callbacks));
         uint16_t port = server->start();
 
         sdk::ProcessHandle handle;
@@ -102,9 +97,7 @@ public:
     }
 
     sdk::ServerHealth health(const sdk::ProcessHandle& handle) override {
-        auto endpoint = plugin_common::parse_http_endpoint(handle.endpoint);
-        if (!endpoint) throw sdk::Error(sdk::ProcessError::HealthCheckFailed, "invalid endpoint \"" + handle.endpoint + "\"");
-        return asio::co_spawn(ioc_, plugin_common::check_health(*endpoint, std::chrono::seconds(2)), asio::use_future).get();
+        return plugin_common::check_health_blocking(io_.context(), handle.endpoint, std::chrono::seconds(2));
     }
 
     std::vector<sdk::ProcessHandle> list_running() override {
@@ -135,11 +128,9 @@ private:
 
     sdk::Host host_;
     MockOptions base_options_;
-    asio::io_context ioc_;
-    asio::executor_work_guard<asio::io_context::executor_type> work_;
     std::mutex mutex_;
     std::map<std::string, Entry> servers_;
-    std::thread io_thread_;  // last: starts after everything it uses exists
+    plugin_common::IoThread io_;  // last: its thread is joined before the members it uses go
 };
 
 }  // namespace

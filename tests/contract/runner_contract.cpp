@@ -5,6 +5,7 @@
 // --options is the runner's options object (as in the config's "runners" entry); --model gives
 // model files for runners that need them (one is enough; two distinct ones are used when given).
 // Third-party authors run it on their own plugin to certify it; CTest runs it on ours.
+#include "event_log.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "process.hpp"
 #include "sdk_error.hpp"
@@ -38,33 +39,7 @@ struct Target {
 
 Target g_target;
 
-// Collects runner events; tests wait on it instead of sleeping.
-class EventLog {
-public:
-    plugins::RunnerEventHandler handler() {
-        return [this](const RunnerEvent& ev) {
-            std::lock_guard lock(mutex_);
-            events_.push_back(ev);
-            cv_.notify_all();
-        };
-    }
-    std::optional<RunnerEvent> wait_for(RunnerEvent::Kind kind, const std::string& id, std::chrono::milliseconds timeout = 30s) {
-        std::unique_lock lock(mutex_);
-        std::optional<RunnerEvent> found;
-        cv_.wait_for(lock, timeout, [&] {
-            for (const auto& ev : events_) {
-                if (ev.kind == kind && ev.instance_id == id) return (found = ev).has_value();
-            }
-            return false;
-        });
-        return found;
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    std::vector<RunnerEvent> events_;
-};
+using test::EventLog;
 
 std::shared_ptr<plugins::Plugin> load_target() {
     auto outcome = plugins::load_plugin(g_target.plugin);

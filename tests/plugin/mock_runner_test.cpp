@@ -1,5 +1,6 @@
 // The mock runner plugin, loaded from its .so and driven through the host's ProcessRunner port,
 // with real HTTP requests to the servers it starts.
+#include "event_log.hpp"
 #include "http_client.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "sdk_error.hpp"
@@ -18,37 +19,7 @@ namespace {
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
-// Collects runner events; tests wait on it instead of sleeping.
-class EventLog {
-public:
-    RunnerEventHandler handler() {
-        return [this](const RunnerEvent& ev) {
-            std::lock_guard lock(mutex_);
-            events_.push_back(ev);
-            cv_.notify_all();
-        };
-    }
-    // The first event of `kind` for `instance`, waiting up to `timeout`.
-    std::optional<RunnerEvent> wait_for(RunnerEvent::Kind kind, const std::string& instance, std::chrono::milliseconds timeout = 10s) {
-        std::unique_lock lock(mutex_);
-        std::optional<RunnerEvent> found;
-        cv_.wait_for(lock, timeout, [&] {
-            for (const auto& ev : events_) {
-                if (ev.kind == kind && ev.instance_id == instance) {
-                    found = ev;
-                    return true;
-                }
-            }
-            return false;
-        });
-        return found;
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    std::vector<RunnerEvent> events_;
-};
+using test::EventLog;
 
 class MockRunnerTest : public ::testing::Test {
 protected:

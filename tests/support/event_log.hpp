@@ -1,0 +1,48 @@
+// Collects runner events so a test can wait for one instead of sleeping.
+#pragma once
+
+#include "plugins/runner_events.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace corral::test {
+
+class EventLog {
+public:
+    plugins::RunnerEventHandler handler() {
+        return [this](const plugins::RunnerEvent& ev) {
+            std::lock_guard lock(mutex_);
+            events_.push_back(ev);
+            cv_.notify_all();
+        };
+    }
+
+    // The first event of `kind` for `instance`, waiting up to `timeout` for it.
+    std::optional<plugins::RunnerEvent> wait_for(plugins::RunnerEvent::Kind kind, const std::string& instance,
+                                                 std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+        std::unique_lock lock(mutex_);
+        std::optional<plugins::RunnerEvent> found;
+        cv_.wait_for(lock, timeout, [&] {
+            for (const auto& ev : events_) {
+                if (ev.kind == kind && ev.instance_id == instance) {
+                    found = ev;
+                    return true;
+                }
+            }
+            return false;
+        });
+        return found;
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::vector<plugins::RunnerEvent> events_;
+};
+
+}  // namespace corral::test
