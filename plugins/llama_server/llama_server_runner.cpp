@@ -24,6 +24,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 extern char** environ;
@@ -80,6 +81,12 @@ std::filesystem::path exe_of(int64_t pid) {
     std::error_code ec;
     auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
     return ec ? std::filesystem::path() : exe;
+}
+
+// Whether the handle's pid still runs the binary its runner_data names (not a reused pid).
+bool runs_recorded_binary(const sdk::ProcessHandle& handle) {
+    const auto* binary = handle.runner_data.is_object() ? handle.runner_data.as_object().if_contains("binary") : nullptr;
+    return handle.pid && binary && binary->is_string() && exe_of(*handle.pid) == std::filesystem::path(std::string(binary->as_string()));
 }
 
 // How a start ended, decided once by whichever comes first.
@@ -165,6 +172,11 @@ public:
 
     void stop(const sdk::ProcessHandle& handle, std::chrono::milliseconds grace) override {
         auto instance = take(handle.instance_id);
+        if (!instance && runs_recorded_binary(handle)) {
+            // Left by a previous host and listed, not adopted: take it over to stop it properly.
+            adopt(handle);
+            instance = take(handle.instance_id);
+        }
         if (!instance || instance->process->exited()) {
             records_.remove(handle.instance_id);
             throw Error(ProcessError::NotRunning, "llama-server " + handle.instance_id + " is not running");
@@ -178,22 +190,33 @@ public:
             std::lock_guard lock(mutex_);
             if (auto it = instances_.find(handle.instance_id); it != instances_.end()) return !it->second.process->exited();
         }
-        // A server this runner does not supervise (say, from an instance record): still alive and
-        // still running the binary it was started with?
-        const auto* binary = handle.runner_data.is_object() ? handle.runner_data.as_object().if_contains("binary") : nullptr;
-        return handle.pid && binary && binary->is_string() &&
-               exe_of(*handle.pid) == std::filesystem::path(std::string(binary->as_string()));
+        // A server this runner does not supervise (say, from an instance record).
+        return runs_recorded_binary(handle);
     }
 
     sdk::ServerHealth health(const sdk::ProcessHandle& handle) override {
         return plugin_common::check_health_blocking(io_.context(), handle.endpoint, std::chrono::seconds(5));
     }
 
+    // The servers this runner supervises, and those its instance records show still running the
+    // recorded binary (left by a host that died: the host adopts them). Records of servers that are
+    // gone are cleaned on the way.
     std::vector<sdk::ProcessHandle> list_running() override {
-        std::lock_guard lock(mutex_);
         std::vector<sdk::ProcessHandle> out;
-        for (const auto& [id, instance] : instances_) {
-            if (!instance.process->exited()) out.push_back(instance.handle);
+        std::set<std::string> known;
+        {
+            std::lock_guard lock(mutex_);
+            for (const auto& [id, instance] : instances_) {
+                known.insert(id);
+                if (!instance.process->exited()) out.push_back(instance.handle);
+            }
+        }
+        for (auto& record : records_.read_all()) {
+            if (known.count(record.instance_id)) continue;
+            if (runs_recorded_binary(record))
+                out.push_back(std::move(record));
+            else
+                records_.remove(record.instance_id);
         }
         return out;
     }
@@ -204,16 +227,11 @@ public:
             if (auto it = instances_.find(record.instance_id); it != instances_.end() && !it->second.process->exited())
                 return it->second.handle;
         }
-        const auto* binary = record.runner_data.is_object() ? record.runner_data.as_object().if_contains("binary") : nullptr;
-        if (!record.pid || !binary || !binary->is_string()) {
+        if (!runs_recorded_binary(record)) {
             records_.remove(record.instance_id);
-            throw Error(ProcessError::NotRunning, "record for " + record.instance_id + " has no pid or binary: cleaned");
-        }
-        const std::filesystem::path expected(std::string(binary->as_string()));
-        if (exe_of(*record.pid) != expected) {
-            records_.remove(record.instance_id);
-            throw Error(ProcessError::NotRunning,
-                        "pid " + std::to_string(*record.pid) + " no longer runs " + expected.string() + ": record cleaned");
+            throw Error(ProcessError::NotRunning, "llama-server " + record.instance_id + " (pid " +
+                                                      (record.pid ? std::to_string(*record.pid) : std::string("unknown")) +
+                                                      ") is no longer running its recorded binary: its record was cleaned");
         }
         auto id = record.instance_id;
         auto process = ServerProcess::adopt(io_.context(), static_cast<int>(*record.pid),

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <fstream>
 #include <future>
 #include <iostream>
 #include <mutex>
@@ -59,6 +60,15 @@ sdk::ServerConfig server_config(const std::string& id, std::size_t model = 0) {
 
 std::string unique_id(const std::string& base) {
     return base + "-" + std::to_string(::getpid());
+}
+
+// Alive and not a zombie: an orphaned server that exited stays a zombie until its new parent (often
+// PID 1) reaps it, and kill(pid, 0) still succeeds on a zombie.
+bool process_alive(int64_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), {});
+    auto close = text.rfind(')');
+    return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z' && text[close + 2] != 'X';
 }
 
 class RunnerContract : public ::testing::Test {
@@ -119,7 +129,7 @@ TEST_F(RunnerContract, StopWithGraceEndsTheServerAndReportsIt) {
     auto health = runner_->health(h);  // an unhealthy server is a state, not an exception
     EXPECT_EQ(health.state, sdk::HealthState::Unreachable);
     if (h.pid) {
-        EXPECT_NE(::kill(static_cast<pid_t>(*h.pid), 0), 0) << "process " << *h.pid << " is still there";
+        EXPECT_FALSE(process_alive(*h.pid)) << "process " << *h.pid << " is still there";
     }
 }
 
@@ -209,14 +219,42 @@ TEST_F(RunnerContract, AdoptsAServerWhoseHostDied) {
     auto record = sdk::from_json<sdk::ProcessHandle>(boost::json::parse(line), "handle");
     first_host.kill_and_wait(SIGKILL);
 
+    // A restarted host finds the orphan through list_running(), then adopts it.
+    auto listed = runner_->list_running();
+    auto found = std::find_if(listed.begin(), listed.end(), [&](const sdk::ProcessHandle& h) { return h.instance_id == id; });
+    ASSERT_NE(found, listed.end()) << "list_running() does not report the server the dead host left";
+    record = *found;
+
     auto adopted = runner_->adopt(record);
     EXPECT_EQ(adopted.instance_id, id);
     EXPECT_TRUE(runner_->is_running(adopted));
     EXPECT_EQ(runner_->health(adopted).state, sdk::HealthState::Ok);
     runner_->stop(adopted, 10s);
     EXPECT_FALSE(runner_->is_running(adopted));
+    EXPECT_FALSE(process_alive(*record.pid)) << "the adopted server survived stop()";
     // The record of a server that is gone is cleaned, not adopted.
     EXPECT_EQ(test::expect_sdk_error([&] { runner_->adopt(record); }).code(), sdk::ProcessError::NotRunning);
+}
+
+TEST_F(RunnerContract, StopsAServerWhoseHostDiedWithoutAdoptingIt) {
+    if (!can(CORRAL_CAP_ADOPT)) GTEST_SKIP() << "the runner does not declare adoption";
+    auto id = unique_id("orphan");
+    std::vector<std::string> argv = {g_target.self,
+                                     "--internal-start-and-hang",
+                                     g_target.plugin.string(),
+                                     "--options",
+                                     boost::json::serialize(g_target.options),
+                                     "--instance-id",
+                                     id};
+    for (const auto& m : g_target.models) argv.insert(argv.end(), {"--model", m});
+    test::SpawnedProcess first_host(argv);
+    auto record = sdk::from_json<sdk::ProcessHandle>(boost::json::parse(first_host.read_line()), "handle");
+    first_host.kill_and_wait(SIGKILL);
+    runner_->stop(record, 10s);  // a host that cleans up instead of adopting
+    if (record.pid) {
+        EXPECT_FALSE(process_alive(*record.pid)) << "the orphan survived stop()";
+    }
+    for (const auto& h : runner_->list_running()) EXPECT_NE(h.instance_id, id);
 }
 
 // The helper for the adoption test: start one server, print its handle, wait to be killed.

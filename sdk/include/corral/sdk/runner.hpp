@@ -33,7 +33,8 @@ public:
     // Asks the server how it is. Never throws for an unhealthy server: that is a state.
     virtual ServerHealth health(const ProcessHandle& handle) = 0;
 
-    // Every server this runner started and that still runs.
+    // Every server this runner started and that still runs; runners that can adopt also list servers
+    // a previous host left running (the host adopts those it does not know).
     virtual std::vector<ProcessHandle> list_running() = 0;
 
     // Re-attaches to a server that a previous host process started (handle from an instance
