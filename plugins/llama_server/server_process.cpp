@@ -5,13 +5,11 @@
 #include <boost/asio.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/process/v2/environment.hpp>
-#include <boost/process/v2/process.hpp>
 
 #include <fcntl.h>
-#include <boost/process/v2/stdio.hpp>
 
 #include <signal.h>
+#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,28 +20,56 @@
 namespace corral::llama {
 
 namespace asio = boost::asio;
-namespace bp2 = boost::process::v2;
 
 namespace {
 
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxLine = 64 * 1024;
 
-// Runs in the child between fork and exec. Its own process group, so a stop reaches everything it
-// starts and a Ctrl-C aimed at the host's group does not reach it behind the host's back. SIGPIPE
-// ignored (it stays ignored across exec), so a server whose host died keeps running when it logs
-// into the closed pipe, and a restarted host can adopt it. An empty signal mask: the mask survives
-// exec, and a host that blocks SIGTERM to read it from a signalfd must not pass that on.
-struct ChildSetup {
-    bp2::error_code on_exec_setup(bp2::posix::default_launcher&, const bp2::filesystem::path&, const char* const*) {
-        if (::setpgid(0, 0) != 0) return bp2::error_code(errno, bp2::system_category());
-        ::signal(SIGPIPE, SIG_IGN);
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        return {};
-    }
-};
+// posix_spawn, not fork: a forked child of a multithreaded process may only call async-signal-safe
+// functions before exec, and Boost.Process v2 allocates there (seen: children hung before exec on an
+// allocator or Asio reactor lock another thread held at fork time). glibc's posix_spawn runs the child
+// without allocating. The child gets its own process group (a stop reaches everything it starts, and a
+// Ctrl-C aimed at the host's group does not reach it behind the host's back), an empty signal mask
+// and default dispositions (a host that blocks SIGTERM to read it from a signalfd must not pass that
+// on). posix_spawn cannot *ignore* a signal, so /bin/sh ignores SIGPIPE and execs the server: a server
+// whose host died then survives logging into the broken pipe, and a restarted host can adopt it. The
+// arguments reach the server as "$@": the shell never interprets them.
+constexpr const char* kTrampoline = "trap '' PIPE; exec \"$0\" \"$@\"";
+
+// Spawns `binary args...` with stdout/stderr on the given descriptors; returns the pid or throws.
+int spawn_server(const std::filesystem::path& binary, const std::vector<std::string>& args, const std::vector<std::string>& env, int out_fd,
+                 int err_fd) {
+    std::vector<std::string> argv_strings = {"/bin/sh", "-c", kTrampoline, binary.string()};
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    std::vector<char*> argv, envp;
+    for (auto& a : argv_strings) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_strings = env;
+    for (auto& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+    posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = -1;
+    int rc = ::posix_spawn(&pid, "/bin/sh", &actions, &attr, argv.data(), envp.data());
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) throw sdk::Error(sdk::ProcessError::StartFailed, "cannot start " + binary.string() + ": " + std::strerror(rc));
+    return pid;
+}
 
 void signal_group(int pid, int sig) noexcept {
     if (pid <= 0) return;
@@ -134,25 +160,15 @@ std::shared_ptr<ServerProcess> ServerProcess::spawn(asio::io_context& ioc, const
     impl->out.assign(out[0]);
     impl->err.assign(err[0]);
     int pid = -1;
-    std::string failure;
-    {
-        // Boost.Process notifies the executor's context of the fork, locking its reactor in the child:
-        // with a context another thread runs, that lock may be held at fork time and the child hangs
-        // before exec. A private context, used by this thread only, makes the fork safe.
-        asio::io_context spawn_context;
-        std::vector<bp2::environment::key_value_pair> environment(env.begin(), env.end());
-        try {
-            bp2::process child(spawn_context.get_executor(), bp2::filesystem::path(binary.string()), args,
-                               bp2::process_stdio{nullptr, out[1], err[1]}, bp2::process_environment(environment), ChildSetup{});
-            pid = child.id();
-            child.detach();  // supervised below through a pidfd on the runner's context
-        } catch (const std::exception& e) {
-            failure = e.what();
-        }
+    try {
+        pid = spawn_server(binary, args, env, out[1], err[1]);
+    } catch (...) {
+        ::close(out[1]);
+        ::close(err[1]);
+        throw;
     }
     ::close(out[1]);
     ::close(err[1]);
-    if (pid <= 0) throw sdk::Error(sdk::ProcessError::StartFailed, "cannot start " + binary.string() + ": " + failure);
     int fd = open_pidfd(pid);
     if (fd < 0) {
         ::kill(pid, SIGKILL);
