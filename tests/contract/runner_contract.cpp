@@ -89,6 +89,23 @@ protected:
     }
     bool can(uint64_t capability) const { return plugin_->info().capabilities & capability; }
 
+    // A helper process plays a first host: it starts server `id` with the target's options, prints its
+    // handle, and is SIGKILLed, leaving the server behind. The handle (empty if none was printed).
+    static sdk::ProcessHandle orphan_of_a_dead_host(const std::string& id) {
+        std::vector<std::string> argv = {g_target.self,
+                                         "--internal-start-and-hang",
+                                         g_target.plugin.string(),
+                                         "--options",
+                                         boost::json::serialize(g_target.options),
+                                         "--instance-id",
+                                         id};
+        for (const auto& m : g_target.models) argv.insert(argv.end(), {"--model", m});
+        test::SpawnedProcess first_host(argv);
+        auto line = first_host.read_line();
+        first_host.kill_and_wait(SIGKILL);
+        return line.empty() ? sdk::ProcessHandle{} : sdk::from_json<sdk::ProcessHandle>(boost::json::parse(line), "handle");
+    }
+
     std::shared_ptr<plugins::Plugin> plugin_;
     EventLog events_;
     std::unique_ptr<sdk::ProcessRunner> runner_;
@@ -203,21 +220,9 @@ TEST_F(RunnerContract, MissingModelFileIsAConfigurationError) {
 
 TEST_F(RunnerContract, AdoptsAServerWhoseHostDied) {
     if (!can(CORRAL_CAP_ADOPT)) GTEST_SKIP() << "the runner does not declare adoption";
-    // A helper process plays the first host: it starts a server, prints the handle, and is killed.
     auto id = unique_id("adopt");
-    std::vector<std::string> argv = {g_target.self,
-                                     "--internal-start-and-hang",
-                                     g_target.plugin.string(),
-                                     "--options",
-                                     boost::json::serialize(g_target.options),
-                                     "--instance-id",
-                                     id};
-    for (const auto& m : g_target.models) argv.insert(argv.end(), {"--model", m});
-    test::SpawnedProcess first_host(argv);
-    auto line = first_host.read_line();
-    ASSERT_FALSE(line.empty()) << "the helper host printed no handle";
-    auto record = sdk::from_json<sdk::ProcessHandle>(boost::json::parse(line), "handle");
-    first_host.kill_and_wait(SIGKILL);
+    auto record = orphan_of_a_dead_host(id);
+    ASSERT_FALSE(record.instance_id.empty()) << "the helper host printed no handle";
 
     // A restarted host finds the orphan through list_running(), then adopts it.
     auto listed = runner_->list_running();
@@ -239,17 +244,8 @@ TEST_F(RunnerContract, AdoptsAServerWhoseHostDied) {
 TEST_F(RunnerContract, StopsAServerWhoseHostDiedWithoutAdoptingIt) {
     if (!can(CORRAL_CAP_ADOPT)) GTEST_SKIP() << "the runner does not declare adoption";
     auto id = unique_id("orphan");
-    std::vector<std::string> argv = {g_target.self,
-                                     "--internal-start-and-hang",
-                                     g_target.plugin.string(),
-                                     "--options",
-                                     boost::json::serialize(g_target.options),
-                                     "--instance-id",
-                                     id};
-    for (const auto& m : g_target.models) argv.insert(argv.end(), {"--model", m});
-    test::SpawnedProcess first_host(argv);
-    auto record = sdk::from_json<sdk::ProcessHandle>(boost::json::parse(first_host.read_line()), "handle");
-    first_host.kill_and_wait(SIGKILL);
+    auto record = orphan_of_a_dead_host(id);
+    ASSERT_FALSE(record.instance_id.empty()) << "the helper host printed no handle";
     runner_->stop(record, 10s);  // a host that cleans up instead of adopting
     if (record.pid) {
         EXPECT_FALSE(process_alive(*record.pid)) << "the orphan survived stop()";
