@@ -34,15 +34,10 @@ PluginRunner::~PluginRunner() {
     vtable_->destroy(self_);
 }
 
-template <class T>
-T PluginRunner::parse_result(std::string_view op, const std::string& text) const {
-    return parse_as<T>(name_, op, text);
-}
-
 sdk::ProcessHandle PluginRunner::start(const sdk::ServerConfig& config) {
     auto json = boost::json::serialize(sdk::to_json(config));
     auto out = call_plugin(name_, "start", [&](corral_sink* sink) { return vtable_->start(self_, borrow(json), sink); });
-    return parse_result<sdk::ProcessHandle>("start", out);
+    return parse_as<sdk::ProcessHandle>(name_, "start", out);
 }
 
 void PluginRunner::stop(const sdk::ProcessHandle& handle, std::chrono::milliseconds grace) {
@@ -61,7 +56,7 @@ bool PluginRunner::is_running(const sdk::ProcessHandle& handle) {
 sdk::ServerHealth PluginRunner::health(const sdk::ProcessHandle& handle) {
     auto json = boost::json::serialize(sdk::to_json(handle));
     auto out = call_plugin(name_, "health", [&](corral_sink* sink) { return vtable_->health(self_, borrow(json), sink); });
-    return parse_result<sdk::ServerHealth>("health", out);
+    return parse_as<sdk::ServerHealth>(name_, "health", out);
 }
 
 std::vector<sdk::ProcessHandle> PluginRunner::list_running() {
@@ -83,7 +78,7 @@ sdk::ProcessHandle PluginRunner::adopt(const sdk::ProcessHandle& handle) {
     if (!vtable_->adopt) throw sdk::Error(sdk::ProcessError::NotSupported, "plugin " + name_ + ": adopt: not supported");
     auto json = boost::json::serialize(sdk::to_json(handle));
     auto out = call_plugin(name_, "adopt", [&](corral_sink* sink) { return vtable_->adopt(self_, borrow(json), sink); });
-    return parse_result<sdk::ProcessHandle>("adopt", out);
+    return parse_as<sdk::ProcessHandle>(name_, "adopt", out);
 }
 
 PluginProbe::PluginProbe(std::shared_ptr<const Plugin> plugin, std::unique_ptr<PluginHostApi> host, const corral_probe_vtable* vtable,

@@ -31,9 +31,6 @@ public:
     sdk::ProcessHandle adopt(const sdk::ProcessHandle& handle) override;
 
 private:
-    template <class T>
-    T parse_result(std::string_view op, const std::string& text) const;
-
     std::shared_ptr<const Plugin> plugin_;  // keeps the descriptor's owner alive
     std::unique_ptr<PluginHostApi> host_;   // must outlive self_
     const corral_runner_vtable* vtable_;
