@@ -19,7 +19,12 @@ std::vector<std::string> ParsedArgs::values(const std::string& name) const {
 ParsedArgs parse_args(const CommandSpec& spec, const std::vector<std::string>& args) {
     ParsedArgs parsed;
     for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string& arg = args[i];
+        std::string arg = args[i];
+        if (arg.size() == 2 && arg[0] == '-' && arg[1] != '-' && arg[1] != 'h') {
+            auto it = std::find_if(spec.options.begin(), spec.options.end(), [&](const OptionSpec& o) { return o.short_name == arg[1]; });
+            if (it == spec.options.end()) throw UsageError("unknown option " + arg + " for 'corral " + spec.name + "'");
+            arg = "--" + it->name;
+        }
         if (arg == "--help" || arg == "-h") {
             parsed.help = true;
             return parsed;
@@ -71,7 +76,8 @@ std::string help_text(const CommandSpec& spec) {
     os << "\nOptions:\n";
     std::vector<std::pair<std::string, std::string>> rows;
     for (const auto& o : spec.options) {
-        std::string left = "--" + o.name + (o.value_name.empty() ? "" : " " + o.value_name);
+        std::string left = (o.short_name ? std::string("-") + o.short_name + ", " : std::string()) + "--" + o.name +
+                           (o.value_name.empty() ? "" : " " + o.value_name);
         rows.emplace_back(left, o.help + (o.repeatable ? " (repeatable)" : ""));
     }
     rows.emplace_back("-h, --help", "Show this help and exit");

@@ -20,6 +20,7 @@ struct OptionSpec {
     std::string value_name;  // "" for a flag; otherwise the value's name in help, e.g. "FILE"
     std::string help;
     bool repeatable = false;
+    char short_name = 0;  // e.g. 'f' for -f; 0 for none
 };
 
 struct CommandSpec {

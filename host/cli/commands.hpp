@@ -19,6 +19,11 @@ Command plugins_inspect_command();
 Command config_check_command();
 Command probe_command();
 Command run_command();
+Command serve_command();
+Command ps_command();
+Command load_command();
+Command unload_command();
+Command logs_command();
 
 // Every subcommand, in the order `corral --help` lists them.
 const std::vector<Command>& all_commands();

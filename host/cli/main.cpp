@@ -12,8 +12,12 @@
 namespace corral::cli {
 
 const std::vector<Command>& all_commands() {
-    static const std::vector<Command> commands = {plugins_command(), plugins_inspect_command(), config_check_command(), probe_command(),
-                                                  run_command(),     version_command()};
+    static const std::vector<Command> commands = {plugins_command(),      plugins_inspect_command(),
+                                                  config_check_command(), probe_command(),
+                                                  run_command(),          serve_command(),
+                                                  ps_command(),           load_command(),
+                                                  unload_command(),       logs_command(),
+                                                  version_command()};
     return commands;
 }
 
@@ -36,7 +40,11 @@ void print_main_help(std::ostream& os) {
 
 int run(std::vector<std::string> args) {
     std::string level = "warn";
-    if (const char* env = std::getenv("CORRAL_LOG_LEVEL")) level = env;
+    bool explicit_level = false;
+    if (const char* env = std::getenv("CORRAL_LOG_LEVEL"); env && *env) {
+        level = env;
+        explicit_level = true;
+    }
     while (!args.empty() && args.front().rfind("--", 0) == 0) {
         if (args.front() == "--help") {
             print_main_help(std::cout);
@@ -48,11 +56,13 @@ int run(std::vector<std::string> args) {
         }
         if (args.front() == "--log-level" && args.size() >= 2) {
             level = args[1];
+            explicit_level = true;
             args.erase(args.begin(), args.begin() + 2);
             continue;
         }
         if (args.front().rfind("--log-level=", 0) == 0) {
             level = args.front().substr(12);
+            explicit_level = true;
             args.erase(args.begin());
             continue;
         }
@@ -65,6 +75,7 @@ int run(std::vector<std::string> args) {
         return kExitUsage;
     }
     logging::init(*parsed_level);
+    logging::set_level_explicit(explicit_level);
     if (args.empty() || args.front() == "-h") {
         print_main_help(args.empty() ? std::cerr : std::cout);
         return args.empty() ? kExitUsage : kExitOk;

@@ -32,6 +32,18 @@ struct SchedulerConfig {
     std::optional<uint64_t> memory_budget;  // bytes; empty: derived from the probes
     std::chrono::milliseconds load_timeout{std::chrono::minutes(5)};
     std::chrono::milliseconds queue_timeout{std::chrono::seconds(30)};
+    int32_t max_queue = 64;  // requests waiting per model beyond its concurrency; more get 429
+};
+
+// How the supervisor watches servers and restarts the ones that die.
+struct SupervisorConfig {
+    std::chrono::milliseconds health_interval{std::chrono::seconds(10)};
+    int32_t unhealthy_after = 3;  // failed health checks in a row before a restart
+    int32_t restart_attempts = 3;
+    std::chrono::milliseconds restart_backoff{500};  // first delay, doubled per attempt
+    std::chrono::milliseconds restart_backoff_max{std::chrono::seconds(30)};
+    std::chrono::milliseconds stable_after{std::chrono::seconds(30)};  // uptime that resets the attempts
+    std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};    // SIGTERM to SIGKILL
 };
 
 struct ModelConfig {
@@ -41,6 +53,7 @@ struct ModelConfig {
     std::optional<std::chrono::milliseconds> ttl;  // idle time before unloading; empty: never
     std::optional<uint64_t> memory;                // bytes the model needs, when given by hand
     std::optional<int32_t> concurrency;            // requests in flight at once
+    std::optional<bool> send_loading_state;        // overrides Config::send_loading_state
     sdk::ServerConfig server;                      // server settings (instance_id left empty)
 };
 
@@ -51,12 +64,16 @@ struct Config {
     std::vector<RunnerConfig> runners;
     std::vector<std::string> probes;  // probe plugin names; empty: every probe plugin found
     SchedulerConfig scheduler;
+    SupervisorConfig supervisor;
     std::vector<ModelConfig> models;  // in file order
     std::vector<std::string> preload;
     std::optional<std::filesystem::path> state_dir;
     std::optional<std::string> log_level;
     std::vector<std::string> api_keys;
     std::optional<std::string> admin_api_key;
+    uint64_t max_request_body = 32ull << 20;                             // bytes; larger requests get 413
+    std::chrono::milliseconds shutdown_grace{std::chrono::seconds(30)};  // drain time on SIGTERM
+    bool send_loading_state = false;  // stream load progress to streaming chat clients while a model loads
 
     const RunnerConfig* find_runner(std::string_view name) const;
     // By name or alias.

@@ -167,6 +167,12 @@ private:
     ConfigErrors& errors_;
 };
 
+void read_duration_into(const ObjectReader& r, std::string_view key, std::chrono::milliseconds& out) {
+    std::optional<std::chrono::milliseconds> d;
+    r.read_duration(key, d);
+    if (d) out = *d;
+}
+
 std::filesystem::path resolve(const std::filesystem::path& base, const std::string& p) {
     std::filesystem::path path(p);
     return path.is_absolute() || base.empty() ? path : (base / path).lexically_normal();
@@ -206,7 +212,7 @@ const Keys kCacheTypes = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl"
 const Keys kServerKeys = {"ctx_size", "gpu_layers",   "threads",      "batch_size",    "parallel",         "flash_attn",       "mlock",
                           "mmap",     "cache_type_k", "cache_type_v", "jinja",         "reasoning_format", "reasoning_budget", "seed",
                           "sampling", "env",          "extra_args",   "runner_options"};
-const Keys kModelOwnKeys = {"path", "runner", "aliases", "ttl", "memory", "concurrency"};
+const Keys kModelOwnKeys = {"path", "runner", "aliases", "ttl", "memory", "concurrency", "send_loading_state"};
 
 // The union of a model's own keys and the server settings it may carry.
 const Keys& model_keys() {
@@ -268,7 +274,7 @@ public:
         Config c;
         ObjectReader r(doc, "", errors_,
                        {"listen", "plugin_dirs", "runners", "probes", "scheduler", "models", "preload", "state_dir", "log_level",
-                        "api_keys", "admin_api_key"});
+                        "api_keys", "admin_api_key", "supervisor", "max_request_body", "shutdown_grace", "send_loading_state"});
         if (!r.valid()) return c;
         parse_listen(r, c.listen);
         std::vector<std::string> dirs;
@@ -278,6 +284,7 @@ public:
         if (const auto* runners = r.raw("runners")) parse_runners(*runners, c);
         r.read_into("probes", c.probes);
         if (const auto* scheduler = r.raw("scheduler")) parse_scheduler(*scheduler, c.scheduler);
+        if (const auto* supervisor = r.raw("supervisor")) parse_supervisor(*supervisor, c.supervisor);
         if (const auto* models = r.raw("models")) parse_models(*models, c);
         r.read_into("preload", c.preload);
         for (std::size_t i = 0; i < c.preload.size(); ++i) {
@@ -293,6 +300,13 @@ public:
             if (c.api_keys[i].empty()) r.error(sdk::json_path_index("api_keys", i), "an API key must not be empty");
         }
         r.read("admin_api_key", c.admin_api_key);
+        if (c.admin_api_key && c.admin_api_key->empty()) r.error(r.child("admin_api_key"), "an API key must not be empty");
+        std::optional<uint64_t> body;
+        r.read_size("max_request_body", body);
+        if (body && *body < 1024) r.error(r.child("max_request_body"), "must be at least 1KiB");
+        if (body && *body >= 1024) c.max_request_body = *body;
+        read_duration_into(r, "shutdown_grace", c.shutdown_grace);
+        r.read_into("send_loading_state", c.send_loading_state);
         return c;
     }
 
@@ -330,7 +344,8 @@ private:
     }
 
     void parse_scheduler(const json::value& v, SchedulerConfig& s) {
-        ObjectReader r(v, "scheduler", errors_, {"max_loaded", "memory_headroom", "memory_budget", "load_timeout", "queue_timeout"});
+        ObjectReader r(v, "scheduler", errors_,
+                       {"max_loaded", "memory_headroom", "memory_budget", "load_timeout", "queue_timeout", "max_queue"});
         if (!r.valid()) return;
         r.read_min("max_loaded", s.max_loaded, 1);
         std::optional<double> headroom;
@@ -341,12 +356,30 @@ private:
                 s.memory_headroom = *headroom;
         }
         r.read_size("memory_budget", s.memory_budget);
-        std::optional<std::chrono::milliseconds> d;
-        r.read_duration("load_timeout", d);
-        if (d) s.load_timeout = *d;
-        d.reset();
-        r.read_duration("queue_timeout", d);
-        if (d) s.queue_timeout = *d;
+        read_duration_into(r, "load_timeout", s.load_timeout);
+        read_duration_into(r, "queue_timeout", s.queue_timeout);
+        std::optional<int32_t> max_queue;
+        r.read_min("max_queue", max_queue, 0);
+        if (max_queue) s.max_queue = *max_queue;
+    }
+
+    void parse_supervisor(const json::value& v, SupervisorConfig& s) {
+        ObjectReader r(v, "supervisor", errors_,
+                       {"health_interval", "unhealthy_after", "restart_attempts", "restart_backoff", "restart_backoff_max", "stable_after",
+                        "stop_grace"});
+        if (!r.valid()) return;
+        read_duration_into(r, "health_interval", s.health_interval);
+        if (s.health_interval.count() < 100) r.error(r.child("health_interval"), "must be at least 100ms");
+        std::optional<int32_t> n;
+        r.read_min("unhealthy_after", n, 1);
+        if (n) s.unhealthy_after = *n;
+        n.reset();
+        r.read_min("restart_attempts", n, 0);
+        if (n) s.restart_attempts = *n;
+        read_duration_into(r, "restart_backoff", s.restart_backoff);
+        read_duration_into(r, "restart_backoff_max", s.restart_backoff_max);
+        read_duration_into(r, "stable_after", s.stable_after);
+        read_duration_into(r, "stop_grace", s.stop_grace);
     }
 
     void parse_models(const json::value& v, Config& c) {
@@ -392,6 +425,7 @@ private:
             if (ttl && ttl->count() > 0) m.ttl = ttl;
             r.read_size("memory", m.memory);
             r.read_min("concurrency", m.concurrency, 1);
+            r.read("send_loading_state", m.send_loading_state);
             parse_server_settings(r, m.server);
             m.server.model_id = m.name;
             m.server.model_name = m.name;

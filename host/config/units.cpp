@@ -1,5 +1,8 @@
 #include "config/units.hpp"
 
+#include <cstdio>
+#include <iterator>
+
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -71,6 +74,19 @@ std::optional<uint64_t> parse_size(std::string_view text) {
         }
     }
     return std::nullopt;
+}
+
+std::string format_size(uint64_t bytes) {
+    static const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = static_cast<double>(bytes);
+    std::size_t u = 0;
+    while (v >= 1024.0 && u + 1 < std::size(units)) {
+        v /= 1024.0;
+        ++u;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+    return buf;
 }
 
 }  // namespace corral::config

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace corral::config {
@@ -15,5 +16,8 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 // Accepts <number>[unit] with units B, KB, MB, GB, TB (powers of 1000) and KiB, MiB, GiB, TiB
 // (powers of 1024), case-insensitive; a bare number is bytes. nullopt for anything else.
 std::optional<uint64_t> parse_size(std::string_view text);
+
+// "1.5 GiB", "512 MiB", "100 B": for messages.
+std::string format_size(uint64_t bytes);
 
 }  // namespace corral::config

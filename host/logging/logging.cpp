@@ -10,6 +10,7 @@ namespace {
 std::mutex g_mutex;
 spdlog::sink_ptr g_sink;
 spdlog::level::level_enum g_level = spdlog::level::info;
+bool g_explicit = false;
 
 spdlog::sink_ptr sink_locked() {
     if (!g_sink) g_sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
@@ -35,6 +36,16 @@ void init(spdlog::level::level_enum level) {
     g_level = level;
     sink_locked();
     spdlog::apply_all([level](const std::shared_ptr<spdlog::logger>& l) { l->set_level(level); });
+}
+
+void set_level_explicit(bool explicit_level) {
+    std::lock_guard lock(g_mutex);
+    g_explicit = explicit_level;
+}
+
+bool level_is_explicit() {
+    std::lock_guard lock(g_mutex);
+    return g_explicit;
 }
 
 std::shared_ptr<spdlog::logger> get(const std::string& name) {

@@ -74,6 +74,12 @@ std::string available_names(const PluginRegistry& registry, PluginKind kind) {
 
 }  // namespace
 
+bool accepts_option(const Plugin& plugin, std::string_view key) {
+    auto schema = schema_of(plugin);
+    const auto* props = schema.is_object() ? schema.get_object().if_contains("properties") : nullptr;
+    return props && props->is_object() && props->get_object().contains(key);
+}
+
 config::ConfigErrors check_plugin_references(const config::Config& config, const PluginRegistry& registry) {
     config::ConfigErrors errors;
     for (const auto& runner : config.runners) {

@@ -35,6 +35,9 @@ std::vector<std::filesystem::path> default_plugin_dirs();
 // The config's plugin_dirs, or the defaults.
 std::vector<std::filesystem::path> plugin_dirs_for(const config::Config& config);
 
+// Whether the plugin's options schema declares a property named `key` (e.g. "state_dir").
+bool accepts_option(const Plugin& plugin, std::string_view key);
+
 // Config checks that need the plugins: each runner names a loaded runner plugin and its options
 // match the plugin's schema; each model's runner_options match its runner's schema; each probe
 // named under "probes" is a loaded probe plugin.

@@ -1,0 +1,318 @@
+#include "admin/admin_routes.hpp"
+
+#include "proxy/forward.hpp"
+
+#include <corral/sdk/version.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+namespace corral::admin {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using clock = std::chrono::steady_clock;
+using proxy::Exchange;
+
+constexpr std::chrono::seconds kHeartbeat{15};
+
+asio::awaitable<void> start_stream(Exchange& ex, const char* content_type) {
+    http::response<http::empty_body> header{http::status::ok, 11};
+    header.set(http::field::server, "corral");
+    header.set(http::field::content_type, content_type);
+    header.set(http::field::cache_control, "no-cache");
+    header.chunked(true);
+    header.keep_alive(false);  // streams end with the connection
+    ex.keep_alive = false;
+    ex.status = 200;
+    http::response_serializer<http::empty_body> sr(header);
+    co_await http::async_write_header(ex.stream, sr, asio::use_awaitable);
+}
+
+std::string sse(const boost::json::value& v) {
+    return "data: " + boost::json::serialize(v) + "\n\n";
+}
+
+bool is_model_event(const boost::json::object& e, const std::string& model) {
+    const auto* m = e.if_contains("model");
+    return m && m->is_string() && m->get_string() == model;
+}
+
+}  // namespace
+
+boost::json::object to_json(const scheduler::ModelStatus& s) {
+    boost::json::array aliases;
+    for (const auto& a : s.aliases) aliases.push_back(boost::json::value(a));
+    boost::json::object o{{"name", s.name},           {"aliases", aliases}, {"runner", s.runner}, {"state", s.state},
+                          {"in_flight", s.in_flight}, {"queued", s.queued}, {"memory", s.memory}, {"restarts", s.restarts}};
+    if (!s.message.empty()) o["message"] = s.message;
+    if (!s.instance_id.empty()) o["instance"] = s.instance_id;
+    if (!s.endpoint.empty()) o["endpoint"] = s.endpoint;
+    if (s.pid) o["pid"] = *s.pid;
+    if (s.idle_seconds) o["idle_seconds"] = *s.idle_seconds;
+    if (s.uptime_seconds) o["uptime_seconds"] = *s.uptime_seconds;
+    if (s.adopted) o["adopted"] = true;
+    return o;
+}
+
+boost::json::object AdminRoutes::status_json() const {
+    boost::json::array models;
+    uint64_t used = 0;
+    for (const auto& s : scheduler_.status()) {
+        if (s.state != "unloaded" && s.state != "queued") used += s.memory;
+        models.push_back(to_json(s));
+    }
+    boost::json::object o{{"version", CORRAL_SDK_VERSION},
+                          {"uptime_seconds", std::chrono::duration<double>(clock::now() - started_).count()},
+                          {"draining", hooks_.draining && hooks_.draining()},
+                          {"memory_used", used},
+                          {"models", models}};
+    auto budget = scheduler_.memory_budget();
+    o["memory_budget"] = budget ? boost::json::value(*budget) : boost::json::value(nullptr);
+    if (scheduler_.config().scheduler.max_loaded) o["max_loaded"] = *scheduler_.config().scheduler.max_loaded;
+    return o;
+}
+
+asio::awaitable<void> AdminRoutes::health(Exchange& ex) {
+    const bool draining = hooks_.draining && hooks_.draining();
+    boost::json::object body;
+    body["status"] = draining ? "draining" : "ok";
+    co_await ex.write_json(draining ? http::status::service_unavailable : http::status::ok, body);
+}
+
+asio::awaitable<void> AdminRoutes::metrics(Exchange& ex) {
+    auto budget = scheduler_.memory_budget();
+    co_await ex.write_text(http::status::ok,
+                           metrics_.render(scheduler_.gauges(), budget ? *budget : 0, hooks_.connections ? hooks_.connections() : 0),
+                           "text/plain; version=0.0.4; charset=utf-8");
+}
+
+asio::awaitable<void> AdminRoutes::handle(Exchange& ex) {
+    const std::string path(ex.path());
+    const auto method = ex.request.method();
+    if (path == "/corral/status" && method == http::verb::get) {
+        co_await ex.write_json(http::status::ok, status_json());
+        co_return;
+    }
+    if (path == "/corral/events" && method == http::verb::get) {
+        co_await events(ex);
+        co_return;
+    }
+    if (path == "/corral/reload" && method == http::verb::post) {
+        co_await reload(ex);
+        co_return;
+    }
+    constexpr std::string_view models_prefix = "/corral/models/";
+    if (path.rfind(models_prefix, 0) == 0 && method == http::verb::post) {
+        auto rest = std::string_view(path).substr(models_prefix.size());
+        auto slash = rest.rfind('/');
+        auto name = slash == std::string_view::npos ? std::nullopt : proxy::url_decode(rest.substr(0, slash));
+        auto action = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+        if (name && action == "load") {
+            co_await load(ex, *name);
+            co_return;
+        }
+        if (name && action == "unload") {
+            co_await unload(ex, *name);
+            co_return;
+        }
+    }
+    constexpr std::string_view logs_prefix = "/corral/logs/";
+    if (path.rfind(logs_prefix, 0) == 0 && method == http::verb::get) {
+        if (auto name = proxy::url_decode(std::string_view(path).substr(logs_prefix.size()))) {
+            co_await logs(ex, *name);
+            co_return;
+        }
+    }
+    co_await ex.write_error(404, "No admin route " + std::string(ex.request.method_string()) + " " + path, "invalid_request_error",
+                            "not_found");
+}
+
+asio::awaitable<void> AdminRoutes::load(Exchange& ex, const std::string& model) {
+    if (auto refusal = scheduler_.load(model)) {
+        co_await ex.write_error(refusal->status, refusal->message, refusal->type, refusal->code, refusal->retry_after);
+        co_return;
+    }
+    auto entry = scheduler_.find(model);
+    const std::string name = entry->config.name;
+    auto current = [&] {
+        for (const auto& s : scheduler_.status()) {
+            if (s.name == name) return s;
+        }
+        return scheduler::ModelStatus{};
+    };
+    if (ex.query("wait").value_or("1") == "0") {
+        co_await ex.write_json(http::status::accepted, to_json(current()));
+        co_return;
+    }
+    const bool progress = ex.request[http::field::accept].find("text/event-stream") != boost::beast::string_view::npos;
+    auto sub = events_.subscribe(false);
+    struct Unsubscribe {
+        EventBus& bus;
+        std::shared_ptr<EventBus::Subscriber> s;
+        ~Unsubscribe() { bus.unsubscribe(s); }
+    } unsubscribe{events_, sub};
+    if (progress) co_await start_stream(ex, "text/event-stream");
+    const auto deadline = clock::now() + scheduler_.config().scheduler.load_timeout;
+    for (;;) {
+        sub->signal.rearm();
+        while (!sub->pending.empty()) {
+            auto event = std::move(sub->pending.front());
+            sub->pending.pop_front();
+            if (progress && is_model_event(event, name)) co_await proxy::write_chunk(ex.stream, sse(event));
+        }
+        auto s = current();
+        const bool ready = s.state == "ready" || s.state == "unhealthy";
+        const bool failed = s.state == "unloaded" || s.state == "failed";
+        const bool timed_out = clock::now() >= deadline;
+        if (ready || failed || timed_out) {
+            std::string message = ready ? name + " is ready" : failed ? s.message : name + " is not ready after scheduler.load_timeout";
+            if (progress) {
+                boost::json::object result;
+                result["type"] = "result";
+                result["ok"] = ready;
+                result["model"] = name;
+                result["message"] = message;
+                co_await proxy::write_chunk(ex.stream, sse(result));
+                co_await proxy::write_last_chunk(ex.stream);
+            } else if (ready) {
+                co_await ex.write_json(http::status::ok, to_json(s));
+            } else {
+                co_await ex.write_error(failed ? 502 : 504, "Loading `" + name + "` failed: " + message, "server_error",
+                                        failed ? "model_failed" : "model_load_timeout");
+            }
+            co_return;
+        }
+        co_await sub->signal.wait(deadline);
+    }
+}
+
+asio::awaitable<void> AdminRoutes::unload(Exchange& ex, const std::string& model) {
+    if (auto refusal = scheduler_.unload(model)) {
+        co_await ex.write_error(refusal->status, refusal->message, refusal->type, refusal->code, refusal->retry_after);
+        co_return;
+    }
+    auto entry = scheduler_.find(model);
+    auto sub = events_.subscribe(false);
+    const auto deadline = clock::now() + scheduler_.config().supervisor.stop_grace + std::chrono::seconds(5);
+    while (entry->instance && clock::now() < deadline) {
+        sub->signal.rearm();
+        sub->pending.clear();
+        if (!entry->instance) break;
+        co_await sub->signal.wait(deadline);
+    }
+    events_.unsubscribe(sub);
+    for (const auto& s : scheduler_.status()) {
+        if (s.name == entry->config.name) {
+            co_await ex.write_json(http::status::ok, to_json(s));
+            co_return;
+        }
+    }
+}
+
+asio::awaitable<void> AdminRoutes::events(Exchange& ex) {
+    auto sub = events_.subscribe(ex.query("replay").value_or("0") == "1");
+    struct Unsubscribe {
+        EventBus& bus;
+        std::shared_ptr<EventBus::Subscriber> s;
+        ~Unsubscribe() { bus.unsubscribe(s); }
+    } unsubscribe{events_, sub};
+    co_await start_stream(ex, "text/event-stream");
+    co_await proxy::write_chunk(ex.stream, ": corral events\n\n");
+    for (;;) {
+        sub->signal.rearm();
+        std::string batch;
+        while (!sub->pending.empty()) {
+            batch += sse(sub->pending.front());
+            sub->pending.pop_front();
+        }
+        if (sub->overflowed) {
+            batch += sse({{"type", "overflow"}, {"message", "this subscriber fell behind; events were dropped"}});
+            co_await proxy::write_chunk(ex.stream, batch);
+            co_await proxy::write_last_chunk(ex.stream);
+            co_return;
+        }
+        if (!batch.empty()) co_await proxy::write_chunk(ex.stream, batch);
+        if (!co_await sub->signal.wait(clock::now() + kHeartbeat)) co_await proxy::write_chunk(ex.stream, ": heartbeat\n\n");
+    }
+}
+
+asio::awaitable<void> AdminRoutes::logs(Exchange& ex, const std::string& name) {
+    std::shared_ptr<supervisor::Instance> instance = supervisor_.find(name);
+    if (!instance) {
+        if (auto entry = scheduler_.find(name)) instance = entry->instance ? entry->instance : entry->last_instance;
+    }
+    if (!instance) {
+        co_await ex.write_error(404, "No model or instance `" + name + "` has run yet.", "invalid_request_error", "not_found");
+        co_return;
+    }
+    std::size_t lines = 200;
+    if (auto n = ex.query("lines")) {
+        char* end = nullptr;
+        unsigned long parsed = std::strtoul(n->c_str(), &end, 10);
+        if (n->empty() || *end != '\0') {
+            co_await ex.write_error(400, "`lines` must be a number", "invalid_request_error", "invalid_parameter");
+            co_return;
+        }
+        lines = parsed;
+    }
+    const bool follow = ex.query("follow").value_or("0") == "1";
+    auto render = [](const supervisor::LogBuffer::Line& l) { return l.text + "\n"; };
+    const auto& all = instance->logs.lines();
+    std::string text;
+    for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) text += render(all[i]);
+    uint64_t next = instance->logs.next_seq();
+    if (!follow) {
+        co_await ex.write_text(http::status::ok, std::move(text));
+        co_return;
+    }
+    auto signal = std::make_shared<serve::AsyncSignal>(co_await asio::this_coro::executor);
+    instance->logs.add_follower(signal);
+    struct Unfollow {
+        supervisor::LogBuffer& logs;
+        std::shared_ptr<serve::AsyncSignal> s;
+        ~Unfollow() { logs.remove_follower(s); }
+    } unfollow{instance->logs, signal};
+    co_await start_stream(ex, "text/plain; charset=utf-8");
+    co_await proxy::write_chunk(ex.stream, text);
+    for (;;) {
+        signal->rearm();
+        std::string batch;
+        for (const auto& l : instance->logs.lines()) {
+            if (l.seq >= next) batch += render(l);
+        }
+        next = instance->logs.next_seq();
+        co_await proxy::write_chunk(ex.stream, batch);
+        if (instance->gone()) break;
+        co_await signal->wait();
+    }
+    co_await proxy::write_last_chunk(ex.stream);
+}
+
+asio::awaitable<void> AdminRoutes::reload(Exchange& ex) {
+    auto outcome = hooks_.reload ? hooks_.reload() : ReloadOutcome{};
+    if (!outcome.applied) {
+        boost::json::array errors;
+        std::string summary;
+        for (const auto& [path, message] : outcome.errors) {
+            errors.push_back({{"path", path}, {"message", message}});
+            summary += (summary.empty() ? "" : "; ") + (path.empty() ? message : path + ": " + message);
+        }
+        auto body = proxy::openai_error("The new configuration is invalid; the old one keeps serving: " + summary, "invalid_request_error",
+                                        "invalid_config");
+        body.as_object()["errors"] = errors;
+        co_await ex.write_json(http::status::bad_request, body);
+        co_return;
+    }
+    boost::json::array notes;
+    for (const auto& n : outcome.notes) notes.push_back(boost::json::value(n));
+    boost::json::object body;
+    body["reloaded"] = true;
+    body["notes"] = std::move(notes);
+    co_await ex.write_json(http::status::ok, body);
+}
+
+}  // namespace corral::admin

@@ -1,0 +1,47 @@
+// Status events (starting, ready, unhealthy, restarting, stopping, stopped, failed, draining, ...)
+// fanned out to /corral/events subscribers, with a short history for late subscribers.
+// Used on the serve io_context's thread only.
+#pragma once
+
+#include "serve/async_signal.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+
+namespace corral::admin {
+
+class EventBus {
+public:
+    static constexpr std::size_t kHistory = 512;
+    static constexpr std::size_t kSubscriberBacklog = 4096;  // a subscriber that falls this far behind is dropped
+
+    struct Subscriber {
+        explicit Subscriber(const boost::asio::any_io_executor& ex) : signal(ex) {}
+        std::deque<boost::json::object> pending;
+        serve::AsyncSignal signal;
+        bool overflowed = false;
+    };
+
+    explicit EventBus(boost::asio::any_io_executor ex) : ex_(std::move(ex)) {}
+
+    // Adds "seq" and "time" (ms since the epoch) and delivers the event.
+    void publish(boost::json::object event);
+
+    // A new subscriber; it receives the history when `replay` is set, then every later event.
+    std::shared_ptr<Subscriber> subscribe(bool replay);
+    void unsubscribe(const std::shared_ptr<Subscriber>& s);
+
+    const std::deque<boost::json::object>& history() const noexcept { return history_; }
+
+private:
+    boost::asio::any_io_executor ex_;
+    uint64_t seq_ = 0;
+    std::deque<boost::json::object> history_;
+    std::list<std::shared_ptr<Subscriber>> subscribers_;
+};
+
+}  // namespace corral::admin

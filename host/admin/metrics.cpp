@@ -1,0 +1,144 @@
+#include "admin/metrics.hpp"
+
+#include <cstdio>
+
+namespace corral::admin {
+namespace {
+
+const std::vector<double> kLatencyBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+const std::vector<double> kLoadBounds = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
+
+std::string number(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+}
+
+void header(std::string& out, const char* name, const char* type, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+template <class Map>
+void counters(std::string& out, const char* name, const char* help, const Map& values) {
+    header(out, name, "counter", help);
+    for (const auto& [labels, v] : values) out += std::string(name) + "{" + labels + "} " + std::to_string(v) + "\n";
+}
+
+void histograms(std::string& out, const char* name, const char* help, const std::map<std::string, Histogram>& values) {
+    header(out, name, "histogram", help);
+    for (const auto& [labels, h] : values) h.render(out, name, labels);
+}
+
+Histogram& histogram(std::map<std::string, Histogram>& map, const std::string& labels, const std::vector<double>& bounds) {
+    return map.try_emplace(labels, bounds).first->second;
+}
+
+}  // namespace
+
+std::string prometheus_label(const std::string& name, const std::string& value) {
+    std::string out = name + "=\"";
+    for (char c : value) {
+        if (c == '\\' || c == '"') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+void Histogram::observe(double value) {
+    for (std::size_t i = 0; i < bounds_.size(); ++i) {
+        if (value <= bounds_[i]) {
+            ++counts_[i];
+            break;
+        }
+    }
+    ++count_;
+    sum_ += value;
+}
+
+void Histogram::render(std::string& out, const std::string& name, const std::string& labels) const {
+    const std::string sep = labels.empty() ? "" : ",";
+    uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < bounds_.size(); ++i) {
+        cumulative += counts_[i];
+        out += name + "_bucket{" + labels + sep + "le=\"" + number(bounds_[i]) + "\"} " + std::to_string(cumulative) + "\n";
+    }
+    out += name + "_bucket{" + labels + sep + "le=\"+Inf\"} " + std::to_string(count_) + "\n";
+    out += name + "_sum{" + labels + "} " + number(sum_) + "\n";
+    out += name + "_count{" + labels + "} " + std::to_string(count_) + "\n";
+}
+
+void Metrics::request(const std::string& model, const std::string& endpoint, int status, double seconds) {
+    std::string m = prometheus_label("model", model);
+    ++requests_[m + "," + prometheus_label("endpoint", endpoint) + "," + prometheus_label("code", std::to_string(status))];
+    histogram(request_seconds_, m, kLatencyBounds).observe(seconds);
+}
+
+void Metrics::first_byte(const std::string& model, double seconds) {
+    histogram(first_byte_seconds_, prometheus_label("model", model), kLatencyBounds).observe(seconds);
+}
+
+void Metrics::tokens(const std::string& model, uint64_t prompt, uint64_t completion) {
+    std::string m = prometheus_label("model", model);
+    prompt_tokens_[m] += prompt;
+    completion_tokens_[m] += completion;
+}
+
+void Metrics::load(const std::string& model, double seconds, bool ok) {
+    std::string m = prometheus_label("model", model);
+    ++loads_[m + "," + prometheus_label("result", ok ? "ok" : "failed")];
+    if (ok) histogram(load_seconds_, m, kLoadBounds).observe(seconds);
+}
+
+void Metrics::eviction(const std::string& model, const std::string& reason) {
+    ++evictions_[prometheus_label("model", model) + "," + prometheus_label("reason", reason)];
+}
+
+void Metrics::restart(const std::string& model) {
+    ++restarts_[prometheus_label("model", model)];
+}
+
+void Metrics::rejected(const std::string& model, const std::string& reason) {
+    ++rejections_[prometheus_label("model", model) + "," + prometheus_label("reason", reason)];
+}
+
+std::string Metrics::render(const std::vector<ModelGauges>& gauges, uint64_t memory_budget, uint64_t connections) const {
+    std::string out;
+    counters(out, "corral_requests_total", "Proxied requests by model, endpoint and HTTP status.", requests_);
+    histograms(out, "corral_request_duration_seconds", "Time from request to the end of the response.", request_seconds_);
+    histograms(out, "corral_time_to_first_byte_seconds", "Time from request to the first response byte (loading included).",
+               first_byte_seconds_);
+    counters(out, "corral_prompt_tokens_total", "Prompt tokens reported by the servers (usage).", prompt_tokens_);
+    counters(out, "corral_completion_tokens_total", "Generated tokens reported by the servers (usage).", completion_tokens_);
+    counters(out, "corral_model_loads_total", "Model starts by result.", loads_);
+    histograms(out, "corral_model_load_duration_seconds", "Time from start to ready.", load_seconds_);
+    counters(out, "corral_evictions_total", "Models unloaded by the scheduler (lru, ttl, admin, reload).", evictions_);
+    counters(out, "corral_restarts_total", "Servers restarted after a crash or failed health checks.", restarts_);
+    counters(out, "corral_rejected_requests_total", "Requests refused by admission (queue_full, timeout, ...).", rejections_);
+
+    header(out, "corral_model_loaded", "gauge", "1 when the model has a server (any state but unloaded), with its state.");
+    for (const auto& g : gauges) {
+        out += "corral_model_loaded{" + prometheus_label("model", g.model) + "," + prometheus_label("state", g.state) + "} " +
+               (g.state == "unloaded" ? "0" : "1") + "\n";
+    }
+    header(out, "corral_requests_in_flight", "gauge", "Requests being answered by the model's server.");
+    for (const auto& g : gauges)
+        out += "corral_requests_in_flight{" + prometheus_label("model", g.model) + "} " + std::to_string(g.in_flight) + "\n";
+    header(out, "corral_queue_depth", "gauge", "Requests waiting for the model (loading or at its concurrency limit).");
+    for (const auto& g : gauges) out += "corral_queue_depth{" + prometheus_label("model", g.model) + "} " + std::to_string(g.queued) + "\n";
+    header(out, "corral_model_memory_bytes", "gauge", "Memory the scheduler reserves for the model while loaded.");
+    for (const auto& g : gauges)
+        out += "corral_model_memory_bytes{" + prometheus_label("model", g.model) + "} " + std::to_string(g.memory) + "\n";
+    header(out, "corral_memory_budget_bytes", "gauge", "Memory the scheduler may give to loaded models.");
+    out += "corral_memory_budget_bytes " + std::to_string(memory_budget) + "\n";
+    header(out, "corral_client_connections", "gauge", "Open client connections.");
+    out += "corral_client_connections " + std::to_string(connections) + "\n";
+    return out;
+}
+
+}  // namespace corral::admin

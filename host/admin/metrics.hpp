@@ -1,0 +1,65 @@
+// Counters and histograms for GET /metrics, rendered as Prometheus text (format 0.0.4).
+// Used on the serve io_context's thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace corral::admin {
+
+class Histogram {
+public:
+    explicit Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size(), 0) {}
+    void observe(double value);
+    void render(std::string& out, const std::string& name, const std::string& labels) const;
+
+private:
+    std::vector<double> bounds_;
+    std::vector<uint64_t> counts_;  // per bucket, not cumulative
+    uint64_t count_ = 0;
+    double sum_ = 0;
+};
+
+// What the scheduler knows of a model right now, for the gauges.
+struct ModelGauges {
+    std::string model;
+    std::string state;  // "unloaded", "starting", "ready", ...
+    int64_t in_flight = 0;
+    int64_t queued = 0;
+    uint64_t memory = 0;  // bytes reserved while loaded
+};
+
+class Metrics {
+public:
+    void request(const std::string& model, const std::string& endpoint, int status, double seconds);
+    void first_byte(const std::string& model, double seconds);
+    void tokens(const std::string& model, uint64_t prompt, uint64_t completion);
+    void load(const std::string& model, double seconds, bool ok);
+    void eviction(const std::string& model, const std::string& reason);
+    void restart(const std::string& model);
+    void rejected(const std::string& model, const std::string& reason);
+
+    std::string render(const std::vector<ModelGauges>& gauges, uint64_t memory_budget, uint64_t connections) const;
+
+private:
+    template <class T>
+    using ByLabels = std::map<std::string, T>;  // key: rendered label set, e.g. model="a",code="200"
+
+    ByLabels<uint64_t> requests_;
+    ByLabels<Histogram> request_seconds_;
+    ByLabels<Histogram> first_byte_seconds_;
+    ByLabels<uint64_t> prompt_tokens_;
+    ByLabels<uint64_t> completion_tokens_;
+    ByLabels<uint64_t> loads_;
+    ByLabels<Histogram> load_seconds_;
+    ByLabels<uint64_t> evictions_;
+    ByLabels<uint64_t> restarts_;
+    ByLabels<uint64_t> rejections_;
+};
+
+// `name="value"` with the value escaped as the text format requires.
+std::string prometheus_label(const std::string& name, const std::string& value);
+
+}  // namespace corral::admin

@@ -1,0 +1,74 @@
+// corral serve: the OpenAI-compatible endpoint in the foreground until SIGTERM/SIGINT.
+#include "cli/commands.hpp"
+#include "cli/plugin_dirs_option.hpp"
+#include "config/config_loader.hpp"
+#include "logging/logging.hpp"
+#include "plugins/plugin_registry.hpp"
+#include "serve/service.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <iostream>
+
+namespace corral::cli {
+namespace {
+
+int serve(const ParsedArgs& args) {
+    auto file = args.value("config");
+    if (!file) throw UsageError("--config FILE is required");
+    auto loaded = config::load_config_file(*file);
+    if (!loaded.config) {
+        std::cerr << "corral: " << *file << " is not a valid config:\n";
+        for (const auto& e : loaded.errors) std::cerr << "  " << e.to_string() << "\n";
+        return kExitUsage;
+    }
+    auto config = std::move(*loaded.config);
+    if (auto listen = args.value("listen")) {
+        auto overridden = config::parse_config("{\"listen\": " + boost::json::serialize(boost::json::value(*listen)) + "}", {});
+        if (!overridden.config) throw UsageError("--listen expects host:port such as 127.0.0.1:8080, got \"" + *listen + "\"");
+        config.listen = overridden.config->listen;
+    }
+    if (!logging::level_is_explicit()) logging::init(logging::parse_level(config.log_level.value_or("info")).value_or(spdlog::level::info));
+    auto dirs = args.values("plugin-dir").empty() ? plugins::plugin_dirs_for(config) : *resolve_plugin_dirs(args);
+    auto registry = plugins::PluginRegistry::scan(dirs);
+    auto errors = plugins::check_plugin_references(config, registry);
+    if (!errors.empty()) {
+        std::cerr << "corral: " << *file << " does not match the plugins found:\n";
+        for (const auto& e : errors) std::cerr << "  " << e.to_string() << "\n";
+        for (const auto& r : registry.refused()) std::cerr << "  (refused " << r.path.string() << ": " << r.reason << ")\n";
+        return kExitUsage;
+    }
+    const auto models = config.models.size();
+    const auto host = config.listen.host;
+    try {
+        serve::Service service(std::move(config), std::move(registry));
+        service.run([&](uint16_t port) {
+            bool v6 = host.find(':') != std::string::npos;
+            std::cout << "corral: serving " << models << " model" << (models == 1 ? "" : "s") << " on http://"
+                      << (v6 ? "[" + host + "]" : host) << ":" << port << std::endl;
+        });
+    } catch (const std::exception& e) {
+        std::cerr << "corral: " << e.what() << "\n";
+        return kExitFailure;
+    }
+    std::cerr << "corral: stopped\n";
+    return kExitOk;
+}
+
+}  // namespace
+
+Command serve_command() {
+    CommandSpec spec{"serve",
+                     "Serve the config's models behind one OpenAI-compatible endpoint, loading them on demand.",
+                     {},
+                     {{"config", "FILE", "Config file (required)"},
+                      {"listen", "HOST:PORT", "Override the config's listen address (port 0 picks a free one)"},
+                      {"plugin-dir", "DIR", "Load plugins from DIR instead of the config's plugin_dirs", true}},
+                     "Prints 'corral: serving N models on http://HOST:PORT' once it accepts requests.\n"
+                     "SIGTERM or SIGINT drains: no new requests, those in flight finish (up to shutdown_grace), every\n"
+                     "server stops, exit 0. A second signal stops the servers at once. SIGHUP reloads the config.\n"
+                     "Exit status: 0 after a drain, 1 start-up failed (state directory locked, address in use), 2 invalid config."};
+    return {spec, serve};
+}
+
+}  // namespace corral::cli

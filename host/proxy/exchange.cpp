@@ -1,0 +1,88 @@
+#include "proxy/exchange.hpp"
+
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace corral::proxy {
+
+std::string_view Exchange::path() const {
+    std::string_view target(request.target().data(), request.target().size());
+    return target.substr(0, target.find('?'));
+}
+
+std::optional<std::string> Exchange::query(std::string_view name) const {
+    std::string_view target(request.target().data(), request.target().size());
+    auto q = target.find('?');
+    if (q == std::string_view::npos) return std::nullopt;
+    std::string_view rest = target.substr(q + 1);
+    while (!rest.empty()) {
+        auto amp = rest.find('&');
+        auto pair = rest.substr(0, amp);
+        auto eq = pair.find('=');
+        if (pair.substr(0, eq) == name) return url_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+        if (amp == std::string_view::npos) break;
+        rest = rest.substr(amp + 1);
+    }
+    return std::nullopt;
+}
+
+boost::asio::awaitable<void> Exchange::write(http::response<http::string_body> response) {
+    status = response.result_int();
+    response.version(11);
+    response.keep_alive(keep_alive && request.keep_alive());
+    if (!response.keep_alive()) keep_alive = false;
+    response.set(http::field::server, "corral");
+    response.prepare_payload();
+    co_await http::async_write(stream, response, boost::asio::use_awaitable);
+}
+
+boost::asio::awaitable<void> Exchange::write_json(http::status s, const boost::json::value& body) {
+    http::response<http::string_body> response{s, 11};
+    response.set(http::field::content_type, "application/json");
+    response.body() = boost::json::serialize(body);
+    co_await write(std::move(response));
+}
+
+boost::asio::awaitable<void> Exchange::write_text(http::status s, std::string body, std::string content_type) {
+    http::response<http::string_body> response{s, 11};
+    response.set(http::field::content_type, content_type);
+    response.body() = std::move(body);
+    co_await write(std::move(response));
+}
+
+boost::asio::awaitable<void> Exchange::write_error(int s, const std::string& message, const std::string& type, const std::string& code,
+                                                   std::optional<int> retry_after) {
+    http::response<http::string_body> response{static_cast<http::status>(s), 11};
+    response.set(http::field::content_type, "application/json");
+    if (retry_after) response.set(http::field::retry_after, std::to_string(*retry_after));
+    if (s == 401) response.set(http::field::www_authenticate, "Bearer");
+    response.body() = boost::json::serialize(openai_error(message, type, code));
+    co_await write(std::move(response));
+}
+
+boost::json::value openai_error(const std::string& message, const std::string& type, const std::string& code) {
+    return {
+        {"error", {{"message", message}, {"type", type}, {"code", code.empty() ? boost::json::value(nullptr) : boost::json::value(code)}}}};
+}
+
+std::optional<std::string> url_decode(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (c == '+') {
+            out += ' ';
+        } else if (c == '%') {
+            if (i + 2 >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
+                !std::isxdigit(static_cast<unsigned char>(text[i + 2])))
+                return std::nullopt;
+            out += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
+            i += 2;
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+}  // namespace corral::proxy

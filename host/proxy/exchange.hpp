@@ -1,0 +1,45 @@
+// One HTTP request being answered: the client stream, the parsed request, and helpers to write
+// whole responses (JSON, OpenAI error objects, text). Streaming handlers write to `stream` directly.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/value.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace corral::proxy {
+
+namespace http = boost::beast::http;
+using Request = http::request<http::string_body>;
+
+struct Exchange {
+    boost::beast::tcp_stream& stream;
+    Request& request;
+    std::chrono::steady_clock::time_point received;
+    bool keep_alive = true;  // handlers clear it when the connection must close after them
+    int status = 0;          // the status sent, for logs and metrics
+
+    // The path without the query string, and one query parameter ("" when absent).
+    std::string_view path() const;
+    std::optional<std::string> query(std::string_view name) const;
+
+    boost::asio::awaitable<void> write(http::response<http::string_body> response);
+    boost::asio::awaitable<void> write_json(http::status status, const boost::json::value& body);
+    boost::asio::awaitable<void> write_text(http::status status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+    // {"error":{"message","type","code"}}, with Retry-After when given.
+    boost::asio::awaitable<void> write_error(int status, const std::string& message, const std::string& type, const std::string& code,
+                                             std::optional<int> retry_after = std::nullopt);
+};
+
+// The OpenAI error object.
+boost::json::value openai_error(const std::string& message, const std::string& type, const std::string& code);
+
+// Percent-decodes a path segment or query value; nullopt for a malformed escape.
+std::optional<std::string> url_decode(std::string_view text);
+
+}  // namespace corral::proxy

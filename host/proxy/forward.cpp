@@ -1,0 +1,239 @@
+#include "proxy/forward.hpp"
+
+#include "logging/logging.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/json.hpp>
+
+#include <array>
+
+namespace corral::proxy {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kTail = 16 * 1024;
+
+bool hop_by_hop(http::field f, std::string_view name) {
+    switch (f) {
+        case http::field::connection:
+        case http::field::keep_alive:
+        case http::field::proxy_authenticate:
+        case http::field::proxy_authorization:
+        case http::field::proxy_connection:
+        case http::field::te:
+        case http::field::trailer:
+        case http::field::transfer_encoding:
+        case http::field::upgrade:
+        case http::field::content_length:
+        case http::field::host:
+            return true;
+        default:
+            return beast::iequals(name, "x-api-key");
+    }
+}
+
+http::request<http::string_body> upstream_request(Exchange& ex, const std::string& endpoint) {
+    http::request<http::string_body> up{ex.request.method(), ex.request.target(), 11};
+    for (const auto& f : ex.request) {
+        if (hop_by_hop(f.name(), f.name_string()) || f.name() == http::field::authorization) continue;
+        up.set(f.name_string(), f.value());
+    }
+    std::string_view host(endpoint);
+    if (host.substr(0, 7) == "http://") host.remove_prefix(7);
+    if (!host.empty() && host.back() == '/') host.remove_suffix(1);
+    up.set(http::field::host, host);
+    up.keep_alive(true);
+    up.body() = ex.request.body();
+    up.prepare_payload();
+    return up;
+}
+
+void keep_tail(std::string& tail, const char* data, std::size_t n) {
+    tail.append(data, n);
+    if (tail.size() > 2 * kTail) tail.erase(0, tail.size() - kTail);
+}
+
+std::string sse_error_event(const std::string& message) {
+    return "data: " + boost::json::serialize(openai_error(message, "server_error", "upstream_failed")) + "\n\n";
+}
+
+}  // namespace
+
+asio::awaitable<void> write_chunk(beast::tcp_stream& stream, std::string_view data) {
+    if (data.empty()) co_return;
+    co_await asio::async_write(stream, http::make_chunk(asio::const_buffer(data.data(), data.size())), asio::use_awaitable);
+}
+
+asio::awaitable<void> write_last_chunk(beast::tcp_stream& stream) {
+    co_await asio::async_write(stream, http::make_chunk_last(), asio::use_awaitable);
+}
+
+void read_usage(std::string_view tail, uint64_t& prompt_tokens, uint64_t& completion_tokens) {
+    auto pos = tail.rfind("\"usage\"");
+    if (pos == std::string_view::npos) return;
+    auto open = tail.find('{', pos);
+    if (open == std::string_view::npos) return;
+    int depth = 0;
+    for (std::size_t i = open; i < tail.size(); ++i) {
+        if (tail[i] == '{') ++depth;
+        if (tail[i] == '}' && --depth == 0) {
+            boost::system::error_code ec;
+            auto v = boost::json::parse(tail.substr(open, i - open + 1), ec);
+            if (ec || !v.is_object()) return;
+            auto number = [&](const char* key) -> uint64_t {
+                const auto* n = v.get_object().if_contains(key);
+                return n && n->is_number() ? n->to_number<uint64_t>() : 0;
+            };
+            prompt_tokens = number("prompt_tokens");
+            completion_tokens = number("completion_tokens");
+            return;
+        }
+    }
+}
+
+asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const ForwardOptions& options) {
+    ForwardResult result;
+    auto request = upstream_request(ex, options.endpoint);
+    std::unique_ptr<UpstreamConnection> up;
+    std::optional<http::response_parser<http::buffer_body>> parser_storage;
+    auto fresh_parser = [&]() -> http::response_parser<http::buffer_body>& {
+        auto& p = parser_storage.emplace();
+        p.body_limit(boost::none);
+        p.header_limit(64 * 1024);
+        return p;
+    };
+
+    // Send the request and read the response header; a pooled connection that turns out to be
+    // closed gets one retry on a fresh connection (nothing reached the server).
+    for (int attempt = 0;; ++attempt) {
+        try {
+            up = co_await pool.get(options.endpoint, attempt > 0);
+        } catch (const boost::system::system_error& e) {
+            result.outcome = ForwardResult::Outcome::UpstreamFailed;
+            result.error = "cannot connect to the model server at " + options.endpoint + ": " + e.code().message();
+            co_return result;
+        }
+        auto [wec, wn] = co_await http::async_write(up->stream, request, tuple_awaitable);
+        boost::system::error_code rec = wec;
+        auto& fresh = fresh_parser();
+        if (!rec) std::tie(rec, std::ignore) = co_await http::async_read_header(up->stream, up->buffer, fresh, tuple_awaitable);
+        if (!rec) break;
+        if (up->reused && attempt == 0 &&
+            (rec == http::error::end_of_stream || rec == asio::error::connection_reset || rec == asio::error::eof ||
+             rec == asio::error::broken_pipe)) {
+            continue;
+        }
+        result.outcome = ForwardResult::Outcome::UpstreamFailed;
+        result.error = "the model server at " + options.endpoint + " failed before answering: " + rec.message();
+        co_return result;
+    }
+    auto& parser = *parser_storage;
+    result.status = parser.get().result_int();
+    result.first_byte_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ex.received).count();
+    const bool sse = beast::iequals(parser.get()[http::field::content_type].substr(0, 17), "text/event-stream");
+
+    http::response<http::buffer_body> out;
+    std::optional<http::response_serializer<http::buffer_body>> serializer;
+    const bool own_header = !options.headers_already_sent;
+    if (own_header) {
+        out.result(parser.get().result());
+        out.version(11);
+        for (const auto& f : parser.get()) {
+            if (hop_by_hop(f.name(), f.name_string())) continue;
+            out.set(f.name_string(), f.value());
+        }
+        out.keep_alive(ex.keep_alive && ex.request.keep_alive());
+        ex.keep_alive = out.keep_alive();
+        if (!parser.chunked() && parser.content_length()) {
+            out.content_length(*parser.content_length());
+        } else if (ex.request.method() != http::verb::head && result.status != 204 && result.status != 304) {
+            out.chunked(true);
+        }
+        ex.status = result.status;
+        serializer.emplace(out);
+        out.body().data = nullptr;
+        out.body().more = true;
+        auto [hec, hn] = co_await http::async_write_header(ex.stream, *serializer, tuple_awaitable);
+        if (hec) {
+            result.outcome = ForwardResult::Outcome::ClientGone;
+            co_return result;
+        }
+    } else if (result.status != 200) {
+        // The client already has a 200 SSE header (loading progress): report the failure as an event.
+        co_await write_chunk(ex.stream, sse_error_event("the model server answered " + std::to_string(result.status)));
+    }
+
+    std::array<char, 16 * 1024> buf;
+    std::string tail;
+    bool upstream_ok = true;
+    while (!parser.is_done()) {
+        parser.get().body().data = buf.data();
+        parser.get().body().size = buf.size();
+        auto [rec, rn] = co_await http::async_read_some(up->stream, up->buffer, parser, tuple_awaitable);
+        if (rec == http::error::need_buffer) rec = {};
+        if (rec) {
+            upstream_ok = false;
+            result.error = "the model server at " + options.endpoint + " failed mid-response: " + rec.message();
+            break;
+        }
+        const std::size_t got = buf.size() - parser.get().body().size;
+        if (got == 0) continue;
+        keep_tail(tail, buf.data(), got);
+        boost::system::error_code wec;
+        if (own_header) {
+            out.body().data = buf.data();
+            out.body().size = got;
+            out.body().more = true;
+            std::tie(wec, std::ignore) = co_await http::async_write(ex.stream, *serializer, tuple_awaitable);
+            if (wec == http::error::need_buffer) wec = {};
+        } else if (result.status == 200) {
+            std::tie(wec, std::ignore) =
+                co_await asio::async_write(ex.stream, http::make_chunk(asio::const_buffer(buf.data(), got)), tuple_awaitable);
+        }
+        if (wec) {
+            result.outcome = ForwardResult::Outcome::ClientGone;  // `up` closes with this scope: the server stops generating
+            co_return result;
+        }
+    }
+    read_usage(tail, result.prompt_tokens, result.completion_tokens);
+
+    if (!upstream_ok) {
+        result.outcome = ForwardResult::Outcome::UpstreamFailed;
+        ex.keep_alive = false;
+        if (sse || !own_header) {
+            // End the event stream with an error the client libraries understand, then close.
+            std::string event = sse_error_event(result.error);
+            if (own_header && out.chunked()) {
+                co_await write_chunk(ex.stream, event);
+                co_await write_last_chunk(ex.stream);
+            } else if (!own_header) {
+                co_await write_chunk(ex.stream, event);
+                co_await write_last_chunk(ex.stream);
+            }
+        }
+        // Otherwise closing the connection without the terminating chunk tells the client the body is incomplete.
+        co_return result;
+    }
+    if (own_header) {
+        out.body().data = nullptr;
+        out.body().size = 0;
+        out.body().more = false;
+        auto [fec, fn] = co_await http::async_write(ex.stream, *serializer, tuple_awaitable);
+        if (fec) {
+            result.outcome = ForwardResult::Outcome::ClientGone;
+            co_return result;
+        }
+    } else {
+        co_await write_last_chunk(ex.stream);
+    }
+    if (parser.keep_alive()) pool.put(options.endpoint, std::move(up));
+    co_return result;
+}
+
+}  // namespace corral::proxy

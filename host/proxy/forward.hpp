@@ -1,0 +1,39 @@
+// Relays one request to a model server and its response back to the client as it arrives: bodies
+// are read with async_read_some and written at once, so SSE tokens are never held back. A client
+// that goes away closes the upstream connection (llama-server then cancels the generation); a
+// server that dies mid-stream ends an SSE response with an error event.
+#pragma once
+
+#include "proxy/exchange.hpp"
+#include "proxy/upstream_pool.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace corral::proxy {
+
+struct ForwardResult {
+    enum class Outcome { Complete, ClientGone, UpstreamFailed } outcome = Outcome::Complete;
+    int status = 0;     // upstream status (0 when none came)
+    std::string error;  // for UpstreamFailed
+    std::optional<double> first_byte_seconds;
+    uint64_t prompt_tokens = 0;  // from the response's "usage", when it has one
+    uint64_t completion_tokens = 0;
+};
+
+struct ForwardOptions {
+    std::string endpoint;               // "http://host:port" of the server
+    bool headers_already_sent = false;  // a loading-progress SSE response is under way: relay the body only
+};
+
+boost::asio::awaitable<ForwardResult> forward(Exchange& exchange, UpstreamPool& pool, const ForwardOptions& options);
+
+// Writes one chunk of a chunked response whose header was already sent.
+boost::asio::awaitable<void> write_chunk(boost::beast::tcp_stream& stream, std::string_view data);
+boost::asio::awaitable<void> write_last_chunk(boost::beast::tcp_stream& stream);
+
+// Token counts from the last "usage" object in a JSON or SSE body tail.
+void read_usage(std::string_view tail, uint64_t& prompt_tokens, uint64_t& completion_tokens);
+
+}  // namespace corral::proxy

@@ -1,0 +1,32 @@
+// The OpenAI-compatible surface: GET /v1/models, and every model-routed endpoint (OpenAI and
+// llama-server native), routed by the body's "model" or ?model=, started on demand.
+#pragma once
+
+#include "admin/metrics.hpp"
+#include "proxy/exchange.hpp"
+#include "proxy/upstream_pool.hpp"
+#include "scheduler/scheduler.hpp"
+
+namespace corral::proxy {
+
+class ProxyRoutes {
+public:
+    ProxyRoutes(scheduler::Scheduler& scheduler, UpstreamPool& pool, admin::Metrics& metrics)
+        : scheduler_(scheduler), pool_(pool), metrics_(metrics) {}
+
+    // Whether `path` is forwarded to a model's server.
+    static bool is_model_route(http::verb method, std::string_view path);
+
+    boost::asio::awaitable<void> list_models(Exchange& ex);
+    boost::asio::awaitable<void> forward_to_model(Exchange& ex);
+
+private:
+    boost::asio::awaitable<void> forward_with_progress(Exchange& ex, const std::string& model, const std::string& endpoint_name);
+    boost::asio::awaitable<void> relay(Exchange& ex, scheduler::Lease lease, const std::string& endpoint_name, bool headers_sent);
+
+    scheduler::Scheduler& scheduler_;
+    UpstreamPool& pool_;
+    admin::Metrics& metrics_;
+};
+
+}  // namespace corral::proxy

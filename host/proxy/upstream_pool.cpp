@@ -1,0 +1,75 @@
+#include "proxy/upstream_pool.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace corral::proxy {
+namespace {
+
+namespace asio = boost::asio;
+
+// Whether the peer has closed an idle connection (or sent something unexpected): a zero-length or
+// successful peek means it is not safe to reuse.
+bool still_open(UpstreamConnection& c) {
+    char byte;
+    ssize_t n = ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+// "http://host:port[/]" -> host, port.
+void split(const std::string& endpoint, std::string& host, std::string& port) {
+    std::string_view rest(endpoint);
+    constexpr std::string_view scheme = "http://";
+    if (rest.substr(0, scheme.size()) == scheme) rest.remove_prefix(scheme.size());
+    if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+    auto colon = rest.rfind(':');
+    if (colon == std::string_view::npos) throw boost::system::system_error(asio::error::invalid_argument, "endpoint " + endpoint);
+    host = std::string(rest.substr(0, colon));
+    port = std::string(rest.substr(colon + 1));
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+}
+
+}  // namespace
+
+asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::get(const std::string& endpoint, bool fresh) {
+    if (!fresh) {
+        if (auto it = idle_.find(endpoint); it != idle_.end()) {
+            auto& list = it->second;
+            const auto now = std::chrono::steady_clock::now();
+            while (!list.empty()) {
+                auto c = std::move(list.back());
+                list.pop_back();
+                if (now - c->idle_since < kMaxIdle && still_open(*c)) {
+                    c->reused = true;
+                    co_return c;
+                }
+            }
+        }
+    }
+    std::string host, port;
+    split(endpoint, host, port);
+    auto ex = co_await asio::this_coro::executor;
+    asio::ip::tcp::resolver resolver(ex);
+    auto results = co_await resolver.async_resolve(host, port, asio::ip::resolver_base::numeric_service, asio::use_awaitable);
+    auto c = std::make_unique<UpstreamConnection>(ex);
+    c->stream.expires_after(std::chrono::seconds(10));
+    co_await c->stream.async_connect(results, asio::use_awaitable);
+    c->stream.expires_never();
+    c->stream.socket().set_option(asio::ip::tcp::no_delay(true));
+    co_return c;
+}
+
+void UpstreamPool::put(const std::string& endpoint, std::unique_ptr<UpstreamConnection> connection) {
+    auto& list = idle_[endpoint];
+    if (list.size() >= kMaxIdlePerEndpoint) return;
+    connection->buffer.clear();
+    connection->idle_since = std::chrono::steady_clock::now();
+    list.push_back(std::move(connection));
+}
+
+}  // namespace corral::proxy

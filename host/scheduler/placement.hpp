@@ -1,0 +1,40 @@
+// Whether one more model fits beside the loaded ones (max_loaded and the memory budget), and if
+// not, which idle models to evict, least recently used first. Busy models are never chosen.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace corral::scheduler {
+
+struct LoadedModel {
+    std::string name;
+    uint64_t memory = 0;
+    bool idle = false;      // no request in flight or waiting
+    bool stopping = false;  // already on its way out (still holds its memory)
+    std::chrono::steady_clock::time_point last_used;
+};
+
+struct Limits {
+    std::optional<int32_t> max_loaded;
+    std::optional<uint64_t> memory_budget;
+};
+
+struct Placement {
+    enum class Kind {
+        Fits,   // start it now
+        Evict,  // stop `evict` first, then start it
+        Wait,   // room will come from models already stopping or from busy models going idle
+        Never   // it can never fit (bigger than the whole budget)
+    };
+    Kind kind = Kind::Fits;
+    std::vector<std::string> evict;
+    std::string reason;  // for Never and Wait
+};
+
+Placement plan_placement(const std::vector<LoadedModel>& loaded, uint64_t needed, const Limits& limits);
+
+}  // namespace corral::scheduler

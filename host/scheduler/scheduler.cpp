@@ -1,0 +1,469 @@
+#include "scheduler/scheduler.hpp"
+
+#include "logging/logging.hpp"
+
+#include <boost/asio/this_coro.hpp>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace corral::scheduler {
+namespace {
+
+namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
+using supervisor::InstanceState;
+
+std::shared_ptr<spdlog::logger> log() {
+    return logging::get("scheduler");
+}
+
+// Coroutines return refusals made here: GCC 12 mishandles braced temporaries in co_return/co_await.
+Refusal make_refusal(int status, std::string message, std::string type, std::string code, std::optional<int> retry_after) {
+    Refusal r;
+    r.status = status;
+    r.message = std::move(message);
+    r.type = std::move(type);
+    r.code = std::move(code);
+    r.retry_after = retry_after;
+    return r;
+}
+
+Refusal not_found(const std::string& model) {
+    return {404, "The model `" + model + "` does not exist (GET /v1/models lists the models served here).", "invalid_request_error",
+            "model_not_found", std::nullopt};
+}
+
+}  // namespace
+
+// ---- Lease ----
+
+Lease::Lease(Scheduler* scheduler, std::shared_ptr<ModelEntry> entry, std::shared_ptr<supervisor::Instance> instance)
+    : scheduler_(scheduler), alive_(scheduler->alive_), entry_(std::move(entry)), instance_(std::move(instance)) {}
+
+Lease::~Lease() {
+    release();
+}
+
+Lease::Lease(Lease&& other) noexcept
+    : scheduler_(std::exchange(other.scheduler_, nullptr)),
+      alive_(std::move(other.alive_)),
+      entry_(std::move(other.entry_)),
+      instance_(std::move(other.instance_)) {}
+
+Lease& Lease::operator=(Lease&& other) noexcept {
+    if (this != &other) {
+        release();
+        scheduler_ = std::exchange(other.scheduler_, nullptr);
+        alive_ = std::move(other.alive_);
+        entry_ = std::move(other.entry_);
+        instance_ = std::move(other.instance_);
+    }
+    return *this;
+}
+
+void Lease::release() {
+    auto* scheduler = std::exchange(scheduler_, nullptr);
+    if (scheduler && !alive_.expired()) scheduler->release(entry_);
+}
+
+const std::string& Lease::endpoint() const {
+    static const std::string none;
+    return instance_ && instance_->handle ? instance_->handle->endpoint : none;
+}
+
+const std::string& Lease::model() const {
+    return entry_->config.name;
+}
+
+// ---- Scheduler ----
+
+Scheduler::Scheduler(asio::io_context& io, supervisor::Supervisor& supervisor, serve::RunnerSet& runners, admin::Metrics& metrics,
+                     admin::EventBus& events)
+    : io_(io), supervisor_(supervisor), runners_(runners), metrics_(metrics), events_(events) {}
+
+uint64_t Scheduler::estimate_memory(const config::ModelConfig& model) {
+    if (model.memory) return *model.memory;
+    // Until the GGUF-based estimate exists: the weights file's size (llama-server maps it whole).
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(model.server.model_path, ec)) return 0;
+    auto size = std::filesystem::file_size(model.server.model_path, ec);
+    return ec ? 0 : size;
+}
+
+void Scheduler::apply_config(const config::Config& config, std::optional<uint64_t> memory_budget) {
+    config_ = config;
+    limits_ = {config.scheduler.max_loaded, memory_budget};
+    std::map<std::string, std::shared_ptr<ModelEntry>, std::less<>> next;
+    for (const auto& m : config.models) {
+        auto fingerprint = serve::model_fingerprint(m, config.find_runner(m.runner));
+        auto it = models_.find(m.name);
+        std::shared_ptr<ModelEntry> entry;
+        if (it != models_.end()) {
+            entry = it->second;
+            if (entry->fingerprint != fingerprint && entry->instance) entry->stale = true;
+        } else {
+            entry = std::make_shared<ModelEntry>(io_.get_executor());
+        }
+        entry->config = m;
+        entry->fingerprint = fingerprint;
+        entry->memory = estimate_memory(m);
+        next[m.name] = entry;
+    }
+    for (auto& [name, entry] : models_) {
+        if (next.count(name)) continue;
+        entry->retired = true;
+        fail_waiters(entry, {404, "The model `" + name + "` was removed from the configuration.", "invalid_request_error",
+                             "model_not_found", std::nullopt});
+        if (entry->instance) retired_.push_back(entry);
+    }
+    models_ = std::move(next);
+    for (auto& [name, entry] : models_) {
+        if (entry->stale && entry->idle()) stop(entry, "configuration changed");
+    }
+    for (auto& entry : retired_) {
+        if (entry->idle()) stop(entry, "removed from the configuration");
+    }
+    place_pending();
+}
+
+std::shared_ptr<ModelEntry> Scheduler::find(std::string_view model) const {
+    const auto* m = config_.find_model(model);
+    if (!m) return nullptr;
+    auto it = models_.find(m->name);
+    return it == models_.end() ? nullptr : it->second;
+}
+
+asio::awaitable<std::variant<Lease, Refusal>> Scheduler::acquire(std::string model) {
+    auto entry = find(model);
+    if (!entry) co_return not_found(model);
+    if (shutting_down_) co_return make_refusal(503, "corral is shutting down", "server_error", "shutting_down", 5);
+    const auto limit = entry->config.concurrency;
+    auto& inst = entry->instance;
+    if (inst && inst->serving() && entry->queue.empty() && (!limit || entry->in_flight < *limit)) {
+        ++entry->in_flight;
+        entry->ttl_timer.cancel();
+        co_return Lease(this, entry, inst);
+    }
+    if (entry->queue.size() >= static_cast<std::size_t>(config_.scheduler.max_queue)) {
+        metrics_.rejected(entry->config.name, "queue_full");
+        co_return make_refusal(429,
+                               "Too many requests for `" + entry->config.name + "`: " + std::to_string(entry->queue.size()) +
+                                   " are already waiting (scheduler.max_queue).",
+                               "rate_limit_error", "queue_full", 1);
+    }
+    const bool loading = !(inst && inst->serving());
+    auto waiter = std::make_shared<Waiter>(co_await asio::this_coro::executor);
+    entry->queue.push_back(waiter);
+    entry->ttl_timer.cancel();
+    const auto timeout = loading ? config_.scheduler.load_timeout : config_.scheduler.queue_timeout;
+    if (loading) ensure_loading(entry);
+    co_await waiter->signal.wait(clock::now() + timeout);
+    if (waiter->granted) co_return Lease(this, entry, waiter->granted);
+    if (waiter->refusal) co_return *waiter->refusal;
+
+    entry->queue.erase(std::remove(entry->queue.begin(), entry->queue.end(), waiter), entry->queue.end());
+    after_idle(entry);
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(timeout).count();
+    if (loading) {
+        metrics_.rejected(entry->config.name, "load_timeout");
+        co_return make_refusal(503,
+                               "`" + entry->config.name + "` did not become ready within " + std::to_string(secs) +
+                                   "s (scheduler.load_timeout)" + (entry->pending_load ? ": every loaded model is busy" : ""),
+                               "server_error", "model_load_timeout", 5);
+    }
+    metrics_.rejected(entry->config.name, "queue_timeout");
+    co_return make_refusal(503,
+                           "Waited " + std::to_string(secs) + "s for a free slot of `" + entry->config.name + "` (scheduler.queue_timeout)",
+                           "server_error", "queue_timeout", 1);
+}
+
+void Scheduler::release(const std::shared_ptr<ModelEntry>& entry) {
+    --entry->in_flight;
+    entry->last_used = clock::now();
+    dispatch(entry);
+    after_idle(entry);
+    place_pending();
+    if (notify_) notify_();
+}
+
+void Scheduler::after_idle(const std::shared_ptr<ModelEntry>& entry) {
+    if (!entry->idle() || !entry->instance) return;
+    if (entry->retired) {
+        stop(entry, "removed from the configuration");
+    } else if (entry->stale) {
+        stop(entry, "configuration changed");
+    } else {
+        arm_ttl(entry);
+    }
+}
+
+void Scheduler::dispatch(const std::shared_ptr<ModelEntry>& entry) {
+    const auto& inst = entry->instance;
+    if (!inst || !inst->serving()) return;
+    const auto limit = entry->config.concurrency;
+    while (!entry->queue.empty() && (!limit || entry->in_flight < *limit)) {
+        auto waiter = entry->queue.front();
+        entry->queue.pop_front();
+        waiter->granted = inst;
+        ++entry->in_flight;
+        waiter->signal.notify();
+    }
+}
+
+void Scheduler::fail_waiters(const std::shared_ptr<ModelEntry>& entry, const Refusal& refusal) {
+    auto queue = std::move(entry->queue);
+    entry->queue.clear();
+    for (auto& waiter : queue) {
+        waiter->refusal = refusal;
+        waiter->signal.notify();
+    }
+}
+
+void Scheduler::ensure_loading(const std::shared_ptr<ModelEntry>& entry) {
+    if (entry->instance || shutting_down_) return;
+    if (!entry->pending_load) {
+        entry->pending_load = true;
+        pending_.push_back(entry);
+    }
+    place_pending();
+}
+
+void Scheduler::place_pending() {
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        auto entry = *it;
+        bool done = entry->instance || entry->retired || shutting_down_ || (entry->queue.empty() && !entry->wanted) || place(entry);
+        if (done) {
+            entry->pending_load = false;
+            it = pending_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+bool Scheduler::place(const std::shared_ptr<ModelEntry>& entry) {
+    std::vector<LoadedModel> loaded;
+    auto add = [&](const std::shared_ptr<ModelEntry>& e) {
+        if (!e->instance || e->instance->gone()) return;
+        const auto s = e->instance->state;
+        loaded.push_back({e->config.name, e->memory, e->idle() && e->instance->serving(), s == InstanceState::Stopping, e->last_used});
+    };
+    for (const auto& [name, e] : models_) add(e);
+    for (const auto& e : retired_) add(e);
+    auto plan = plan_placement(loaded, entry->memory, limits_);
+    switch (plan.kind) {
+        case Placement::Kind::Fits:
+            start(entry);
+            return true;
+        case Placement::Kind::Evict:
+            for (const auto& name : plan.evict) {
+                auto victim = models_.count(name) ? models_.at(name) : nullptr;
+                if (!victim) {
+                    for (const auto& e : retired_) {
+                        if (e->config.name == name) victim = e;
+                    }
+                }
+                if (!victim) continue;
+                metrics_.eviction(name, "lru");
+                stop(victim, "evicted to make room for " + entry->config.name);
+            }
+            return false;
+        case Placement::Kind::Wait:
+            log()->debug("{} waits for room: {}", entry->config.name, plan.reason);
+            return false;
+        case Placement::Kind::Never:
+            entry->wanted = false;
+            entry->last_error = plan.reason;
+            fail_waiters(entry, {503, "`" + entry->config.name + "` cannot be loaded: " + plan.reason, "server_error", "model_too_large",
+                                 std::nullopt});
+            return true;
+    }
+    return false;
+}
+
+void Scheduler::start(const std::shared_ptr<ModelEntry>& entry) {
+    auto runner = runners_.find(entry->config.runner);
+    if (!runner) {
+        fail_waiters(entry, {500, "no runner named \"" + entry->config.runner + "\"", "server_error", "runner_missing", std::nullopt});
+        return;
+    }
+    entry->stale = false;
+    entry->wanted = false;  // the explicit load is under way; from here on the model is an ordinary loaded one
+    entry->instance = supervisor_.launch(entry->config, runner, entry->fingerprint);
+    entry->last_instance = entry->instance;
+}
+
+void Scheduler::stop(const std::shared_ptr<ModelEntry>& entry, const std::string& reason) {
+    entry->ttl_timer.cancel();
+    if (entry->instance) supervisor_.stop(entry->instance, reason);
+}
+
+void Scheduler::arm_ttl(const std::shared_ptr<ModelEntry>& entry) {
+    const auto ttl = entry->config.ttl;
+    if (!ttl || !entry->instance || !entry->instance->serving()) return;
+    entry->ttl_timer.expires_after(*ttl);
+    entry->ttl_timer.async_wait([this, weak = std::weak_ptr<ModelEntry>(entry)](boost::system::error_code ec) {
+        auto entry = weak.lock();
+        if (ec || !entry || !entry->idle() || !entry->instance || !entry->instance->serving()) return;
+        if (!entry->config.ttl || clock::now() - entry->last_used < *entry->config.ttl) return;
+        metrics_.eviction(entry->config.name, "ttl");
+        stop(entry, "idle for its ttl");
+    });
+}
+
+std::shared_ptr<ModelEntry> Scheduler::entry_of(const supervisor::Instance& instance) const {
+    for (const auto& [name, e] : models_) {
+        if (e->instance.get() == &instance) return e;
+    }
+    for (const auto& e : retired_) {
+        if (e->instance.get() == &instance) return e;
+    }
+    return nullptr;
+}
+
+void Scheduler::on_instance_changed(const std::shared_ptr<supervisor::Instance>& instance) {
+    auto entry = entry_of(*instance);
+    if (notify_) notify_();
+    if (!entry) return;
+    switch (instance->state) {
+        case InstanceState::Ready:
+            entry->last_used = clock::now();
+            entry->last_error.clear();
+            [[fallthrough]];
+        case InstanceState::Unhealthy:
+            dispatch(entry);
+            after_idle(entry);
+            break;
+        case InstanceState::Starting:
+        case InstanceState::Restarting:
+        case InstanceState::Stopping:
+            break;
+        case InstanceState::Stopped:
+        case InstanceState::Failed: {
+            entry->instance = nullptr;
+            entry->ttl_timer.cancel();
+            if (instance->state == InstanceState::Failed) {
+                entry->wanted = false;
+                entry->last_error = instance->message;
+                fail_waiters(entry, {503, "`" + entry->config.name + "` failed: " + instance->message, "server_error", "model_failed",
+                                     std::nullopt});
+            }
+            if (entry->retired) {
+                retired_.erase(std::remove(retired_.begin(), retired_.end(), entry), retired_.end());
+            } else if (!entry->queue.empty() || entry->wanted) {
+                ensure_loading(entry);  // requests arrived while it was stopping
+            }
+            place_pending();
+            break;
+        }
+    }
+}
+
+std::optional<Refusal> Scheduler::load(const std::string& model) {
+    auto entry = find(model);
+    if (!entry) return not_found(model);
+    if (shutting_down_) return Refusal{503, "corral is shutting down", "server_error", "shutting_down", 5};
+    if (entry->instance && entry->instance->state == InstanceState::Failed) entry->instance = nullptr;
+    entry->wanted = true;
+    ensure_loading(entry);
+    return std::nullopt;
+}
+
+std::optional<Refusal> Scheduler::unload(const std::string& model) {
+    auto entry = find(model);
+    if (!entry) return not_found(model);
+    entry->wanted = false;
+    if (entry->instance) {
+        metrics_.eviction(entry->config.name, "admin");
+        stop(entry, "unloaded on request");
+    }
+    return std::nullopt;
+}
+
+bool Scheduler::adopt(sdk::ProcessHandle handle, const std::string& runner) {
+    auto it = models_.find(handle.model_name);
+    if (it == models_.end()) return false;
+    auto entry = it->second;
+    if (entry->instance || entry->config.runner != runner) return false;
+    auto fingerprint = supervisor::Supervisor::fingerprint_of_instance_id(handle.instance_id);
+    if (fingerprint.empty() || fingerprint != entry->fingerprint.substr(0, fingerprint.size())) return false;
+    auto slot = runners_.find(runner);
+    if (!slot) return false;
+    entry->instance = supervisor_.adopt(entry->config, slot, entry->fingerprint, std::move(handle));
+    entry->last_instance = entry->instance;
+    return true;
+}
+
+void Scheduler::begin_drain() {
+    shutting_down_ = true;
+    pending_.clear();
+    for (auto& [name, entry] : models_) {
+        entry->pending_load = false;
+        entry->wanted = false;
+        fail_waiters(entry, {503, "corral is shutting down", "server_error", "shutting_down", 5});
+    }
+}
+
+void Scheduler::shutdown() {
+    begin_drain();
+    for (auto& [name, entry] : models_) stop(entry, "corral is shutting down");
+    for (auto& entry : retired_) stop(entry, "corral is shutting down");
+}
+
+bool Scheduler::all_stopped() const {
+    return supervisor_.active() == 0;
+}
+
+int32_t Scheduler::in_flight() const {
+    int32_t n = 0;
+    for (const auto& [name, e] : models_) n += e->in_flight;
+    for (const auto& e : retired_) n += e->in_flight;
+    return n;
+}
+
+std::vector<ModelStatus> Scheduler::status() const {
+    std::vector<ModelStatus> out;
+    const auto now = clock::now();
+    for (const auto& m : config_.models) {
+        auto it = models_.find(m.name);
+        if (it == models_.end()) continue;
+        const auto& e = *it->second;
+        ModelStatus s;
+        s.name = m.name;
+        s.aliases = m.aliases;
+        s.runner = m.runner;
+        s.in_flight = e.in_flight;
+        s.queued = static_cast<int32_t>(e.queue.size());
+        s.memory = e.memory;
+        s.message = e.last_error;
+        if (e.instance) {
+            const auto& inst = *e.instance;
+            s.state = std::string(supervisor::to_string(inst.state));
+            s.message = inst.message;
+            s.instance_id = inst.server.instance_id;
+            s.restarts = inst.restarts;
+            s.adopted = inst.adopted;
+            if (inst.handle) {
+                s.endpoint = inst.handle->endpoint;
+                s.pid = inst.handle->pid;
+            }
+            if (inst.ready_at) s.uptime_seconds = std::chrono::duration<double>(now - *inst.ready_at).count();
+            if (e.idle() && inst.serving()) s.idle_seconds = std::chrono::duration<double>(now - e.last_used).count();
+        } else {
+            s.state = e.pending_load ? "queued" : "unloaded";
+        }
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+std::vector<admin::ModelGauges> Scheduler::gauges() const {
+    std::vector<admin::ModelGauges> out;
+    for (const auto& s : status()) {
+        out.push_back({s.name, s.state, s.in_flight, s.queued, s.state == "unloaded" || s.state == "queued" ? 0 : s.memory});
+    }
+    return out;
+}
+
+}  // namespace corral::scheduler

@@ -1,0 +1,181 @@
+// Which models are loaded, and who may use them. A request acquires a Lease on its model: the model
+// is started on demand (concurrent requests share one start), requests beyond the model's
+// concurrency wait in a bounded queue, and a model that does not fit (max_loaded, memory budget)
+// evicts the least recently used idle models; busy models are never evicted. Idle models unload
+// after their ttl. Everything runs on the serve thread.
+#pragma once
+
+#include "admin/event_bus.hpp"
+#include "admin/metrics.hpp"
+#include "config/config.hpp"
+#include "scheduler/placement.hpp"
+#include "serve/async_signal.hpp"
+#include "serve/runner_set.hpp"
+#include "supervisor/supervisor.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace corral::scheduler {
+
+class Scheduler;
+struct ModelEntry;
+
+// Why a request cannot be served now, as the HTTP answer to give.
+struct Refusal {
+    int status = 503;
+    std::string message;
+    std::string type = "server_error";  // OpenAI error type
+    std::string code;                   // OpenAI error code
+    std::optional<int> retry_after;     // seconds
+};
+
+// The right to send one request to a model's server; released when destroyed.
+class Lease {
+public:
+    Lease() = default;
+    Lease(Scheduler* scheduler, std::shared_ptr<ModelEntry> entry, std::shared_ptr<supervisor::Instance> instance);
+    ~Lease();
+    Lease(Lease&& other) noexcept;
+    Lease& operator=(Lease&& other) noexcept;
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+
+    const std::string& endpoint() const;
+    const std::string& model() const;
+    const std::shared_ptr<supervisor::Instance>& instance() const noexcept { return instance_; }
+
+private:
+    void release();
+
+    Scheduler* scheduler_ = nullptr;
+    std::weak_ptr<void> alive_;  // the scheduler's liveness token: a lease outliving it releases nothing
+    std::shared_ptr<ModelEntry> entry_;
+    std::shared_ptr<supervisor::Instance> instance_;
+};
+
+struct Waiter {
+    explicit Waiter(const boost::asio::any_io_executor& ex) : signal(ex) {}
+    serve::AsyncSignal signal;
+    std::shared_ptr<supervisor::Instance> granted;
+    std::optional<Refusal> refusal;
+};
+
+struct ModelEntry {
+    ModelEntry(const boost::asio::any_io_executor& ex) : ttl_timer(ex) {}
+
+    config::ModelConfig config;
+    std::string fingerprint;
+    uint64_t memory = 0;  // bytes reserved while loaded
+    std::shared_ptr<supervisor::Instance> instance;
+    std::shared_ptr<supervisor::Instance> last_instance;  // kept after it stops, for its logs
+    int32_t in_flight = 0;
+    std::deque<std::shared_ptr<Waiter>> queue;
+    std::chrono::steady_clock::time_point last_used{};
+    boost::asio::steady_timer ttl_timer;
+    bool pending_load = false;  // waiting for room
+    bool wanted = false;        // an explicit load asked for it (kept pending without waiters)
+    bool stale = false;         // the config changed: restart when idle
+    bool retired = false;       // removed from the config: unload when idle
+    std::string last_error;
+
+    bool idle() const noexcept { return in_flight == 0 && queue.empty(); }
+};
+
+struct ModelStatus {
+    std::string name;
+    std::vector<std::string> aliases;
+    std::string runner;
+    std::string state;  // "unloaded", "queued" (waiting for room) or an instance state
+    std::string message;
+    std::string instance_id;
+    std::string endpoint;
+    std::optional<int64_t> pid;
+    int32_t in_flight = 0;
+    int32_t queued = 0;
+    uint64_t memory = 0;
+    uint32_t restarts = 0;
+    std::optional<double> idle_seconds;  // since the last request ended, while loaded
+    std::optional<double> uptime_seconds;
+    bool adopted = false;
+};
+
+class Scheduler {
+public:
+    Scheduler(boost::asio::io_context& io, supervisor::Supervisor& supervisor, serve::RunnerSet& runners, admin::Metrics& metrics,
+              admin::EventBus& events);
+
+    // Takes the models and limits of `config` (first call, and on every reload).
+    void apply_config(const config::Config& config, std::optional<uint64_t> memory_budget);
+
+    // Waits until the model (name or alias) can take one more request.
+    boost::asio::awaitable<std::variant<Lease, Refusal>> acquire(std::string model);
+
+    // Starts the model if it is not loaded (`corral load`); nullopt, or why not.
+    std::optional<Refusal> load(const std::string& model);
+    // Stops the model's server now (requests in flight fail); nullopt, or why not.
+    std::optional<Refusal> unload(const std::string& model);
+
+    // Adopts a server a previous host left (from a runner's list_running()); false when it does not
+    // match a configured model, and the caller stops it instead.
+    bool adopt(sdk::ProcessHandle handle, const std::string& runner);
+
+    // Drain: refuse new requests and fail waiting ones; requests in flight go on.
+    void begin_drain();
+    // Stops every server.
+    void shutdown();
+    // Called whenever a request ends or an instance changes state (the drain waits on it).
+    void set_change_notifier(std::function<void()> notify) { notify_ = std::move(notify); }
+    bool all_stopped() const;
+
+    // The model entry for a name or alias; null if unknown.
+    std::shared_ptr<ModelEntry> find(std::string_view model) const;
+    std::vector<ModelStatus> status() const;
+    std::vector<admin::ModelGauges> gauges() const;
+    std::optional<uint64_t> memory_budget() const noexcept { return limits_.memory_budget; }
+    int32_t in_flight() const;
+    const config::Config& config() const noexcept { return config_; }
+
+    void on_instance_changed(const std::shared_ptr<supervisor::Instance>& instance);
+
+private:
+    friend class Lease;
+    void release(const std::shared_ptr<ModelEntry>& entry);
+    void dispatch(const std::shared_ptr<ModelEntry>& entry);
+    void ensure_loading(const std::shared_ptr<ModelEntry>& entry);
+    void place_pending();
+    bool place(const std::shared_ptr<ModelEntry>& entry);
+    void start(const std::shared_ptr<ModelEntry>& entry);
+    void stop(const std::shared_ptr<ModelEntry>& entry, const std::string& reason);
+    void fail_waiters(const std::shared_ptr<ModelEntry>& entry, const Refusal& refusal);
+    void arm_ttl(const std::shared_ptr<ModelEntry>& entry);
+    void after_idle(const std::shared_ptr<ModelEntry>& entry);
+    std::shared_ptr<ModelEntry> entry_of(const supervisor::Instance& instance) const;
+    static uint64_t estimate_memory(const config::ModelConfig& model);
+
+    boost::asio::io_context& io_;
+    supervisor::Supervisor& supervisor_;
+    serve::RunnerSet& runners_;
+    admin::Metrics& metrics_;
+    admin::EventBus& events_;
+    config::Config config_;
+    Limits limits_;
+    std::map<std::string, std::shared_ptr<ModelEntry>, std::less<>> models_;  // by name
+    std::vector<std::shared_ptr<ModelEntry>> retired_;                        // removed by a reload, still loaded
+    std::deque<std::shared_ptr<ModelEntry>> pending_;                         // waiting for room, in order
+    std::function<void()> notify_;
+    bool shutting_down_ = false;
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+}  // namespace corral::scheduler

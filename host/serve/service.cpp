@@ -1,0 +1,283 @@
+#include "serve/service.hpp"
+
+#include "config/config_loader.hpp"
+#include "config/units.hpp"
+#include "logging/logging.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+
+#include <csignal>
+#include <thread>
+
+namespace corral::serve {
+namespace {
+
+namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
+
+std::shared_ptr<spdlog::logger> log() {
+    return logging::get("serve");
+}
+
+std::filesystem::path state_dir_of(const config::Config& config) {
+    return config.state_dir ? *config.state_dir : state::default_state_dir();
+}
+
+// Blocking runner calls (start waits for readiness) each hold a worker: enough for many models
+// starting at once without one slow start holding up the others.
+std::size_t worker_count() {
+    return std::max<std::size_t>(16, std::thread::hardware_concurrency() * 2);
+}
+
+}  // namespace
+
+Service::Service(config::Config config, plugins::PluginRegistry registry)
+    : config_(std::move(config)),
+      registry_(std::move(registry)),
+      workers_(worker_count()),
+      events_(io_.get_executor()),
+      supervisor_(io_, workers_, config_.supervisor, events_, metrics_),
+      runners_(registry_, state_dir_of(config_), [this](const plugins::RunnerEvent& e) { post_runner_event(e); }),
+      scheduler_(io_, supervisor_, runners_, metrics_, events_),
+      auth_(config_),
+      proxy_routes_(scheduler_, pool_, metrics_),
+      admin_routes_(scheduler_, supervisor_, events_, metrics_,
+                    {[this] { return reload(); }, [this] { return http_.connections(); }, [this] { return draining_; }}),
+      http_(io_, [this](proxy::Exchange& ex) { return route(ex); }),
+      signals_(io_),
+      drain_progress_(std::make_shared<AsyncSignal>(io_.get_executor())) {
+    supervisor_.set_listener([this](const std::shared_ptr<supervisor::Instance>& instance) {
+        if (instance->gone() || instance->state == supervisor::InstanceState::Restarting) {
+            if (instance->handle) pool_.drop(instance->handle->endpoint);
+        }
+        scheduler_.on_instance_changed(instance);
+    });
+    scheduler_.set_change_notifier([this] { drain_progress_->notify(); });
+}
+
+Service::~Service() {
+    {
+        std::lock_guard lock(event_gate_);
+        events_open_ = false;
+    }
+    workers_.join();
+}
+
+void Service::post_runner_event(const plugins::RunnerEvent& event) {
+    std::lock_guard lock(event_gate_);
+    if (!events_open_) return;
+    asio::post(io_, [this, event] { supervisor_.on_runner_event(event); });
+}
+
+std::optional<uint64_t> Service::memory_budget(const config::Config& config) {
+    if (config.scheduler.memory_budget) return config.scheduler.memory_budget;
+    if (!probed_budget_) return std::nullopt;
+    return static_cast<uint64_t>(static_cast<double>(*probed_budget_) * (1.0 - config.scheduler.memory_headroom));
+}
+
+void Service::run(const std::function<void(uint16_t port)>& on_listening) {
+    const auto state_dir = state_dir_of(config_);
+    lock_ = std::make_unique<state::InstanceLock>(state_dir);
+    log()->info("state directory {}", state_dir.string());
+
+    // Memory the models may use: the GPUs' memory when there are GPUs, else the machine's RAM.
+    if (!config_.scheduler.memory_budget) {
+        uint64_t gpu = 0, ram = 0;
+        for (const auto& plugin : registry_.plugins()) {
+            if (plugin->info().kind != plugins::PluginKind::Probe) continue;
+            if (!config_.probes.empty() &&
+                std::find(config_.probes.begin(), config_.probes.end(), plugin->info().name) == config_.probes.end())
+                continue;
+            try {
+                auto report = plugin->create_probe({})->probe();
+                if (!report.available) continue;
+                for (const auto& d : report.devices) {
+                    if (d.backend != "cpu" && !d.unified) gpu += d.memory_total;
+                }
+                if (report.system) ram = report.system->ram_total;
+            } catch (const std::exception& e) {
+                log()->warn("probe {} failed: {}", plugin->info().name, e.what());
+            }
+        }
+        if (gpu || ram) probed_budget_ = gpu ? gpu : ram;
+    }
+    if (auto budget = memory_budget(config_)) log()->info("memory budget {}", config::format_size(*budget));
+
+    runners_.apply(config_);
+    scheduler_.apply_config(config_, memory_budget(config_));
+    adopt_leftovers();
+
+    http_.set_body_limit(config_.max_request_body);
+    http_.listen(config_.listen);
+    http_.start();
+    supervisor_.start_health_monitor();
+    watch_signals();
+    for (const auto& name : config_.preload) {
+        if (auto refusal = scheduler_.load(name)) log()->error("preload {}: {}", name, refusal->message);
+    }
+    on_listening(http_.port());
+    io_.run();
+
+    // The drain ended (or io_ was stopped): no more runner calls, then the runners go (they stop
+    // any server still running) before the objects their events would reach.
+    {
+        std::lock_guard lock(event_gate_);
+        events_open_ = false;
+    }
+    workers_.join();
+}
+
+void Service::adopt_leftovers() {
+    for (const auto& [name, slot] : runners_.slots()) {
+        std::vector<sdk::ProcessHandle> running;
+        try {
+            running = slot->runner->list_running();
+        } catch (const std::exception& e) {
+            log()->warn("runner {}: cannot list running servers: {}", name, e.what());
+            continue;
+        }
+        for (auto& handle : running) {
+            if (supervisor_.find(handle.instance_id)) continue;
+            const std::string id = handle.instance_id;
+            if (slot->can_adopt && scheduler_.adopt(handle, name)) {
+                log()->info("adopting {} ({}) left running by a previous host", id, handle.model_name);
+                continue;
+            }
+            log()->warn("stopping {} ({}) left running by a previous host: it no longer matches the configuration", id, handle.model_name);
+            try {
+                slot->runner->stop(handle, config_.supervisor.stop_grace);
+            } catch (const std::exception& e) {
+                log()->error("stopping leftover {} failed: {}", id, e.what());
+            }
+        }
+    }
+}
+
+asio::awaitable<void> Service::route(proxy::Exchange& ex) {
+    const auto path = ex.path();
+    const auto method = ex.request.method();
+    auto denied = [&](proxy::Access access) { return !auth_.allowed(ex.request, access); };
+    auto reject = [&]() -> asio::awaitable<void> {
+        co_await ex.write_error(401, "Missing or invalid API key (send `Authorization: Bearer KEY` or `x-api-key: KEY`).",
+                                "invalid_request_error", "invalid_api_key");
+    };
+    if (path == "/health") {
+        co_await admin_routes_.health(ex);
+    } else if (path == "/metrics" && method == proxy::http::verb::get) {
+        if (denied(proxy::Access::Admin)) co_return co_await reject();
+        co_await admin_routes_.metrics(ex);
+    } else if (path.rfind("/corral/", 0) == 0) {
+        if (denied(proxy::Access::Admin)) co_return co_await reject();
+        co_await admin_routes_.handle(ex);
+    } else if ((path == "/v1/models" || path == "/models") && method == proxy::http::verb::get) {
+        if (denied(proxy::Access::Api)) co_return co_await reject();
+        co_await proxy_routes_.list_models(ex);
+    } else if (proxy::ProxyRoutes::is_model_route(method, path)) {
+        if (denied(proxy::Access::Api)) co_return co_await reject();
+        co_await proxy_routes_.forward_to_model(ex);
+    } else {
+        co_await ex.write_error(404, "No route " + std::string(ex.request.method_string()) + " " + std::string(path) + ".",
+                                "invalid_request_error", "not_found");
+    }
+}
+
+admin::ReloadOutcome Service::reload() {
+    admin::ReloadOutcome outcome;
+    if (draining_) {
+        outcome.errors.push_back({"", "corral is shutting down"});
+        return outcome;
+    }
+    if (config_.source.empty()) {
+        outcome.errors.push_back({"", "the configuration did not come from a file"});
+        return outcome;
+    }
+    auto loaded = config::load_config_file(config_.source);
+    for (const auto& e : loaded.errors) outcome.errors.push_back({e.path, e.to_string()});
+    if (!loaded.config) return outcome;
+    auto next = std::move(*loaded.config);
+    for (const auto& e : plugins::check_plugin_references(next, registry_)) outcome.errors.push_back({e.path, e.to_string()});
+    if (!outcome.errors.empty()) return outcome;
+    try {
+        runners_.apply(next);
+    } catch (const std::exception& e) {
+        outcome.errors.push_back({"runners", e.what()});
+        return outcome;
+    }
+    if (next.listen.host != config_.listen.host || next.listen.port != config_.listen.port) {
+        outcome.notes.push_back("listen changed: restart corral to use it");
+        next.listen = config_.listen;
+    }
+    if (next.plugin_dirs != config_.plugin_dirs) outcome.notes.push_back("plugin_dirs changed: restart corral to rescan plugins");
+    if (next.state_dir != config_.state_dir) {
+        outcome.notes.push_back("state_dir changed: restart corral to use it");
+        next.state_dir = config_.state_dir;
+    }
+    if (next.api_keys != config_.api_keys || next.admin_api_key != config_.admin_api_key) auth_ = proxy::Auth(next);
+    http_.set_body_limit(next.max_request_body);
+    supervisor_.set_config(next.supervisor);
+    config_ = std::move(next);
+    scheduler_.apply_config(config_, memory_budget(config_));
+    outcome.applied = true;
+    events_.publish({{"type", "reload"}, {"message", "configuration reloaded from " + config_.source.string()}});
+    log()->info("configuration reloaded from {}", config_.source.string());
+    return outcome;
+}
+
+void Service::watch_signals() {
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
+    signals_.add(SIGHUP);
+    signals_.async_wait([this](boost::system::error_code ec, int signal) {
+        if (ec) return;
+        if (signal == SIGHUP) {
+            auto outcome = reload();
+            for (const auto& [path, message] : outcome.errors) log()->error("reload rejected: {}", message);
+            for (const auto& note : outcome.notes) log()->warn("reload: {}", note);
+            watch_signals();
+            return;
+        }
+        if (draining_) {
+            log()->warn("second signal: stopping servers now");
+            scheduler_.shutdown();
+            return;
+        }
+        log()->info("{}: draining", signal == SIGINT ? "SIGINT" : "SIGTERM");
+        asio::co_spawn(io_, drain(), asio::detached);
+        watch_signals();
+    });
+}
+
+asio::awaitable<void> Service::drain() {
+    draining_ = true;
+    events_.publish({{"type", "draining"}, {"message", "no new requests; waiting for those in flight"}});
+    http_.stop_accepting();
+    scheduler_.begin_drain();
+    const auto deadline = clock::now() + config_.shutdown_grace;
+    for (;;) {
+        drain_progress_->rearm();
+        if (scheduler_.in_flight() == 0) break;
+        if (!co_await drain_progress_->wait(deadline)) {
+            log()->warn("{} requests still in flight after shutdown_grace: stopping their servers", scheduler_.in_flight());
+            break;
+        }
+    }
+    scheduler_.shutdown();
+    supervisor_.stop_health_monitor();
+    const auto stop_deadline = clock::now() + config_.supervisor.stop_grace + std::chrono::seconds(5);
+    for (;;) {
+        drain_progress_->rearm();
+        if (scheduler_.all_stopped()) break;
+        if (!co_await drain_progress_->wait(stop_deadline)) {
+            log()->error("servers still stopping after stop_grace; exiting anyway");
+            break;
+        }
+    }
+    events_.publish({{"type", "stopped"}, {"message", "corral stopped"}});
+    http_.close_all();
+    signals_.cancel();
+    io_.stop();
+}
+
+}  // namespace corral::serve

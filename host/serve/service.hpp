@@ -1,0 +1,73 @@
+// `corral serve`: the composition root. Owns the serve thread's io_context, the worker pool for
+// blocking runner calls, and every component (runners, supervisor, scheduler, HTTP server, admin);
+// handles start-up (lock, adoption of leftover servers, preload), SIGHUP/POST reloads and the
+// SIGTERM/SIGINT drain.
+#pragma once
+
+#include "admin/admin_routes.hpp"
+#include "admin/event_bus.hpp"
+#include "admin/metrics.hpp"
+#include "config/config.hpp"
+#include "plugins/plugin_registry.hpp"
+#include "proxy/auth.hpp"
+#include "proxy/http_server.hpp"
+#include "proxy/proxy_routes.hpp"
+#include "proxy/upstream_pool.hpp"
+#include "scheduler/scheduler.hpp"
+#include "serve/runner_set.hpp"
+#include "state/instance_lock.hpp"
+#include "supervisor/supervisor.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+namespace corral::serve {
+
+class Service {
+public:
+    // `on_listening(port)` is called once the listener is up (the CLI prints the address).
+    Service(config::Config config, plugins::PluginRegistry registry);
+    ~Service();
+
+    // Runs until a drain completes. Throws std::runtime_error for start-up failures (lock, bind, runners).
+    void run(const std::function<void(uint16_t port)>& on_listening);
+
+private:
+    boost::asio::awaitable<void> route(proxy::Exchange& ex);
+    admin::ReloadOutcome reload();
+    void adopt_leftovers();
+    void watch_signals();
+    boost::asio::awaitable<void> drain();
+    std::optional<uint64_t> memory_budget(const config::Config& config);
+    void post_runner_event(const plugins::RunnerEvent& event);
+
+    // Declared first: destroyed last, after everything that holds its timers and sockets.
+    boost::asio::io_context io_{1};
+    config::Config config_;
+    plugins::PluginRegistry registry_;
+    std::unique_ptr<state::InstanceLock> lock_;
+    boost::asio::thread_pool workers_;
+    admin::EventBus events_;
+    admin::Metrics metrics_;
+    supervisor::Supervisor supervisor_;
+    RunnerSet runners_;
+    scheduler::Scheduler scheduler_;
+    proxy::UpstreamPool pool_;
+    proxy::Auth auth_;
+    proxy::ProxyRoutes proxy_routes_;
+    admin::AdminRoutes admin_routes_;
+    proxy::HttpServer http_;
+    boost::asio::signal_set signals_;
+    std::shared_ptr<AsyncSignal> drain_progress_;
+    bool draining_ = false;
+    std::optional<uint64_t> probed_budget_;  // from the probes at start-up
+    std::mutex event_gate_;                  // runner events stop being posted once this is closed
+    bool events_open_ = true;
+};
+
+}  // namespace corral::serve

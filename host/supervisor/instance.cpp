@@ -1,0 +1,35 @@
+#include "supervisor/instance.hpp"
+
+namespace corral::supervisor {
+
+std::string_view to_string(InstanceState s) noexcept {
+    switch (s) {
+        case InstanceState::Starting:
+            return "starting";
+        case InstanceState::Ready:
+            return "ready";
+        case InstanceState::Unhealthy:
+            return "unhealthy";
+        case InstanceState::Restarting:
+            return "restarting";
+        case InstanceState::Stopping:
+            return "stopping";
+        case InstanceState::Stopped:
+            return "stopped";
+        case InstanceState::Failed:
+            return "failed";
+    }
+    return "failed";
+}
+
+void LogBuffer::append(std::string stream, std::string text) {
+    lines_.push_back({next_seq_++, std::move(stream), std::move(text)});
+    if (lines_.size() > kLines) lines_.pop_front();
+    wake_followers();
+}
+
+void LogBuffer::wake_followers() {
+    for (auto& f : followers_) f->notify();
+}
+
+}  // namespace corral::supervisor

@@ -1,0 +1,93 @@
+// One model's supervised server: its state machine, handle, restart budget and recent output.
+// Owned by the Supervisor; read by the scheduler, proxy and admin API on the serve thread.
+#pragma once
+
+#include "config/config.hpp"
+#include "serve/async_signal.hpp"
+#include "supervisor/restart_policy.hpp"
+
+#include <corral/sdk/runner.hpp>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace corral::supervisor {
+
+enum class InstanceState { Starting, Ready, Unhealthy, Restarting, Stopping, Stopped, Failed };
+
+std::string_view to_string(InstanceState s) noexcept;
+
+// A configured runner: the plugin instance and what it was made from (to notice changes on reload).
+struct RunnerSlot {
+    std::string name;    // key under "runners"
+    std::string plugin;  // plugin name
+    boost::json::object options;
+    std::unique_ptr<sdk::ProcessRunner> runner;
+    bool can_adopt = false;
+};
+
+// The last lines a server printed, with followers for `logs -f`.
+class LogBuffer {
+public:
+    static constexpr std::size_t kLines = 2000;
+
+    struct Line {
+        uint64_t seq;
+        std::string stream;
+        std::string text;
+    };
+
+    void append(std::string stream, std::string text);
+    const std::deque<Line>& lines() const noexcept { return lines_; }
+    uint64_t next_seq() const noexcept { return next_seq_; }
+
+    // Followers are woken on every new line and when the instance goes away.
+    void add_follower(const std::shared_ptr<serve::AsyncSignal>& s) { followers_.push_back(s); }
+    void remove_follower(const std::shared_ptr<serve::AsyncSignal>& s) { followers_.remove(s); }
+    void wake_followers();
+
+private:
+    std::deque<Line> lines_;
+    uint64_t next_seq_ = 0;
+    std::list<std::shared_ptr<serve::AsyncSignal>> followers_;
+};
+
+struct Instance {
+    using clock = std::chrono::steady_clock;
+
+    Instance(const boost::asio::any_io_executor& ex, const config::SupervisorConfig& supervision)
+        : restart(supervision), restart_timer(ex) {}
+
+    std::string model;  // the model's config key
+    std::string fingerprint;
+    std::shared_ptr<RunnerSlot> runner;
+    sdk::ServerConfig server;                  // server.instance_id is the current launch's id
+    std::optional<sdk::ProcessHandle> handle;  // set while a server runs
+    InstanceState state = InstanceState::Starting;
+    std::string message;  // why it is in this state (errors, exit status)
+    clock::time_point state_since = clock::now();
+    clock::time_point launched_at = clock::now();
+    std::optional<clock::time_point> ready_at;
+    uint64_t generation = 0;  // bumped per launch: results of an older launch are ignored
+    int health_failures = 0;
+    bool health_pending = false;
+    bool adopted = false;
+    bool relaunching = false;     // the current launch is a restart after a crash
+    bool stop_requested = false;  // stop as soon as the current start returns
+    uint32_t restarts = 0;
+    RestartPolicy restart;
+    boost::asio::steady_timer restart_timer;
+    LogBuffer logs;
+
+    bool serving() const noexcept { return state == InstanceState::Ready || state == InstanceState::Unhealthy; }
+    bool gone() const noexcept { return state == InstanceState::Stopped || state == InstanceState::Failed; }
+};
+
+}  // namespace corral::supervisor

@@ -1,0 +1,89 @@
+// Starts, watches and stops model servers through their runners. Each Instance moves through
+// starting -> ready <-> unhealthy -> restarting -> ... -> stopping -> stopped, or failed when its
+// restart budget is spent. Exits arrive as runner events (no polling); a periodic health check
+// catches servers that hang. Runner calls block, so they run on the worker pool and their results
+// come back to the serve thread, where all state lives.
+#pragma once
+
+#include "admin/event_bus.hpp"
+#include "admin/metrics.hpp"
+#include "config/config.hpp"
+#include "plugins/runner_events.hpp"
+#include "supervisor/instance.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace corral::supervisor {
+
+class Supervisor {
+public:
+    // Called on the serve thread after every state change of an instance.
+    using Listener = std::function<void(const std::shared_ptr<Instance>&)>;
+
+    Supervisor(boost::asio::io_context& io, boost::asio::thread_pool& workers, const config::SupervisorConfig& config,
+               admin::EventBus& events, admin::Metrics& metrics);
+
+    void set_listener(Listener listener) { listener_ = std::move(listener); }
+    void set_config(const config::SupervisorConfig& config) { config_ = config; }
+
+    // Starts a server for `model`. The instance is returned in state starting.
+    std::shared_ptr<Instance> launch(const config::ModelConfig& model, std::shared_ptr<RunnerSlot> runner, std::string fingerprint);
+
+    // Takes over a server a previous host left running (from the runner's list_running()).
+    std::shared_ptr<Instance> adopt(const config::ModelConfig& model, std::shared_ptr<RunnerSlot> runner, std::string fingerprint,
+                                    sdk::ProcessHandle handle);
+
+    // Stops the server (SIGTERM, SIGKILL after the grace); the instance ends in state stopped.
+    void stop(const std::shared_ptr<Instance>& instance, const std::string& reason);
+
+    // Runner events, already moved to the serve thread.
+    void on_runner_event(const plugins::RunnerEvent& event);
+
+    void start_health_monitor();
+    void stop_health_monitor();
+
+    // Instances not yet stopped or failed.
+    std::size_t active() const;
+    std::shared_ptr<Instance> find(std::string_view instance_id) const;
+
+    // A fresh instance id: "<model>.<fingerprint>.<host pid>-<n>", safe as a file name. The
+    // fingerprint part lets a restarted host tell whether an adopted server matches the config.
+    std::string next_instance_id(const std::string& model, const std::string& fingerprint);
+    static std::string fingerprint_of_instance_id(const std::string& instance_id);
+
+private:
+    void begin_launch(const std::shared_ptr<Instance>& instance);
+    void on_started(const std::shared_ptr<Instance>& instance, uint64_t generation, std::optional<sdk::ProcessHandle> handle,
+                    std::string error);
+    void on_died(const std::shared_ptr<Instance>& instance, const std::string& why);
+    void restart_after_stop(const std::shared_ptr<Instance>& instance, const std::string& why);
+    void set_state(const std::shared_ptr<Instance>& instance, InstanceState state, std::string message);
+    void health_tick();
+    void check_health(const std::shared_ptr<Instance>& instance);
+
+    // Runs `work` on the worker pool and `done(error)` back on the serve thread ("" when it succeeded).
+    template <class Work, class Done>
+    void offload(Work work, Done done);
+
+    boost::asio::io_context& io_;
+    boost::asio::thread_pool& workers_;
+    config::SupervisorConfig config_;
+    admin::EventBus& events_;
+    admin::Metrics& metrics_;
+    Listener listener_;
+    std::map<std::string, std::shared_ptr<Instance>, std::less<>> by_id_;  // current launch id -> instance
+    std::vector<std::shared_ptr<Instance>> live_;
+    boost::asio::steady_timer health_timer_;
+    bool health_running_ = false;
+    uint64_t id_counter_ = 0;
+};
+
+}  // namespace corral::supervisor
