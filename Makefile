@@ -16,14 +16,14 @@ build: deps
 	@cmake --preset default >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# The main job until `corral serve` lands: what this machine offers, which plugins load, and the
-# demo config checked against them.
+# Serves examples/configs/demo.json on http://127.0.0.1:8080: two tiny real models (generated here)
+# on the test llama-server (fetched once into ~/.cache/corral) and one mock model. Ctrl-C stops it.
 demo: build
-	./$(BUILD)/corral probe
-	@echo
-	./$(BUILD)/corral plugins
-	@echo
-	./$(BUILD)/corral config check examples/configs/demo.json
+	@mkdir -p $(BUILD)/demo
+	@ln -sfn "$$(scripts/fetch-llama-server.sh)" $(BUILD)/demo/llama-server
+	@./$(BUILD)/corral-make-tiny-gguf $(BUILD)/demo/tiny-a.gguf tiny-a
+	@./$(BUILD)/corral-make-tiny-gguf $(BUILD)/demo/tiny-b.gguf tiny-b
+	PATH="$(CURDIR)/$(BUILD)/demo:$$PATH" ./$(BUILD)/corral serve --config examples/configs/demo.json
 
 # Everything CI runs: the unit, plugin, CLI, contract and llama-server tests under ASan + UBSan (plugins built with the
 # sanitizers too), then the whole suite in the normal build.

@@ -132,6 +132,12 @@ asio::awaitable<void> AdminRoutes::handle(Exchange& ex) {
 }
 
 asio::awaitable<void> AdminRoutes::load(Exchange& ex, const std::string& model) {
+    auto sub = events_.subscribe(false);  // before the load starts, so its "starting" event is seen
+    struct Unsubscribe {
+        EventBus& bus;
+        std::shared_ptr<EventBus::Subscriber> s;
+        ~Unsubscribe() { bus.unsubscribe(s); }
+    } unsubscribe{events_, sub};
     if (auto refusal = scheduler_.load(model)) {
         co_await ex.write_error(refusal->status, refusal->message, refusal->type, refusal->code, refusal->retry_after);
         co_return;
@@ -149,12 +155,6 @@ asio::awaitable<void> AdminRoutes::load(Exchange& ex, const std::string& model) 
         co_return;
     }
     const bool progress = ex.request[http::field::accept].find("text/event-stream") != boost::beast::string_view::npos;
-    auto sub = events_.subscribe(false);
-    struct Unsubscribe {
-        EventBus& bus;
-        std::shared_ptr<EventBus::Subscriber> s;
-        ~Unsubscribe() { bus.unsubscribe(s); }
-    } unsubscribe{events_, sub};
     if (progress) co_await start_stream(ex, "text/event-stream");
     const auto deadline = clock::now() + scheduler_.config().scheduler.load_timeout;
     for (;;) {

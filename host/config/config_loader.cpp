@@ -199,7 +199,7 @@ void parse_listen(const ObjectReader& r, ListenAddress& out) {
     bool port_ok = colon != std::string::npos && colon + 1 < text->size() && text->size() - colon - 1 <= 5 &&
                    std::all_of(text->begin() + static_cast<std::ptrdiff_t>(colon) + 1, text->end(), ::isdigit);
     if (port_ok) port = std::stoi(text->substr(colon + 1));
-    if (host.empty() || !port_ok || port < 1 || port > 65535) {
+    if (host.empty() || !port_ok || port < 0 || port > 65535) {  // port 0: any free port
         r.error(r.child("listen"), "expected \"host:port\" such as \"127.0.0.1:8080\" or \"[::1]:8080\", got \"" + *text + "\"");
         return;
     }

@@ -116,6 +116,9 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
             up = co_await pool.get(options.endpoint, attempt > 0);
         } catch (const boost::system::system_error& e) {
             result.outcome = ForwardResult::Outcome::UpstreamFailed;
+            // Only a first, fresh connection that failed proves the request never reached a server;
+            // after a reused connection broke, the server may have crashed while reading it.
+            result.connect_failed = attempt == 0;
             result.error = "cannot connect to the model server at " + options.endpoint + ": " + e.code().message();
             co_return result;
         }

@@ -15,8 +15,9 @@ namespace corral::proxy {
 
 struct ForwardResult {
     enum class Outcome { Complete, ClientGone, UpstreamFailed } outcome = Outcome::Complete;
-    int status = 0;     // upstream status (0 when none came)
-    std::string error;  // for UpstreamFailed
+    int status = 0;               // upstream status (0 when none came)
+    std::string error;            // for UpstreamFailed
+    bool connect_failed = false;  // nothing reached the server: the request may be retried
     std::optional<double> first_byte_seconds;
     uint64_t prompt_tokens = 0;  // from the response's "usage", when it has one
     uint64_t completion_tokens = 0;

@@ -131,14 +131,17 @@ asio::awaitable<void> ProxyRoutes::forward_to_model(Exchange& ex) {
         co_await forward_with_progress(ex, entry->config.name, endpoint_name);
         co_return;
     }
-    auto acquired = co_await scheduler_.acquire(model);
-    if (auto* refusal = std::get_if<scheduler::Refusal>(&acquired)) {
-        co_await ex.write_error(refusal->status, refusal->message, refusal->type, refusal->code, refusal->retry_after);
-        metrics_.request(entry ? entry->config.name : "", endpoint_name, refusal->status,
-                         std::chrono::duration<double>(clock::now() - ex.received).count());
-        co_return;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        auto acquired = co_await scheduler_.acquire(model);
+        if (auto* refusal = std::get_if<scheduler::Refusal>(&acquired)) {
+            co_await ex.write_error(refusal->status, refusal->message, refusal->type, refusal->code, refusal->retry_after);
+            metrics_.request(entry ? entry->config.name : "", endpoint_name, refusal->status,
+                             std::chrono::duration<double>(clock::now() - ex.received).count());
+            co_return;
+        }
+        // A server that died an instant ago may still look ready: then the request waits for its restart.
+        if (co_await relay(ex, std::move(std::get<scheduler::Lease>(acquired)), endpoint_name, false, attempt == 0)) co_return;
     }
-    co_await relay(ex, std::move(std::get<scheduler::Lease>(acquired)), endpoint_name, false);
 }
 
 asio::awaitable<void> ProxyRoutes::forward_with_progress(Exchange& ex, const std::string& model, const std::string& endpoint_name) {
@@ -176,10 +179,11 @@ asio::awaitable<void> ProxyRoutes::forward_with_progress(Exchange& ex, const std
         co_return;
     }
     co_await write_chunk(ex.stream, loading_chunk(model, "corral: " + model + " is ready\n\n"));
-    co_await relay(ex, std::move(std::get<scheduler::Lease>(*pending->result)), endpoint_name, true);
+    co_await relay(ex, std::move(std::get<scheduler::Lease>(*pending->result)), endpoint_name, true, false);
 }
 
-asio::awaitable<void> ProxyRoutes::relay(Exchange& ex, scheduler::Lease lease, const std::string& endpoint_name, bool headers_sent) {
+asio::awaitable<bool> ProxyRoutes::relay(Exchange& ex, scheduler::Lease lease, const std::string& endpoint_name, bool headers_sent,
+                                         bool may_retry) {
     const std::string endpoint = lease.endpoint();
     const std::string model = lease.model();
     ForwardOptions options;  // a named object: GCC 12 destroys braced temporaries in co_await expressions twice
@@ -199,6 +203,7 @@ asio::awaitable<void> ProxyRoutes::relay(Exchange& ex, scheduler::Lease lease, c
             break;
         case ForwardResult::Outcome::UpstreamFailed:
             pool_.drop(endpoint);
+            if (result.connect_failed && may_retry && !co_await supervisor_.verify_running(lease.instance())) co_return false;
             ex.keep_alive = false;
             if (result.status == 0 && !headers_sent) {
                 lease = {};  // release before answering, so the next request finds the model's new state
@@ -207,6 +212,7 @@ asio::awaitable<void> ProxyRoutes::relay(Exchange& ex, scheduler::Lease lease, c
             metrics_.request(model, endpoint_name, 502, seconds);
             break;
     }
+    co_return true;
 }
 
 }  // namespace corral::proxy

@@ -11,8 +11,8 @@ namespace corral::proxy {
 
 class ProxyRoutes {
 public:
-    ProxyRoutes(scheduler::Scheduler& scheduler, UpstreamPool& pool, admin::Metrics& metrics)
-        : scheduler_(scheduler), pool_(pool), metrics_(metrics) {}
+    ProxyRoutes(scheduler::Scheduler& scheduler, supervisor::Supervisor& supervisor, UpstreamPool& pool, admin::Metrics& metrics)
+        : scheduler_(scheduler), supervisor_(supervisor), pool_(pool), metrics_(metrics) {}
 
     // Whether `path` is forwarded to a model's server.
     static bool is_model_route(http::verb method, std::string_view path);
@@ -22,9 +22,13 @@ public:
 
 private:
     boost::asio::awaitable<void> forward_with_progress(Exchange& ex, const std::string& model, const std::string& endpoint_name);
-    boost::asio::awaitable<void> relay(Exchange& ex, scheduler::Lease lease, const std::string& endpoint_name, bool headers_sent);
+    // False when the server turned out to be gone before the request reached it (the caller may
+    // acquire the model again and retry once).
+    boost::asio::awaitable<bool> relay(Exchange& ex, scheduler::Lease lease, const std::string& endpoint_name, bool headers_sent,
+                                       bool may_retry);
 
     scheduler::Scheduler& scheduler_;
+    supervisor::Supervisor& supervisor_;
     UpstreamPool& pool_;
     admin::Metrics& metrics_;
 };

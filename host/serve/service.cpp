@@ -42,7 +42,7 @@ Service::Service(config::Config config, plugins::PluginRegistry registry)
       runners_(registry_, state_dir_of(config_), [this](const plugins::RunnerEvent& e) { post_runner_event(e); }),
       scheduler_(io_, supervisor_, runners_, metrics_, events_),
       auth_(config_),
-      proxy_routes_(scheduler_, pool_, metrics_),
+      proxy_routes_(scheduler_, supervisor_, pool_, metrics_),
       admin_routes_(scheduler_, supervisor_, events_, metrics_,
                     {[this] { return reload(); }, [this] { return http_.connections(); }, [this] { return draining_; }}),
       http_(io_, [this](proxy::Exchange& ex) { return route(ex); }),

@@ -68,10 +68,10 @@ struct Instance {
     std::string model;  // the model's config key
     std::string fingerprint;
     std::shared_ptr<RunnerSlot> runner;
-    sdk::ServerConfig server;                  // server.instance_id is the current launch's id
-    std::optional<sdk::ProcessHandle> handle;  // set while a server runs
-    InstanceState state = InstanceState::Starting;
-    std::string message;  // why it is in this state (errors, exit status)
+    sdk::ServerConfig server;                      // server.instance_id is the current launch's id
+    std::optional<sdk::ProcessHandle> handle;      // set while a server runs
+    InstanceState state = InstanceState::Stopped;  // until launch() or adopt() starts it
+    std::string message;                           // why it is in this state (errors, exit status)
     clock::time_point state_since = clock::now();
     clock::time_point launched_at = clock::now();
     std::optional<clock::time_point> ready_at;

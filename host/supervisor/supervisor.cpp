@@ -120,6 +120,7 @@ void Supervisor::on_started(const std::shared_ptr<Instance>& instance, uint64_t 
         instance->ready_at = clock::now();
         metrics_.load(instance->model, seconds_since(instance->launched_at), true);
         if (instance->stop_requested) {
+            instance->state = InstanceState::Ready;  // it runs now, so stop() can stop it
             stop(instance, "stop requested while it was starting");
             return;
         }
@@ -178,6 +179,27 @@ void Supervisor::stop(const std::shared_ptr<Instance>& instance, const std::stri
             if (!error.empty()) log()->error("stopping {} failed: {}", instance->server.instance_id, error);
             set_state(instance, InstanceState::Stopped, error.empty() ? reason : reason + " (stop failed: " + error + ")");
         });
+}
+
+asio::awaitable<bool> Supervisor::verify_running(std::shared_ptr<Instance> instance) {
+    if (!instance->serving() || !instance->handle) co_return false;
+    struct Check {
+        explicit Check(const asio::any_io_executor& ex) : done(ex) {}
+        serve::AsyncSignal done;
+        bool running = true;
+    };
+    auto check = std::make_shared<Check>(io_.get_executor());
+    auto slot = instance->runner;
+    auto handle = *instance->handle;
+    const uint64_t generation = instance->generation;
+    offload([slot, handle, check] { check->running = slot->runner->is_running(handle); },
+            [check](std::string error) {
+                if (!error.empty()) check->running = false;
+                check->done.notify();
+            });
+    co_await check->done.wait();
+    if (!check->running && generation == instance->generation && instance->serving()) on_died(instance, "the server is gone");
+    co_return check->running;
 }
 
 void Supervisor::on_runner_event(const plugins::RunnerEvent& event) {

@@ -11,6 +11,7 @@
 #include "plugins/runner_events.hpp"
 #include "supervisor/instance.hpp"
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -43,6 +44,11 @@ public:
 
     // Stops the server (SIGTERM, SIGKILL after the grace); the instance ends in state stopped.
     void stop(const std::shared_ptr<Instance>& instance, const std::string& reason);
+
+    // Asks the runner whether the server still runs (a request could not connect to it). When it is
+    // gone, the instance is handled as dead at once instead of when its exit event arrives.
+    // Returns whether it still runs.
+    boost::asio::awaitable<bool> verify_running(std::shared_ptr<Instance> instance);
 
     // Runner events, already moved to the serve thread.
     void on_runner_event(const plugins::RunnerEvent& event);

@@ -7,6 +7,8 @@
 
 #include <stdexcept>
 
+#include <poll.h>
+
 namespace corral::test {
 
 namespace asio = boost::asio;
@@ -14,7 +16,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 HttpResult http_request(const std::string& host, uint16_t port, const std::string& method, const std::string& target,
-                        const std::string& body) {
+                        const std::string& body, const Headers& headers) {
     asio::io_context ioc;
     asio::ip::tcp::socket socket(ioc);
     socket.connect(asio::ip::tcp::endpoint(asio::ip::make_address(host), port));
@@ -24,6 +26,7 @@ HttpResult http_request(const std::string& host, uint16_t port, const std::strin
         req.set(http::field::content_type, "application/json");
         req.body() = body;
     }
+    for (const auto& [name, value] : headers) req.set(name, value);
     req.prepare_payload();
     http::write(socket, req);
     beast::flat_buffer buffer;
@@ -34,9 +37,75 @@ HttpResult http_request(const std::string& host, uint16_t port, const std::strin
     result.status = static_cast<int>(parser.get().result_int());
     result.content_type = std::string(parser.get()[http::field::content_type]);
     result.body = parser.get().body();
+    for (const auto& f : parser.get()) {
+        std::string name(f.name_string());
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        result.headers[name] = std::string(f.value());
+    }
     boost::system::error_code ec;
     socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     return result;
+}
+
+HttpStream::HttpStream(const std::string& host, uint16_t port, const std::string& method, const std::string& target,
+                       const std::string& body, const Headers& headers) {
+    socket_.connect(asio::ip::tcp::endpoint(asio::ip::make_address(host), port));
+    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+    req.set(http::field::host, host);
+    if (!body.empty()) {
+        req.set(http::field::content_type, "application/json");
+        req.body() = body;
+    }
+    for (const auto& [name, value] : headers) req.set(name, value);
+    req.prepare_payload();
+    http::write(socket_, req);
+    parser_.body_limit(boost::none);
+    http::read_header(socket_, buffer_, parser_);
+}
+
+int HttpStream::status() const {
+    return static_cast<int>(parser_.get().result_int());
+}
+
+std::optional<std::string> HttpStream::next(std::chrono::milliseconds timeout) {
+    if (parser_.is_done() || broken_ || !socket_.is_open()) return std::nullopt;
+    char buf[8192];
+    for (;;) {
+        // Asio's blocking reads wait in poll() themselves (SO_RCVTIMEO does not bound them): wait here.
+        if (buffer_.size() == 0) {
+            pollfd pfd{socket_.native_handle(), POLLIN, 0};
+            if (::poll(&pfd, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
+        }
+        parser_.get().body().data = buf;
+        parser_.get().body().size = sizeof buf;
+        boost::system::error_code ec;
+        http::read_some(socket_, buffer_, parser_, ec);
+        if (ec == http::error::need_buffer) ec = {};
+        std::size_t got = sizeof buf - parser_.get().body().size;
+        if (got) {
+            received_.append(buf, got);
+            return std::string(buf, got);
+        }
+        if (ec) {
+            broken_ = true;
+            return std::nullopt;
+        }
+        if (parser_.is_done()) return std::nullopt;
+    }
+}
+
+bool HttpStream::read_until(const std::string& needle, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (received_.find(needle) == std::string::npos) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0 || !next(left)) return received_.find(needle) != std::string::npos;
+    }
+    return true;
+}
+
+void HttpStream::close() {
+    boost::system::error_code ec;
+    socket_.close(ec);
 }
 
 void split_endpoint(const std::string& endpoint, std::string& host, uint16_t& port) {

@@ -162,6 +162,33 @@ TEST(Config, IPv6ListenAddress) {
     EXPECT_EQ(r.config->listen.port, 8081);
 }
 
+TEST(Config, ServeSettingsAreParsedAndChecked) {
+    auto r = parse_config(R"({"max_request_body": "1MiB", "shutdown_grace": "5s", "send_loading_state": true,
+        "scheduler": {"max_queue": 3},
+        "supervisor": {"health_interval": "2s", "restart_attempts": 5, "restart_backoff": "250ms", "stop_grace": 3}})",
+                          "");
+    ASSERT_TRUE(r.config) << r.errors.front().to_string();
+    EXPECT_EQ(r.config->max_request_body, 1u << 20);
+    EXPECT_EQ(r.config->shutdown_grace, std::chrono::seconds(5));
+    EXPECT_TRUE(r.config->send_loading_state);
+    EXPECT_EQ(r.config->scheduler.max_queue, 3);
+    EXPECT_EQ(r.config->supervisor.health_interval, std::chrono::seconds(2));
+    EXPECT_EQ(r.config->supervisor.restart_attempts, 5);
+    EXPECT_EQ(r.config->supervisor.restart_backoff, std::chrono::milliseconds(250));
+    EXPECT_EQ(r.config->supervisor.stop_grace, std::chrono::seconds(3));
+
+    auto bad = parse_config(R"({"max_request_body": "10", "supervisor": {"health_interval": "1ms", "restart_atempts": 1}})", "");
+    EXPECT_THAT(bad.errors, HasError("max_request_body", "at least 1KiB"));
+    EXPECT_THAT(bad.errors, HasError("supervisor.health_interval", "at least 100ms"));
+    EXPECT_THAT(bad.errors, HasError("supervisor.restart_atempts", "did you mean \"restart_attempts\""));
+}
+
+TEST(Config, ListenPortZeroPicksAFreePort) {
+    auto r = parse_config(R"({"listen": "127.0.0.1:0"})", "");
+    ASSERT_TRUE(r.config);
+    EXPECT_EQ(r.config->listen.port, 0);
+}
+
 TEST(Config, ErrorsMentionLineWhenKnownInTheirText) {
     ConfigError e{"models.m", "duplicate key", 4, 7};
     EXPECT_EQ(e.to_string(), "models.m (line 4, column 7): duplicate key");

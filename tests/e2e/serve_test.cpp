@@ -1,0 +1,532 @@
+// `corral serve` driven as users drive it: a real process, real HTTP clients, the real llama-server
+// with the tiny test models (and the mock runner where a test needs a slow or scripted server).
+#include "http_client.hpp"
+#include "process.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <thread>
+
+namespace corral::test {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+const std::string kModels = CORRAL_TEST_MODELS;
+
+std::string chat(const std::string& model, int max_tokens = 4, bool stream = false, const std::string& extra = "") {
+    return R"({"model":")" + model + R"(","max_tokens":)" + std::to_string(max_tokens) + R"(,"stream":)" + (stream ? "true" : "false") +
+           extra + R"(,"messages":[{"role":"user","content":"hi"}]})";
+}
+
+bool process_alive(int64_t pid) {
+    if (::kill(static_cast<pid_t>(pid), 0) != 0) return false;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    auto close = text.rfind(')');
+    return close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'Z';  // a zombie is gone
+}
+
+// Waits for `condition`, checking every 20 ms; the tests use it only where corral offers no event.
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(20ms);
+    }
+    return true;
+}
+
+// A test directory with a config file, and `corral serve` running on it.
+class Corral {
+public:
+    Corral(const fs::path& dir, const std::string& config_text) : dir_(dir) {
+        fs::create_directories(dir);
+        std::ofstream(dir / "config.json") << config_text;
+        start();
+    }
+
+    ~Corral() {
+        if (process_ && process_->pid() > 0) stop(SIGTERM);  // a failed test still stops its servers
+    }
+
+    void start() {
+        process_ = std::make_unique<SpawnedProcess>(
+            std::vector<std::string>{CORRAL_TEST_BINARY, "serve", "--config", (dir_ / "config.json").string()});
+        line_ = process_->read_line();
+        auto at = line_.rfind(':');
+        if (line_.rfind("corral: serving", 0) != 0 || at == std::string::npos)
+            throw std::runtime_error("corral serve did not start: " + line_);
+        port = static_cast<uint16_t>(std::stoi(line_.substr(at + 1)));
+    }
+
+    void rewrite_config(const std::string& text) { std::ofstream(dir_ / "config.json") << text; }
+
+    HttpResult get(const std::string& target, const Headers& headers = {}) {
+        return http_request("127.0.0.1", port, "GET", target, "", headers);
+    }
+    HttpResult post(const std::string& target, const std::string& body = "", const Headers& headers = {}) {
+        return http_request("127.0.0.1", port, "POST", target, body, headers);
+    }
+    std::unique_ptr<HttpStream> stream(const std::string& method, const std::string& target, const std::string& body = "") {
+        return std::make_unique<HttpStream>("127.0.0.1", port, method, target, body);
+    }
+
+    json::object model(const std::string& name) {
+        auto status = json::parse(get("/corral/status").body);
+        for (const auto& m : status.at("models").as_array()) {
+            if (m.at("name").as_string() == name) return m.as_object();
+        }
+        throw std::runtime_error("no model " + name);
+    }
+    std::string state(const std::string& name) { return std::string(model(name).at("state").as_string()); }
+    int64_t pid(const std::string& name) { return model(name).at("pid").as_int64(); }
+
+    // Sends `sig` and returns the exit code (-1 when killed by a signal).
+    int stop(int sig = SIGTERM) {
+        int status = process_->kill_and_wait(sig);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    int pid() const { return process_->pid(); }
+
+    uint16_t port = 0;
+
+private:
+    fs::path dir_;
+    std::unique_ptr<SpawnedProcess> process_;
+    std::string line_;
+};
+
+// Reads /corral/events until an event matches.
+class Events {
+public:
+    explicit Events(Corral& corral) : stream_(corral.stream("GET", "/corral/events")) {}
+    bool wait_for(const std::function<bool(const json::object&)>& match, std::chrono::milliseconds timeout = 20s) {
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            for (auto end = pending_.find("\n\n"); end != std::string::npos; end = pending_.find("\n\n")) {
+                auto event = pending_.substr(0, end);
+                pending_.erase(0, end + 2);
+                if (event.rfind("data: ", 0) != 0) continue;
+                auto v = json::parse(event.substr(6));
+                if (match(v.as_object())) return true;
+            }
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return false;
+            auto piece = stream_->next(left);
+            if (!piece) return false;
+            pending_ += *piece;
+        }
+    }
+    bool wait_state(const std::string& model, const std::string& state, std::chrono::milliseconds timeout = 20s) {
+        return wait_for(
+            [&](const json::object& e) { return e.contains("state") && e.at("model") == model.c_str() && e.at("state") == state.c_str(); },
+            timeout);
+    }
+
+private:
+    std::unique_ptr<HttpStream> stream_;
+    std::string pending_;
+};
+
+class Serve : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = fs::path(CORRAL_TEST_WORK_DIR) / ::testing::UnitTest::GetInstance()->current_test_info()->name();
+        fs::remove_all(dir_);
+    }
+
+    // A config with the two tiny llama-server models and mock models; `extra` adds top-level keys,
+    // `models` adds or replaces model entries.
+    std::string config(const std::string& extra = "", const std::string& more_models = "",
+                       const std::string& scheduler = R"({"max_loaded": 1})") {
+        return R"({
+  "listen": "127.0.0.1:0",
+  "plugin_dirs": [")" +
+               std::string(CORRAL_TEST_PLUGIN_DIR) + R"("],
+  "state_dir": ")" +
+               (dir_ / "state").string() + R"(",
+  "runners": {
+    "local": {"plugin": "llama_server", "binary": ")" +
+               std::string(CORRAL_TEST_LLAMA_SERVER) + R"("},
+    "fake": {"plugin": "mock"}
+  },
+  "scheduler": )" +
+               scheduler + R"(,
+  "supervisor": {"restart_backoff": "100ms"},
+  "models": {
+    "tiny-a": {"path": ")" +
+               kModels + R"(/tiny-a.gguf", "runner": "local", "ctx_size": 2048, "aliases": ["a"]},
+    "tiny-b": {"path": ")" +
+               kModels + R"(/tiny-b.gguf", "runner": "local", "ctx_size": 2048},
+    "toy": {"path": "/dev/null", "runner": "fake"})" +
+               more_models + R"(
+  })" + extra + R"(
+})";
+    }
+
+    fs::path dir_;
+};
+
+TEST_F(Serve, LoadsOnDemandAndListsModelsWithState) {
+    Corral corral(dir_, config());
+    auto models = json::parse(corral.get("/v1/models").body);
+    ASSERT_EQ(models.at("data").as_array().size(), 3u);
+    EXPECT_EQ(models.at("data").at(0).at("status").at("value"), "unloaded");
+
+    auto r = corral.post("/v1/chat/completions", chat("tiny-a"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto body = json::parse(r.body);
+    EXPECT_EQ(body.at("object"), "chat.completion");
+    EXPECT_EQ(body.at("usage").at("completion_tokens").as_int64(), 4);
+    EXPECT_EQ(corral.state("tiny-a"), "ready");
+    EXPECT_TRUE(process_alive(corral.pid("tiny-a")));
+
+    // By alias, and llama-server's native endpoints routed by "model" or ?model=.
+    EXPECT_EQ(corral.post("/v1/completions", R"({"model":"a","prompt":"x","max_tokens":2})").status, 200);
+    auto tokens = corral.post("/tokenize", R"({"model":"tiny-a","content":"hello"})");
+    ASSERT_EQ(tokens.status, 200) << tokens.body;
+    EXPECT_TRUE(json::parse(tokens.body).as_object().contains("tokens"));
+    EXPECT_EQ(corral.get("/props?model=tiny-a").status, 200);
+    EXPECT_EQ(corral.stop(), 0);
+}
+
+TEST_F(Serve, SwapsModelsWithMaxLoadedOne) {
+    Corral corral(dir_, config());
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+    auto pid_a = corral.pid("tiny-a");
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-b")).status, 200);
+    EXPECT_EQ(corral.state("tiny-a"), "unloaded");
+    EXPECT_EQ(corral.state("tiny-b"), "ready");
+    EXPECT_FALSE(process_alive(pid_a)) << "the evicted server must be gone";
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+    EXPECT_EQ(corral.state("tiny-b"), "unloaded");
+    auto metrics = corral.get("/metrics").body;
+    EXPECT_NE(metrics.find("corral_evictions_total{model=\"tiny-a\",reason=\"lru\"} 1"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("corral_evictions_total{model=\"tiny-b\",reason=\"lru\"} 1"), std::string::npos);
+    EXPECT_EQ(corral.stop(), 0);
+}
+
+TEST_F(Serve, IdleModelUnloadsAfterItsTtl) {
+    Corral corral(dir_, config("", R"(, "short": {"path": ")" + kModels + R"(/tiny-b.gguf", "runner": "local", "ttl": "300ms"})",
+                               R"({"max_loaded": 3})"));
+    Events events(corral);
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("short")).status, 200);
+    auto pid = corral.pid("short");
+    ASSERT_TRUE(events.wait_state("short", "stopped", 10s));
+    EXPECT_EQ(corral.state("short"), "unloaded");
+    EXPECT_FALSE(process_alive(pid));
+    EXPECT_NE(corral.get("/metrics").body.find("corral_evictions_total{model=\"short\",reason=\"ttl\"} 1"), std::string::npos);
+}
+
+TEST_F(Serve, ConcurrentRequestsDuringALoadShareOneStart) {
+    Corral corral(dir_, config("", R"(, "slow": {"path": "/dev/null", "runner": "fake", "runner_options": {"load_delay_ms": 500}})"));
+    std::vector<std::future<HttpResult>> replies;
+    for (int i = 0; i < 8; ++i) {
+        replies.push_back(std::async(std::launch::async, [&] { return corral.post("/v1/chat/completions", chat("slow")); }));
+    }
+    for (auto& r : replies) EXPECT_EQ(r.get().status, 200);
+    auto metrics = corral.get("/metrics").body;
+    EXPECT_NE(metrics.find("corral_model_loads_total{model=\"slow\",result=\"ok\"} 1\n"), std::string::npos) << metrics;
+}
+
+TEST_F(Serve, EvictionNeverHitsABusyModel) {
+    Corral corral(dir_, config("", R"(, "busy": {"path": "/dev/null", "runner": "fake", "runner_options": {"token_delay_ms": 100}})",
+                               R"({"max_loaded": 1, "load_timeout": "500ms"})"));
+    auto stream = corral.stream("POST", "/v1/chat/completions", chat("busy", 15, true));
+    ASSERT_EQ(stream->status(), 200);
+    ASSERT_TRUE(stream->read_until("data: "));
+    // The busy model holds the only slot: the other model waits, then gets 503 with Retry-After.
+    auto refused = corral.post("/v1/chat/completions", chat("tiny-a"));
+    EXPECT_EQ(refused.status, 503) << refused.body;
+    EXPECT_FALSE(refused.headers["retry-after"].empty());
+    EXPECT_EQ(json::parse(refused.body).at("error").at("code"), "model_load_timeout");
+    // The stream was never interrupted.
+    ASSERT_TRUE(stream->read_until("[DONE]"));
+    EXPECT_FALSE(stream->broken());
+    // Once it is idle, the waiting model gets the slot.
+    EXPECT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+    EXPECT_EQ(corral.state("busy"), "unloaded");
+}
+
+TEST_F(Serve, QueuedRequestWaitsForTheBusyModelToFinish) {
+    Corral corral(dir_, config("", R"(, "busy": {"path": "/dev/null", "runner": "fake", "runner_options": {"token_delay_ms": 50}})"));
+    auto stream = corral.stream("POST", "/v1/chat/completions", chat("busy", 10, true));
+    ASSERT_TRUE(stream->read_until("data: "));
+    auto waiting = std::async(std::launch::async, [&] { return corral.post("/v1/chat/completions", chat("tiny-a")); });
+    ASSERT_TRUE(stream->read_until("[DONE]"));
+    EXPECT_EQ(waiting.get().status, 200);
+}
+
+TEST_F(Serve, ConcurrencyLimitQueuesThenRefusesWith429) {
+    Corral corral(
+        dir_, config("", R"(, "one": {"path": "/dev/null", "runner": "fake", "concurrency": 1, "runner_options": {"token_delay_ms": 50}})",
+                     R"({"max_loaded": 2, "max_queue": 1})"));
+    auto first = corral.stream("POST", "/v1/chat/completions", chat("one", 20, true));
+    ASSERT_TRUE(first->read_until("data: "));
+    auto second = std::async(std::launch::async, [&] { return corral.post("/v1/chat/completions", chat("one", 2)); });
+    ASSERT_TRUE(eventually([&] { return corral.model("one").at("queued").as_int64() == 1; }));
+    auto third = corral.post("/v1/chat/completions", chat("one", 2));
+    EXPECT_EQ(third.status, 429);
+    EXPECT_EQ(third.headers["retry-after"], "1");
+    EXPECT_EQ(json::parse(third.body).at("error").at("type"), "rate_limit_error");
+    ASSERT_TRUE(first->read_until("[DONE]"));
+    EXPECT_EQ(second.get().status, 200);
+}
+
+TEST_F(Serve, ServerKilledBetweenRequestsIsRestarted) {
+    Corral corral(dir_, config());
+    Events events(corral);
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+    auto pid = corral.pid("tiny-a");
+    ::kill(static_cast<pid_t>(pid), SIGKILL);
+    ASSERT_TRUE(events.wait_state("tiny-a", "restarting", 5s));
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+    EXPECT_NE(corral.pid("tiny-a"), pid);
+    EXPECT_EQ(corral.model("tiny-a").at("restarts").as_int64(), 1);
+}
+
+TEST_F(Serve, ServerKilledMidStreamEndsTheStreamWithAnErrorAndTheNextRequestWorks) {
+    Corral corral(dir_, config());
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+    auto pid = static_cast<pid_t>(corral.pid("tiny-a"));
+    auto stream = corral.stream("POST", "/v1/chat/completions", chat("tiny-a", 2000, true, R"(,"ignore_eos":true)"));
+    ASSERT_EQ(stream->status(), 200);
+    ASSERT_TRUE(stream->read_until("data: "));
+    ::kill(pid, SIGSTOP);  // freeze it mid-generation, then kill it
+    ::kill(pid, SIGKILL);
+    stream->read_until("[DONE]", 10s);
+    EXPECT_EQ(stream->received().find("[DONE]"), std::string::npos);
+    EXPECT_NE(stream->received().find("\"upstream_failed\""), std::string::npos)
+        << stream->received().substr(stream->received().size() - 300);
+    EXPECT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+}
+
+TEST_F(Serve, MockServerCrashMidRequestGives502AndAFreshInstance) {
+    Corral corral(dir_,
+                  config("", R"(, "crashy": {"path": "/dev/null", "runner": "fake", "runner_options": {"crash_after_requests": 1}})"));
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("crashy")).status, 200);
+    auto crashed = corral.post("/v1/chat/completions", chat("crashy"));
+    EXPECT_EQ(crashed.status, 502) << crashed.body;
+    EXPECT_EQ(json::parse(crashed.body).at("error").at("code"), "upstream_failed");
+    EXPECT_EQ(corral.post("/v1/chat/completions", chat("crashy")).status, 200);
+}
+
+TEST_F(Serve, ClientDisconnectMidStreamCancelsTheGeneration) {
+    Corral corral(dir_, config());
+    auto stream = corral.stream("POST", "/v1/chat/completions", chat("tiny-a", 2000, true, R"(,"ignore_eos":true)"));
+    ASSERT_TRUE(stream->read_until("data: "));
+    stream->close();
+    ASSERT_TRUE(eventually([&] { return corral.model("tiny-a").at("in_flight").as_int64() == 0; }));
+    // llama-server itself stopped working on it: its slot is idle again.
+    ASSERT_TRUE(eventually([&] {
+        auto slots = json::parse(corral.get("/slots?model=tiny-a").body);
+        return !slots.at(0).at("is_processing").as_bool();
+    }));
+    EXPECT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+}
+
+TEST_F(Serve, SigtermDrainsRequestsInFlightThenStopsEveryServer) {
+    Corral corral(dir_, config("", R"(, "busy": {"path": "/dev/null", "runner": "fake", "runner_options": {"token_delay_ms": 50}})",
+                               R"({"max_loaded": 2})"));
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+    auto pid = corral.pid("tiny-a");
+    auto stream = corral.stream("POST", "/v1/chat/completions", chat("busy", 20, true));
+    ASSERT_TRUE(stream->read_until("data: "));
+    ::kill(corral.pid(), SIGTERM);
+    ASSERT_TRUE(stream->read_until("[DONE]"));
+    EXPECT_FALSE(stream->broken());
+    EXPECT_EQ(corral.stop(0), 0);  // waits for the exit the SIGTERM started
+    EXPECT_FALSE(process_alive(pid));
+}
+
+TEST_F(Serve, RestartAfterHostKill9AdoptsItsServers) {
+    auto text = config();
+    int64_t pid = 0;
+    {
+        Corral corral(dir_, text);
+        ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+        pid = corral.pid("tiny-a");
+        corral.stop(SIGKILL);
+    }
+    ASSERT_TRUE(process_alive(pid)) << "llama-server outlives a crashed host";
+    Corral corral(dir_, text);
+    EXPECT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);  // waits for the adoption
+    auto m = corral.model("tiny-a");
+    EXPECT_EQ(m.at("state"), "ready");
+    EXPECT_EQ(m.at("pid").as_int64(), pid);
+    EXPECT_TRUE(m.contains("adopted"));
+    EXPECT_EQ(corral.stop(), 0);
+    EXPECT_FALSE(process_alive(pid));
+}
+
+TEST_F(Serve, RestartAfterHostKill9StopsServersThatNoLongerMatchTheConfig) {
+    int64_t pid = 0;
+    {
+        Corral corral(dir_, config());
+        ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+        pid = corral.pid("tiny-a");
+        corral.stop(SIGKILL);
+    }
+    auto changed = config();
+    changed.replace(changed.find("\"ctx_size\": 2048"), 16, "\"ctx_size\": 1024");
+    Corral corral(dir_, changed);
+    EXPECT_FALSE(process_alive(pid)) << "a leftover server started with other settings is stopped at start-up";
+    EXPECT_EQ(corral.state("tiny-a"), "unloaded");
+}
+
+TEST_F(Serve, SecondHostOnTheSameStateDirectoryIsRefused) {
+    Corral corral(dir_, config());
+    auto second = run_process({CORRAL_TEST_BINARY, "serve", "--config", (dir_ / "config.json").string()});
+    EXPECT_EQ(second.exit_code, 1);
+    EXPECT_NE(second.err.find("another corral serve (pid " + std::to_string(corral.pid()) + ")"), std::string::npos) << second.err;
+}
+
+TEST_F(Serve, BadRequestsGetOpenAiErrors) {
+    Corral corral(dir_, config(R"(, "max_request_body": "4KiB")"));
+    auto malformed = corral.post("/v1/chat/completions", "{\"model\": ");
+    EXPECT_EQ(malformed.status, 400);
+    EXPECT_EQ(json::parse(malformed.body).at("error").at("code"), "invalid_json");
+    auto missing = corral.post("/v1/chat/completions", R"({"messages":[]})");
+    EXPECT_EQ(missing.status, 400);
+    EXPECT_EQ(json::parse(missing.body).at("error").at("code"), "missing_model");
+    auto unknown = corral.post("/v1/chat/completions", chat("no-such-model"));
+    EXPECT_EQ(unknown.status, 404);
+    auto error = json::parse(unknown.body).at("error");
+    EXPECT_EQ(error.at("code"), "model_not_found");
+    EXPECT_EQ(error.at("type"), "invalid_request_error");
+    EXPECT_EQ(error.at("message").as_string().find("tiny-a"), std::string::npos) << "the error must not list other models";
+    auto huge = corral.post("/v1/chat/completions", chat("tiny-a", 4, false, ",\"pad\":\"" + std::string(10000, 'x') + "\""));
+    EXPECT_EQ(huge.status, 413);
+    EXPECT_EQ(json::parse(huge.body).at("error").at("code"), "request_too_large");
+    EXPECT_EQ(corral.get("/v2/nothing").status, 404);
+    EXPECT_EQ(corral.state("tiny-a"), "unloaded") << "no bad request starts a model";
+    EXPECT_EQ(corral.get("/health").status, 200);
+}
+
+TEST_F(Serve, ApiKeysGuardTheProxyAndTheAdminKeyGuardsTheAdminApi) {
+    Corral corral(dir_, config(R"(, "api_keys": ["client-key"], "admin_api_key": "admin-key")"));
+    EXPECT_EQ(corral.get("/v1/models").status, 401);
+    EXPECT_EQ(json::parse(corral.get("/v1/models").body).at("error").at("code"), "invalid_api_key");
+    EXPECT_EQ(corral.get("/v1/models", {{"Authorization", "Bearer wrong"}}).status, 401);
+    EXPECT_EQ(corral.get("/v1/models", {{"Authorization", "Bearer client-key"}}).status, 200);
+    EXPECT_EQ(corral.post("/v1/chat/completions", chat("toy"), {{"x-api-key", "client-key"}}).status, 200);
+    EXPECT_EQ(corral.get("/corral/status", {{"Authorization", "Bearer client-key"}}).status, 401);
+    EXPECT_EQ(corral.get("/corral/status", {{"Authorization", "Bearer admin-key"}}).status, 200);
+    EXPECT_EQ(corral.get("/metrics").status, 401);
+    EXPECT_EQ(corral.get("/health").status, 200);
+}
+
+TEST_F(Serve, WithoutKeysEverythingIsOpenOnLoopback) {
+    Corral corral(dir_, config());
+    EXPECT_EQ(corral.get("/v1/models").status, 200);
+    EXPECT_EQ(corral.get("/corral/status").status, 200);
+    EXPECT_EQ(corral.get("/metrics").status, 200);
+}
+
+TEST_F(Serve, ReloadAppliesAValidConfigAndRejectsAnInvalidOne) {
+    Corral corral(dir_, config());
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+    auto pid = corral.pid("tiny-a");
+    // An invalid config is refused with its errors; the old one keeps serving.
+    corral.rewrite_config(config(R"(, "scheduler_typo": 1)"));
+    auto refused = corral.post("/corral/reload");
+    EXPECT_EQ(refused.status, 400);
+    EXPECT_NE(refused.body.find("scheduler_typo"), std::string::npos) << refused.body;
+    EXPECT_EQ(corral.pid("tiny-a"), pid);
+    // A changed model restarts (when idle); an unchanged one keeps its server; new aliases work.
+    auto changed = config("", R"(, "extra": {"path": "/dev/null", "runner": "fake", "aliases": ["x"]})");
+    changed.replace(changed.find("\"ctx_size\": 2048"), 16, "\"ctx_size\": 1024");
+    corral.rewrite_config(changed);
+    Events events(corral);
+    auto applied = corral.post("/corral/reload");
+    ASSERT_EQ(applied.status, 200) << applied.body;
+    ASSERT_TRUE(events.wait_state("tiny-a", "stopped"));
+    EXPECT_EQ(corral.post("/v1/chat/completions", chat("x")).status, 200);
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+    EXPECT_NE(corral.pid("tiny-a"), pid);
+    // SIGHUP reloads too.
+    corral.rewrite_config(config("", R"(, "later": {"path": "/dev/null", "runner": "fake"})"));
+    Events more(corral);
+    ::kill(corral.pid(), SIGHUP);
+    ASSERT_TRUE(more.wait_for([](const json::object& e) { return e.at("type") == "reload"; }));
+    EXPECT_EQ(corral.post("/v1/chat/completions", chat("later")).status, 200);
+}
+
+TEST_F(Serve, StreamsLoadingProgressToChatClientsWhenAsked) {
+    Corral corral(dir_, config(R"(, "send_loading_state": true)",
+                               R"(, "slow": {"path": "/dev/null", "runner": "fake", "runner_options": {"load_delay_ms": 1500}})"));
+    auto stream = corral.stream("POST", "/v1/chat/completions", chat("slow", 4, true));
+    ASSERT_EQ(stream->status(), 200);
+    ASSERT_TRUE(stream->read_until("[DONE]"));
+    const auto& body = stream->received();
+    auto loading = body.find("reasoning_content");
+    auto content = body.find("\"content\"");
+    ASSERT_NE(loading, std::string::npos) << body;
+    ASSERT_NE(content, std::string::npos) << body;
+    EXPECT_LT(loading, content);
+    EXPECT_NE(body.find("still loading"), std::string::npos) << body;
+}
+
+TEST_F(Serve, CliClientsShowLoadUnloadAndLogs) {
+    Corral corral(dir_, config());
+    const std::string url = "http://127.0.0.1:" + std::to_string(corral.port);
+    auto load = run_process({CORRAL_TEST_BINARY, "load", "--url", url, "tiny-a"});
+    EXPECT_EQ(load.exit_code, 0) << load.err;
+    EXPECT_NE(load.out.find("starting"), std::string::npos) << load.out;
+    EXPECT_NE(load.out.find("tiny-a is ready"), std::string::npos) << load.out;
+    auto ps = run_process({CORRAL_TEST_BINARY, "ps", "--url", url});
+    EXPECT_EQ(ps.exit_code, 0);
+    EXPECT_NE(ps.out.find("MODEL"), std::string::npos);
+    EXPECT_NE(ps.out.find("ready"), std::string::npos) << ps.out;
+    auto ps_json = run_process({CORRAL_TEST_BINARY, "ps", "--url", url, "--json"});
+    EXPECT_EQ(json::parse(ps_json.out).at("models").at(0).at("state"), "ready");
+    auto logs = run_process({CORRAL_TEST_BINARY, "logs", "--url", url, "tiny-a"});
+    EXPECT_EQ(logs.exit_code, 0);
+    EXPECT_NE(logs.out.find("listening"), std::string::npos) << logs.out;
+    auto unload = run_process({CORRAL_TEST_BINARY, "unload", "--url", url, "tiny-a"});
+    EXPECT_EQ(unload.exit_code, 0) << unload.err;
+    EXPECT_NE(unload.out.find("tiny-a: unloaded"), std::string::npos) << unload.out;
+    auto unknown = run_process({CORRAL_TEST_BINARY, "load", "--url", url, "nope"});
+    EXPECT_EQ(unknown.exit_code, 2);
+    EXPECT_NE(unknown.err.find("does not exist"), std::string::npos);
+    auto unreachable = run_process({CORRAL_TEST_BINARY, "ps", "--url", "http://127.0.0.1:1"});
+    EXPECT_EQ(unreachable.exit_code, 1);
+    EXPECT_NE(unreachable.err.find("cannot reach corral"), std::string::npos);
+}
+
+TEST_F(Serve, LogsFollowStreamsNewLines) {
+    Corral corral(dir_, config());
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+    auto follow = corral.stream("GET", "/corral/logs/tiny-a?follow=1&lines=0");
+    ASSERT_EQ(follow->status(), 200);
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+    EXPECT_TRUE(follow->read_until("release", 10s)) << follow->received();
+}
+
+TEST_F(Serve, OpenAiNodeClientChatsAndStreams) {
+    Corral corral(dir_, config());
+    auto r = run_process({"/usr/bin/env", "node", CORRAL_TEST_SOURCE_DIR "/tests/e2e/openai_client.cjs",
+                          "http://127.0.0.1:" + std::to_string(corral.port) + "/v1", "tiny-a"},
+                         {{"NODE_PATH", CORRAL_TEST_NODE_MODULES}});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("chat ok"), std::string::npos) << r.out << r.err;
+    EXPECT_NE(r.out.find("stream ok"), std::string::npos) << r.out << r.err;
+    EXPECT_NE(r.out.find("unknown model 404"), std::string::npos) << r.out << r.err;
+}
+
+}  // namespace
+}  // namespace corral::test
