@@ -1,19 +1,12 @@
 #include "scheduler/placement.hpp"
 
-#include "config/units.hpp"
-
 #include <algorithm>
 
 namespace corral::scheduler {
 
 Placement plan_placement(const std::vector<LoadedModel>& loaded, uint64_t needed, const Limits& limits) {
     Placement plan;
-    if (limits.memory_budget && needed > *limits.memory_budget) {
-        plan.kind = Placement::Kind::Never;
-        plan.reason =
-            "the model needs " + config::format_size(needed) + " but the memory budget is " + config::format_size(*limits.memory_budget);
-        return plan;
-    }
+    if (limits.memory_budget && needed > *limits.memory_budget) needed = *limits.memory_budget;
     auto fits = [&](std::size_t count, uint64_t used) {
         return (!limits.max_loaded || count + 1 <= static_cast<std::size_t>(*limits.max_loaded)) &&
                (!limits.memory_budget || used + needed <= *limits.memory_budget);

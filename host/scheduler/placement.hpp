@@ -1,5 +1,7 @@
 // Whether one more model fits beside the loaded ones (max_loaded and the memory budget), and if
 // not, which idle models to evict, least recently used first. Busy models are never chosen.
+// A model bigger than the whole budget is loaded alone (the estimate may be pessimistic, e.g. a
+// model split between GPU and RAM): it counts as needing the whole budget.
 #pragma once
 
 #include <chrono>
@@ -28,11 +30,10 @@ struct Placement {
         Fits,   // start it now
         Evict,  // stop `evict` first, then start it
         Wait,   // room will come from models already stopping or from busy models going idle
-        Never   // it can never fit (bigger than the whole budget)
     };
     Kind kind = Kind::Fits;
     std::vector<std::string> evict;
-    std::string reason;  // for Never and Wait
+    std::string reason;  // for Wait
 };
 
 Placement plan_placement(const std::vector<LoadedModel>& loaded, uint64_t needed, const Limits& limits);

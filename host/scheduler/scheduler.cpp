@@ -1,5 +1,6 @@
 #include "scheduler/scheduler.hpp"
 
+#include "config/units.hpp"
 #include "logging/logging.hpp"
 
 #include <boost/asio/this_coro.hpp>
@@ -254,6 +255,10 @@ bool Scheduler::place(const std::shared_ptr<ModelEntry>& entry) {
     auto plan = plan_placement(loaded, entry->memory, limits_);
     switch (plan.kind) {
         case Placement::Kind::Fits:
+            if (limits_.memory_budget && entry->memory > *limits_.memory_budget) {
+                log()->warn("{} needs {} but the memory budget is {}: loading it alone", entry->config.name,
+                            config::format_size(entry->memory), config::format_size(*limits_.memory_budget));
+            }
             start(entry);
             return true;
         case Placement::Kind::Evict:
@@ -272,12 +277,6 @@ bool Scheduler::place(const std::shared_ptr<ModelEntry>& entry) {
         case Placement::Kind::Wait:
             log()->debug("{} waits for room: {}", entry->config.name, plan.reason);
             return false;
-        case Placement::Kind::Never:
-            entry->wanted = false;
-            entry->last_error = plan.reason;
-            fail_waiters(entry, {503, "`" + entry->config.name + "` cannot be loaded: " + plan.reason, "server_error", "model_too_large",
-                                 std::nullopt});
-            return true;
     }
     return false;
 }

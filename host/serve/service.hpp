@@ -24,6 +24,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 namespace corral::serve {
@@ -46,7 +47,11 @@ private:
     std::optional<uint64_t> memory_budget(const config::Config& config);
     void post_runner_event(const plugins::RunnerEvent& event);
 
-    // Declared first: destroyed last, after everything that holds its timers and sockets.
+    // Runner events stop being posted once the gate is closed. Declared before everything else: a
+    // runner destroyed last (held by a coroutine frame that io_ destroys) may still emit events.
+    std::mutex event_gate_;
+    bool events_open_ = true;
+    // Destroyed after everything that holds its timers and sockets.
     boost::asio::io_context io_{1};
     config::Config config_;
     plugins::PluginRegistry registry_;
@@ -66,8 +71,6 @@ private:
     std::shared_ptr<AsyncSignal> drain_progress_;
     bool draining_ = false;
     std::optional<uint64_t> probed_budget_;  // from the probes at start-up
-    std::mutex event_gate_;                  // runner events stop being posted once this is closed
-    bool events_open_ = true;
 };
 
 }  // namespace corral::serve

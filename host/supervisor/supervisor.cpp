@@ -186,20 +186,21 @@ asio::awaitable<bool> Supervisor::verify_running(std::shared_ptr<Instance> insta
     struct Check {
         explicit Check(const asio::any_io_executor& ex) : done(ex) {}
         serve::AsyncSignal done;
-        bool running = true;
+        sdk::ServerHealth health;
     };
     auto check = std::make_shared<Check>(io_.get_executor());
     auto slot = instance->runner;
     auto handle = *instance->handle;
     const uint64_t generation = instance->generation;
-    offload([slot, handle, check] { check->running = slot->runner->is_running(handle); },
-            [check](std::string error) {
-                if (!error.empty()) check->running = false;
-                check->done.notify();
-            });
+    // Health, not is_running(): the runner may not have processed the exit yet, and a server that
+    // refuses connections is of no use even if its process lingers.
+    offload([slot, handle, check] { check->health = slot->runner->health(handle); }, [check](std::string) { check->done.notify(); });
     co_await check->done.wait();
-    if (!check->running && generation == instance->generation && instance->serving()) on_died(instance, "the server is gone");
-    co_return check->running;
+    if (check->health.state == sdk::HealthState::Ok) co_return true;
+    if (generation == instance->generation && instance->serving()) {
+        restart_after_stop(instance, "the server does not accept connections (" + std::string(sdk::to_string(check->health.state)) + ")");
+    }
+    co_return false;
 }
 
 void Supervisor::on_runner_event(const plugins::RunnerEvent& event) {

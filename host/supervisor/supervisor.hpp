@@ -45,9 +45,8 @@ public:
     // Stops the server (SIGTERM, SIGKILL after the grace); the instance ends in state stopped.
     void stop(const std::shared_ptr<Instance>& instance, const std::string& reason);
 
-    // Asks the runner whether the server still runs (a request could not connect to it). When it is
-    // gone, the instance is handled as dead at once instead of when its exit event arrives.
-    // Returns whether it still runs.
+    // A request could not connect to the server: asks it how it is, and unless it is healthy, stops
+    // and restarts it at once instead of waiting for its exit event. Returns whether it is healthy.
     boost::asio::awaitable<bool> verify_running(std::shared_ptr<Instance> instance);
 
     // Runner events, already moved to the serve thread.

@@ -44,10 +44,12 @@ TEST(Placement, WaitsForModelsAlreadyStopping) {
     EXPECT_TRUE(plan.evict.empty());
 }
 
-TEST(Placement, AModelBiggerThanTheBudgetNeverFits) {
-    auto plan = plan_placement({}, 200, {std::nullopt, 100});
-    EXPECT_EQ(plan.kind, Kind::Never);
-    EXPECT_NE(plan.reason.find("memory budget"), std::string::npos);
+TEST(Placement, AModelBiggerThanTheBudgetLoadsAlone) {
+    EXPECT_EQ(plan_placement({}, 200, {std::nullopt, 100}).kind, Kind::Fits);
+    auto plan = plan_placement({model("a", 10, true, 5), model("b", 10, true, 9)}, 200, {std::nullopt, 100});
+    ASSERT_EQ(plan.kind, Kind::Evict);
+    EXPECT_EQ(plan.evict, (std::vector<std::string>{"b", "a"}));
+    EXPECT_EQ(plan_placement({model("busy", 10, false, 5)}, 200, {std::nullopt, 100}).kind, Kind::Wait);
 }
 
 }  // namespace
