@@ -8,7 +8,13 @@ packages=(
   libboost1.81-dev libboost-filesystem1.81-dev libboost-json1.81-dev  # Asio, Beast, Process, DLL, JSON
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
+  curl  # e2e tests drive `corral serve` with curl
 )
+# The openai npm client test needs Node.js and npm; a machine may already have them from elsewhere
+# (e.g. NodeSource, whose nodejs package bundles npm), so only install Debian's when they are absent.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -321,7 +321,7 @@ std::shared_ptr<ModelEntry> Scheduler::entry_of(const supervisor::Instance& inst
     return nullptr;
 }
 
-void Scheduler::on_instance_changed(const std::shared_ptr<supervisor::Instance>& instance) {
+void Scheduler::on_instance_changed(std::shared_ptr<supervisor::Instance> instance) {
     auto entry = entry_of(*instance);
     if (notify_) notify_();
     if (!entry) return;

@@ -146,7 +146,7 @@ public:
     int32_t in_flight() const;
     const config::Config& config() const noexcept { return config_; }
 
-    void on_instance_changed(const std::shared_ptr<supervisor::Instance>& instance);
+    void on_instance_changed(std::shared_ptr<supervisor::Instance> instance);
 
 private:
     friend class Lease;

@@ -105,12 +105,12 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
     }
     if (auto budget = memory_budget(config_)) log()->info("memory budget {}", config::format_size(*budget));
 
+    // Bind before touching any server: an address in use must not cost the servers a crashed host left.
+    http_.set_body_limit(config_.max_request_body);
+    http_.listen(config_.listen);
     runners_.apply(config_);
     scheduler_.apply_config(config_, memory_budget(config_));
     adopt_leftovers();
-
-    http_.set_body_limit(config_.max_request_body);
-    http_.listen(config_.listen);
     http_.start();
     supervisor_.start_health_monitor();
     watch_signals();

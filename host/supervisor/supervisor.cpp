@@ -140,7 +140,7 @@ void Supervisor::on_started(const std::shared_ptr<Instance>& instance, uint64_t 
     }
 }
 
-void Supervisor::stop(const std::shared_ptr<Instance>& instance, const std::string& reason) {
+void Supervisor::stop(std::shared_ptr<Instance> instance, const std::string& reason) {
     switch (instance->state) {
         case InstanceState::Stopping:
         case InstanceState::Stopped:
@@ -275,7 +275,7 @@ void Supervisor::restart_after_stop(const std::shared_ptr<Instance>& instance, c
         });
 }
 
-void Supervisor::set_state(const std::shared_ptr<Instance>& instance, InstanceState state, std::string message) {
+void Supervisor::set_state(std::shared_ptr<Instance> instance, InstanceState state, std::string message) {
     const bool changed = instance->state != state || instance->message != message;
     instance->state = state;
     instance->message = std::move(message);

@@ -43,7 +43,8 @@ public:
                                     sdk::ProcessHandle handle);
 
     // Stops the server (SIGTERM, SIGKILL after the grace); the instance ends in state stopped.
-    void stop(const std::shared_ptr<Instance>& instance, const std::string& reason);
+    // Instances are taken by value where a listener may drop the caller's reference.
+    void stop(std::shared_ptr<Instance> instance, const std::string& reason);
 
     // A request could not connect to the server: asks it how it is, and unless it is healthy, stops
     // and restarts it at once instead of waiting for its exit event. Returns whether it is healthy.
@@ -70,7 +71,7 @@ private:
                     std::string error);
     void on_died(const std::shared_ptr<Instance>& instance, const std::string& why);
     void restart_after_stop(const std::shared_ptr<Instance>& instance, const std::string& why);
-    void set_state(const std::shared_ptr<Instance>& instance, InstanceState state, std::string message);
+    void set_state(std::shared_ptr<Instance> instance, InstanceState state, std::string message);
     void health_tick();
     void check_health(const std::shared_ptr<Instance>& instance);
 

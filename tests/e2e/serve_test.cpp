@@ -306,12 +306,16 @@ TEST_F(Serve, ServerKilledMidStreamEndsTheStreamWithAnErrorAndTheNextRequestWork
     auto stream = corral.stream("POST", "/v1/chat/completions", chat("tiny-a", 2000, true, R"(,"ignore_eos":true)"));
     ASSERT_EQ(stream->status(), 200);
     ASSERT_TRUE(stream->read_until("data: "));
+    Events events(corral);
     ::kill(pid, SIGSTOP);  // freeze it mid-generation, then kill it
     ::kill(pid, SIGKILL);
     stream->read_until("[DONE]", 10s);
     EXPECT_EQ(stream->received().find("[DONE]"), std::string::npos);
     EXPECT_NE(stream->received().find("\"upstream_failed\""), std::string::npos)
         << stream->received().substr(stream->received().size() - 300);
+    // (A request sent in the instant the kernel still queues connections for the dying server could
+    // reach it; the client above has seen the error, and corral has seen the exit.)
+    ASSERT_TRUE(events.wait_state("tiny-a", "restarting", 5s));
     EXPECT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
 }
 
@@ -515,6 +519,43 @@ TEST_F(Serve, LogsFollowStreamsNewLines) {
     ASSERT_EQ(follow->status(), 200);
     ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
     EXPECT_TRUE(follow->read_until("release", 10s)) << follow->received();
+}
+
+TEST_F(Serve, PreloadedModelsStartWithTheHost) {
+    Corral corral(dir_, config(R"(, "preload": ["toy", "a"])", "", R"({"max_loaded": 2})"));
+    EXPECT_TRUE(eventually([&] { return corral.state("toy") == "ready" && corral.state("tiny-a") == "ready"; }));
+}
+
+// The README's curl examples, as written there (against this test's port and models).
+TEST_F(Serve, CurlExamplesWork) {
+    Corral corral(dir_, config());
+    const std::string base = "http://127.0.0.1:" + std::to_string(corral.port);
+    auto curl = [](std::vector<std::string> args) {
+        args.insert(args.begin(), {"/usr/bin/env", "curl", "-sS", "--fail-with-body"});
+        return run_process(args);
+    };
+    auto models = curl({base + "/v1/models"});
+    ASSERT_EQ(models.exit_code, 0) << models.err;
+    EXPECT_EQ(json::parse(models.out).at("object"), "list");
+    auto reply = curl({base + "/v1/chat/completions", "-H", "Content-Type: application/json", "-d",
+                       R"({"model": "tiny-a", "max_tokens": 8, "messages": [{"role": "user", "content": "Hello"}]})"});
+    ASSERT_EQ(reply.exit_code, 0) << reply.out << reply.err;
+    EXPECT_EQ(json::parse(reply.out).at("choices").at(0).at("message").at("role"), "assistant");
+    auto stream = curl({"-N", base + "/v1/chat/completions", "-H", "Content-Type: application/json", "-d",
+                        R"({"model": "toy", "stream": true, "messages": [{"role": "user", "content": "Hello"}]})"});
+    ASSERT_EQ(stream.exit_code, 0) << stream.err;
+    EXPECT_NE(stream.out.find("data: [DONE]"), std::string::npos) << stream.out;
+    auto tokens = curl({base + "/tokenize", "-d", R"({"model": "tiny-b", "content": "Hello"})"});
+    ASSERT_EQ(tokens.exit_code, 0) << tokens.out << tokens.err;
+    EXPECT_TRUE(json::parse(tokens.out).as_object().contains("tokens"));
+    auto props = curl({base + "/props?model=tiny-b"});
+    EXPECT_EQ(props.exit_code, 0) << props.out << props.err;
+    auto metrics = curl({base + "/metrics"});
+    EXPECT_NE(metrics.out.find("corral_requests_total{model=\"tiny-b\",endpoint=\"/tokenize\",code=\"200\"} 1"), std::string::npos)
+        << metrics.out;
+    auto unknown = curl({base + "/v1/chat/completions", "-d", R"({"model": "nope"})"});
+    EXPECT_NE(unknown.exit_code, 0);
+    EXPECT_NE(unknown.out.find("model_not_found"), std::string::npos) << unknown.out;
 }
 
 TEST_F(Serve, OpenAiNodeClientChatsAndStreams) {
