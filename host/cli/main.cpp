@@ -32,7 +32,8 @@ void print_main_help(std::ostream& os) {
         os << "  " << name << std::string(name.size() < 18 ? 18 - name.size() : 1, ' ') << c.spec.summary << "\n";
     }
     os << "\nGlobal options:\n"
-          "  --log-level LEVEL  trace, debug, info, warn, error or off (default: warn; env CORRAL_LOG_LEVEL)\n"
+          "  --log-level LEVEL  trace, debug, info, warn, error or off (default: warn, serve: info or the config's log_level; env "
+          "CORRAL_LOG_LEVEL)\n"
           "  --version          Same as 'corral version'\n"
           "  -h, --help         Show this help; 'corral COMMAND --help' shows a command's\n"
           "\nExit status: 0 success, 1 the command failed, 2 bad arguments or invalid config.\n";

@@ -58,13 +58,19 @@ std::string Supervisor::fingerprint_of_instance_id(const std::string& instance_i
     return instance_id.substr(before + 1, last - before - 1);
 }
 
-std::shared_ptr<Instance> Supervisor::launch(const config::ModelConfig& model, std::shared_ptr<RunnerSlot> runner,
-                                             std::string fingerprint) {
+std::shared_ptr<Instance> Supervisor::make_instance(const config::ModelConfig& model, std::shared_ptr<RunnerSlot> runner,
+                                                    std::string fingerprint) {
     auto instance = std::make_shared<Instance>(io_.get_executor(), config_);
     instance->model = model.name;
     instance->fingerprint = std::move(fingerprint);
     instance->runner = std::move(runner);
     instance->server = model.server;
+    return instance;
+}
+
+std::shared_ptr<Instance> Supervisor::launch(const config::ModelConfig& model, std::shared_ptr<RunnerSlot> runner,
+                                             std::string fingerprint) {
+    auto instance = make_instance(model, std::move(runner), std::move(fingerprint));
     live_.push_back(instance);
     begin_launch(instance);
     return instance;
@@ -92,11 +98,7 @@ void Supervisor::begin_launch(const std::shared_ptr<Instance>& instance) {
 
 std::shared_ptr<Instance> Supervisor::adopt(const config::ModelConfig& model, std::shared_ptr<RunnerSlot> runner, std::string fingerprint,
                                             sdk::ProcessHandle handle) {
-    auto instance = std::make_shared<Instance>(io_.get_executor(), config_);
-    instance->model = model.name;
-    instance->fingerprint = std::move(fingerprint);
-    instance->runner = std::move(runner);
-    instance->server = model.server;
+    auto instance = make_instance(model, std::move(runner), std::move(fingerprint));
     instance->server.instance_id = handle.instance_id;
     instance->adopted = true;
     by_id_[handle.instance_id] = instance;
@@ -159,26 +161,14 @@ void Supervisor::stop(std::shared_ptr<Instance> instance, const std::string& rea
         case InstanceState::Unhealthy:
             break;
     }
-    const uint64_t generation = ++instance->generation;
+    ++instance->generation;
     set_state(instance, InstanceState::Stopping, reason);
-    auto slot = instance->runner;
-    auto handle = *instance->handle;
-    auto grace = config_.stop_grace;
-    offload(
-        [slot, handle, grace] {
-            try {
-                slot->runner->stop(handle, grace);
-            } catch (const sdk::Error& e) {
-                if (e.code() != sdk::ProcessError::NotRunning) throw;
-            }
-        },
-        [this, instance, generation, reason](std::string error) {
-            if (generation != instance->generation) return;
-            by_id_.erase(instance->server.instance_id);
-            instance->handle.reset();
-            if (!error.empty()) log()->error("stopping {} failed: {}", instance->server.instance_id, error);
-            set_state(instance, InstanceState::Stopped, error.empty() ? reason : reason + " (stop failed: " + error + ")");
-        });
+    stop_server(instance, [this, instance, reason](std::string error) {
+        by_id_.erase(instance->server.instance_id);
+        instance->handle.reset();
+        if (!error.empty()) log()->error("stopping {} failed: {}", instance->server.instance_id, error);
+        set_state(instance, InstanceState::Stopped, error.empty() ? reason : reason + " (stop failed: " + error + ")");
+    });
 }
 
 asio::awaitable<bool> Supervisor::verify_running(std::shared_ptr<Instance> instance) {
@@ -253,9 +243,18 @@ void Supervisor::on_died(const std::shared_ptr<Instance>& instance, const std::s
     });
 }
 
-void Supervisor::restart_after_stop(const std::shared_ptr<Instance>& instance, const std::string& why) {
-    const uint64_t generation = ++instance->generation;
+void Supervisor::restart_after_stop(std::shared_ptr<Instance> instance, const std::string& why) {
+    ++instance->generation;
     set_state(instance, InstanceState::Restarting, why);
+    stop_server(instance, [this, instance, why](std::string error) {
+        if (!error.empty()) log()->error("stopping unhealthy {} failed: {}", instance->server.instance_id, error);
+        instance->state = InstanceState::Ready;  // on_died expects a server that was serving
+        on_died(instance, why);
+    });
+}
+
+void Supervisor::stop_server(const std::shared_ptr<Instance>& instance, std::function<void(std::string error)> done) {
+    const uint64_t generation = instance->generation;
     auto slot = instance->runner;
     auto handle = *instance->handle;
     auto grace = config_.stop_grace;
@@ -264,14 +263,11 @@ void Supervisor::restart_after_stop(const std::shared_ptr<Instance>& instance, c
             try {
                 slot->runner->stop(handle, grace);
             } catch (const sdk::Error& e) {
-                if (e.code() != sdk::ProcessError::NotRunning) throw;
+                if (e.code() != sdk::ProcessError::NotRunning) throw;  // already gone is stopped
             }
         },
-        [this, instance, generation, why](std::string error) {
-            if (generation != instance->generation) return;
-            if (!error.empty()) log()->error("stopping unhealthy {} failed: {}", instance->server.instance_id, error);
-            instance->state = InstanceState::Ready;  // on_died expects a server that was serving
-            on_died(instance, why);
+        [instance, generation, done = std::move(done)](std::string error) {
+            if (generation == instance->generation) done(std::move(error));  // else it moved on meanwhile
         });
 }
 

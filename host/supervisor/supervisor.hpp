@@ -66,11 +66,15 @@ public:
     static std::string fingerprint_of_instance_id(const std::string& instance_id);
 
 private:
+    std::shared_ptr<Instance> make_instance(const config::ModelConfig& model, std::shared_ptr<RunnerSlot> runner, std::string fingerprint);
     void begin_launch(const std::shared_ptr<Instance>& instance);
     void on_started(const std::shared_ptr<Instance>& instance, uint64_t generation, std::optional<sdk::ProcessHandle> handle,
                     std::string error);
     void on_died(const std::shared_ptr<Instance>& instance, const std::string& why);
-    void restart_after_stop(const std::shared_ptr<Instance>& instance, const std::string& why);
+    void restart_after_stop(std::shared_ptr<Instance> instance, const std::string& why);
+    // Runs the runner's stop() on the worker pool (a server already gone counts as stopped), then
+    // `done(error)` on the serve thread unless the instance moved on meanwhile.
+    void stop_server(const std::shared_ptr<Instance>& instance, std::function<void(std::string error)> done);
     void set_state(std::shared_ptr<Instance> instance, InstanceState state, std::string message);
     void health_tick();
     void check_health(const std::shared_ptr<Instance>& instance);

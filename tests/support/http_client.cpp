@@ -15,11 +15,10 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-HttpResult http_request(const std::string& host, uint16_t port, const std::string& method, const std::string& target,
-                        const std::string& body, const Headers& headers) {
-    asio::io_context ioc;
-    asio::ip::tcp::socket socket(ioc);
-    socket.connect(asio::ip::tcp::endpoint(asio::ip::make_address(host), port));
+namespace {
+
+http::request<http::string_body> make_request(const std::string& host, const std::string& method, const std::string& target,
+                                              const std::string& body, const Headers& headers) {
     http::request<http::string_body> req{http::string_to_verb(method), target, 11};
     req.set(http::field::host, host);
     if (!body.empty()) {
@@ -28,6 +27,17 @@ HttpResult http_request(const std::string& host, uint16_t port, const std::strin
     }
     for (const auto& [name, value] : headers) req.set(name, value);
     req.prepare_payload();
+    return req;
+}
+
+}  // namespace
+
+HttpResult http_request(const std::string& host, uint16_t port, const std::string& method, const std::string& target,
+                        const std::string& body, const Headers& headers) {
+    asio::io_context ioc;
+    asio::ip::tcp::socket socket(ioc);
+    socket.connect(asio::ip::tcp::endpoint(asio::ip::make_address(host), port));
+    auto req = make_request(host, method, target, body, headers);
     http::write(socket, req);
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
@@ -50,14 +60,7 @@ HttpResult http_request(const std::string& host, uint16_t port, const std::strin
 HttpStream::HttpStream(const std::string& host, uint16_t port, const std::string& method, const std::string& target,
                        const std::string& body, const Headers& headers) {
     socket_.connect(asio::ip::tcp::endpoint(asio::ip::make_address(host), port));
-    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-    req.set(http::field::host, host);
-    if (!body.empty()) {
-        req.set(http::field::content_type, "application/json");
-        req.body() = body;
-    }
-    for (const auto& [name, value] : headers) req.set(name, value);
-    req.prepare_payload();
+    auto req = make_request(host, method, target, body, headers);
     http::write(socket_, req);
     parser_.body_limit(boost::none);
     http::read_header(socket_, buffer_, parser_);
