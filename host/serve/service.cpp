@@ -49,9 +49,8 @@ Service::Service(config::Config config, plugins::PluginRegistry registry)
       signals_(io_),
       drain_progress_(std::make_shared<AsyncSignal>(io_.get_executor())) {
     supervisor_.set_listener([this](const std::shared_ptr<supervisor::Instance>& instance) {
-        if (instance->gone() || instance->state == supervisor::InstanceState::Restarting) {
-            if (instance->handle) pool_.drop(instance->handle->endpoint);
-        }
+        // Connections to a server that is going away must not be reused (its port may be reused too).
+        if (!instance->serving() && !instance->endpoint.empty()) pool_.drop(instance->endpoint);
         scheduler_.on_instance_changed(instance);
     });
     scheduler_.set_change_notifier([this] { drain_progress_->notify(); });

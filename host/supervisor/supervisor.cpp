@@ -119,6 +119,7 @@ void Supervisor::on_started(const std::shared_ptr<Instance>& instance, uint64_t 
     if (generation != instance->generation) return;
     if (handle) {
         instance->handle = std::move(handle);
+        instance->endpoint = instance->handle->endpoint;
         instance->ready_at = clock::now();
         metrics_.load(instance->model, seconds_since(instance->launched_at), true);
         if (instance->stop_requested) {
