@@ -133,11 +133,6 @@ asio::awaitable<void> AdminRoutes::handle(Exchange& ex) {
 
 asio::awaitable<void> AdminRoutes::load(Exchange& ex, const std::string& model) {
     auto sub = events_.subscribe(false);  // before the load starts, so its "starting" event is seen
-    struct Unsubscribe {
-        EventBus& bus;
-        std::shared_ptr<EventBus::Subscriber> s;
-        ~Unsubscribe() { bus.unsubscribe(s); }
-    } unsubscribe{events_, sub};
     if (auto refusal = scheduler_.load(model)) {
         co_await ex.write_error(refusal->status, refusal->message, refusal->type, refusal->code, refusal->retry_after);
         co_return;
@@ -158,10 +153,10 @@ asio::awaitable<void> AdminRoutes::load(Exchange& ex, const std::string& model) 
     if (progress) co_await start_stream(ex, "text/event-stream");
     const auto deadline = clock::now() + scheduler_.config().scheduler.load_timeout;
     for (;;) {
-        sub->signal.rearm();
-        while (!sub->pending.empty()) {
-            auto event = std::move(sub->pending.front());
-            sub->pending.pop_front();
+        (*sub)->signal.rearm();
+        while (!(*sub)->pending.empty()) {
+            auto event = std::move((*sub)->pending.front());
+            (*sub)->pending.pop_front();
             if (progress && is_model_event(event, name)) co_await proxy::write_chunk(ex.stream, sse(event));
         }
         auto s = current();
@@ -186,7 +181,7 @@ asio::awaitable<void> AdminRoutes::load(Exchange& ex, const std::string& model) 
             }
             co_return;
         }
-        co_await sub->signal.wait(deadline);
+        co_await (*sub)->signal.wait(deadline);
     }
 }
 
@@ -199,12 +194,11 @@ asio::awaitable<void> AdminRoutes::unload(Exchange& ex, const std::string& model
     auto sub = events_.subscribe(false);
     const auto deadline = clock::now() + scheduler_.config().supervisor.stop_grace + std::chrono::seconds(5);
     while (entry->instance && clock::now() < deadline) {
-        sub->signal.rearm();
-        sub->pending.clear();
+        (*sub)->signal.rearm();
+        (*sub)->pending.clear();
         if (!entry->instance) break;
-        co_await sub->signal.wait(deadline);
+        co_await (*sub)->signal.wait(deadline);
     }
-    events_.unsubscribe(sub);
     for (const auto& s : scheduler_.status()) {
         if (s.name == entry->config.name) {
             co_await ex.write_json(http::status::ok, to_json(s));
@@ -215,28 +209,23 @@ asio::awaitable<void> AdminRoutes::unload(Exchange& ex, const std::string& model
 
 asio::awaitable<void> AdminRoutes::events(Exchange& ex) {
     auto sub = events_.subscribe(ex.query("replay").value_or("0") == "1");
-    struct Unsubscribe {
-        EventBus& bus;
-        std::shared_ptr<EventBus::Subscriber> s;
-        ~Unsubscribe() { bus.unsubscribe(s); }
-    } unsubscribe{events_, sub};
     co_await start_stream(ex, "text/event-stream");
     co_await proxy::write_chunk(ex.stream, ": corral events\n\n");
     for (;;) {
-        sub->signal.rearm();
+        (*sub)->signal.rearm();
         std::string batch;
-        while (!sub->pending.empty()) {
-            batch += sse(sub->pending.front());
-            sub->pending.pop_front();
+        while (!(*sub)->pending.empty()) {
+            batch += sse((*sub)->pending.front());
+            (*sub)->pending.pop_front();
         }
-        if (sub->overflowed) {
+        if ((*sub)->overflowed) {
             batch += sse({{"type", "overflow"}, {"message", "this subscriber fell behind; events were dropped"}});
             co_await proxy::write_chunk(ex.stream, batch);
             co_await proxy::write_last_chunk(ex.stream);
             co_return;
         }
         if (!batch.empty()) co_await proxy::write_chunk(ex.stream, batch);
-        if (!co_await sub->signal.wait(clock::now() + kHeartbeat)) co_await proxy::write_chunk(ex.stream, ": heartbeat\n\n");
+        if (!co_await (*sub)->signal.wait(clock::now() + kHeartbeat)) co_await proxy::write_chunk(ex.stream, ": heartbeat\n\n");
     }
 }
 

@@ -9,7 +9,7 @@ void EventBus::publish(boost::json::object event) {
     event["time"] = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     history_.push_back(event);
     if (history_.size() > kHistory) history_.pop_front();
-    for (auto& s : subscribers_) {
+    for (auto& s : *subscribers_) {
         if (s->pending.size() >= kSubscriberBacklog) {
             s->overflowed = true;
         } else {
@@ -19,15 +19,11 @@ void EventBus::publish(boost::json::object event) {
     }
 }
 
-std::shared_ptr<EventBus::Subscriber> EventBus::subscribe(bool replay) {
+std::unique_ptr<EventBus::Subscription> EventBus::subscribe(bool replay) {
     auto s = std::make_shared<Subscriber>(ex_);
     if (replay) s->pending.assign(history_.begin(), history_.end());
-    subscribers_.push_back(s);
-    return s;
-}
-
-void EventBus::unsubscribe(const std::shared_ptr<Subscriber>& s) {
-    subscribers_.remove(s);
+    subscribers_->push_back(s);
+    return std::make_unique<Subscription>(subscribers_, s);
 }
 
 }  // namespace corral::admin

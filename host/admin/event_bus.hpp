@@ -26,14 +26,32 @@ public:
         bool overflowed = false;
     };
 
+    using SubscriberList = std::list<std::shared_ptr<Subscriber>>;
+
+    // Unsubscribes when destroyed; safe to outlive the bus (a coroutine frame destroyed at shutdown).
+    class Subscription {
+    public:
+        Subscription(std::weak_ptr<SubscriberList> list, std::shared_ptr<Subscriber> subscriber)
+            : list_(std::move(list)), subscriber_(std::move(subscriber)) {}
+        ~Subscription() {
+            if (auto list = list_.lock()) list->remove(subscriber_);
+        }
+        Subscription(const Subscription&) = delete;
+        Subscription& operator=(const Subscription&) = delete;
+        Subscriber* operator->() const noexcept { return subscriber_.get(); }
+
+    private:
+        std::weak_ptr<SubscriberList> list_;
+        std::shared_ptr<Subscriber> subscriber_;
+    };
+
     explicit EventBus(boost::asio::any_io_executor ex) : ex_(std::move(ex)) {}
 
     // Adds "seq" and "time" (ms since the epoch) and delivers the event.
     void publish(boost::json::object event);
 
     // A new subscriber; it receives the history when `replay` is set, then every later event.
-    std::shared_ptr<Subscriber> subscribe(bool replay);
-    void unsubscribe(const std::shared_ptr<Subscriber>& s);
+    std::unique_ptr<Subscription> subscribe(bool replay);
 
     const std::deque<boost::json::object>& history() const noexcept { return history_; }
 
@@ -41,7 +59,7 @@ private:
     boost::asio::any_io_executor ex_;
     uint64_t seq_ = 0;
     std::deque<boost::json::object> history_;
-    std::list<std::shared_ptr<Subscriber>> subscribers_;
+    std::shared_ptr<SubscriberList> subscribers_ = std::make_shared<SubscriberList>();
 };
 
 }  // namespace corral::admin
