@@ -4,6 +4,7 @@
 #include "cli/plugin_dirs_option.hpp"
 #include "config/config_loader.hpp"
 #include "plugins/plugin_registry.hpp"
+#include "plugins/probe_runs.hpp"
 
 #include <boost/json.hpp>
 
@@ -55,34 +56,22 @@ int run_probe(const ParsedArgs& args) {
         if (auto loaded = config::load_config_file(*file); loaded.config) wanted = loaded.config->probes;
     }
     auto registry = plugins::PluginRegistry::scan(*dirs);
+    auto runs = plugins::run_probes(registry, wanted);
     boost::json::array reports;
     bool any_failed = false;
-    bool any_probe = false;
-    for (const auto& plugin : registry.plugins()) {
-        if (plugin->info().kind != plugins::PluginKind::Probe) continue;
-        if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), plugin->info().name) == wanted.end()) continue;
-        any_probe = true;
-        sdk::ProbeReport report;
-        try {
-            report = plugin->create_probe({})->probe();
-        } catch (const std::exception& e) {
-            // A broken probe is reported, never fatal: the other backends still count.
-            any_failed = true;
-            report.backend = plugin->info().name;
-            report.available = false;
-            report.reason = std::string("probe failed: ") + e.what();
-        }
+    for (const auto& run : runs) {
+        any_failed |= run.failed;
         if (args.flag("json")) {
-            auto j = sdk::to_json(report);
-            j.get_object()["plugin"] = plugin->info().name;
+            auto j = sdk::to_json(run.report);
+            j.get_object()["plugin"] = run.plugin;
             reports.push_back(std::move(j));
         } else {
-            print_report(report);
+            print_report(run.report);
         }
     }
     if (args.flag("json")) {
         write_pretty_json(std::cout, boost::json::object{{"probes", std::move(reports)}});
-    } else if (!any_probe) {
+    } else if (runs.empty()) {
         std::cout << "(no probe plugins found)\n";
     }
     return any_failed ? kExitFailure : kExitOk;

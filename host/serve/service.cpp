@@ -3,6 +3,7 @@
 #include "config/config_loader.hpp"
 #include "config/units.hpp"
 #include "logging/logging.hpp"
+#include "plugins/probe_runs.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -84,21 +85,13 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
     // Memory the models may use: the GPUs' memory when there are GPUs, else the machine's RAM.
     if (!config_.scheduler.memory_budget) {
         uint64_t gpu = 0, ram = 0;
-        for (const auto& plugin : registry_.plugins()) {
-            if (plugin->info().kind != plugins::PluginKind::Probe) continue;
-            if (!config_.probes.empty() &&
-                std::find(config_.probes.begin(), config_.probes.end(), plugin->info().name) == config_.probes.end())
-                continue;
-            try {
-                auto report = plugin->create_probe({})->probe();
-                if (!report.available) continue;
-                for (const auto& d : report.devices) {
-                    if (d.backend != "cpu" && !d.unified) gpu += d.memory_total;
-                }
-                if (report.system) ram = report.system->ram_total;
-            } catch (const std::exception& e) {
-                log()->warn("probe {} failed: {}", plugin->info().name, e.what());
+        for (const auto& run : plugins::run_probes(registry_, config_.probes)) {
+            if (run.failed) log()->warn("probe {}: {}", run.plugin, run.report.reason);
+            if (!run.report.available) continue;
+            for (const auto& d : run.report.devices) {
+                if (d.backend != "cpu" && !d.unified) gpu += d.memory_total;
             }
+            if (run.report.system) ram = run.report.system->ram_total;
         }
         if (gpu || ram) probed_budget_ = gpu ? gpu : ram;
     }
