@@ -1,6 +1,7 @@
 #include "cli/admin_client.hpp"
 
 #include "config/config_loader.hpp"
+#include "http_health.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -18,25 +19,12 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-bool parse_url(std::string_view url, AdminTarget& target) {
-    constexpr std::string_view scheme = "http://";
-    if (url.substr(0, scheme.size()) != scheme) return false;
-    url.remove_prefix(scheme.size());
-    if (!url.empty() && url.back() == '/') url.remove_suffix(1);
-    auto colon = url.rfind(':');
-    if (colon == std::string_view::npos || colon == 0) return false;
-    std::string host(url.substr(0, colon));
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    try {
-        std::size_t used = 0;
-        int port = std::stoi(std::string(url.substr(colon + 1)), &used);
-        if (used != url.size() - colon - 1 || port < 1 || port > 65535) return false;
-        target.host = host;
-        target.port = static_cast<uint16_t>(port);
-        return true;
-    } catch (const std::exception&) {
-        return false;
-    }
+bool parse_url(const std::string& url, AdminTarget& target) {
+    auto endpoint = plugin_common::parse_http_endpoint(url);
+    if (!endpoint) return false;
+    target.host = endpoint->host;
+    target.port = endpoint->port;
+    return true;
 }
 
 struct Connection {
@@ -68,8 +56,7 @@ http::request<http::empty_body> make_request(const AdminTarget& target, const st
 }  // namespace
 
 std::string AdminTarget::url() const {
-    bool v6 = host.find(':') != std::string::npos;
-    return "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+    return plugin_common::format_http_endpoint(host, port);
 }
 
 std::vector<OptionSpec> admin_client_options() {

@@ -2,6 +2,7 @@
 #include "cli/commands.hpp"
 #include "cli/plugin_dirs_option.hpp"
 #include "config/config_loader.hpp"
+#include "http_health.hpp"
 #include "logging/logging.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "serve/service.hpp"
@@ -43,9 +44,8 @@ int serve(const ParsedArgs& args) {
     try {
         serve::Service service(std::move(config), std::move(registry));
         service.run([&](uint16_t port) {
-            bool v6 = host.find(':') != std::string::npos;
-            std::cout << "corral: serving " << models << " model" << (models == 1 ? "" : "s") << " on http://"
-                      << (v6 ? "[" + host + "]" : host) << ":" << port << std::endl;
+            std::cout << "corral: serving " << models << " model" << (models == 1 ? "" : "s") << " on "
+                      << plugin_common::format_http_endpoint(host, port) << std::endl;
         });
     } catch (const std::exception& e) {
         std::cerr << "corral: " << e.what() << "\n";

@@ -1,5 +1,7 @@
 #include "proxy/upstream_pool.hpp"
 
+#include "http_health.hpp"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -21,19 +23,6 @@ bool still_open(UpstreamConnection& c) {
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-// "http://host:port[/]" -> host, port.
-void split(const std::string& endpoint, std::string& host, std::string& port) {
-    std::string_view rest(endpoint);
-    constexpr std::string_view scheme = "http://";
-    if (rest.substr(0, scheme.size()) == scheme) rest.remove_prefix(scheme.size());
-    if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-    auto colon = rest.rfind(':');
-    if (colon == std::string_view::npos) throw boost::system::system_error(asio::error::invalid_argument, "endpoint " + endpoint);
-    host = std::string(rest.substr(0, colon));
-    port = std::string(rest.substr(colon + 1));
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-}
-
 }  // namespace
 
 asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::get(const std::string& endpoint, bool fresh) {
@@ -51,11 +40,12 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::get(const std
             }
         }
     }
-    std::string host, port;
-    split(endpoint, host, port);
+    auto parsed = plugin_common::parse_http_endpoint(endpoint);
+    if (!parsed) throw boost::system::system_error(asio::error::invalid_argument, "endpoint " + endpoint);
     auto ex = co_await asio::this_coro::executor;
     asio::ip::tcp::resolver resolver(ex);
-    auto results = co_await resolver.async_resolve(host, port, asio::ip::resolver_base::numeric_service, asio::use_awaitable);
+    auto results = co_await resolver.async_resolve(parsed->host, std::to_string(parsed->port), asio::ip::resolver_base::numeric_service,
+                                                   asio::use_awaitable);
     auto c = std::make_unique<UpstreamConnection>(ex);
     c->stream.expires_after(std::chrono::seconds(10));
     co_await c->stream.async_connect(results, asio::use_awaitable);
