@@ -19,19 +19,6 @@ using proxy::Exchange;
 
 constexpr std::chrono::seconds kHeartbeat{15};
 
-asio::awaitable<void> start_stream(Exchange& ex, const char* content_type) {
-    http::response<http::empty_body> header{http::status::ok, 11};
-    header.set(http::field::server, "corral");
-    header.set(http::field::content_type, content_type);
-    header.set(http::field::cache_control, "no-cache");
-    header.chunked(true);
-    header.keep_alive(false);  // streams end with the connection
-    ex.keep_alive = false;
-    ex.status = 200;
-    http::response_serializer<http::empty_body> sr(header);
-    co_await http::async_write_header(ex.stream, sr, asio::use_awaitable);
-}
-
 std::string sse(const boost::json::value& v) {
     return "data: " + boost::json::serialize(v) + "\n\n";
 }
@@ -150,7 +137,7 @@ asio::awaitable<void> AdminRoutes::load(Exchange& ex, const std::string& model) 
         co_return;
     }
     const bool progress = ex.request[http::field::accept].find("text/event-stream") != boost::beast::string_view::npos;
-    if (progress) co_await start_stream(ex, "text/event-stream");
+    if (progress) co_await ex.write_stream_header("text/event-stream", false);
     const auto deadline = clock::now() + scheduler_.config().scheduler.load_timeout;
     for (;;) {
         (*sub)->signal.rearm();
@@ -209,7 +196,7 @@ asio::awaitable<void> AdminRoutes::unload(Exchange& ex, const std::string& model
 
 asio::awaitable<void> AdminRoutes::events(Exchange& ex) {
     auto sub = events_.subscribe(ex.query("replay").value_or("0") == "1");
-    co_await start_stream(ex, "text/event-stream");
+    co_await ex.write_stream_header("text/event-stream", false);
     co_await proxy::write_chunk(ex.stream, ": corral events\n\n");
     for (;;) {
         (*sub)->signal.rearm();
@@ -265,7 +252,7 @@ asio::awaitable<void> AdminRoutes::logs(Exchange& ex, const std::string& name) {
         std::shared_ptr<serve::AsyncSignal> s;
         ~Unfollow() { logs.remove_follower(s); }
     } unfollow{instance->logs, signal};
-    co_await start_stream(ex, "text/plain; charset=utf-8");
+    co_await ex.write_stream_header("text/plain; charset=utf-8", false);
     co_await proxy::write_chunk(ex.stream, text);
     for (;;) {
         signal->rearm();

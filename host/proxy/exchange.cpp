@@ -50,6 +50,19 @@ boost::asio::awaitable<void> Exchange::write_text(http::status s, std::string bo
     co_await write(std::move(response));
 }
 
+boost::asio::awaitable<void> Exchange::write_stream_header(const char* content_type, bool may_keep_alive) {
+    http::response<http::empty_body> header{http::status::ok, 11};
+    header.set(http::field::server, "corral");
+    header.set(http::field::content_type, content_type);
+    header.set(http::field::cache_control, "no-cache");
+    header.chunked(true);
+    header.keep_alive(may_keep_alive && keep_alive && request.keep_alive());
+    keep_alive = header.keep_alive();
+    status = 200;
+    http::response_serializer<http::empty_body> sr(header);
+    co_await http::async_write_header(stream, sr, boost::asio::use_awaitable);
+}
+
 boost::asio::awaitable<void> Exchange::write_error(int s, const std::string& message, const std::string& type, const std::string& code,
                                                    std::optional<int> retry_after) {
     http::response<http::string_body> response{static_cast<http::status>(s), 11};

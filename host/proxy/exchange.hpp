@@ -31,6 +31,9 @@ struct Exchange {
     boost::asio::awaitable<void> write(http::response<http::string_body> response);
     boost::asio::awaitable<void> write_json(http::status status, const boost::json::value& body);
     boost::asio::awaitable<void> write_text(http::status status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+    // The header of a 200 chunked stream (SSE, followed logs); the body follows as chunks
+    // (write_chunk / write_last_chunk). `may_keep_alive` false: the stream ends with the connection.
+    boost::asio::awaitable<void> write_stream_header(const char* content_type, bool may_keep_alive);
     // {"error":{"message","type","code"}}, with Retry-After when given.
     boost::asio::awaitable<void> write_error(int status, const std::string& message, const std::string& type, const std::string& code,
                                              std::optional<int> retry_after = std::nullopt);

@@ -148,16 +148,7 @@ asio::awaitable<void> ProxyRoutes::forward_with_progress(Exchange& ex, const std
     auto pending = std::make_shared<PendingAcquire>(co_await asio::this_coro::executor);
     asio::co_spawn(co_await asio::this_coro::executor, acquire_into(&scheduler_, model, pending), asio::detached);
 
-    http::response<http::empty_body> header{http::status::ok, 11};
-    header.set(http::field::server, "corral");
-    header.set(http::field::content_type, "text/event-stream");
-    header.set(http::field::cache_control, "no-cache");
-    header.chunked(true);
-    header.keep_alive(ex.keep_alive && ex.request.keep_alive());
-    ex.keep_alive = header.keep_alive();
-    ex.status = 200;
-    http::response_serializer<http::empty_body> sr(header);
-    co_await http::async_write_header(ex.stream, sr, asio::use_awaitable);
+    co_await ex.write_stream_header("text/event-stream", true);
 
     const auto started = clock::now();
     std::string last_state;
