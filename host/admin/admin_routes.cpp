@@ -126,12 +126,7 @@ asio::awaitable<void> AdminRoutes::load(Exchange& ex, const std::string& model) 
     }
     auto entry = scheduler_.find(model);
     const std::string name = entry->config.name;
-    auto current = [&] {
-        for (const auto& s : scheduler_.status()) {
-            if (s.name == name) return s;
-        }
-        return scheduler::ModelStatus{};
-    };
+    auto current = [&] { return scheduler_.describe(*entry); };
     if (ex.query("wait").value_or("1") == "0") {
         co_await ex.write_json(http::status::accepted, to_json(current()));
         co_return;
@@ -183,15 +178,9 @@ asio::awaitable<void> AdminRoutes::unload(Exchange& ex, const std::string& model
     while (entry->instance && clock::now() < deadline) {
         (*sub)->signal.rearm();
         (*sub)->pending.clear();
-        if (!entry->instance) break;
         co_await (*sub)->signal.wait(deadline);
     }
-    for (const auto& s : scheduler_.status()) {
-        if (s.name == entry->config.name) {
-            co_await ex.write_json(http::status::ok, to_json(s));
-            co_return;
-        }
-    }
+    co_await ex.write_json(http::status::ok, to_json(scheduler_.describe(*entry)));
 }
 
 asio::awaitable<void> AdminRoutes::events(Exchange& ex) {

@@ -421,38 +421,39 @@ int32_t Scheduler::in_flight() const {
     return n;
 }
 
+ModelStatus Scheduler::describe(const ModelEntry& e) const {
+    const auto now = clock::now();
+    ModelStatus s;
+    s.name = e.config.name;
+    s.aliases = e.config.aliases;
+    s.runner = e.config.runner;
+    s.in_flight = e.in_flight;
+    s.queued = static_cast<int32_t>(e.queue.size());
+    s.memory = e.memory;
+    s.message = e.last_error;
+    if (e.instance) {
+        const auto& inst = *e.instance;
+        s.state = std::string(supervisor::to_string(inst.state));
+        s.message = inst.message;
+        s.instance_id = inst.server.instance_id;
+        s.restarts = inst.restarts;
+        s.adopted = inst.adopted;
+        if (inst.handle) {
+            s.endpoint = inst.handle->endpoint;
+            s.pid = inst.handle->pid;
+        }
+        if (inst.ready_at) s.uptime_seconds = std::chrono::duration<double>(now - *inst.ready_at).count();
+        if (e.idle() && inst.serving()) s.idle_seconds = std::chrono::duration<double>(now - e.last_used).count();
+    } else {
+        s.state = e.pending_load ? "queued" : "unloaded";
+    }
+    return s;
+}
+
 std::vector<ModelStatus> Scheduler::status() const {
     std::vector<ModelStatus> out;
-    const auto now = clock::now();
     for (const auto& m : config_.models) {
-        auto it = models_.find(m.name);
-        if (it == models_.end()) continue;
-        const auto& e = *it->second;
-        ModelStatus s;
-        s.name = m.name;
-        s.aliases = m.aliases;
-        s.runner = m.runner;
-        s.in_flight = e.in_flight;
-        s.queued = static_cast<int32_t>(e.queue.size());
-        s.memory = e.memory;
-        s.message = e.last_error;
-        if (e.instance) {
-            const auto& inst = *e.instance;
-            s.state = std::string(supervisor::to_string(inst.state));
-            s.message = inst.message;
-            s.instance_id = inst.server.instance_id;
-            s.restarts = inst.restarts;
-            s.adopted = inst.adopted;
-            if (inst.handle) {
-                s.endpoint = inst.handle->endpoint;
-                s.pid = inst.handle->pid;
-            }
-            if (inst.ready_at) s.uptime_seconds = std::chrono::duration<double>(now - *inst.ready_at).count();
-            if (e.idle() && inst.serving()) s.idle_seconds = std::chrono::duration<double>(now - e.last_used).count();
-        } else {
-            s.state = e.pending_load ? "queued" : "unloaded";
-        }
-        out.push_back(std::move(s));
+        if (auto it = models_.find(m.name); it != models_.end()) out.push_back(describe(*it->second));
     }
     return out;
 }

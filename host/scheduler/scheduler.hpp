@@ -140,7 +140,8 @@ public:
 
     // The model entry for a name or alias; null if unknown.
     std::shared_ptr<ModelEntry> find(std::string_view model) const;
-    std::vector<ModelStatus> status() const;
+    std::vector<ModelStatus> status() const;  // every configured model, in config order
+    ModelStatus describe(const ModelEntry& entry) const;
     std::vector<admin::ModelGauges> gauges() const;
     std::optional<uint64_t> memory_budget() const noexcept { return limits_.memory_budget; }
     int32_t in_flight() const;
