@@ -3,29 +3,16 @@
 #include "cli/json_output.hpp"
 #include "cli/plugin_dirs_option.hpp"
 #include "config/config_loader.hpp"
+#include "config/units.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "plugins/probe_runs.hpp"
 
 #include <boost/json.hpp>
 
-#include <cstdio>
 #include <iostream>
 
 namespace corral::cli {
 namespace {
-
-std::string human_bytes(uint64_t bytes) {
-    static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = static_cast<double>(bytes);
-    int unit = 0;
-    while (v >= 1024.0 && unit < 4) {
-        v /= 1024.0;
-        ++unit;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", v, kUnits[unit]);
-    return buf;
-}
 
 void print_report(const sdk::ProbeReport& r) {
     std::cout << r.backend << ": " << (r.available ? "available" : "not available");
@@ -34,13 +21,13 @@ void print_report(const sdk::ProbeReport& r) {
     if (r.system) {
         const auto& s = *r.system;
         std::cout << "  cpu: " << s.cpu_model << ", " << s.cpu_cores << " cores, " << s.cpu_threads << " threads\n"
-                  << "  ram: " << human_bytes(s.ram_total) << " total, " << human_bytes(s.ram_available) << " available\n";
+                  << "  ram: " << config::format_size(s.ram_total) << " total, " << config::format_size(s.ram_available) << " available\n";
     }
     for (const auto& d : r.devices) {
         std::cout << "  [" << d.index << "] " << d.name;
         if (!d.type.empty()) std::cout << " (" << d.type << ")";
-        std::cout << ": " << human_bytes(d.memory_total) << " total";
-        if (d.memory_free) std::cout << ", " << human_bytes(*d.memory_free) << " free";
+        std::cout << ": " << config::format_size(d.memory_total) << " total";
+        if (d.memory_free) std::cout << ", " << config::format_size(*d.memory_free) << " free";
         if (d.unified) std::cout << ", unified";
         if (!d.compute_capability.empty()) std::cout << ", compute " << d.compute_capability;
         if (!d.driver.empty()) std::cout << ", driver " << d.driver;

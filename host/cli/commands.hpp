@@ -18,6 +18,7 @@ Command plugins_command();
 Command plugins_inspect_command();
 Command config_check_command();
 Command probe_command();
+Command fit_command();
 Command run_command();
 Command serve_command();
 Command ps_command();

@@ -10,7 +10,7 @@ std::string format_number(double v) {
     return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
 }
 
-std::vector<std::string> server_arguments(const sdk::ServerConfig& c, uint16_t port, const std::vector<std::string>& runner_extra_args) {
+std::vector<std::string> server_arguments(const sdk::ServerConfig& c, uint16_t port, const ArgumentOptions& options) {
     std::vector<std::string> a = {"--model", c.model_path, "--host", c.host, "--port", std::to_string(port), "--alias", c.model_name};
     auto opt = [&](const char* flag, const auto& value) {
         if (value) {
@@ -24,7 +24,20 @@ std::vector<std::string> server_arguments(const sdk::ServerConfig& c, uint16_t p
         }
     };
     opt("--ctx-size", c.ctx_size);
-    opt("--n-gpu-layers", c.gpu_layers);
+    const bool auto_layers = c.gpu_layers && *c.gpu_layers == "auto";
+    if (auto_layers && options.features.fit) {
+        a.insert(a.end(), {"--n-gpu-layers", "auto", "--fit", "on"});
+        if (!c.fit_target_mib.empty()) {
+            std::string targets;
+            for (auto t : c.fit_target_mib) targets += (targets.empty() ? "" : ",") + std::to_string(t);
+            a.insert(a.end(), {"--fit-target", targets});
+        }
+    } else if (auto_layers) {
+        // A build that cannot fit itself may not take "auto" either: corral's plan, or its default.
+        if (c.fit_gpu_layers) a.insert(a.end(), {"--n-gpu-layers", std::to_string(*c.fit_gpu_layers)});
+    } else {
+        opt("--n-gpu-layers", c.gpu_layers);
+    }
     opt("--threads", c.threads);
     opt("--batch-size", c.batch_size);
     opt("--parallel", c.parallel);
@@ -42,7 +55,10 @@ std::vector<std::string> server_arguments(const sdk::ServerConfig& c, uint16_t p
     opt("--top-p", c.sampling.top_p);
     opt("--min-p", c.sampling.min_p);
     opt("--repeat-penalty", c.sampling.repeat_penalty);
-    a.insert(a.end(), runner_extra_args.begin(), runner_extra_args.end());
+    if (options.log_verbosity && options.features.log_verbosity) {
+        a.insert(a.end(), {"--log-verbosity", std::to_string(*options.log_verbosity)});
+    }
+    a.insert(a.end(), options.runner_extra_args.begin(), options.runner_extra_args.end());
     a.insert(a.end(), c.extra_args.begin(), c.extra_args.end());
     return a;
 }

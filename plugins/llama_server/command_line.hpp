@@ -1,18 +1,27 @@
 // ServerConfig -> llama-server's command line. Pure, so the mapping is tested without a server.
 #pragma once
 
+#include "server_features.hpp"
+
 #include <corral/sdk/types.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace corral::llama {
 
+struct ArgumentOptions {
+    ServerFeatures features;                // what the binary supports
+    std::optional<uint32_t> log_verbosity;  // --log-verbosity, where supported
+    std::vector<std::string> runner_extra_args;
+};
+
 // The arguments after the program name. `extra_args` (runner-wide, then the model's) come last so
-// they can override anything corral sets.
-std::vector<std::string> server_arguments(const sdk::ServerConfig& config, uint16_t port,
-                                          const std::vector<std::string>& runner_extra_args);
+// they can override anything corral sets. gpu_layers "auto" becomes `-ngl auto --fit on` with the
+// host's --fit-target where the binary fits itself, else the host's own layer plan (fit_gpu_layers).
+std::vector<std::string> server_arguments(const sdk::ServerConfig& config, uint16_t port, const ArgumentOptions& options);
 
 // Shortest round-trip text for a double ("0.7", not "0.700000").
 std::string format_number(double v);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct LlamaOptions {
     std::filesystem::path state_dir;      // instance records live in <state_dir>/instances
     std::chrono::milliseconds startup_timeout{std::chrono::minutes(10)};
     uint32_t log_lines = 5000;  // per-instance ring buffer
+    // llama-server's --log-verbosity: 4 prints the per-device model/KV/compute buffer sizes the host
+    // reads to learn a model's real memory use (and ~16 lines per request); 3 is llama-server's default.
+    uint32_t log_verbosity = 4;
 };
 
 extern const char* const kLlamaOptionsSchema;

@@ -6,6 +6,7 @@
 // instance (ring buffer) and forwarded line by line as events; exits come from the OS and are pushed
 // as events. Instance records let a restarted host adopt servers that outlived their host.
 #include "command_line.hpp"
+#include "feature_cache.hpp"
 #include "http_health.hpp"
 #include "instance_records.hpp"
 #include "io_thread.hpp"
@@ -284,9 +285,11 @@ private:
             signal->settle({StartOutcome::Kind::Exited, status});
             this->on_exit(id, status);
         };
-        auto args = server_arguments(config, port, options.extra_args);
+        auto env = server_environment(options.env, config.env);
+        ArgumentOptions argument_options{features_.of(io_.context(), binary, env), options.log_verbosity, options.extra_args};
+        auto args = server_arguments(config, port, argument_options);
         host_.debug("starting ", binary.string(), " for ", config.model_name, " on port ", port);
-        auto process = ServerProcess::spawn(io_.context(), binary, args, server_environment(options.env, config.env), on_line, on_exit);
+        auto process = ServerProcess::spawn(io_.context(), binary, args, env, on_line, on_exit);
         handle.pid = process->pid();
         handle.runner_data = boost::json::object{
             {"binary", binary.string()}, {"port", port}, {"model_path", config.model_path}, {"record", records_.path_of(id).string()}};
@@ -350,6 +353,7 @@ private:
     LlamaOptions options_;
     InstanceRecords records_;
     PortAllocator ports_;
+    ServerFeatureCache features_;
     std::mutex mutex_;
     std::map<std::string, Instance> instances_;
     plugin_common::IoThread io_;  // last: its thread is joined before the members it uses go

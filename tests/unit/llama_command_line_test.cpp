@@ -10,6 +10,19 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsSupersetOf;
 
+// (Built out of line: GCC 12 warns "may be used uninitialized" on a local optional<string> assignment.)
+sdk::ServerConfig auto_layers_config() {
+    sdk::ServerConfig c;
+    c.model_name = "m";
+    c.gpu_layers.emplace("auto");
+    return c;
+}
+
+bool has_pair(const std::vector<std::string>& a, const std::string& flag, const std::string& value) {
+    auto it = std::find(a.begin(), a.end(), flag);
+    return it != a.end() && it + 1 != a.end() && *(it + 1) == value;
+}
+
 TEST(LlamaCommandLine, MinimalConfig) {
     sdk::ServerConfig c;
     c.model_name = "qwen";
@@ -42,11 +55,8 @@ TEST(LlamaCommandLine, EveryTypedSettingBecomesAFlag) {
     c.sampling.min_p = 0.05;
     c.sampling.repeat_penalty = 1.1;
     c.extra_args = {"--no-warmup"};
-    auto a = server_arguments(c, 1, {"--metrics"});
-    auto pair = [&](const std::string& flag, const std::string& value) {
-        auto it = std::find(a.begin(), a.end(), flag);
-        return it != a.end() && it + 1 != a.end() && *(it + 1) == value;
-    };
+    auto a = server_arguments(c, 1, {{.fit = true}, std::nullopt, {"--metrics"}});
+    auto pair = [&](const std::string& flag, const std::string& value) { return has_pair(a, flag, value); };
     EXPECT_TRUE(pair("--ctx-size", "8192"));
     EXPECT_TRUE(pair("--n-gpu-layers", "auto"));
     EXPECT_TRUE(pair("--threads", "6"));
@@ -85,6 +95,46 @@ TEST(LlamaCommandLine, ArgumentsAreNeverJoinedIntoAShellString) {
     auto a = server_arguments(c, 1, {});
     EXPECT_EQ(a[1], c.model_path);  // one argv element each, passed to execve as is
     EXPECT_EQ(a[7], c.model_name);
+}
+
+TEST(LlamaCommandLine, AutoLayersLetAFittingServerFitWithTheHostsTargets) {
+    sdk::ServerConfig c = auto_layers_config();
+    c.fit_gpu_layers = 12;
+    c.fit_target_mib = {2048, 1024};
+    auto a = server_arguments(c, 1, {{.fit = true}, std::nullopt, {}});
+    EXPECT_TRUE(has_pair(a, "--n-gpu-layers", "auto"));
+    EXPECT_TRUE(has_pair(a, "--fit", "on"));
+    EXPECT_TRUE(has_pair(a, "--fit-target", "2048,1024"));
+}
+
+TEST(LlamaCommandLine, AutoLayersUseTheHostsPlanWhereTheServerCannotFit) {
+    sdk::ServerConfig c = auto_layers_config();
+    c.fit_gpu_layers = 12;
+    c.fit_target_mib = {2048};
+    auto a = server_arguments(c, 1, {});
+    EXPECT_TRUE(has_pair(a, "--n-gpu-layers", "12"));
+    EXPECT_EQ(std::count(a.begin(), a.end(), "--fit"), 0);
+    EXPECT_EQ(std::count(a.begin(), a.end(), "--fit-target"), 0);
+    // Without a plan (no GPU probed), such a server keeps its own default rather than get "auto".
+    c.fit_gpu_layers.reset();
+    a = server_arguments(c, 1, {});
+    EXPECT_EQ(std::count(a.begin(), a.end(), "--n-gpu-layers"), 0);
+}
+
+TEST(LlamaCommandLine, LogVerbosityOnlyWhereSupported) {
+    sdk::ServerConfig c;
+    EXPECT_TRUE(has_pair(server_arguments(c, 1, {{.log_verbosity = true}, 4, {}}), "--log-verbosity", "4"));
+    auto a = server_arguments(c, 1, {{}, 4, {}});
+    EXPECT_EQ(std::count(a.begin(), a.end(), "--log-verbosity"), 0);
+}
+
+TEST(LlamaServerFeatures, ReadFromHelpText) {
+    auto f = parse_help("-fitt, --fit-target MiB0,MiB1\n-lv,   --verbosity, --log-verbosity N   Set the verbosity");
+    EXPECT_TRUE(f.fit);
+    EXPECT_TRUE(f.log_verbosity);
+    f = parse_help("-ngl, --n-gpu-layers N   number of layers to store in VRAM");
+    EXPECT_FALSE(f.fit);
+    EXPECT_FALSE(f.log_verbosity);
 }
 
 }  // namespace

@@ -38,6 +38,11 @@ struct ServerConfig {
     std::string host = "127.0.0.1";  // address the server binds
     std::optional<uint32_t> ctx_size;
     std::optional<std::string> gpu_layers;  // "auto", "all" or a layer count
+    // Set by the host when gpu_layers is "auto": corral's own layer plan from the GGUF and the probes,
+    // for servers that cannot fit themselves, and the MiB to leave free on each GPU for those that
+    // can (llama-server --fit-target).
+    std::optional<int32_t> fit_gpu_layers;
+    std::vector<uint64_t> fit_target_mib;
     std::optional<int32_t> threads;
     std::optional<int32_t> batch_size;
     std::optional<int32_t> parallel;
@@ -159,6 +164,8 @@ inline boost::json::value to_json(const ServerConfig& c) {
     o["host"] = c.host;
     put_optional(o, "ctx_size", c.ctx_size);
     put_optional(o, "gpu_layers", c.gpu_layers);
+    put_optional(o, "fit_gpu_layers", c.fit_gpu_layers);
+    if (!c.fit_target_mib.empty()) o["fit_target_mib"] = boost::json::value_from(c.fit_target_mib);
     put_optional(o, "threads", c.threads);
     put_optional(o, "batch_size", c.batch_size);
     put_optional(o, "parallel", c.parallel);
@@ -190,6 +197,8 @@ inline ServerConfig from_json<ServerConfig>(const boost::json::value& v, const s
     r.optional_or_keep("host", c.host);
     r.optional("ctx_size", c.ctx_size);
     r.optional("gpu_layers", c.gpu_layers);
+    r.optional("fit_gpu_layers", c.fit_gpu_layers);
+    r.optional_or_keep("fit_target_mib", c.fit_target_mib);
     r.optional("threads", c.threads);
     r.optional("batch_size", c.batch_size);
     r.optional("parallel", c.parallel);

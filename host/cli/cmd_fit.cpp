@@ -1,0 +1,139 @@
+// corral fit MODEL.gguf: what a model needs (weights per layer, KV cache, compute buffers) and how
+// many layers fit on the GPUs the probes report, with the numbers behind the plan.
+#include "cli/commands.hpp"
+#include "cli/json_output.hpp"
+#include "cli/plugin_dirs_option.hpp"
+#include "config/config_loader.hpp"
+#include "config/units.hpp"
+#include "fit/model_fit.hpp"
+#include "plugins/plugin_registry.hpp"
+#include "plugins/probe_runs.hpp"
+
+#include <boost/json.hpp>
+
+#include <charconv>
+#include <iostream>
+#include <system_error>
+
+namespace corral::cli {
+namespace {
+
+std::optional<uint64_t> parse_count(const std::string& text) {
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return v;
+}
+
+void print_fit(const fit::ModelFit& f) {
+    using config::format_size;
+    const auto& m = f.model;
+    const auto& e = f.estimate;
+    std::cout << "model: " << (m.name.empty() ? "(unnamed)" : m.name) << " (" << m.architecture;
+    if (!m.file_type_name.empty()) std::cout << ", " << m.file_type_name;
+    std::cout << ", " << m.block_count << " layers";
+    if (m.context_length) std::cout << ", trained context " << *m.context_length;
+    std::cout << ", chat template " << (m.has_chat_template ? "yes" : "no") << ")\n";
+    uint64_t layers = 0;
+    for (auto b : e.layer_weights) layers += b;
+    std::cout << "weights: " << format_size(e.weights) << " (layers " << format_size(layers) << ", input " << format_size(e.input_weights)
+              << ", output " << format_size(e.output_weights) << ")\n";
+    std::cout << "KV cache: " << format_size(e.kv) << " for " << e.ctx_size << " tokens";
+    if (!m.head_count_kv.empty()) std::cout << " (" << m.head_count_kv.front() << " KV heads x " << m.key_length_of(0) << " per layer)";
+    std::cout << "\n";
+    std::cout << "compute buffers: " << format_size(e.compute) << " (allowance)\n";
+    std::cout << "total: " << format_size(e.total()) << "\n";
+    if (f.gpus.empty()) {
+        std::cout << "GPUs: none found: everything runs in host memory (-ngl 0)\n";
+        return;
+    }
+    std::cout << "GPUs:\n";
+    for (const auto& d : f.gpus) {
+        std::cout << "  [" << d.index << "] " << d.backend << " " << d.name << ": " << format_size(d.memory_total) << " total";
+        if (d.memory_free) std::cout << ", " << format_size(*d.memory_free) << " free";
+        std::cout << "\n";
+    }
+    std::cout << "available after headroom: " << format_size(f.gpu_available) << "\n";
+    std::cout << "plan: -ngl " << f.split.gpu_layers << " of " << f.split.max_layers
+              << (f.split.gpu_layers == f.split.max_layers ? " (the whole model on the GPUs)" : "") << ": GPU "
+              << format_size(f.split.gpu_bytes) << ", host " << format_size(f.split.host_bytes) << "\n";
+}
+
+int run_fit(const ParsedArgs& args) {
+    fit::FitRequest request;
+    if (auto ctx = args.value("ctx")) {
+        auto n = parse_count(*ctx);
+        if (!n || *n == 0) {
+            std::cerr << "corral fit: --ctx expects a positive token count, not \"" << *ctx << "\"\n";
+            return kExitUsage;
+        }
+        request.estimate.ctx_size = *n;
+    }
+    if (auto t = args.value("cache-type")) request.estimate.cache_type_k = request.estimate.cache_type_v = *t;
+    if (auto t = args.value("cache-type-k")) request.estimate.cache_type_k = *t;
+    if (auto t = args.value("cache-type-v")) request.estimate.cache_type_v = *t;
+    if (auto l = args.value("gpu-layers")) request.gpu_layers = *l;
+    if (args.flag("no-flash-attn")) request.estimate.flash_attention = false;
+    if (auto h = args.value("headroom")) {
+        char* end = nullptr;
+        double v = std::strtod(h->c_str(), &end);
+        if (end == h->c_str() || *end != '\0' || v < 0 || v >= 1) {
+            std::cerr << "corral fit: --headroom expects a fraction in [0, 1), not \"" << *h << "\"\n";
+            return kExitUsage;
+        }
+        request.headroom = v;
+    }
+    if (!args.flag("no-probe")) {
+        auto dirs = resolve_plugin_dirs(args);
+        if (!dirs) return kExitUsage;
+        std::vector<std::string> wanted;
+        if (auto file = args.value("config"); file && args.values("plugin-dir").empty()) {
+            if (auto loaded = config::load_config_file(*file); loaded.config) {
+                wanted = loaded.config->probes;
+                if (!args.value("headroom")) request.headroom = loaded.config->scheduler.memory_headroom;
+            }
+        }
+        std::vector<sdk::ProbeReport> reports;
+        for (auto& run : plugins::run_probes(plugins::PluginRegistry::scan(*dirs), wanted)) reports.push_back(std::move(run.report));
+        request.gpus = fit::gpus_of(reports);
+    }
+    try {
+        auto result = fit::fit_model(args.positionals.at(0), request);
+        if (args.flag("json"))
+            write_pretty_json(std::cout, fit::to_json(result));
+        else
+            print_fit(result);
+        return kExitOk;
+    } catch (const std::invalid_argument& e) {
+        std::cerr << "corral fit: " << e.what() << "\n";
+        return kExitUsage;
+    } catch (const std::exception& e) {
+        std::cerr << "corral fit: " << e.what() << "\n";
+        return kExitFailure;
+    }
+}
+
+}  // namespace
+
+Command fit_command() {
+    CommandSpec spec{"fit",
+                     "Estimate a GGUF model's memory (weights, KV cache, compute) and plan its GPU layers.",
+                     {"MODEL.gguf"},
+                     plugin_dir_options(),
+                     "GPUs come from the probe plugins (--plugin-dir, or --config's plugin_dirs and probes);\n"
+                     "--no-probe plans for host memory only.\n"
+                     "Exit status: 0 planned, 1 the file is not a readable GGUF model, 2 bad arguments."};
+    auto& o = spec.options;
+    o.push_back({"ctx", "N", "Context size in tokens (default: the model's trained context, as llama-server)"});
+    o.push_back({"cache-type", "TYPE", "KV cache type for K and V: f16 (default), q8_0, q4_0, ..."});
+    o.push_back({"cache-type-k", "TYPE", "KV cache type for K"});
+    o.push_back({"cache-type-v", "TYPE", "KV cache type for V"});
+    o.push_back({"gpu-layers", "N", "auto (default: as many as fit), all, or a count"});
+    o.push_back({"headroom", "FRACTION", "GPU memory to keep free (default 0.1, or the config's scheduler.memory_headroom)"});
+    o.push_back({"no-flash-attn", "", "Size compute buffers for flash attention off"});
+    o.push_back({"no-probe", "", "Do not run probes: plan for host memory only"});
+    o.push_back({"json", "", "Print JSON: {model, estimate, gpus, plan}"});
+    return {spec, run_fit};
+}
+
+}  // namespace corral::cli

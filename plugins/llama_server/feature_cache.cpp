@@ -1,0 +1,40 @@
+#include "feature_cache.hpp"
+
+#include "server_process.hpp"
+
+#include <chrono>
+#include <future>
+#include <memory>
+
+namespace corral::llama {
+
+ServerFeatures ServerFeatureCache::of(boost::asio::io_context& io, const std::filesystem::path& binary,
+                                      const std::vector<std::string>& env) {
+    std::error_code ec;
+    auto key = std::make_pair(binary.string(), std::filesystem::last_write_time(binary, ec));
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = known_.find(key); it != known_.end()) return it->second;
+    }
+    auto text = std::make_shared<std::string>();
+    auto done = std::make_shared<std::promise<void>>();
+    auto finished = done->get_future();
+    ServerFeatures features;
+    try {
+        auto process = ServerProcess::spawn(
+            io, binary, {"--help"}, env, [text](const char*, const std::string& line) { *text += line + "\n"; },
+            [done](const ExitStatus&) { done->set_value(); });
+        if (finished.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+            process->kill_now();
+            finished.wait();
+        }
+        features = parse_help(*text);  // the exit handler ran after the last line was read
+    } catch (const std::exception&) {
+        // Cannot run it: the start itself will report why.
+    }
+    std::lock_guard lock(mutex_);
+    known_[key] = features;
+    return features;
+}
+
+}  // namespace corral::llama

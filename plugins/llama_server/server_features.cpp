@@ -1,0 +1,12 @@
+#include "server_features.hpp"
+
+namespace corral::llama {
+
+ServerFeatures parse_help(std::string_view help) {
+    ServerFeatures f;
+    f.fit = help.find("--fit-target") != std::string_view::npos;
+    f.log_verbosity = help.find("--log-verbosity") != std::string_view::npos;
+    return f;
+}
+
+}  // namespace corral::llama
