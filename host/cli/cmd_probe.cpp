@@ -30,8 +30,16 @@ void print_report(const sdk::ProbeReport& r) {
         if (d.memory_free) std::cout << ", " << config::format_size(*d.memory_free) << " free";
         if (d.unified) std::cout << ", unified";
         if (!d.compute_capability.empty()) std::cout << ", compute " << d.compute_capability;
+        if (d.memory_used) std::cout << ", " << config::format_size(*d.memory_used) << " used";
+        if (d.utilization) std::cout << ", " << static_cast<int>(*d.utilization * 100 + 0.5) << "% busy";
         if (!d.driver.empty()) std::cout << ", driver " << d.driver;
         std::cout << "\n";
+        if (!d.uuid.empty() || !d.pci_bus_id.empty()) {
+            std::cout << "      ";
+            if (!d.uuid.empty()) std::cout << "uuid " << d.uuid << (d.pci_bus_id.empty() ? "" : ", ");
+            if (!d.pci_bus_id.empty()) std::cout << "pci " << d.pci_bus_id;
+            std::cout << "\n";
+        }
     }
 }
 

@@ -107,6 +107,7 @@ struct DeviceInfo {
     std::string pci_bus_id;
     uint64_t memory_total = 0;
     std::optional<uint64_t> memory_free;  // empty when the backend cannot tell
+    std::optional<uint64_t> memory_used;  // by every process, where the backend tells
     bool unified = false;                 // memory shared with the CPU
     std::optional<double> utilization;    // 0..1 when known
 };
@@ -286,6 +287,7 @@ inline boost::json::value to_json(const DeviceInfo& d) {
     o["pci_bus_id"] = d.pci_bus_id;
     o["memory_total"] = d.memory_total;
     put_optional(o, "memory_free", d.memory_free);
+    put_optional(o, "memory_used", d.memory_used);
     o["unified"] = d.unified;
     put_optional(o, "utilization", d.utilization);
     return o;
@@ -305,6 +307,7 @@ inline DeviceInfo from_json<DeviceInfo>(const boost::json::value& v, const std::
     r.optional_or_keep("pci_bus_id", d.pci_bus_id);
     r.optional_or_keep("memory_total", d.memory_total);
     r.optional("memory_free", d.memory_free);
+    r.optional("memory_used", d.memory_used);
     r.optional_or_keep("unified", d.unified);
     r.optional("utilization", d.utilization);
     return d;
