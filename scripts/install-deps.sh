@@ -9,6 +9,8 @@ packages=(
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   curl  # e2e tests drive `corral serve` with curl
+  clang libclang-rt-14-dev  # libFuzzer for the GGUF fuzz test
+  libvulkan-dev mesa-vulkan-drivers  # vulkan probe: headers to build, Mesa's llvmpipe to test on
 )
 # The openai npm client test needs Node.js and npm; a machine may already have them from elsewhere
 # (e.g. NodeSource, whose nodejs package bundles npm), so only install Debian's when they are absent.
