@@ -1,0 +1,246 @@
+// The probe plugins and `corral fit` through the corral executable: the cuda probe against a
+// scripted libnvidia-ml.so.1 (tests/fixtures/nvml), the vulkan probe against Mesa's real llvmpipe
+// driver, and layer plans for the fake GPUs.
+#include "process.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace corral {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string kCorral = CORRAL_TEST_BINARY;
+const std::string kPlugins = CORRAL_TEST_PLUGIN_DIR;
+const std::string kFakeNvml = CORRAL_TEST_FAKE_NVML_DIR;
+const std::string kModels = CORRAL_TEST_MODELS;
+
+constexpr uint64_t kGiB = 1024ull * 1024 * 1024;
+
+class ProbeTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = std::filesystem::temp_directory_path() /
+               ("corral-probe-test-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        std::filesystem::remove_all(dir_);
+        std::filesystem::create_directories(dir_);
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+
+    // Runs corral with the fake NVML library first on the library path, answering from `script`.
+    test::ProcessResult with_fake_gpus(const std::string& script, std::vector<std::string> args,
+                                       std::map<std::string, std::string> env = {}) {
+        std::ofstream(dir_ / "nvml.json") << script;
+        env["LD_LIBRARY_PATH"] = kFakeNvml;
+        env["CORRAL_FAKE_NVML"] = (dir_ / "nvml.json").string();
+        env["CORRAL_FAKE_NVML_LOG"] = (dir_ / "nvml.log").string();
+        args.insert(args.begin(), kCorral);
+        return test::run_process(args, env);
+    }
+
+    std::vector<std::string> nvml_calls() const {
+        std::ifstream in(dir_ / "nvml.log");
+        std::vector<std::string> calls;
+        for (std::string line; std::getline(in, line);) calls.push_back(line);
+        return calls;
+    }
+
+    // The report of one backend from `corral probe --json` output.
+    static boost::json::object report(const std::string& json, const std::string& backend) {
+        auto parsed = boost::json::parse(json);
+        for (const auto& p : parsed.at("probes").as_array()) {
+            if (p.at("backend").as_string() == backend) return p.as_object();
+        }
+        ADD_FAILURE() << "no " << backend << " report in " << json;
+        return {};
+    }
+
+    std::filesystem::path dir_;
+};
+
+// Two different GPUs in PCI order; the second cannot report utilisation.
+const std::string kTwoGpus = R"({"driver": "550.54.15", "devices": [
+  {"name": "NVIDIA H100 80GB HBM3", "uuid": "GPU-aaaaaaaa-1111-2222-3333-444444444444", "bus_id": "00000000:18:00.0",
+   "total": 85899345920, "free": 80530636800, "used": 5368709120, "cc": [9, 0], "util": 37},
+  {"name": "NVIDIA A100-SXM4-40GB", "uuid": "GPU-bbbbbbbb-1111-2222-3333-444444444444", "bus_id": "00000000:3B:00.0",
+   "total": 42949672960, "free": 42949672960, "used": 0, "cc": [8, 0], "errors": {"nvmlDeviceGetUtilizationRates": 3}}]})";
+
+TEST_F(ProbeTest, CudaReportsTheScriptedGpus) {
+    auto r = with_fake_gpus(kTwoGpus, {"probe", "--json", "--plugin-dir", kPlugins}, {{"CUDA_DEVICE_ORDER", "PCI_BUS_ID"}});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto cuda = report(r.out, "cuda");
+    EXPECT_TRUE(cuda.at("available").as_bool()) << r.out;
+    EXPECT_EQ(cuda.at("reason").as_string(), "");
+    const auto& devices = cuda.at("devices").as_array();
+    ASSERT_EQ(devices.size(), 2u);
+    const auto& h100 = devices[0].as_object();
+    EXPECT_EQ(h100.at("index").as_int64(), 0);
+    EXPECT_EQ(h100.at("name").as_string(), "NVIDIA H100 80GB HBM3");
+    EXPECT_EQ(h100.at("uuid").as_string(), "GPU-aaaaaaaa-1111-2222-3333-444444444444");
+    EXPECT_EQ(h100.at("pci_bus_id").as_string(), "00000000:18:00.0");
+    EXPECT_EQ(h100.at("driver").as_string(), "550.54.15");
+    EXPECT_EQ(h100.at("compute_capability").as_string(), "9.0");
+    EXPECT_EQ(h100.at("memory_total").to_number<uint64_t>(), 80 * kGiB);
+    EXPECT_EQ(h100.at("memory_free").to_number<uint64_t>(), 75 * kGiB);
+    EXPECT_EQ(h100.at("memory_used").to_number<uint64_t>(), 5 * kGiB);
+    EXPECT_DOUBLE_EQ(h100.at("utilization").as_double(), 0.37);
+    EXPECT_FALSE(h100.at("unified").as_bool());
+    const auto& a100 = devices[1].as_object();
+    EXPECT_EQ(a100.at("index").as_int64(), 1);
+    EXPECT_EQ(a100.at("compute_capability").as_string(), "8.0");
+    EXPECT_FALSE(a100.contains("utilization"));  // not supported: left out, not zero
+    // Versioned entry points, and NVML shut down after use.
+    auto calls = nvml_calls();
+    ASSERT_FALSE(calls.empty());
+    EXPECT_EQ(calls.front(), "nvmlInit_v2");
+    EXPECT_EQ(calls.back(), "nvmlShutdown");
+    EXPECT_THAT(calls, ::testing::Contains("nvmlDeviceGetCount_v2"));
+    EXPECT_THAT(calls, ::testing::Contains("nvmlDeviceGetHandleByIndex_v2"));
+    EXPECT_THAT(calls, ::testing::Contains("nvmlDeviceGetPciInfo_v3"));
+
+    auto text = with_fake_gpus(kTwoGpus, {"probe", "--plugin-dir", kPlugins}, {{"CUDA_DEVICE_ORDER", "PCI_BUS_ID"}});
+    EXPECT_THAT(text.out,
+                HasSubstr("[0] NVIDIA H100 80GB HBM3 (discrete): 80.0 GiB total, 75.0 GiB free, compute 9.0, 5.0 GiB used, 37% busy"));
+    EXPECT_THAT(text.out, HasSubstr("uuid GPU-bbbbbbbb-1111-2222-3333-444444444444, pci 00000000:3B:00.0"));
+}
+
+TEST_F(ProbeTest, CudaNumbersGpusAsCudaVisibleDevicesDoes) {
+    auto r = with_fake_gpus(kTwoGpus, {"probe", "--json", "--plugin-dir", kPlugins}, {{"CUDA_VISIBLE_DEVICES", "GPU-bbbbbbbb,0"}});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto cuda = report(r.out, "cuda");
+    const auto& devices = cuda.at("devices").as_array();
+    ASSERT_EQ(devices.size(), 2u);
+    EXPECT_EQ(devices[0].at("name").as_string(), "NVIDIA A100-SXM4-40GB");
+    EXPECT_EQ(devices[0].at("index").as_int64(), 0);
+    EXPECT_EQ(devices[1].at("name").as_string(), "NVIDIA H100 80GB HBM3");
+    EXPECT_THAT(std::string(cuda.at("reason").as_string()), HasSubstr("CUDA_VISIBLE_DEVICES=\"GPU-bbbbbbbb,0\" shows 2 of 2 GPUs"));
+    // Different models, no CUDA_DEVICE_ORDER: the report warns that CUDA may order them otherwise.
+    EXPECT_THAT(std::string(cuda.at("reason").as_string()), HasSubstr("CUDA_DEVICE_ORDER"));
+
+    auto one = with_fake_gpus(kTwoGpus, {"probe", "--json", "--plugin-dir", kPlugins}, {{"CUDA_VISIBLE_DEVICES", "1"}});
+    auto one_report = report(one.out, "cuda");
+    const auto& only = one_report.at("devices").as_array();
+    ASSERT_EQ(only.size(), 1u);
+    EXPECT_EQ(only[0].at("uuid").as_string(), "GPU-bbbbbbbb-1111-2222-3333-444444444444");
+    EXPECT_EQ(only[0].at("index").as_int64(), 0);
+}
+
+TEST_F(ProbeTest, CudaWithoutAUsableDriverIsUnavailableNotAnError) {
+    struct Case {
+        std::string script, reason;
+    };
+    for (const auto& c :
+         {Case{R"({"init": 9})", "the NVIDIA driver is not loaded"}, Case{R"({"init": 18})", "differ in version"},
+          Case{R"({"init": 0, "count_error": 999})", "cannot count GPUs"}, Case{R"({"init": 0, "devices": []})", "reports no GPU"}}) {
+        auto r = with_fake_gpus(c.script, {"probe", "--json", "--plugin-dir", kPlugins});
+        EXPECT_EQ(r.exit_code, 0) << c.script << ": " << r.err;  // an absent backend is reported, not a failure
+        auto cuda = report(r.out, "cuda");
+        ASSERT_FALSE(cuda.empty()) << r.out;
+        EXPECT_FALSE(cuda.at("available").as_bool()) << c.script;
+        EXPECT_THAT(std::string(cuda.at("reason").as_string()), HasSubstr(c.reason)) << c.script;
+        EXPECT_TRUE(cuda.at("devices").as_array().empty());
+        EXPECT_TRUE(report(r.out, "cpu").at("available").as_bool());  // the other probes still ran
+    }
+    // nvmlShutdown only follows a successful nvmlInit.
+    std::filesystem::remove(dir_ / "nvml.log");
+    with_fake_gpus(R"({"init": 9})", {"probe", "--json", "--plugin-dir", kPlugins});
+    EXPECT_EQ(nvml_calls(), std::vector<std::string>{"nvmlInit_v2"});
+}
+
+TEST_F(ProbeTest, CudaSkipsAGpuThatCannotReportItsMemory) {
+    auto script = R"({"driver": "550", "devices": [
+      {"name": "good", "uuid": "GPU-1", "total": 1000, "free": 900, "used": 100},
+      {"name": "lost", "uuid": "GPU-2", "total": 1000, "free": 900, "used": 100, "errors": {"nvmlDeviceGetMemoryInfo": 15}}]})";
+    auto r = with_fake_gpus(script, {"probe", "--json", "--plugin-dir", kPlugins});
+    auto cuda = report(r.out, "cuda");
+    EXPECT_TRUE(cuda.at("available").as_bool());
+    ASSERT_EQ(cuda.at("devices").as_array().size(), 1u);
+    EXPECT_THAT(std::string(cuda.at("reason").as_string()), HasSubstr("GPU 1 (lost) skipped: memory info failed: GPU is lost"));
+}
+
+TEST_F(ProbeTest, CudaWithoutTheLibraryIsUnavailable) {
+    if (void* real = ::dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL)) {
+        ::dlclose(real);
+        GTEST_SKIP() << "this machine has an NVIDIA driver";
+    }
+    auto r = test::run_process({kCorral, "probe", "--json", "--plugin-dir", kPlugins});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto cuda = report(r.out, "cuda");
+    EXPECT_FALSE(cuda.at("available").as_bool());
+    EXPECT_THAT(std::string(cuda.at("reason").as_string()), HasSubstr("cannot load libnvidia-ml.so.1"));
+}
+
+TEST_F(ProbeTest, VulkanReportsLlvmpipeWithItsHeap) {
+    auto r = test::run_process({kCorral, "probe", "--json", "--plugin-dir", kPlugins});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto vulkan = report(r.out, "vulkan");
+    ASSERT_TRUE(vulkan.at("available").as_bool()) << vulkan.at("reason").as_string() << " (install mesa-vulkan-drivers)";
+    const boost::json::object* llvmpipe = nullptr;
+    for (const auto& d : vulkan.at("devices").as_array()) {
+        if (std::string(d.at("name").as_string()).find("llvmpipe") != std::string::npos) llvmpipe = &d.as_object();
+    }
+    ASSERT_NE(llvmpipe, nullptr) << r.out;
+    EXPECT_EQ(llvmpipe->at("type").as_string(), "cpu");
+    EXPECT_TRUE(llvmpipe->at("unified").as_bool());
+    EXPECT_GT(llvmpipe->at("memory_total").to_number<uint64_t>(), 0u);  // its heap
+    EXPECT_EQ(llvmpipe->at("uuid").as_string().size(), 36u);
+    EXPECT_FALSE(llvmpipe->contains("memory_free"));  // llvmpipe lacks VK_EXT_memory_budget
+    auto text = test::run_process({kCorral, "probe", "--plugin-dir", kPlugins});
+    EXPECT_THAT(text.out, HasSubstr("vulkan: available"));
+    EXPECT_THAT(text.out, HasSubstr("llvmpipe"));
+}
+
+TEST_F(ProbeTest, FitPlansLayersForTheGpusTheProbesReport) {
+    // One small fake GPU: 3 MiB free and no headroom fits the compute buffers, the output layer and
+    // one of the tiny model's two layers (sizes from `corral fit --json`, checked below).
+    auto script = R"({"driver": "550", "devices": [{"name": "tiny GPU", "uuid": "GPU-1", "total": 3145728, "free": 3145728, "used": 0}]})";
+    auto r = with_fake_gpus(script, {"fit", kModels + "/tiny-a.gguf", "--json", "--headroom", "0", "--plugin-dir", kPlugins});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto fit = boost::json::parse(r.out);
+    const auto& e = fit.at("estimate");
+    const auto& plan = fit.at("plan");
+    auto n = [](const boost::json::value& v) { return v.to_number<uint64_t>(); };
+    uint64_t last_layer = n(e.at("layer_weights").at(1)) + n(e.at("layer_kv").at(1));
+    uint64_t gpu = n(e.at("compute")) + n(e.at("output_weights")) + last_layer;
+    ASSERT_LE(gpu, 3145728u);
+    ASSERT_GT(gpu + last_layer, 3145728u);
+    EXPECT_EQ(plan.at("gpu_layers").as_int64(), 2);
+    EXPECT_EQ(plan.at("max_layers").as_int64(), 3);
+    EXPECT_EQ(n(plan.at("gpu_bytes")), gpu);
+    EXPECT_EQ(n(plan.at("gpu_bytes")) + n(plan.at("host_bytes")), n(e.at("total")));
+    EXPECT_EQ(fit.at("gpus").as_array().size(), 1u);
+
+    // With room to spare everything goes; without probes nothing does.
+    auto big = R"({"driver": "550", "devices": [{"name": "big GPU", "uuid": "GPU-1", "total": 85899345920, "free": 85899345920}]})";
+    auto all = with_fake_gpus(big, {"fit", kModels + "/tiny-a.gguf", "--plugin-dir", kPlugins});
+    EXPECT_THAT(all.out, HasSubstr("plan: -ngl 3 of 3 (the whole model on the GPUs)"));
+    auto none = test::run_process({kCorral, "fit", kModels + "/tiny-a.gguf", "--no-probe"});
+    EXPECT_THAT(none.out, HasSubstr("GPUs: none found"));
+}
+
+TEST_F(ProbeTest, FitErrors) {
+    std::ofstream(dir_ / "not.gguf") << "GGML nonsense";
+    auto bad = test::run_process({kCorral, "fit", (dir_ / "not.gguf").string(), "--no-probe"});
+    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_THAT(bad.err, HasSubstr("not a GGUF file"));
+    auto missing = test::run_process({kCorral, "fit", (dir_ / "missing.gguf").string(), "--no-probe"});
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_THAT(missing.err, HasSubstr("missing.gguf"));
+    auto cache = test::run_process({kCorral, "fit", kModels + "/tiny-a.gguf", "--no-probe", "--cache-type", "q9"});
+    EXPECT_EQ(cache.exit_code, 2);
+    EXPECT_THAT(cache.err, HasSubstr("unknown KV cache type \"q9\""));
+    auto ctx = test::run_process({kCorral, "fit", kModels + "/tiny-a.gguf", "--no-probe", "--ctx", "lots"});
+    EXPECT_EQ(ctx.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace corral
