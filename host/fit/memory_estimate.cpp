@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <tuple>
 
 namespace corral::fit {
 namespace {
@@ -39,6 +40,15 @@ MemoryEstimate estimate_memory(const gguf::ModelInfo& model, const EstimateOptio
     // keeps one unified cache of ctx_size cells shared by its slots.
     e.layer_kv.resize(model.block_count);
     for (uint32_t il = 0; il < model.block_count; ++il) {
+        // As llama.cpp refuses to create such a context: a quantized cache row is one head wide.
+        for (auto [type, width, which] :
+             {std::tuple{&type_k, model.key_length_of(il), "K"}, std::tuple{&type_v, model.value_length_of(il), "V"}}) {
+            if (width % type->block_size != 0) {
+                throw std::invalid_argument(std::string(which) + " cache type " + std::string(type->name) +
+                                            " needs a head size divisible by " + std::to_string(type->block_size) + "; this model's is " +
+                                            std::to_string(width));
+            }
+        }
         uint64_t kv_heads = il < model.head_count_kv.size() ? model.head_count_kv[il] : 0;
         uint64_t per_cell = row_bytes(type_k, model.key_length_of(il) * kv_heads) + row_bytes(type_v, model.value_length_of(il) * kv_heads);
         e.layer_kv[il] = per_cell * e.ctx_size;

@@ -1,4 +1,5 @@
 // The llama_server runner and `corral run` on a real llama-server with the tiny test models.
+#include "fit/server_memory_log.hpp"
 #include "http_client.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "process.hpp"
@@ -11,7 +12,9 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <cmath>
 #include <fstream>
+#include <mutex>
 
 namespace corral {
 namespace {
@@ -110,6 +113,55 @@ TEST_F(LlamaServerRunner, AFixedPortInUseIsAClearError) {
     EXPECT_EQ(e.code(), sdk::ProcessError::StartFailed);
     EXPECT_THAT(e.what(), HasSubstr("in use"));
     runner_->stop(first, 10s);
+}
+
+// `corral fit`'s weights and KV cache against the buffer sizes the real llama-server logs (read
+// from the runner's log events, as `corral serve` reads them), for two cache types. (The tiny model's
+// heads are 16 wide: quantized caches, 32-wide blocks, are refused by llama-server and corral fit alike.)
+TEST(FitAgainstLlamaServer, WeightsAndKvCacheMatchTheServersOwnFiguresWithinTenPercent) {
+    std::mutex mutex;
+    fit::ServerMemoryLog logged;
+    auto plugin = plugins::PluginRegistry::scan({CORRAL_TEST_PLUGIN_DIR}).find("llama_server");
+    ASSERT_NE(plugin, nullptr);
+    auto runner = plugin->create_runner({{"binary", kLlamaServer}, {"state_dir", kStateDir}}, [&](const plugins::RunnerEvent& ev) {
+        if (ev.kind != plugins::RunnerEvent::Kind::LogLine) return;
+        std::lock_guard lock(mutex);
+        logged.add_line(std::string(ev.payload.at("line").as_string()));
+    });
+    for (const char* cache_type : {"f16", "f32"}) {
+        SCOPED_TRACE(cache_type);
+        {
+            std::lock_guard lock(mutex);
+            logged = {};
+        }
+        sdk::ServerConfig c;
+        c.instance_id = std::string("fit-") + cache_type;
+        c.model_id = c.model_name = "tiny";
+        c.model_path = kModelA;
+        c.ctx_size = 1024;
+        c.cache_type_k = c.cache_type_v = cache_type;
+        auto h = runner->start(c);
+        runner->stop(h, 10s);
+
+        auto r = test::run_process({kCorral, "fit", kModelA, "--ctx", "1024", "--cache-type", cache_type, "--no-probe", "--json"});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        auto estimate = boost::json::parse(r.out).at("estimate");
+        std::lock_guard lock(mutex);
+        ASSERT_FALSE(logged.empty()) << "no buffer sizes in the server's log (is --log-verbosity 4 passed?)";
+        auto within = [](uint64_t ours, uint64_t theirs) {
+            return std::abs(static_cast<double>(ours) - static_cast<double>(theirs)) <= 0.1 * static_cast<double>(theirs);
+        };
+        auto weights = estimate.at("weights").to_number<uint64_t>(), kv = estimate.at("kv").to_number<uint64_t>();
+        EXPECT_TRUE(within(weights, logged.model())) << "corral " << weights << " B, llama-server " << logged.model() << " B";
+        EXPECT_TRUE(within(kv, logged.kv())) << "corral " << kv << " B, llama-server " << logged.kv() << " B";
+        EXPECT_GT(logged.compute(), 0u);
+    }
+}
+
+TEST(FitAgainstLlamaServer, ACacheTypeTheServerRefusesIsRefused) {
+    auto r = test::run_process({kCorral, "fit", kModelA, "--cache-type", "q8_0", "--no-probe"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_THAT(r.err, HasSubstr("K cache type q8_0 needs a head size divisible by 32; this model's is 16"));
 }
 
 TEST(CorralRun, ServesAModelAndCtrlCLeavesNoServerBehind) {
