@@ -34,7 +34,8 @@ boost::json::object to_json(const scheduler::ModelStatus& s) {
     boost::json::array aliases;
     for (const auto& a : s.aliases) aliases.push_back(boost::json::value(a));
     boost::json::object o{{"name", s.name},           {"aliases", aliases}, {"runner", s.runner}, {"state", s.state},
-                          {"in_flight", s.in_flight}, {"queued", s.queued}, {"memory", s.memory}, {"restarts", s.restarts}};
+                          {"in_flight", s.in_flight}, {"queued", s.queued}, {"memory", s.memory}, {"memory_source", s.memory_source},
+                          {"restarts", s.restarts}};
     if (!s.message.empty()) o["message"] = s.message;
     if (!s.instance_id.empty()) o["instance"] = s.instance_id;
     if (!s.endpoint.empty()) o["endpoint"] = s.endpoint;

@@ -80,16 +80,21 @@ const std::string& Lease::model() const {
 // ---- Scheduler ----
 
 Scheduler::Scheduler(asio::io_context& io, supervisor::Supervisor& supervisor, serve::RunnerSet& runners, admin::Metrics& metrics,
-                     admin::EventBus& events)
-    : io_(io), supervisor_(supervisor), runners_(runners), metrics_(metrics), events_(events) {}
+                     admin::EventBus& events, fit::MemoryPlanner& memory)
+    : io_(io), supervisor_(supervisor), runners_(runners), metrics_(metrics), events_(events), memory_(memory) {}
 
-uint64_t Scheduler::estimate_memory(const config::ModelConfig& model) {
-    if (model.memory) return *model.memory;
-    // Until the GGUF-based estimate exists: the weights file's size (llama-server maps it whole).
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(model.server.model_path, ec)) return 0;
-    auto size = std::filesystem::file_size(model.server.model_path, ec);
-    return ec ? 0 : size;
+// What the server really allocated replaces the estimate, for this and later placements.
+void Scheduler::learn_memory(const std::shared_ptr<ModelEntry>& entry, const supervisor::Instance& instance) {
+    if (instance.memory_log.empty()) return;
+    memory_.record(entry->fingerprint, instance.memory_log);
+    if (entry->config.memory) return;  // given by hand: the user's figure stands
+    auto measured = memory_.size(entry->config, entry->fingerprint);
+    if (measured.bytes != entry->memory) {
+        log()->info("{} uses {} (estimated {})", entry->config.name, config::format_size(measured.bytes),
+                    config::format_size(entry->memory));
+    }
+    entry->memory = measured.bytes;
+    entry->memory_source = measured.source;
 }
 
 void Scheduler::apply_config(const config::Config& config, std::optional<uint64_t> memory_budget) {
@@ -108,7 +113,9 @@ void Scheduler::apply_config(const config::Config& config, std::optional<uint64_
         }
         entry->config = m;
         entry->fingerprint = fingerprint;
-        entry->memory = estimate_memory(m);
+        auto sized = memory_.size(m, fingerprint);
+        entry->memory = sized.bytes;
+        entry->memory_source = sized.source;
         next[m.name] = entry;
     }
     for (auto& [name, entry] : models_) {
@@ -289,7 +296,9 @@ void Scheduler::start(const std::shared_ptr<ModelEntry>& entry) {
     }
     entry->stale = false;
     entry->wanted = false;  // the explicit load is under way; from here on the model is an ordinary loaded one
-    entry->instance = supervisor_.launch(entry->config, runner, entry->fingerprint);
+    auto launch = entry->config;
+    memory_.prepare_launch(launch);
+    entry->instance = supervisor_.launch(launch, runner, entry->fingerprint);
     entry->last_instance = entry->instance;
 }
 
@@ -329,6 +338,7 @@ void Scheduler::on_instance_changed(std::shared_ptr<supervisor::Instance> instan
         case InstanceState::Ready:
             entry->last_used = clock::now();
             entry->last_error.clear();
+            learn_memory(entry, *instance);
             [[fallthrough]];
         case InstanceState::Unhealthy:
             dispatch(entry);
@@ -430,6 +440,7 @@ ModelStatus Scheduler::describe(const ModelEntry& e) const {
     s.in_flight = e.in_flight;
     s.queued = static_cast<int32_t>(e.queue.size());
     s.memory = e.memory;
+    s.memory_source = e.memory_source;
     s.message = e.last_error;
     if (e.instance) {
         const auto& inst = *e.instance;

@@ -8,6 +8,7 @@
 #include "admin/event_bus.hpp"
 #include "admin/metrics.hpp"
 #include "config/config.hpp"
+#include "fit/memory_planner.hpp"
 #include "scheduler/placement.hpp"
 #include "serve/async_signal.hpp"
 #include "serve/runner_set.hpp"
@@ -76,7 +77,8 @@ struct ModelEntry {
 
     config::ModelConfig config;
     std::string fingerprint;
-    uint64_t memory = 0;  // bytes reserved while loaded
+    uint64_t memory = 0;        // bytes reserved while loaded
+    std::string memory_source;  // fit::ModelMemory::source
     std::shared_ptr<supervisor::Instance> instance;
     std::shared_ptr<supervisor::Instance> last_instance;  // kept after it stops, for its logs
     int32_t in_flight = 0;
@@ -104,6 +106,7 @@ struct ModelStatus {
     int32_t in_flight = 0;
     int32_t queued = 0;
     uint64_t memory = 0;
+    std::string memory_source;  // "config", "measured", "estimate", "file size" or "unknown"
     uint32_t restarts = 0;
     std::optional<double> idle_seconds;  // since the last request ended, while loaded
     std::optional<double> uptime_seconds;
@@ -113,7 +116,7 @@ struct ModelStatus {
 class Scheduler {
 public:
     Scheduler(boost::asio::io_context& io, supervisor::Supervisor& supervisor, serve::RunnerSet& runners, admin::Metrics& metrics,
-              admin::EventBus& events);
+              admin::EventBus& events, fit::MemoryPlanner& memory);
 
     // Takes the models and limits of `config` (first call, and on every reload).
     void apply_config(const config::Config& config, std::optional<uint64_t> memory_budget);
@@ -162,13 +165,14 @@ private:
     void arm_ttl(const std::shared_ptr<ModelEntry>& entry);
     void after_idle(const std::shared_ptr<ModelEntry>& entry);
     std::shared_ptr<ModelEntry> entry_of(const supervisor::Instance& instance) const;
-    static uint64_t estimate_memory(const config::ModelConfig& model);
+    void learn_memory(const std::shared_ptr<ModelEntry>& entry, const supervisor::Instance& instance);
 
     boost::asio::io_context& io_;
     supervisor::Supervisor& supervisor_;
     serve::RunnerSet& runners_;
     admin::Metrics& metrics_;
     admin::EventBus& events_;
+    fit::MemoryPlanner& memory_;
     config::Config config_;
     Limits limits_;
     std::map<std::string, std::shared_ptr<ModelEntry>, std::less<>> models_;  // by name

@@ -2,6 +2,7 @@
 
 #include "config/config_loader.hpp"
 #include "config/units.hpp"
+#include "fit/layer_plan.hpp"
 #include "logging/logging.hpp"
 #include "plugins/probe_runs.hpp"
 
@@ -41,7 +42,7 @@ Service::Service(config::Config config, plugins::PluginRegistry registry)
       events_(io_.get_executor()),
       supervisor_(io_, workers_, config_.supervisor, events_, metrics_),
       runners_(registry_, state_dir_of(config_), [this](const plugins::RunnerEvent& e) { post_runner_event(e); }),
-      scheduler_(io_, supervisor_, runners_, metrics_, events_),
+      scheduler_(io_, supervisor_, runners_, metrics_, events_, memory_),
       auth_(config_),
       proxy_routes_(scheduler_, supervisor_, pool_, metrics_),
       admin_routes_(scheduler_, supervisor_, events_, metrics_,
@@ -82,19 +83,25 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
     lock_ = std::make_unique<state::InstanceLock>(state_dir);
     log()->info("state directory {}", state_dir.string());
 
-    // Memory the models may use: the GPUs' memory when there are GPUs, else the machine's RAM.
-    if (!config_.scheduler.memory_budget) {
-        uint64_t gpu = 0, ram = 0;
-        for (const auto& run : plugins::run_probes(registry_, config_.probes)) {
-            if (run.failed) log()->warn("probe {}: {}", run.plugin, run.report.reason);
-            if (!run.report.available) continue;
-            for (const auto& d : run.report.devices) {
-                if (d.backend != "cpu" && !d.unified) gpu += d.memory_total;
-            }
-            if (run.report.system) ram = run.report.system->ram_total;
-        }
-        if (gpu || ram) probed_budget_ = gpu ? gpu : ram;
+    // The GPUs (for "auto" layer plans) and the memory the models may use: the GPUs' memory when
+    // there are GPUs, else the machine's RAM.
+    std::vector<sdk::ProbeReport> reports;
+    for (auto& run : plugins::run_probes(registry_, config_.probes)) {
+        if (run.failed) log()->warn("probe {}: {}", run.plugin, run.report.reason);
+        if (run.report.available) reports.push_back(std::move(run.report));
     }
+    auto gpus = fit::gpus_of(reports);
+    uint64_t gpu = 0, ram = 0;
+    for (const auto& d : gpus) {
+        gpu += d.memory_total;
+        log()->info("GPU {} {} [{}]: {} total, {} free", d.backend, d.index, d.name, config::format_size(d.memory_total),
+                    d.memory_free ? config::format_size(*d.memory_free) : "?");
+    }
+    for (const auto& r : reports) {
+        if (r.system) ram = r.system->ram_total;
+    }
+    if (gpu || ram) probed_budget_ = gpu ? gpu : ram;
+    memory_.set_devices(std::move(gpus), config_.scheduler.memory_headroom);
     if (auto budget = memory_budget(config_)) log()->info("memory budget {}", config::format_size(*budget));
 
     // Bind before touching any server: an address in use must not cost the servers a crashed host left.

@@ -61,6 +61,7 @@ private:
     admin::Metrics metrics_;
     supervisor::Supervisor supervisor_;
     RunnerSet runners_;
+    fit::MemoryPlanner memory_;
     scheduler::Scheduler scheduler_;
     proxy::UpstreamPool pool_;
     proxy::Auth auth_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config/config.hpp"
+#include "fit/server_memory_log.hpp"
 #include "serve/async_signal.hpp"
 #include "supervisor/restart_policy.hpp"
 
@@ -86,6 +87,7 @@ struct Instance {
     RestartPolicy restart;
     boost::asio::steady_timer restart_timer;
     LogBuffer logs;
+    fit::ServerMemoryLog memory_log;  // buffer sizes the server logged while starting
 
     bool serving() const noexcept { return state == InstanceState::Ready || state == InstanceState::Unhealthy; }
     bool gone() const noexcept { return state == InstanceState::Stopped || state == InstanceState::Failed; }

@@ -83,6 +83,7 @@ void Supervisor::begin_launch(const std::shared_ptr<Instance>& instance) {
     instance->handle.reset();
     instance->ready_at.reset();
     instance->health_failures = 0;
+    instance->memory_log = {};
     instance->launched_at = clock::now();
     const uint64_t generation = ++instance->generation;
     set_state(instance, InstanceState::Starting,
@@ -204,6 +205,8 @@ void Supervisor::on_runner_event(const plugins::RunnerEvent& event) {
             const auto* line = o ? o->if_contains("line") : nullptr;
             const auto* stream = o ? o->if_contains("stream") : nullptr;
             if (line && line->is_string()) {
+                // The buffer sizes are logged while the model loads; later lines are requests.
+                if (instance->state == InstanceState::Starting) instance->memory_log.add_line(line->get_string());
                 instance->logs.append(stream && stream->is_string() ? std::string(stream->get_string()) : "stdout",
                                       std::string(line->get_string()));
             }

@@ -223,6 +223,38 @@ TEST_F(Serve, SwapsModelsWithMaxLoadedOne) {
     EXPECT_EQ(corral.stop(), 0);
 }
 
+// A model's memory is estimated from its GGUF (the `corral fit` total) until its server has started;
+// then the buffer sizes the server logged replace the estimate, and placement uses them.
+TEST_F(Serve, MemoryIsEstimatedFromTheGgufThenMeasuredFromTheServersLog) {
+    Corral corral(dir_, config("", "", "{}"));
+    auto fit = run_process({CORRAL_TEST_BINARY, "fit", kModels + "/tiny-a.gguf", "--ctx", "2048", "--no-probe", "--json"});
+    ASSERT_EQ(fit.exit_code, 0) << fit.err;
+    const auto estimate_a = json::parse(fit.out).at("estimate").at("total").to_number<uint64_t>();
+    auto before = corral.model("tiny-a");
+    EXPECT_EQ(before.at("memory_source"), "estimate");
+    EXPECT_EQ(before.at("memory").to_number<uint64_t>(), estimate_a);
+    const auto estimate_b = corral.model("tiny-b").at("memory").to_number<uint64_t>();
+
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+    auto after = corral.model("tiny-a");
+    EXPECT_EQ(after.at("memory_source"), "measured");
+    const auto measured_a = after.at("memory").to_number<uint64_t>();
+    // llama-server's own figures: weights 0.46 MiB + KV 1 MiB + its compute buffers.
+    EXPECT_GT(measured_a, 1536u * 1024);
+    ASSERT_GT(measured_a, estimate_a) << "the test needs the measurement to differ from the estimate";
+    EXPECT_EQ(json::parse(corral.get("/corral/status").body).at("memory_used").to_number<uint64_t>(), measured_a);
+
+    // A budget both estimates fit in, but not tiny-a's measured size with tiny-b: loading tiny-b
+    // evicts tiny-a, because the measurement (kept across the reload) counts.
+    auto budget = std::to_string(estimate_a + estimate_b);
+    corral.rewrite_config(config("", "", R"({"memory_budget": )" + budget + "}"));
+    ASSERT_EQ(corral.post("/corral/reload").status, 200);
+    EXPECT_EQ(corral.model("tiny-a").at("memory_source"), "measured");
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-b")).status, 200);
+    EXPECT_EQ(corral.state("tiny-a"), "unloaded");
+    EXPECT_EQ(corral.state("tiny-b"), "ready");
+}
+
 TEST_F(Serve, IdleModelUnloadsAfterItsTtl) {
     Corral corral(dir_, config("", R"(, "short": {"path": ")" + kModels + R"(/tiny-b.gguf", "runner": "local", "ttl": "300ms"})",
                                R"({"max_loaded": 3})"));

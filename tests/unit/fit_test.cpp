@@ -1,10 +1,17 @@
 // Memory estimates, layer plans and the figures read from llama-server's log.
 #include "fit/layer_plan.hpp"
 #include "fit/memory_estimate.hpp"
+#include "fit/memory_planner.hpp"
 #include "fit/model_fit.hpp"
 #include "fit/server_memory_log.hpp"
 
+#include "gguf_builder.hpp"
+
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 namespace corral::fit {
 namespace {
@@ -136,6 +143,88 @@ TEST(ServerMemoryLog, ReadsBufferSizesPerDeviceAndOffloadedLayers) {
     EXPECT_EQ(log.offloaded_layers, 33);
     EXPECT_EQ(log.total_layers, 33);
     EXPECT_EQ(log.total(), log.model() + log.kv() + log.compute() + static_cast<uint64_t>(0.49 * kMiB + 0.5));
+}
+
+class MemoryPlannerTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = std::filesystem::temp_directory_path() / ("corral-planner-" + std::to_string(::getpid()));
+        std::filesystem::create_directories(dir_);
+        // 4 layers of 1 MiB weights; 2 KV heads of 64 at f16 over 1024 cells = 512 KiB KV per layer.
+        test::GgufBuilder b;
+        b.kv_str("general.architecture", "llama")
+            .kv_u32("llama.block_count", 4)
+            .kv_u32("llama.context_length", 1024)
+            .kv_u32("llama.embedding_length", 256)
+            .kv_u32("llama.attention.head_count", 4)
+            .kv_u32("llama.attention.head_count_kv", 2);
+        for (int l = 0; l < 4; ++l) b.tensor("blk." + std::to_string(l) + ".w", {256, 1024}, 0, kMiB);
+        b.tensor("output.weight", {256, 256}, 0, 256 * 256 * 4);
+        auto bytes = b.build();
+        std::ofstream(dir_ / "m.gguf", std::ios::binary)
+            .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        model_.name = "m";
+        model_.server.model_path = (dir_ / "m.gguf").string();
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+
+    static sdk::DeviceInfo gpu(uint64_t total, uint64_t free) {
+        sdk::DeviceInfo d;
+        d.backend = "cuda";
+        d.memory_total = total;
+        d.memory_free = free;
+        return d;
+    }
+
+    std::filesystem::path dir_;
+    config::ModelConfig model_;
+};
+
+TEST_F(MemoryPlannerTest, SizesFromConfigMeasurementEstimateOrFile) {
+    MemoryPlanner planner;
+    auto estimated = planner.size(model_, "fp");
+    EXPECT_EQ(estimated.source, "estimate");
+    EXPECT_EQ(estimated.bytes, estimate_memory(gguf::describe(gguf::read_file(model_.server.model_path)), {}).total());
+
+    ServerMemoryLog log;
+    log.add_line("CPU model buffer size = 10.00 MiB");
+    planner.record("fp", log);
+    EXPECT_EQ(planner.size(model_, "fp").source, "measured");
+    EXPECT_EQ(planner.size(model_, "fp").bytes, 10 * kMiB);
+    EXPECT_EQ(planner.size(model_, "other settings").source, "estimate");  // measurements are per fingerprint
+
+    auto by_hand = model_;
+    by_hand.memory = 123;
+    EXPECT_EQ(planner.size(by_hand, "fp").source, "config");
+    auto not_gguf = model_;
+    std::ofstream(dir_ / "weights.bin") << "not a gguf";
+    not_gguf.server.model_path = (dir_ / "weights.bin").string();
+    EXPECT_EQ(planner.size(not_gguf, "x").source, "file size");
+    EXPECT_EQ(planner.size(not_gguf, "x").bytes, 10u);
+    not_gguf.server.model_path = (dir_ / "missing.gguf").string();
+    EXPECT_EQ(planner.size(not_gguf, "x").source, "unknown");
+}
+
+TEST_F(MemoryPlannerTest, AutoLayersGetAPlanAndFitTargetsOnlyWithGpus) {
+    MemoryPlanner planner;
+    auto m = model_;
+    m.server.gpu_layers.emplace("auto");
+    planner.prepare_launch(m);  // no GPU: the server decides alone
+    EXPECT_FALSE(m.server.fit_gpu_layers);
+    EXPECT_TRUE(m.server.fit_target_mib.empty());
+
+    // 2.5 MiB of room after the compute allowance and the output layer: two of the four layers.
+    auto e = estimate_memory(gguf::describe(gguf::read_file(model_.server.model_path)), {});
+    const uint64_t room = e.compute + e.output_weights + 2 * (kMiB + e.layer_kv[0]) + kMiB / 2;
+    planner.set_devices({gpu(room, room)}, 0.0);
+    planner.prepare_launch(m);
+    EXPECT_EQ(m.server.fit_gpu_layers, 3);  // the output layer and two repeating layers
+    EXPECT_EQ(m.server.fit_target_mib, std::vector<uint64_t>{256});
+
+    auto fixed = model_;
+    fixed.server.gpu_layers.emplace("all");
+    planner.prepare_launch(fixed);
+    EXPECT_FALSE(fixed.server.fit_gpu_layers);
 }
 
 }  // namespace
