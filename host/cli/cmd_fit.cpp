@@ -39,8 +39,9 @@ void print_fit(const fit::ModelFit& f) {
     std::cout << "weights: " << format_size(e.weights) << " (layers " << format_size(layers) << ", input " << format_size(e.input_weights)
               << ", output " << format_size(e.output_weights) << ")\n";
     std::cout << "KV cache: " << format_size(e.kv) << " for " << e.ctx_size << " tokens";
-    if (!m.head_count_kv.empty()) std::cout << " (" << m.head_count_kv.front() << " KV heads x " << m.key_length_of(0) << " per layer)";
-    std::cout << "\n";
+    std::cout << " (K " << e.cache_type_k << ", V " << e.cache_type_v;
+    if (!m.head_count_kv.empty()) std::cout << "; " << m.head_count_kv.front() << " KV heads of " << m.key_length_of(0) << " per layer";
+    std::cout << ")\n";
     std::cout << "compute buffers: " << format_size(e.compute) << " (allowance)\n";
     std::cout << "total: " << format_size(e.total()) << "\n";
     if (f.gpus.empty()) {

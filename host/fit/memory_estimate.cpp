@@ -30,6 +30,8 @@ MemoryEstimate estimate_memory(const gguf::ModelInfo& model, const EstimateOptio
     const auto& type_v = cache_type(options.cache_type_v);
     MemoryEstimate e;
     e.ctx_size = options.ctx_size && *options.ctx_size ? *options.ctx_size : model.context_length.value_or(4096);
+    e.cache_type_k = type_k.name;
+    e.cache_type_v = type_v.name;
     e.layer_count = model.block_count;
     e.layer_weights = model.layer_bytes;
     e.input_weights = model.input_bytes;

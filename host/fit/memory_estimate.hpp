@@ -21,6 +21,7 @@ struct EstimateOptions {
 
 struct MemoryEstimate {
     uint64_t ctx_size = 0;
+    std::string cache_type_k, cache_type_v;
     uint32_t layer_count = 0;
     std::vector<uint64_t> layer_weights;  // per repeating layer
     uint64_t input_weights = 0;           // token embeddings and other non-layer tensors (host memory)

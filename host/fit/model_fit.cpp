@@ -77,6 +77,8 @@ boost::json::object to_json(const ModelFit& fit) {
     put(model, "sliding_window", m.sliding_window);
     const auto& e = fit.estimate;
     boost::json::object estimate{{"ctx_size", e.ctx_size},
+                                 {"cache_type_k", e.cache_type_k},
+                                 {"cache_type_v", e.cache_type_v},
                                  {"weights", e.weights},
                                  {"layer_weights", uint_array(e.layer_weights)},
                                  {"input_weights", e.input_weights},
