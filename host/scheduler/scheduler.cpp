@@ -89,10 +89,13 @@ void Scheduler::learn_memory(const std::shared_ptr<ModelEntry>& entry, const sup
     memory_.record(entry->fingerprint, instance.memory_log);
     if (entry->config.memory) return;  // given by hand: the user's figure stands
     auto measured = memory_.size(entry->config, entry->fingerprint);
-    if (measured.bytes != entry->memory) {
-        log()->info("{} uses {} (estimated {})", entry->config.name, config::format_size(measured.bytes),
-                    config::format_size(entry->memory));
-    }
+    const auto& figures = instance.memory_log;
+    std::string layers;
+    if (figures.offloaded_layers)
+        layers = fmt::format(", {}/{} layers on the GPU", *figures.offloaded_layers, figures.total_layers.value_or(0));
+    log()->info("{} uses {} (model {}, KV {}, compute {}{}); {} {} before", entry->config.name, config::format_size(measured.bytes),
+                config::format_size(figures.model()), config::format_size(figures.kv()), config::format_size(figures.compute()), layers,
+                entry->memory_source, config::format_size(entry->memory));
     entry->memory = measured.bytes;
     entry->memory_source = measured.source;
 }

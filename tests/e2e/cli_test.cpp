@@ -136,14 +136,15 @@ TEST(Cli, ConfigCheckOfAValidFile) {
 }
 
 TEST(Cli, ProbeReportsTheCpu) {
-    auto r = corral({"probe", "--json"});
+    // The default plugin directory holds the vulkan probe too: its Mesa driver leaks under LSan.
+    auto r = test::run_process({kCorral, "probe", "--json"}, test::kVulkanDriverLeaksAllowed);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto v = boost::json::parse(r.out);
     const auto& cpu = v.at("probes").at(0);
     EXPECT_EQ(cpu.at("backend").as_string(), "cpu");
     EXPECT_TRUE(cpu.at("available").as_bool());
     EXPECT_GT(cpu.at("system").at("ram_total").to_number<uint64_t>(), 0u);
-    auto text = corral({"probe"});
+    auto text = test::run_process({kCorral, "probe"}, test::kVulkanDriverLeaksAllowed);
     EXPECT_THAT(text.out, HasSubstr("cpu: available"));
 }
 

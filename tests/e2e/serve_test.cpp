@@ -153,13 +153,15 @@ protected:
     }
 
     // A config with the two tiny llama-server models and mock models; `extra` adds top-level keys,
-    // `models` adds or replaces model entries.
+    // `models` adds or replaces model entries. Only the cpu probe runs: the machine's RAM is the
+    // budget whatever GPUs it has (and Mesa's Vulkan driver, which leaks under LSan, stays out).
     std::string config(const std::string& extra = "", const std::string& more_models = "",
                        const std::string& scheduler = R"({"max_loaded": 1})") {
         return R"({
   "listen": "127.0.0.1:0",
   "plugin_dirs": [")" +
                std::string(CORRAL_TEST_PLUGIN_DIR) + R"("],
+  "probes": ["cpu"],
   "state_dir": ")" +
                (dir_ / "state").string() + R"(",
   "runners": {
