@@ -50,6 +50,7 @@ int run_probe(const ParsedArgs& args) {
     if (auto file = args.value("config"); file && args.values("plugin-dir").empty()) {
         if (auto loaded = config::load_config_file(*file); loaded.config) wanted = loaded.config->probes;
     }
+    if (auto only = args.values("only"); !only.empty()) wanted = only;
     auto registry = plugins::PluginRegistry::scan(*dirs);
     auto runs = plugins::run_probes(registry, wanted);
     boost::json::array reports;
@@ -81,6 +82,7 @@ Command probe_command() {
                      plugin_dir_options(),
                      "Exit status: 0 when every probe ran (an absent backend is reported, not a failure), 1 when a probe broke."};
     spec.options.push_back({"json", "", "Print JSON: {probes: [ProbeReport...]}"});
+    spec.options.push_back({"only", "NAME", "Run only this probe plugin (repeatable; overrides the config's probes)", true});
     return {spec, run_probe};
 }
 

@@ -20,4 +20,10 @@ struct ProbeRun {
 // Every probe plugin in the registry, or only those named in `wanted` when it is not empty.
 std::vector<ProbeRun> run_probes(const PluginRegistry& registry, const std::vector<std::string>& wanted);
 
+// The same, in a child process (`corral probe --json`, the running executable): a GPU driver that
+// crashes or hangs cannot take a long-running host with it, and what drivers load and keep (Mesa's
+// Vulkan driver brings LLVM: ~50 MiB resident) is not carried for the host's lifetime. Falls back to
+// run_probes() in this process when the child cannot be run or its answer cannot be read.
+std::vector<ProbeRun> run_probes_isolated(const PluginRegistry& registry, const std::vector<std::string>& wanted);
+
 }  // namespace corral::plugins

@@ -86,7 +86,7 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
     // The GPUs (for "auto" layer plans) and the memory the models may use: the GPUs' memory when
     // there are GPUs, else the machine's RAM.
     std::vector<sdk::ProbeReport> reports;
-    for (auto& run : plugins::run_probes(registry_, config_.probes)) {
+    for (auto& run : plugins::run_probes_isolated(registry_, config_.probes)) {
         if (run.failed) log()->warn("probe {}: {}", run.plugin, run.report.reason);
         if (run.report.available) reports.push_back(std::move(run.report));
     }
