@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build demo test test-asan test-fast format format-check clean
+.PHONY: all deps build demo test test-asan test-fast bench format format-check clean
 
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' '*.cpp' '*.hpp')
 
@@ -37,6 +37,16 @@ test-asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS) -L 'unit|plugin|e2e|contract|integration'
+
+# The benchmark suite (bench/README.md): corral side by side with llama-server alone, nginx and
+# llama.cpp's router mode. Prints the tables; the JSON goes to $(BUILD)/bench/results.json.
+bench: build
+	@scripts/install-deps.sh --bench
+	@mkdir -p $(BUILD)/bench/models
+	@./$(BUILD)/corral-make-tiny-gguf $(BUILD)/bench/models/tiny-a.gguf tiny-a
+	@./$(BUILD)/corral-make-tiny-gguf $(BUILD)/bench/models/tiny-b.gguf tiny-b
+	./$(BUILD)/corral-bench --corral $(BUILD)/corral --plugins $(BUILD)/plugins --llama-server "$$(scripts/fetch-llama-server.sh)" \
+	  --models $(BUILD)/bench/models --work $(BUILD)/bench/work --out $(BUILD)/bench/results.json $(BENCH_ARGS)
 
 format:
 	clang-format -i $(SOURCES)

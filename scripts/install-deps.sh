@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages corral's build and tests need. Idempotent: installs only what is
-# missing, and says nothing when everything is already there.
+# Installs the Debian 12 packages corral's build and tests need (with --bench, also the benchmarks'
+# peers: wrk and nginx). Idempotent: installs only what is missing, and says nothing when everything
+# is already there.
 set -euo pipefail
 
 packages=(
@@ -12,6 +13,9 @@ packages=(
   clang libclang-rt-14-dev  # libFuzzer for the GGUF fuzz test
   libvulkan-dev mesa-vulkan-drivers  # vulkan probe: headers to build, Mesa's llvmpipe to test on
 )
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(wrk nginx-light)
+fi
 # The openai npm client test needs Node.js and npm; a machine may already have them from elsewhere
 # (e.g. NodeSource, whose nodejs package bundles npm), so only install Debian's when they are absent.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -1,8 +1,10 @@
 #include "process.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,6 +89,21 @@ SpawnedProcess::SpawnedProcess(const std::vector<std::string>& argv) {
     if (rc != 0) throw std::runtime_error("cannot spawn " + argv.at(0));
 }
 
+SpawnedProcess::SpawnedProcess(const std::vector<std::string>& argv, const std::string& output_file) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    std::vector<std::string> copy = argv;
+    std::vector<char*> args;
+    for (auto& a : copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) throw std::runtime_error("cannot spawn " + argv.at(0));
+}
+
 SpawnedProcess::~SpawnedProcess() {
     if (pid_ > 0) kill_and_wait(SIGKILL);
     if (out_fd_ >= 0) close(out_fd_);
@@ -110,6 +127,21 @@ std::string SpawnedProcess::read_line() {
         }
         buffer_.append(chunk, static_cast<std::size_t>(n));
     }
+}
+
+int SpawnedProcess::stop(int sig, std::chrono::milliseconds grace) {
+    if (pid_ <= 0) return -1;
+    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+    ::kill(pid_, sig);
+    if (pidfd >= 0) {
+        pollfd p{pidfd, POLLIN, 0};
+        while (::poll(&p, 1, static_cast<int>(grace.count())) < 0 && errno == EINTR) {
+        }
+        bool exited = p.revents & POLLIN;
+        ::close(pidfd);
+        if (exited) return kill_and_wait(0);  // signal 0: just reap
+    }
+    return kill_and_wait(SIGKILL);
 }
 
 int SpawnedProcess::kill_and_wait(int sig) {

@@ -1,6 +1,7 @@
 // Runs a program to completion and captures its exit status and output (for CLI tests).
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -25,6 +26,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::map<s
 class SpawnedProcess {
 public:
     explicit SpawnedProcess(const std::vector<std::string>& argv);
+    // With stdout and stderr appended to `output_file` instead (read_line() then returns "").
+    SpawnedProcess(const std::vector<std::string>& argv, const std::string& output_file);
     ~SpawnedProcess();  // SIGKILLs and reaps it if still running
     SpawnedProcess(const SpawnedProcess&) = delete;
     SpawnedProcess& operator=(const SpawnedProcess&) = delete;
@@ -34,6 +37,8 @@ public:
     std::string read_line();
     // Sends `sig` and reaps it; returns the wait status.
     int kill_and_wait(int sig);
+    // Sends `sig`, waits up to `grace` for the exit (a pidfd, no polling), then SIGKILLs; reaps it.
+    int stop(int sig, std::chrono::milliseconds grace);
 
 private:
     int pid_ = -1;

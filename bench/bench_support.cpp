@@ -1,0 +1,141 @@
+#include "bench_support.hpp"
+
+#include "http_client.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace corral::bench {
+
+double ms_since(clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(clock::now() - t).count();
+}
+
+Stats stats_of(std::vector<double> v) {
+    Stats s;
+    s.n = v.size();
+    if (v.empty()) return s;
+    std::sort(v.begin(), v.end());
+    auto at = [&](double q) {
+        return v[std::min(v.size() - 1, static_cast<std::size_t>(std::ceil(q * static_cast<double>(v.size()))) - (q > 0 ? 1 : 0))];
+    };
+    s.min = v.front();
+    s.max = v.back();
+    s.median = at(0.5);
+    s.p90 = at(0.9);
+    s.p99 = at(0.99);
+    s.mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+    return s;
+}
+
+boost::json::object to_json(const Stats& s) {
+    return {{"n", s.n}, {"min", s.min}, {"median", s.median}, {"p90", s.p90}, {"p99", s.p99}, {"max", s.max}, {"mean", s.mean}};
+}
+
+std::string fixed(double v, int decimals) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
+uint16_t free_port() {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    return acceptor.local_endpoint().port();
+}
+
+bool wait_http_ok(uint16_t port, const std::string& path, std::chrono::milliseconds timeout) {
+    auto deadline = clock::now() + timeout;
+    while (clock::now() < deadline) {
+        try {
+            if (test::http_request("127.0.0.1", port, "GET", path).status == 200) return true;
+        } catch (const std::exception&) {
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+}
+
+uint64_t rss_bytes(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+    }
+    return 0;
+}
+
+double cpu_seconds(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto close = text.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream fields(text.substr(close + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; fields >> field; ++i) {
+        if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+        if (i == 15) break;
+    }
+    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+CorralServe::CorralServe(const BenchEnv& env, const fs::path& dir, const std::string& runners, const std::string& models,
+                         const std::string& more) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::ofstream(dir / "config.json") << R"({"listen": "127.0.0.1:0", "log_level": "warn", "plugin_dirs": [")" << env.plugins.string()
+                                       << R"("], "state_dir": ")" << (dir / "state").string() << R"(", "runners": )" << runners
+                                       << R"(, "models": )" << models << more << "}";
+    auto started = clock::now();
+    process_ = std::make_unique<test::SpawnedProcess>(
+        std::vector<std::string>{env.corral.string(), "serve", "--config", (dir / "config.json").string()});
+    auto line = process_->read_line();
+    startup_ms_ = ms_since(started);
+    auto colon = line.rfind(':');
+    if (line.rfind("corral: serving", 0) != 0 || colon == std::string::npos)
+        throw std::runtime_error("corral serve did not start: " + line);
+    port_ = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
+}
+
+CorralServe::~CorralServe() {
+    if (process_ && process_->pid() > 0) stop();
+}
+
+boost::json::value CorralServe::status() const {
+    return boost::json::parse(test::http_request("127.0.0.1", port_, "GET", "/corral/status").body);
+}
+
+boost::json::object CorralServe::model(const std::string& name) const {
+    auto s = status();
+    for (const auto& m : s.at("models").as_array()) {
+        if (m.at("name").as_string() == name) return m.as_object();
+    }
+    throw std::runtime_error("no model " + name);
+}
+
+double CorralServe::stop() {
+    auto started = clock::now();
+    process_->stop(SIGTERM, std::chrono::seconds(60));
+    return ms_since(started);
+}
+
+Background::Background(std::vector<std::string> argv, const fs::path& log)
+    : process_(std::make_unique<test::SpawnedProcess>(argv, log.string())) {}
+
+Background::~Background() {
+    process_->stop(SIGTERM, std::chrono::seconds(5));
+}
+
+}  // namespace corral::bench

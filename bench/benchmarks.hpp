@@ -1,0 +1,38 @@
+// The benchmark sections, one file each. Each starts what it measures, measures it side by side with
+// its peers on this machine, and stops everything before it returns.
+#pragma once
+
+#include "bench_support.hpp"
+
+namespace corral::bench {
+
+Section bench_proxy(const BenchEnv& env);      // 1. requests/s and latency: direct, corral, nginx, router mode
+Section bench_streaming(const BenchEnv& env);  // 2. 256 streaming clients: corral vs direct
+Section bench_swap(const BenchEnv& env);       // 3. cold start and A->B swap: corral vs router mode vs bare start
+Section bench_crash(const BenchEnv& env);      // 4. kill -9 of a server to corral's state event
+Section bench_scale(const BenchEnv& env);      // 5. 1000 mock instances under supervision
+Section bench_footprint(const BenchEnv& env);  // 6. start-up to listening, idle RSS
+
+// The runners/models JSON the sections share: tiny-a and tiny-b on llama_server (2048 context).
+std::string llama_runners(const BenchEnv& env);
+std::string tiny_model(const BenchEnv& env, const std::string& name, const std::string& extra = "");
+
+// Waits (up to a minute) for a preloaded model to be ready; returns its server's endpoint.
+std::string wait_ready(const CorralServe& corral, const std::string& model);
+
+// Streams a chat request and returns the milliseconds until the response header (the first byte).
+double time_to_first_byte(uint16_t port, const std::string& model);
+
+// Reads /corral/events until `match` accepts an event; false after `timeout`.
+class EventReader {
+public:
+    explicit EventReader(uint16_t port);
+    ~EventReader();
+    bool wait_for(const std::function<bool(const boost::json::object&)>& match, std::chrono::milliseconds timeout);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace corral::bench

@@ -1,0 +1,113 @@
+// 1. Proxy overhead: POST /tokenize and chat completions with max_tokens 1, at 1, 8 and 64
+// connections (wrk), to one llama-server directly, through corral, through nginx as a keep-alive
+// reverse proxy, and through llama.cpp's router mode; each as a ratio to direct.
+#include "benchmarks.hpp"
+#include "http_client.hpp"
+#include "wrk_runner.hpp"
+
+#include <fstream>
+#include <thread>
+
+namespace corral::bench {
+namespace {
+
+// nginx as a keep-alive reverse proxy to one upstream, one worker (corral serves on one I/O thread).
+void write_nginx_config(const fs::path& dir, uint16_t listen, uint16_t upstream) {
+    fs::create_directories(dir / "tmp");
+    std::ofstream(dir / "nginx.conf") << "daemon off;\nworker_processes 1;\npid " << (dir / "nginx.pid").string()
+                                      << ";\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
+                                      << "  client_body_temp_path " << (dir / "tmp").string() << ";\n  proxy_temp_path "
+                                      << (dir / "tmp").string() << ";\n  upstream llama { server 127.0.0.1:" << upstream
+                                      << "; keepalive 128; }\n"
+                                      << "  server {\n    listen 127.0.0.1:" << listen << ";\n    location / {\n"
+                                      << "      proxy_pass http://llama;\n      proxy_http_version 1.1;\n"
+                                      << "      proxy_set_header Connection \"\";\n      proxy_buffering off;\n    }\n  }\n}\n";
+}
+
+uint16_t port_of(const std::string& endpoint) {
+    std::string host;
+    uint16_t port = 0;
+    test::split_endpoint(endpoint, host, port);
+    return port;
+}
+
+}  // namespace
+
+Section bench_proxy(const BenchEnv& env) {
+    Section s{"1. Proxy overhead (wrk, keep-alive)",
+              {"endpoint", "conns", "target", "req/s", "vs direct", "p50 ms", "p99 ms", "errors"},
+              {},
+              {},
+              {}};
+    auto dir = env.work / "proxy";
+    CorralServe corral(env, dir / "corral", llama_runners(env),
+                       "{" + tiny_model(env, "tiny-a", R"(, "parallel": 8, "extra_args": ["--threads-http", "300"])") + "}",
+                       R"(, "probes": ["cpu"], "preload": ["tiny-a"])");
+    // The preloaded server: "direct" is this very server, so every target reaches the same one.
+    const std::string endpoint = wait_ready(corral, "tiny-a");
+    const uint16_t direct = port_of(endpoint);
+
+    const uint16_t nginx_port = free_port();
+    write_nginx_config(dir / "nginx", nginx_port, direct);
+    Background nginx({"/usr/sbin/nginx", "-p", (dir / "nginx").string(), "-c", (dir / "nginx" / "nginx.conf").string(), "-e",
+                      (dir / "nginx" / "error.log").string()},
+                     dir / "nginx" / "out.log");
+    if (!wait_http_ok(nginx_port, "/health", std::chrono::seconds(10))) throw std::runtime_error("nginx did not start");
+
+    const uint16_t router_port = free_port();
+    Background router({env.llama_server.string(), "--models-dir", env.models.string(), "--models-max", "2", "--host", "127.0.0.1", "--port",
+                       std::to_string(router_port), "--ctx-size", "2048", "--parallel", "8", "--threads-http", "300"},
+                      dir / "router.log");
+    if (!wait_http_ok(router_port, "/health", std::chrono::seconds(30))) throw std::runtime_error("router mode did not start");
+    // Load tiny-a in the router before measuring.
+    for (int i = 0; i < 300; ++i) {
+        try {
+            if (test::http_request("127.0.0.1", router_port, "POST", "/tokenize", R"({"model": "tiny-a", "content": "hi"})").status == 200)
+                break;
+        } catch (const std::exception&) {
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+
+    struct Target {
+        const char* name;
+        uint16_t port;
+    };
+    const Target targets[] = {{"direct", direct}, {"corral", corral.port()}, {"nginx", nginx_port}, {"router", router_port}};
+    struct Endpoint {
+        const char* name;
+        const char* path;
+        const char* body;
+    };
+    const Endpoint endpoints[] = {{"tokenize", "/tokenize", R"({"model": "tiny-a", "content": "hello world, how are you?"})"},
+                                  {"chat max_tokens=1", "/v1/chat/completions",
+                                   R"({"model": "tiny-a", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]})"}};
+    boost::json::array runs;
+    for (const auto& e : endpoints) {
+        for (int conns : {1, 8, 64}) {
+            double direct_rps = 0;
+            for (const auto& t : targets) {
+                auto r = run_wrk(dir, "http://127.0.0.1:" + std::to_string(t.port) + e.path, e.body, conns, env.seconds);
+                if (std::string(t.name) == "direct") direct_rps = r.requests_per_second;
+                double ratio = direct_rps > 0 ? r.requests_per_second / direct_rps : 0;
+                s.rows.push_back({e.name, std::to_string(conns), t.name, fixed(r.requests_per_second, 0), fixed(ratio, 2),
+                                  fixed(r.p50_ms, 2), fixed(r.p99_ms, 2), std::to_string(r.errors)});
+                runs.push_back({{"endpoint", e.name},
+                                {"connections", conns},
+                                {"target", t.name},
+                                {"requests_per_second", r.requests_per_second},
+                                {"ratio_to_direct", ratio},
+                                {"p50_ms", r.p50_ms},
+                                {"p90_ms", r.p90_ms},
+                                {"p99_ms", r.p99_ms},
+                                {"requests", r.requests},
+                                {"errors", r.errors}});
+            }
+        }
+    }
+    s.json["runs"] = std::move(runs);
+    s.notes.push_back("direct, corral and nginx reach the same llama-server (--parallel 8); router mode runs its own child servers");
+    return s;
+}
+
+}  // namespace corral::bench

@@ -1,0 +1,67 @@
+// Pieces the benchmark sections share.
+#include "benchmarks.hpp"
+#include "http_client.hpp"
+
+#include <functional>
+#include <thread>
+
+namespace corral::bench {
+
+std::string llama_runners(const BenchEnv& env) {
+    return R"({"local": {"plugin": "llama_server", "binary": ")" + env.llama_server.string() + R"("}, "mock": {"plugin": "mock"}})";
+}
+
+std::string tiny_model(const BenchEnv& env, const std::string& name, const std::string& extra) {
+    return "\"" + name + R"(": {"path": ")" + (env.models / (name + ".gguf")).string() + R"(", "runner": "local", "ctx_size": 2048)" +
+           extra + "}";
+}
+
+std::string wait_ready(const CorralServe& corral, const std::string& model) {
+    for (int i = 0; i < 6000; ++i) {
+        auto m = corral.model(model);
+        if (m.at("state") == "ready") return std::string(m.at("endpoint").as_string());
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    throw std::runtime_error(model + " did not become ready");
+}
+
+double time_to_first_byte(uint16_t port, const std::string& model) {
+    auto started = clock::now();
+    test::HttpStream stream(
+        "127.0.0.1", port, "POST", "/v1/chat/completions",
+        R"({"model": ")" + model + R"(", "max_tokens": 1, "stream": true, "messages": [{"role": "user", "content": "hi"}]})");
+    double ms = ms_since(started);
+    if (stream.status() != 200) throw std::runtime_error("status " + std::to_string(stream.status()) + " for " + model);
+    while (stream.next()) {
+    }
+    return ms;
+}
+
+struct EventReader::Impl {
+    explicit Impl(uint16_t port) : stream("127.0.0.1", port, "GET", "/corral/events") {}
+    test::HttpStream stream;
+    std::string pending;
+};
+
+EventReader::EventReader(uint16_t port) : impl_(std::make_unique<Impl>(port)) {}
+EventReader::~EventReader() = default;
+
+bool EventReader::wait_for(const std::function<bool(const boost::json::object&)>& match, std::chrono::milliseconds timeout) {
+    auto deadline = clock::now() + timeout;
+    for (;;) {
+        for (auto end = impl_->pending.find("\n\n"); end != std::string::npos; end = impl_->pending.find("\n\n")) {
+            auto event = impl_->pending.substr(0, end);
+            impl_->pending.erase(0, end + 2);
+            if (event.rfind("data: ", 0) != 0) continue;
+            auto v = boost::json::parse(event.substr(6));
+            if (v.is_object() && match(v.as_object())) return true;
+        }
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        if (left.count() <= 0) return false;
+        auto piece = impl_->stream.next(left);
+        if (!piece) return false;
+        impl_->pending += *piece;
+    }
+}
+
+}  // namespace corral::bench
