@@ -95,7 +95,7 @@ CorralServe::CorralServe(const BenchEnv& env, const fs::path& dir, const std::st
                          const std::string& more) {
     fs::remove_all(dir);
     fs::create_directories(dir);
-    std::ofstream(dir / "config.json") << R"({"listen": "127.0.0.1:0", "log_level": "warn", "plugin_dirs": [")" << env.plugins.string()
+    std::ofstream(dir / "config.json") << R"({"listen": "127.0.0.1:0", "log_level": "error", "plugin_dirs": [")" << env.plugins.string()
                                        << R"("], "state_dir": ")" << (dir / "state").string() << R"(", "runners": )" << runners
                                        << R"(, "models": )" << models << more << "}";
     auto started = clock::now();

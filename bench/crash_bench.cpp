@@ -9,7 +9,7 @@ Section bench_crash(const BenchEnv& env) {
     Section s{"4. Crash detection (kill -9 to corral's state event)", {"measure", "n", "median ms", "p90 ms", "max ms"}, {}, {}, {}};
     CorralServe corral(
         env, env.work / "crash", llama_runners(env), "{" + tiny_model(env, "tiny-a") + "}",
-        R"(, "probes": ["cpu"], "preload": ["tiny-a"], "supervisor": {"restart_backoff": "10ms", "restart_attempts": 1000})");
+        R"(, "probes": ["cpu"], "preload": ["tiny-a"], "supervisor": {"restart_backoff": "10ms", "restart_backoff_max": "10ms", "restart_attempts": 1000})");
     EventReader events(corral.port());
     std::vector<double> detect;
     wait_ready(corral, "tiny-a");
