@@ -162,11 +162,8 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         serializer.emplace(out);
         out.body().data = nullptr;
         out.body().more = true;
-        auto [hec, hn] = co_await http::async_write_header(ex.stream, *serializer, tuple_awaitable);
-        if (hec) {
-            result.outcome = ForwardResult::Outcome::ClientGone;
-            co_return result;
-        }
+        // The header goes out with the first piece of body (one send instead of two per response;
+        // a server's header is followed at once by its body, or for SSE by its first event).
     } else if (result.status != 200) {
         // The client already has a 200 SSE header (loading progress): report the failure as an event.
         co_await write_chunk(ex.stream, sse_error_event("the model server answered " + std::to_string(result.status)));
@@ -209,6 +206,16 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     if (!upstream_ok) {
         result.outcome = ForwardResult::Outcome::UpstreamFailed;
         ex.keep_alive = false;
+        if (own_header && !serializer->is_header_done()) {
+            // Nothing was relayed yet: the header still goes first, then the same endings as below.
+            out.body().data = nullptr;
+            out.body().more = true;
+            auto [hec, hn] = co_await http::async_write_header(ex.stream, *serializer, tuple_awaitable);
+            if (hec) {
+                result.outcome = ForwardResult::Outcome::ClientGone;
+                co_return result;
+            }
+        }
         if (sse || !own_header) {
             // End the event stream with an error the client libraries understand, then close.
             std::string event = sse_error_event(result.error);

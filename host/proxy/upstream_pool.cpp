@@ -17,6 +17,8 @@ namespace asio = boost::asio;
 
 // Whether the peer has closed an idle connection (or sent something unexpected): a zero-length or
 // successful peek means it is not safe to reuse.
+constexpr auto kRecentlyUsed = std::chrono::milliseconds(250);
+
 bool still_open(UpstreamConnection& c) {
     char byte;
     ssize_t n = ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -33,7 +35,11 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::get(const std
             while (!list.empty()) {
                 auto c = std::move(list.back());
                 list.pop_back();
-                if (now - c->idle_since < kMaxIdle && still_open(*c)) {
+                // A connection back in the pool for a moment cannot have met the server's keep-alive
+                // timeout (seconds): it skips the peek, a syscall per request under load. Should the
+                // server have died meanwhile, the caller's one retry on a reused connection covers it.
+                const auto idle = now - c->idle_since;
+                if (idle < kMaxIdle && (idle < kRecentlyUsed || still_open(*c))) {
                     c->reused = true;
                     co_return c;
                 }
