@@ -9,10 +9,25 @@
 
 #include <boost/json/serialize.hpp>
 
+#include <sys/resource.h>
+
 #include <iostream>
 
 namespace corral::cli {
 namespace {
+
+// A host fronting many models holds a socket per client, per pooled upstream connection and per
+// in-process (mock) server: raise the open-file limit from the usual soft 1024 to the hard limit,
+// as nginx and databases do.
+void raise_open_file_limit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+    const auto before = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+        logging::get("serve")->debug("open-file limit raised from {} to {}", before, limit.rlim_cur);
+    }
+}
 
 int serve(const ParsedArgs& args) {
     auto file = args.value("config");
@@ -39,6 +54,7 @@ int serve(const ParsedArgs& args) {
         for (const auto& r : registry.refused()) std::cerr << "  (refused " << r.path.string() << ": " << r.reason << ")\n";
         return kExitUsage;
     }
+    raise_open_file_limit();
     const auto models = config.models.size();
     const auto host = config.listen.host;
     try {
