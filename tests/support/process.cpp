@@ -26,6 +26,18 @@ std::string slurp(const std::string& path) {
     return os.str();
 }
 
+// Spawns argv with stdin from /dev/null and `actions` (destroyed here); returns posix_spawn's result.
+int spawn_with(const std::vector<std::string>& argv, posix_spawn_file_actions_t& actions, int& pid) {
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    std::vector<std::string> copy = argv;
+    std::vector<char*> args;
+    for (auto& a : copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    return rc;
+}
+
 }  // namespace
 
 ProcessResult run_process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
@@ -77,13 +89,7 @@ SpawnedProcess::SpawnedProcess(const std::vector<std::string>& argv) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    std::vector<std::string> copy = argv;
-    std::vector<char*> args;
-    for (auto& a : copy) args.push_back(a.data());
-    args.push_back(nullptr);
-    int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
+    int rc = spawn_with(argv, actions, pid_);
     close(fds[1]);
     out_fd_ = fds[0];
     if (rc != 0) throw std::runtime_error("cannot spawn " + argv.at(0));
@@ -94,14 +100,7 @@ SpawnedProcess::SpawnedProcess(const std::vector<std::string>& argv, const std::
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 1, output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    std::vector<std::string> copy = argv;
-    std::vector<char*> args;
-    for (auto& a : copy) args.push_back(a.data());
-    args.push_back(nullptr);
-    int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) throw std::runtime_error("cannot spawn " + argv.at(0));
+    if (spawn_with(argv, actions, pid_) != 0) throw std::runtime_error("cannot spawn " + argv.at(0));
 }
 
 SpawnedProcess::~SpawnedProcess() {
