@@ -3,7 +3,6 @@
 #include "cli/commands.hpp"
 #include "cli/json_output.hpp"
 #include "cli/plugin_dirs_option.hpp"
-#include "config/config_loader.hpp"
 #include "config/units.hpp"
 #include "fit/model_fit.hpp"
 #include "plugins/plugin_registry.hpp"
@@ -88,11 +87,9 @@ int run_fit(const ParsedArgs& args) {
         auto dirs = resolve_plugin_dirs(args);
         if (!dirs) return kExitUsage;
         std::vector<std::string> wanted;
-        if (auto file = args.value("config"); file && args.values("plugin-dir").empty()) {
-            if (auto loaded = config::load_config_file(*file); loaded.config) {
-                wanted = loaded.config->probes;
-                if (!args.value("headroom")) request.headroom = loaded.config->scheduler.memory_headroom;
-            }
+        if (auto config = config_for_plugins(args)) {
+            wanted = config->probes;
+            if (!args.value("headroom")) request.headroom = config->scheduler.memory_headroom;
         }
         std::vector<sdk::ProbeReport> reports;
         for (auto& run : plugins::run_probes(plugins::PluginRegistry::scan(*dirs), wanted)) reports.push_back(std::move(run.report));

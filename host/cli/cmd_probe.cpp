@@ -2,7 +2,6 @@
 #include "cli/commands.hpp"
 #include "cli/json_output.hpp"
 #include "cli/plugin_dirs_option.hpp"
-#include "config/config_loader.hpp"
 #include "config/units.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "plugins/probe_runs.hpp"
@@ -47,9 +46,7 @@ int run_probe(const ParsedArgs& args) {
     auto dirs = resolve_plugin_dirs(args);
     if (!dirs) return kExitUsage;
     std::vector<std::string> wanted;
-    if (auto file = args.value("config"); file && args.values("plugin-dir").empty()) {
-        if (auto loaded = config::load_config_file(*file); loaded.config) wanted = loaded.config->probes;
-    }
+    if (auto config = config_for_plugins(args)) wanted = config->probes;
     if (auto only = args.values("only"); !only.empty()) wanted = only;
     auto registry = plugins::PluginRegistry::scan(*dirs);
     auto runs = plugins::run_probes(registry, wanted);

@@ -32,4 +32,10 @@ std::optional<std::vector<std::filesystem::path>> resolve_plugin_dirs(const Pars
     return plugins::default_plugin_dirs();
 }
 
+std::optional<config::Config> config_for_plugins(const ParsedArgs& args) {
+    auto file = args.value("config");
+    if (!file || !args.values("plugin-dir").empty()) return std::nullopt;
+    return config::load_config_file(*file).config;
+}
+
 }  // namespace corral::cli
