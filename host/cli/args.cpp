@@ -11,6 +11,18 @@ std::optional<std::string> ParsedArgs::value(const std::string& name) const {
     return it->second.back();
 }
 
+std::optional<int> ParsedArgs::integer(const std::string& name) const {
+    auto v = value(name);
+    if (!v) return std::nullopt;
+    try {
+        std::size_t used = 0;
+        int n = std::stoi(*v, &used);
+        if (used == v->size()) return n;
+    } catch (const std::exception&) {
+    }
+    throw UsageError("--" + name + " expects an integer, got \"" + *v + "\"");
+}
+
 std::vector<std::string> ParsedArgs::values(const std::string& name) const {
     auto it = options.find(name);
     return it == options.end() ? std::vector<std::string>{} : it->second;

@@ -39,6 +39,8 @@ struct ParsedArgs {
     bool flag(const std::string& name) const { return options.count(name) != 0; }
     std::optional<std::string> value(const std::string& name) const;
     std::vector<std::string> values(const std::string& name) const;
+    // The option's value as an integer; empty when absent. Throws UsageError when it is not one.
+    std::optional<int> integer(const std::string& name) const;
 };
 
 class UsageError : public std::runtime_error {

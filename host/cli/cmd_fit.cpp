@@ -10,19 +10,11 @@
 
 #include <boost/json.hpp>
 
-#include <charconv>
 #include <iostream>
 #include <system_error>
 
 namespace corral::cli {
 namespace {
-
-std::optional<uint64_t> parse_count(const std::string& text) {
-    uint64_t v = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-    return v;
-}
 
 void print_fit(const fit::ModelFit& f) {
     using config::format_size;
@@ -61,13 +53,9 @@ void print_fit(const fit::ModelFit& f) {
 
 int run_fit(const ParsedArgs& args) {
     fit::FitRequest request;
-    if (auto ctx = args.value("ctx")) {
-        auto n = parse_count(*ctx);
-        if (!n || *n == 0) {
-            std::cerr << "corral fit: --ctx expects a positive token count, not \"" << *ctx << "\"\n";
-            return kExitUsage;
-        }
-        request.estimate.ctx_size = *n;
+    if (auto ctx = args.integer("ctx")) {
+        if (*ctx <= 0) throw UsageError("--ctx expects a positive token count, got " + std::to_string(*ctx));
+        request.estimate.ctx_size = static_cast<uint64_t>(*ctx);
     }
     if (auto t = args.value("cache-type")) request.estimate.cache_type_k = request.estimate.cache_type_v = *t;
     if (auto t = args.value("cache-type-k")) request.estimate.cache_type_k = *t;

@@ -35,18 +35,6 @@ private:
     int fd_;
 };
 
-std::optional<int> parse_int(const ParsedArgs& args, const std::string& name) {
-    auto v = args.value(name);
-    if (!v) return std::nullopt;
-    try {
-        std::size_t used = 0;
-        int n = std::stoi(*v, &used);
-        if (used == v->size()) return n;
-    } catch (const std::exception&) {
-    }
-    throw UsageError("--" + name + " expects an integer, got \"" + *v + "\"");
-}
-
 int run_model(const ParsedArgs& args) {
     const std::filesystem::path model = std::filesystem::absolute(args.positionals.at(0));
     // Signals are taken synchronously through a signalfd: block them before any thread starts.
@@ -112,10 +100,10 @@ int run_model(const ParsedArgs& args) {
     config.model_name = config.model_id;
     config.model_path = model.string();
     config.host = args.value("host").value_or("127.0.0.1");
-    if (auto port = parse_int(args, "port")) config.port = static_cast<uint16_t>(*port);
-    if (auto ctx = parse_int(args, "ctx-size")) config.ctx_size = static_cast<uint32_t>(*ctx);
+    if (auto port = args.integer("port")) config.port = static_cast<uint16_t>(*port);
+    if (auto ctx = args.integer("ctx-size")) config.ctx_size = static_cast<uint32_t>(*ctx);
     config.gpu_layers = args.value("gpu-layers");
-    config.threads = parse_int(args, "threads");
+    config.threads = args.integer("threads");
     config.extra_args = args.values("arg");
 
     std::unique_ptr<sdk::ProcessRunner> runner;

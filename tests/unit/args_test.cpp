@@ -36,6 +36,20 @@ TEST(Args, RejectsMistakesWithUsefulMessages) {
     }
 }
 
+TEST(Args, IntegerValuesAreCheckedWhole) {
+    ParsedArgs a;
+    a.options = {{"ctx", {"4096"}}, {"port", {"80x"}}, {"threads", {"lots"}}};
+    EXPECT_EQ(a.integer("ctx"), 4096);
+    EXPECT_FALSE(a.integer("absent"));
+    EXPECT_THROW(a.integer("port"), UsageError);
+    try {
+        a.integer("threads");
+        ADD_FAILURE() << "no error";
+    } catch (const UsageError& e) {
+        EXPECT_THAT(e.what(), HasSubstr("--threads expects an integer, got \"lots\""));
+    }
+}
+
 TEST(Args, HelpTextListsEveryOption) {
     auto text = help_text(kSpec);
     EXPECT_THAT(text, HasSubstr("Usage: corral config check [OPTIONS] FILE"));
