@@ -12,6 +12,7 @@ packages=(
   curl  # e2e tests drive `corral serve` with curl
   clang libclang-rt-14-dev  # libFuzzer for the GGUF fuzz test
   libvulkan-dev mesa-vulkan-drivers  # vulkan probe: headers to build, Mesa's llvmpipe to test on
+  openssh-client openssh-server  # ssh runner: the client it drives, a private sshd for its tests
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(wrk nginx-light)

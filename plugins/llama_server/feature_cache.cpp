@@ -1,6 +1,6 @@
 #include "feature_cache.hpp"
 
-#include "server_process.hpp"
+#include "child_process.hpp"
 
 #include <chrono>
 #include <future>
@@ -21,9 +21,9 @@ ServerFeatures ServerFeatureCache::of(boost::asio::io_context& io, const std::fi
     auto finished = done->get_future();
     ServerFeatures features;
     try {
-        auto process = ServerProcess::spawn(
+        auto process = plugin_common::ChildProcess::spawn(
             io, binary, {"--help"}, env, [text](const char*, const std::string& line) { *text += line + "\n"; },
-            [done](const ExitStatus&) { done->set_value(); });
+            [done](const plugin_common::ExitStatus&) { done->set_value(); });
         if (finished.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
             process->kill_now();
             finished.wait();

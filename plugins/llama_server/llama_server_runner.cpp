@@ -5,6 +5,7 @@
 // its "listening" line and answered GET /health with 200: no fixed sleeps. Output is kept per
 // instance (ring buffer) and forwarded line by line as events; exits come from the OS and are pushed
 // as events. Instance records let a restarted host adopt servers that outlived their host.
+#include "child_process.hpp"
 #include "command_line.hpp"
 #include "feature_cache.hpp"
 #include "http_health.hpp"
@@ -13,7 +14,6 @@
 #include "llama_options.hpp"
 #include "log_ring.hpp"
 #include "port_allocator.hpp"
-#include "server_process.hpp"
 
 #include <corral/sdk/sdk.hpp>
 
@@ -93,7 +93,7 @@ bool runs_recorded_binary(const sdk::ProcessHandle& handle) {
 // How a start ended, decided once by whichever comes first.
 struct StartOutcome {
     enum class Kind { Ready, Exited, TimedOut } kind;
-    ExitStatus exit;
+    plugin_common::ExitStatus exit;
 };
 
 class StartSignal {
@@ -235,13 +235,13 @@ public:
                                                       ") is no longer running its recorded binary: its record was cleaned");
         }
         auto id = record.instance_id;
-        auto process = ServerProcess::adopt(io_.context(), static_cast<int>(*record.pid),
-                                            [this, id](const ExitStatus& status) { on_exit(id, status); });
+        auto process = plugin_common::ChildProcess::adopt(io_.context(), static_cast<int>(*record.pid),
+                                                          [this, id](const plugin_common::ExitStatus& status) { on_exit(id, status); });
         sdk::ProcessHandle handle = record;
         handle.runner = "llama_server";
         {
             std::lock_guard lock(mutex_);
-            instances_[id] = Instance{handle, process, std::make_shared<LogRing>(options_.log_lines)};
+            instances_[id] = Instance{handle, process, std::make_shared<plugin_common::LogRing>(options_.log_lines)};
         }
         records_.write(handle);
         host_.info("adopted llama-server ", id, " (pid ", *record.pid, ") at ", handle.endpoint);
@@ -251,14 +251,14 @@ public:
 private:
     struct Instance {
         sdk::ProcessHandle handle;
-        std::shared_ptr<ServerProcess> process;
-        std::shared_ptr<LogRing> log;
+        std::shared_ptr<plugin_common::ChildProcess> process;
+        std::shared_ptr<plugin_common::LogRing> log;
     };
 
     sdk::ProcessHandle start_once(const sdk::ServerConfig& config, const LlamaOptions& options, const std::filesystem::path& binary,
                                   uint16_t port) {
         const std::string id = config.instance_id;
-        auto log = std::make_shared<LogRing>(options.log_lines);
+        auto log = std::make_shared<plugin_common::LogRing>(options.log_lines);
         auto signal = std::make_shared<StartSignal>();
         auto outcome = signal->future();
         auto endpoint = plugin_common::HttpEndpoint{config.host == "0.0.0.0" ? "127.0.0.1"
@@ -281,7 +281,7 @@ private:
                 asio::co_spawn(io_.context(), confirm_ready(endpoint, signal), asio::detached);
             }
         };
-        auto on_exit = [this, id, signal](const ExitStatus& status) {
+        auto on_exit = [this, id, signal](const plugin_common::ExitStatus& status) {
             signal->settle({StartOutcome::Kind::Exited, status});
             this->on_exit(id, status);
         };
@@ -289,7 +289,7 @@ private:
         ArgumentOptions argument_options{features_.of(io_.context(), binary, env), options.log_verbosity, options.extra_args};
         auto args = server_arguments(config, port, argument_options);
         host_.debug("starting ", binary.string(), " for ", config.model_name, " on port ", port);
-        auto process = ServerProcess::spawn(io_.context(), binary, args, env, on_line, on_exit);
+        auto process = plugin_common::ChildProcess::spawn(io_.context(), binary, args, env, on_line, on_exit);
         handle.pid = process->pid();
         handle.runner_data = boost::json::object{
             {"binary", binary.string()}, {"port", port}, {"model_path", config.model_path}, {"record", records_.path_of(id).string()}};
@@ -335,7 +335,7 @@ private:
         }
     }
 
-    void on_exit(const std::string& id, const ExitStatus& status) {
+    void on_exit(const std::string& id, const plugin_common::ExitStatus& status) {
         host_.emit_exited(id, status.code, status.signal, "llama-server " + status.describe());
         records_.remove(id);
     }
@@ -352,7 +352,7 @@ private:
     sdk::Host host_;
     LlamaOptions options_;
     InstanceRecords records_;
-    PortAllocator ports_;
+    plugin_common::PortAllocator ports_;
     ServerFeatureCache features_;
     std::mutex mutex_;
     std::map<std::string, Instance> instances_;

@@ -9,7 +9,7 @@
 #include <set>
 #include <string>
 
-namespace corral::llama {
+namespace corral::plugin_common {
 
 class PortAllocator {
 public:
@@ -22,4 +22,4 @@ private:
     std::set<uint16_t> reserved_;
 };
 
-}  // namespace corral::llama
+}  // namespace corral::plugin_common

@@ -6,7 +6,7 @@
 #include <mutex>
 #include <string>
 
-namespace corral::llama {
+namespace corral::plugin_common {
 
 class LogRing {
 public:
@@ -41,4 +41,4 @@ private:
     std::deque<std::string> lines_;
 };
 
-}  // namespace corral::llama
+}  // namespace corral::plugin_common

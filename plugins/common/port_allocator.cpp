@@ -5,7 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-namespace corral::llama {
+namespace corral::plugin_common {
 
 uint16_t PortAllocator::allocate(const std::string& host) {
     namespace asio = boost::asio;
@@ -30,4 +30,4 @@ void PortAllocator::release(uint16_t port) {
     reserved_.erase(port);
 }
 
-}  // namespace corral::llama
+}  // namespace corral::plugin_common

@@ -1,4 +1,4 @@
-#include "server_process.hpp"
+#include "child_process.hpp"
 
 #include <corral/sdk/error.hpp>
 
@@ -14,10 +14,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
 
-namespace corral::llama {
+namespace corral::plugin_common {
 
 namespace asio = boost::asio;
 
@@ -38,8 +39,8 @@ constexpr std::size_t kMaxLine = 64 * 1024;
 constexpr const char* kTrampoline = "trap '' PIPE; exec \"$0\" \"$@\"";
 
 // Spawns `binary args...` with stdout/stderr on the given descriptors; returns the pid or throws.
-int spawn_server(const std::filesystem::path& binary, const std::vector<std::string>& args, const std::vector<std::string>& env, int out_fd,
-                 int err_fd) {
+int spawn_child(const std::filesystem::path& binary, const std::vector<std::string>& args, const std::vector<std::string>& env, int in_fd,
+                int out_fd, int err_fd) {
     std::vector<std::string> argv_strings = {"/bin/sh", "-c", kTrampoline, binary.string()};
     argv_strings.insert(argv_strings.end(), args.begin(), args.end());
     std::vector<char*> argv, envp;
@@ -51,7 +52,10 @@ int spawn_server(const std::filesystem::path& binary, const std::vector<std::str
 
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (in_fd >= 0)
+        posix_spawn_file_actions_adddup2(&actions, in_fd, 0);
+    else
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
     posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
     posix_spawnattr_t attr;
@@ -88,7 +92,7 @@ std::string ExitStatus::describe() const {
     return "exited";
 }
 
-struct ServerProcess::Impl {
+struct ChildProcess::Impl {
     asio::io_context& ioc;
     bool is_child = false;                                // we started it (and so reap it), or adopted it
     std::optional<asio::posix::stream_descriptor> pidfd;  // readable once the process has exited
@@ -97,6 +101,7 @@ struct ServerProcess::Impl {
     asio::steady_timer kill_timer{ioc};
     LineHandler on_line;
     ExitHandler on_exit;
+    std::atomic<int> stdin_fd{-1};  // our end of the child's stdin pipe, when it has one
 
     mutable std::mutex mutex;
     std::optional<ExitStatus> status;  // set once the process is gone
@@ -120,9 +125,10 @@ struct ServerProcess::Impl {
     }
 };
 
-ServerProcess::ServerProcess(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ChildProcess::ChildProcess(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-ServerProcess::~ServerProcess() {
+ChildProcess::~ChildProcess() {
+    close_stdin();
     // A child must not outlive the object that supervises it unless it exited already.
     if (impl_ && impl_->is_child && !exited()) {
         kill_now();
@@ -141,9 +147,9 @@ int open_pidfd(int pid) {
 
 }  // namespace
 
-std::shared_ptr<ServerProcess> ServerProcess::spawn(asio::io_context& ioc, const std::filesystem::path& binary,
-                                                    const std::vector<std::string>& args, const std::vector<std::string>& env,
-                                                    LineHandler on_line, ExitHandler on_exit) {
+std::shared_ptr<ChildProcess> ChildProcess::spawn(asio::io_context& ioc, const std::filesystem::path& binary,
+                                                  const std::vector<std::string>& args, const std::vector<std::string>& env,
+                                                  LineHandler on_line, ExitHandler on_exit, bool open_stdin) {
     auto impl = std::make_unique<Impl>(ioc);
     impl->is_child = true;
     impl->on_line = std::move(on_line);
@@ -159,16 +165,22 @@ std::shared_ptr<ServerProcess> ServerProcess::spawn(asio::io_context& ioc, const
     }
     impl->out.assign(out[0]);
     impl->err.assign(err[0]);
+    int in[2] = {-1, -1};
+    if (open_stdin && ::pipe2(in, O_CLOEXEC) != 0) {
+        ::close(out[1]), ::close(err[1]);
+        throw sdk::Error(sdk::ProcessError::ResourceExhausted, "pipe2 failed: " + std::string(std::strerror(errno)));
+    }
     int pid = -1;
     try {
-        pid = spawn_server(binary, args, env, out[1], err[1]);
+        pid = spawn_child(binary, args, env, in[0], out[1], err[1]);
     } catch (...) {
-        ::close(out[1]);
-        ::close(err[1]);
+        for (int fd : {in[0], in[1], out[1], err[1]})
+            if (fd >= 0) ::close(fd);
         throw;
     }
-    ::close(out[1]);
-    ::close(err[1]);
+    for (int fd : {in[0], out[1], err[1]})
+        if (fd >= 0) ::close(fd);
+    impl->stdin_fd = in[1];
     int fd = open_pidfd(pid);
     if (fd < 0) {
         ::kill(pid, SIGKILL);
@@ -176,26 +188,26 @@ std::shared_ptr<ServerProcess> ServerProcess::spawn(asio::io_context& ioc, const
         throw sdk::Error(sdk::ProcessError::StartFailed, "pidfd_open failed: " + std::string(std::strerror(errno)));
     }
     impl->pidfd.emplace(ioc, fd);
-    auto self = std::shared_ptr<ServerProcess>(new ServerProcess(std::move(impl)));
+    auto self = std::shared_ptr<ChildProcess>(new ChildProcess(std::move(impl)));
     self->pid_ = pid;
     self->start_watching();
     return self;
 }
 
-std::shared_ptr<ServerProcess> ServerProcess::adopt(asio::io_context& ioc, int pid, ExitHandler on_exit) {
+std::shared_ptr<ChildProcess> ChildProcess::adopt(asio::io_context& ioc, int pid, ExitHandler on_exit) {
     int fd = open_pidfd(pid);
     if (fd < 0) throw sdk::Error(sdk::ProcessError::NotRunning, "process " + std::to_string(pid) + " is gone");
     auto impl = std::make_unique<Impl>(ioc);
     impl->on_exit = std::move(on_exit);
     impl->pidfd.emplace(ioc, fd);
-    auto self = std::shared_ptr<ServerProcess>(new ServerProcess(std::move(impl)));
+    auto self = std::shared_ptr<ChildProcess>(new ChildProcess(std::move(impl)));
     self->pid_ = pid;
     self->start_watching();
     return self;
 }
 
 // Not a lambda: a coroutine's frame keeps its parameters, while a lambda's captures die with the closure.
-asio::awaitable<void> ServerProcess::read_lines(std::shared_ptr<ServerProcess> self, asio::readable_pipe& pipe, const char* name) {
+asio::awaitable<void> ChildProcess::read_lines(std::shared_ptr<ChildProcess> self, asio::readable_pipe& pipe, const char* name) {
     std::string buffer;
     for (;;) {
         auto [ec, n] = co_await asio::async_read_until(pipe, asio::dynamic_buffer(buffer, kMaxLine), '\n', kAwait);
@@ -213,7 +225,7 @@ asio::awaitable<void> ServerProcess::read_lines(std::shared_ptr<ServerProcess> s
     self->impl_->finish_if_done();
 }
 
-void ServerProcess::start_watching() {
+void ChildProcess::start_watching() {
     auto self = shared_from_this();
     asio::post(impl_->ioc, [self] {
         Impl& d = *self->impl_;
@@ -243,21 +255,26 @@ void ServerProcess::start_watching() {
     });
 }
 
-bool ServerProcess::exited() const {
+bool ChildProcess::exited() const {
     std::lock_guard lock(impl_->mutex);
     return impl_->status.has_value();
 }
 
-std::optional<ExitStatus> ServerProcess::exit_status() const {
+std::optional<ExitStatus> ChildProcess::exit_status() const {
     std::lock_guard lock(impl_->mutex);
     return impl_->status;
 }
 
-void ServerProcess::kill_now() noexcept {
+void ChildProcess::close_stdin() noexcept {
+    int fd = impl_ ? impl_->stdin_fd.exchange(-1) : -1;
+    if (fd >= 0) ::close(fd);
+}
+
+void ChildProcess::kill_now() noexcept {
     signal_group(pid_, SIGKILL);
 }
 
-void ServerProcess::stop(std::chrono::milliseconds grace) {
+void ChildProcess::stop(std::chrono::milliseconds grace) {
     if (exited()) return;
     auto self = shared_from_this();
     asio::post(impl_->ioc, [self, grace] {
@@ -271,4 +288,4 @@ void ServerProcess::stop(std::chrono::milliseconds grace) {
     impl_->gone_future.wait();
 }
 
-}  // namespace corral::llama
+}  // namespace corral::plugin_common

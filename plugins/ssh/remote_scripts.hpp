@@ -1,0 +1,86 @@
+// The POSIX sh scripts the ssh runner runs on the remote host, as complete command lines for ssh.
+//
+// Every server gets a directory <state>/<instance> on the remote host:
+//   lock         held (flock) by a small wrapper shell and the server for as long as either lives;
+//                watchers block on it, so an exit is learnt from the kernel, not by polling
+//   pid          the server's pid (it leads its own session and process group)
+//   log          the server's stdout and stderr
+//   exit         the server's exit status, written by the wrapper when it ends
+//   handle.json  the handle corral reported, for list_running() and adopt() after a host restart
+//
+// Each script is passed as `sh -c '<script>' corral-<name> <quoted arguments>`: the remote login
+// shell only ever sees quoted words, and the script reads its arguments as "$1"... without expanding
+// them again. The remote host needs sh, flock and setsid (util-linux), tail, kill and wc.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace corral::ssh {
+
+// Exit codes of the launch script that mean a configuration error (anything else is a failed start).
+enum LaunchExit : int {
+    kLaunchModelMissing = 3,
+    kLaunchBinaryMissing = 4,
+    kLaunchAlreadyRunning = 5,
+    kLaunchStateDirUnusable = 6,
+    kLaunchToolsMissing = 7,
+    kLaunchWorkingDirMissing = 8,
+};
+
+// The first bytes of the line the attach script prints when the server has ended; the rest is
+// "<status> <log size>" (status: the exit code, 128 + signal, or "unknown").
+inline constexpr std::string_view kExitMarker =
+    "\x1e"
+    "corral-exit ";
+
+// A directory name for an instance id: the id itself when it is plain, else %XX-escaped.
+std::string instance_dir_name(const std::string& instance_id);
+
+struct LaunchRequest {
+    std::string instance_dir;  // <state>/<instance>, relative to the remote home or absolute
+    std::string working_dir;   // empty: the remote home
+    std::string binary;        // remote llama-server
+    std::string model_path;    // checked to be a readable file before the start
+    std::map<std::string, std::string> env;
+    std::vector<std::string> args;
+    std::string record;  // handle.json's content
+};
+
+// Starts the server detached (own session, output to the log) and prints its pid on a line.
+std::string launch_command(const LaunchRequest& request);
+
+// Streams the log from byte `offset` (0-based) until the server has ended, then prints the exit marker.
+std::string attach_command(const std::string& instance_dir, uint64_t offset);
+
+// Prints the log from byte `offset` to its end (what an attach stopped short of).
+std::string read_log_command(const std::string& instance_dir, uint64_t offset);
+
+// Sends `signal` ("TERM", "KILL") to the server's process group. Exit 3 when it is not running.
+std::string signal_command(const std::string& instance_dir, const std::string& signal);
+
+// Prints "running <pid> <log size>" for a live server; otherwise prints "gone [<status>]" and removes
+// its directory.
+std::string status_command(const std::string& instance_dir);
+
+// Prints handle.json of every live server under `state_dir`, one per line.
+std::string list_command(const std::string& state_dir);
+
+// Removes an ended server's directory.
+std::string forget_command(const std::string& instance_dir);
+
+// Runs `binary --help` with `env` added; exit 127 when the binary is not there.
+std::string help_command(const std::string& binary, const std::map<std::string, std::string>& env);
+
+// An exit status from the attach script's marker: the code, or the signal when it is 128 + N.
+struct RemoteExit {
+    std::optional<int> code;
+    std::optional<int> signal;
+    uint64_t log_size = 0;
+};
+std::optional<RemoteExit> parse_exit_marker(const std::string& line);
+
+}  // namespace corral::ssh

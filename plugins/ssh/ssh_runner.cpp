@@ -1,0 +1,636 @@
+// The ssh runner plugin: llama-server on another machine, started and supervised over OpenSSH.
+//
+// One ControlMaster connection per runner carries everything: a launch command per start (the server
+// runs detached in its own session on the remote host, so it outlives the connection and the host),
+// a port forward to it (or direct access), and one long-lived "attach" session per server that
+// streams its log and blocks on the server's lock file, so an exit arrives as soon as the remote
+// kernel releases the lock. A lost connection is reported (health: unreachable) and re-established
+// with backoff; on reconnection forwards and attach sessions come back, and a server that died
+// meanwhile is reported as exited. Remote instance directories let a restarted host list and adopt
+// the servers its predecessor left (remote_scripts.hpp).
+#include "child_process.hpp"
+#include "command_line.hpp"
+#include "http_health.hpp"
+#include "io_thread.hpp"
+#include "log_ring.hpp"
+#include "port_allocator.hpp"
+#include "remote_scripts.hpp"
+#include "server_features.hpp"
+#include "ssh_connection.hpp"
+#include "ssh_options.hpp"
+
+#include <corral/sdk/sdk.hpp>
+
+#include <boost/asio.hpp>
+#include <boost/asio/as_tuple.hpp>
+
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+
+namespace corral::ssh {
+namespace {
+
+namespace asio = boost::asio;
+using plugin_common::ChildProcess;
+using plugin_common::ExitStatus;
+using plugin_common::LogRing;
+using sdk::Error;
+using sdk::ProcessError;
+using namespace std::chrono_literals;
+
+constexpr auto kCommandTimeout = 30s;
+
+int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+struct StartOutcome {
+    enum class Kind { Ready, Exited, TimedOut } kind;
+};
+
+// How a start ended, decided once by whichever comes first.
+class StartSignal {
+public:
+    void settle(StartOutcome::Kind kind) {
+        std::call_once(once_, [&] { promise_.set_value({kind}); });
+    }
+    std::future<StartOutcome> future() { return promise_.get_future(); }
+    bool listening = false;  // I/O thread only
+
+private:
+    std::once_flag once_;
+    std::promise<StartOutcome> promise_;
+};
+
+// One remote server. Fields marked "I/O" are touched on the I/O thread only; the others are set
+// before the instance is shared or read under the runner's mutex.
+struct Instance {
+    sdk::ProcessHandle handle;
+    std::string dir;  // remote instance directory
+    std::string bind;
+    uint16_t remote_port = 0;
+    std::optional<uint16_t> local_port;  // forward mode
+    std::shared_ptr<LogRing> log;
+    std::shared_ptr<StartSignal> start;  // while starting
+
+    std::shared_ptr<ChildProcess> attach;           // I/O
+    uint64_t log_bytes = 0;                         // I/O: log bytes received so far
+    bool held_blank = false;                        // I/O: an empty line not yet delivered (see on_attach_line)
+    std::optional<RemoteExit> exit_seen;            // I/O
+    std::chrono::milliseconds reattach_delay{250};  // I/O
+
+    bool exited = false;  // under the runner's mutex
+    std::promise<void> gone_promise;
+    std::shared_future<void> gone = gone_promise.get_future().share();
+};
+
+class PortTaken : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+std::string describe_exit(const RemoteExit& e) {
+    if (e.signal) return "killed by signal " + std::to_string(*e.signal) + " (" + ::strsignal(*e.signal) + ")";
+    if (e.code) return "exited with status " + std::to_string(*e.code);
+    return "ended (its exit status was not recorded)";
+}
+
+class SshRunner final : public sdk::ProcessRunner {
+public:
+    SshRunner(sdk::Host host, const boost::json::object& options)
+        : host_(host), options_(parse_runner_options(options, "options")), random_(std::random_device{}()) {
+        connection_ = std::make_unique<SshConnection>(
+            io_.context(), options_.target, [this](bool up) { on_connection(up); }, [this](const std::string& m) { host_.warn(m); });
+    }
+
+    ~SshRunner() override {
+        std::vector<std::shared_ptr<Instance>> running;
+        {
+            std::lock_guard lock(mutex_);
+            closing_ = true;
+            for (auto& [id, inst] : instances_)
+                if (!inst->exited) running.push_back(inst);
+        }
+        for (auto& inst : running) {
+            try {
+                stop_instance(inst, 5s);
+            } catch (const std::exception& e) {
+                host_.warn("could not stop ", inst->handle.instance_id, " on ", options_.target.host, ": ", e.what());
+            }
+        }
+        // Attach sessions and forwards end with the connection.
+        std::promise<void> detached;
+        asio::post(io_.context(), [this, &detached] {
+            std::lock_guard lock(mutex_);
+            for (auto& [id, inst] : instances_)
+                if (inst->attach) inst->attach->kill_now();
+            for (auto& timer : timers_) timer->cancel();
+            detached.set_value();
+        });
+        detached.get_future().wait();
+        connection_.reset();
+    }
+
+    sdk::ProcessHandle start(const sdk::ServerConfig& config) override {
+        auto options = parse_model_options(options_, config.runner_options, "runner_options");
+        if (config.model_path.empty()) throw Error(ProcessError::Configuration, "no model path given");
+        {
+            std::lock_guard lock(mutex_);
+            if (instances_.count(config.instance_id))
+                throw Error(ProcessError::StartFailed, "instance id " + config.instance_id + " is already running");
+        }
+        connection_->wait_up(options.target.connect_timeout, ProcessError::StartFailed);
+        auto features = features_of(options);
+        for (int attempt = 1;; ++attempt) {
+            try {
+                return start_once(config, options, features);
+            } catch (const PortTaken& e) {
+                if (config.port || attempt == 3) throw Error(ProcessError::StartFailed, e.what());
+                host_.warn(e.what(), "; retrying with another port");
+            }
+        }
+    }
+
+    void stop(const sdk::ProcessHandle& handle, std::chrono::milliseconds grace) override {
+        auto inst = find(handle.instance_id);
+        if (!inst) {
+            // Left by a previous host and listed, not adopted: take it over to stop it properly.
+            adopt(handle);  // NotRunning when it is gone
+            inst = find(handle.instance_id);
+        }
+        if (!inst || is_exited(*inst)) {
+            take(handle.instance_id);
+            throw Error(ProcessError::NotRunning, "llama-server " + handle.instance_id + " on " + options_.target.host + " is not running");
+        }
+        stop_instance(inst, grace);
+        take(handle.instance_id);
+    }
+
+    bool is_running(const sdk::ProcessHandle& handle) override {
+        if (auto inst = find(handle.instance_id)) return !is_exited(*inst);
+        if (!connection_->up()) return false;
+        auto r = connection_->run(status_command(instance_dir_of(handle)), kCommandTimeout);
+        return r.ok() && !r.out.empty() && r.out.front().rfind("running", 0) == 0;
+    }
+
+    sdk::ServerHealth health(const sdk::ProcessHandle& handle) override {
+        if (!connection_->up() && options_.connect == ConnectMode::Forward) {
+            return {sdk::HealthState::Unreachable, std::nullopt,
+                    "the ssh connection to " + options_.target.host + " is down; reconnecting"};
+        }
+        return plugin_common::check_health_blocking(io_.context(), handle.endpoint, 5s);
+    }
+
+    // The servers this runner supervises, and those the remote instance directories show running
+    // (left by a host that died: the host adopts them).
+    std::vector<sdk::ProcessHandle> list_running() override {
+        std::vector<sdk::ProcessHandle> out;
+        std::set<std::string> known;
+        {
+            std::lock_guard lock(mutex_);
+            for (const auto& [id, inst] : instances_) {
+                known.insert(id);
+                if (!inst->exited) out.push_back(inst->handle);
+            }
+        }
+        try {
+            connection_->wait_up(options_.target.connect_timeout, ProcessError::StartFailed);
+        } catch (const Error& e) {
+            host_.warn("cannot list the servers on ", options_.target.host, ": ", e.what());
+            return out;
+        }
+        auto r = connection_->run(list_command(options_.remote_state_dir), kCommandTimeout);
+        if (!r.ok()) {
+            host_.warn("cannot list the servers on ", options_.target.host, ": ", r.error_text());
+            return out;
+        }
+        for (const auto& line : r.out) {
+            try {
+                auto handle = sdk::from_json<sdk::ProcessHandle>(boost::json::parse(line), "handle.json");
+                if (!known.count(handle.instance_id)) out.push_back(std::move(handle));
+            } catch (const std::exception& e) {
+                host_.debug("skipping an unreadable instance record on ", options_.target.host, ": ", e.what());
+            }
+        }
+        return out;
+    }
+
+    sdk::ProcessHandle adopt(const sdk::ProcessHandle& record) override {
+        if (auto inst = find(record.instance_id); inst && !is_exited(*inst)) return inst->handle;
+        connection_->wait_up(options_.target.connect_timeout, ProcessError::StartFailed);
+        const auto dir = instance_dir_of(record);
+        auto r = connection_->run(status_command(dir), kCommandTimeout);
+        if (!r.ok() || r.out.empty()) throw Error(ProcessError::StartFailed, "cannot reach " + record.instance_id + ": " + r.error_text());
+        std::istringstream status(r.out.front());
+        std::string word;
+        int64_t pid = 0;
+        uint64_t log_size = 0;
+        status >> word >> pid >> log_size;
+        if (word != "running") {
+            throw Error(ProcessError::NotRunning, "llama-server " + record.instance_id + " on " + options_.target.host +
+                                                      " is no longer running: its record was cleaned");
+        }
+        const auto* data = record.runner_data.is_object() ? &record.runner_data.as_object() : nullptr;
+        auto number = [&](const char* key) -> int64_t {
+            const auto* v = data ? data->if_contains(key) : nullptr;
+            return v && v->is_int64() ? v->as_int64() : 0;
+        };
+        auto inst = std::make_shared<Instance>();
+        inst->handle = record;
+        inst->handle.runner = "ssh";
+        inst->handle.pid.reset();
+        inst->dir = dir;
+        inst->bind = options_.bind_address();
+        inst->remote_port = static_cast<uint16_t>(number("remote_port"));
+        inst->log = std::make_shared<LogRing>(options_.log_lines);
+        inst->log_bytes = log_size;
+        if (inst->remote_port == 0) throw Error(ProcessError::NotRunning, "the record of " + record.instance_id + " names no remote port");
+        if (options_.connect == ConnectMode::Forward) {
+            inst->local_port = ports_.allocate("127.0.0.1");
+            auto f = connection_->forward_blocking(*inst->local_port, forward_target(inst->bind), inst->remote_port, false);
+            if (!f.ok()) {
+                ports_.release(*inst->local_port);
+                throw Error(ProcessError::StartFailed, "cannot forward a port to " + record.instance_id + ": " + f.error_text());
+            }
+            inst->handle.endpoint = plugin_common::format_http_endpoint("127.0.0.1", *inst->local_port);
+        }
+        auto& rd = inst->handle.runner_data;
+        if (!rd.is_object()) rd = boost::json::object();
+        rd.as_object()["remote_pid"] = pid;
+        {
+            std::lock_guard lock(mutex_);
+            instances_[record.instance_id] = inst;
+        }
+        asio::post(io_.context(), [this, inst] { attach(inst); });
+        host_.info("adopted llama-server ", record.instance_id, " on ", options_.target.host, " (remote pid ", pid, ") at ",
+                   inst->handle.endpoint);
+        return inst->handle;
+    }
+
+private:
+    // The remote binary's features (its --help), learnt once per binary and environment.
+    llama::ServerFeatures features_of(const SshOptions& options) {
+        std::string key = options.binary;
+        for (const auto& [k, v] : options.env) key += "\n" + k + "=" + v;
+        {
+            std::lock_guard lock(mutex_);
+            if (auto it = features_.find(key); it != features_.end()) return it->second;
+        }
+        auto r = connection_->run(help_command(options.binary, options.env), kCommandTimeout);
+        if (r.code == 127) {
+            throw Error(ProcessError::Configuration,
+                        "remote llama-server binary not found or not executable on " + options.target.host + ": " + options.binary);
+        }
+        if (r.code == 255 || !r.code) throw Error(ProcessError::StartFailed, "ssh " + options.target.host + ": " + r.error_text());
+        std::string text;
+        for (const auto& line : r.out) text += line + "\n";
+        auto features = llama::parse_help(text);
+        std::lock_guard lock(mutex_);
+        features_[key] = features;
+        return features;
+    }
+
+    uint16_t pick_remote_port() {
+        std::lock_guard lock(mutex_);
+        std::uniform_int_distribution<uint32_t> pick(options_.remote_port_first, options_.remote_port_last);
+        return static_cast<uint16_t>(pick(random_));
+    }
+
+    sdk::ProcessHandle start_once(const sdk::ServerConfig& config, const SshOptions& options, const llama::ServerFeatures& features) {
+        const std::string id = config.instance_id;
+        auto inst = std::make_shared<Instance>();
+        inst->dir = options.remote_state_dir + "/" + instance_dir_name(id);
+        inst->bind = options.bind_address();
+        inst->remote_port = config.port ? *config.port : pick_remote_port();
+        inst->log = std::make_shared<LogRing>(options.log_lines);
+        inst->start = std::make_shared<StartSignal>();
+        auto outcome = inst->start->future();
+        if (options.connect == ConnectMode::Forward) inst->local_port = ports_.allocate("127.0.0.1");
+
+        auto& handle = inst->handle;
+        handle.instance_id = id;
+        handle.model_name = config.model_name;
+        handle.runner = "ssh";
+        handle.endpoint = inst->local_port ? plugin_common::format_http_endpoint("127.0.0.1", *inst->local_port)
+                                           : plugin_common::format_http_endpoint(options.direct_address(), inst->remote_port);
+        handle.started_at_ms = now_ms();
+        handle.runner_data = boost::json::object{{"host", options.target.host},
+                                                 {"dir", inst->dir},
+                                                 {"remote_port", inst->remote_port},
+                                                 {"binary", options.binary},
+                                                 {"model_path", config.model_path}};
+
+        auto server = config;
+        server.host = inst->bind;
+        llama::ArgumentOptions argument_options{features, options.log_verbosity, options.extra_args};
+        LaunchRequest launch{inst->dir,
+                             options.working_dir,
+                             options.binary,
+                             config.model_path,
+                             options.env,
+                             llama::server_arguments(server, inst->remote_port, argument_options),
+                             boost::json::serialize(sdk::to_json(handle))};
+        {
+            std::lock_guard lock(mutex_);
+            if (instances_.count(id)) {
+                if (inst->local_port) ports_.release(*inst->local_port);
+                throw Error(ProcessError::StartFailed, "instance id " + id + " is already running");
+            }
+            instances_[id] = inst;
+        }
+        host_.debug("starting ", options.binary, " on ", options.target.host, " for ", config.model_name, " on remote port ",
+                    inst->remote_port);
+        auto r = connection_->run(launch_command(launch), kCommandTimeout);
+        if (!r.ok() || r.out.empty() || r.out.back().rfind("pid ", 0) != 0) {
+            take(id);
+            if (inst->local_port) ports_.release(*inst->local_port);
+            auto code = r.code == kLaunchModelMissing || r.code == kLaunchBinaryMissing || r.code == kLaunchWorkingDirMissing ||
+                                r.code == kLaunchToolsMissing || r.code == kLaunchStateDirUnusable
+                            ? ProcessError::Configuration
+                            : ProcessError::StartFailed;
+            throw Error(code, "cannot start llama-server for " + config.model_name + " on " + options.target.host + ": " + r.error_text());
+        }
+        handle.runner_data.as_object()["remote_pid"] = std::stoll(r.out.back().substr(4));
+        asio::post(io_.context(), [this, inst] { attach(inst); });
+        if (inst->local_port) {
+            auto f = connection_->forward_blocking(*inst->local_port, forward_target(inst->bind), inst->remote_port, false);
+            if (!f.ok()) {
+                kill_after_failed_start(inst);
+                throw Error(ProcessError::StartFailed, "cannot forward local port " + std::to_string(*inst->local_port) + " to " +
+                                                           options.target.host + ":" + std::to_string(inst->remote_port) + ": " +
+                                                           f.error_text());
+            }
+        }
+
+        auto waited = outcome.wait_for(options.startup_timeout);
+        auto kind = waited == std::future_status::ready ? outcome.get().kind : StartOutcome::Kind::TimedOut;
+        if (kind == StartOutcome::Kind::Ready) {
+            host_.info("llama-server ", id, " for ", config.model_name, " ready on ", options.target.host, " at ", handle.endpoint,
+                       " (remote pid ", handle.runner_data.at("remote_pid").as_int64(), ")");
+            host_.emit_ready(handle);
+            return handle;
+        }
+        kill_after_failed_start(inst);
+        if (kind == StartOutcome::Kind::TimedOut) {
+            throw Error(ProcessError::StartFailed, "llama-server for " + config.model_name + " on " + options.target.host +
+                                                       " was not ready after " + std::to_string(options.startup_timeout.count()) +
+                                                       " ms. Last lines:\n" + inst->log->tail(20));
+        }
+        if (inst->log->contains("couldn't bind HTTP server socket"))
+            throw PortTaken("remote port " + std::to_string(inst->remote_port) + " on " + options.target.host + " is in use");
+        std::string how;
+        {
+            std::lock_guard lock(mutex_);
+            how = exit_text_[id];
+        }
+        throw Error(ProcessError::StartFailed, "llama-server for " + config.model_name + " on " + options.target.host + " " + how +
+                                                   " while starting. Last lines:\n" + inst->log->tail(20));
+    }
+
+    // After a start that failed once the server was launched: make sure it is gone, forget it.
+    void kill_after_failed_start(const std::shared_ptr<Instance>& inst) {
+        if (!is_exited(*inst)) {
+            connection_->run(signal_command(inst->dir, "KILL"), kCommandTimeout);
+            inst->gone.wait_for(10s);
+        }
+        take(inst->handle.instance_id);
+    }
+
+    void stop_instance(const std::shared_ptr<Instance>& inst, std::chrono::milliseconds grace) {
+        const auto& id = inst->handle.instance_id;
+        connection_->wait_up(options_.target.connect_timeout, ProcessError::StopFailed);
+        auto r = connection_->run(signal_command(inst->dir, "TERM"), kCommandTimeout);
+        if (r.code == 3) {
+            // It ended by itself just now: the attach session reports it.
+            inst->gone.wait_for(5s);
+            throw Error(ProcessError::NotRunning, "llama-server " + id + " on " + options_.target.host + " is not running");
+        }
+        if (!r.ok()) throw Error(ProcessError::StopFailed, "cannot signal " + id + " on " + options_.target.host + ": " + r.error_text());
+        if (inst->gone.wait_for(grace) == std::future_status::ready) return;
+        host_.warn("llama-server ", id, " on ", options_.target.host, " did not end within ", grace.count(), " ms; killing it");
+        connection_->run(signal_command(inst->dir, "KILL"), kCommandTimeout);
+        if (inst->gone.wait_for(30s) != std::future_status::ready)
+            throw Error(ProcessError::StopFailed, "llama-server " + id + " on " + options_.target.host + " did not end after SIGKILL");
+    }
+
+    // ---- I/O thread ------------------------------------------------------------------------------
+
+    void attach(const std::shared_ptr<Instance>& inst) {
+        if (inst->attach || inst->exit_seen || closing()) return;
+        try {
+            inst->attach = connection_->spawn(
+                attach_command(inst->dir, inst->log_bytes),
+                [this, inst](const char* stream, const std::string& line) { on_attach_line(inst, stream, line); },
+                [this, inst](const ExitStatus&) { on_attach_exit(inst); });
+        } catch (const std::exception& e) {
+            host_.warn("cannot follow ", inst->handle.instance_id, " on ", options_.target.host, ": ", e.what());
+        }
+    }
+
+    void deliver(const std::shared_ptr<Instance>& inst, const std::string& line) {
+        inst->log_bytes += line.size() + 1;
+        inst->log->push(line);
+        host_.emit_log_line(inst->handle.instance_id, "stderr", line);
+        if (inst->start && !inst->start->listening && line.find("listening on http") != std::string::npos) {
+            inst->start->listening = true;
+            auto endpoint = plugin_common::parse_http_endpoint(inst->handle.endpoint);
+            if (endpoint) asio::co_spawn(io_.context(), confirm_ready(*endpoint, inst->start), asio::detached);
+        }
+    }
+
+    void on_attach_line(const std::shared_ptr<Instance>& inst, const char* stream, const std::string& line) {
+        if (std::string_view(stream) == "stderr") {  // ssh's own messages, or the remote shell's
+            if (!line.empty()) host_.debug("ssh ", options_.target.host, " (", inst->handle.instance_id, "): ", line);
+            return;
+        }
+        if (auto e = parse_exit_marker(line)) {
+            inst->held_blank = false;  // the marker's own leading newline
+            inst->exit_seen = *e;
+            return;
+        }
+        // An empty line is held back: it may be the newline the attach script prints before the marker.
+        if (inst->held_blank) {
+            inst->held_blank = false;
+            deliver(inst, "");
+        }
+        if (line.empty()) {
+            inst->held_blank = true;
+            return;
+        }
+        deliver(inst, line);
+    }
+
+    void on_attach_exit(const std::shared_ptr<Instance>& inst) {
+        inst->attach.reset();
+        if (inst->exit_seen) {
+            finish(inst, *inst->exit_seen);
+            return;
+        }
+        // The session ended without the marker: the connection went (on_connection re-attaches), or
+        // the remote side failed; try again with backoff while the connection is up.
+        if (closing() || !connection_->up()) return;
+        auto timer = std::make_shared<asio::steady_timer>(io_.context(), inst->reattach_delay);
+        inst->reattach_delay = std::min<std::chrono::milliseconds>(inst->reattach_delay * 2, 30s);
+        track(timer);
+        timer->async_wait([this, inst, timer](boost::system::error_code ec) {
+            untrack(timer);
+            if (!ec && connection_->up()) attach(inst);
+        });
+    }
+
+    // The server ended: deliver what the attach session had not streamed yet, then report it.
+    void finish(const std::shared_ptr<Instance>& inst, RemoteExit exit) {
+        if (exit.log_size <= inst->log_bytes || closing()) {
+            finalize(inst, exit);
+            return;
+        }
+        try {
+            connection_->spawn(
+                read_log_command(inst->dir, inst->log_bytes),
+                [this, inst](const char* stream, const std::string& line) {
+                    if (std::string_view(stream) == "stdout") deliver(inst, line);
+                },
+                [this, inst, exit](const ExitStatus&) { finalize(inst, exit); });
+        } catch (const std::exception&) {
+            finalize(inst, exit);  // the exit matters more than the last lines
+        }
+    }
+
+    void finalize(const std::shared_ptr<Instance>& inst, const RemoteExit& exit) {
+        const auto& id = inst->handle.instance_id;
+        auto how = describe_exit(exit);
+        {
+            std::lock_guard lock(mutex_);
+            if (inst->exited) return;
+            inst->exited = true;
+            exit_text_[id] = how;
+        }
+        if (inst->start) inst->start->settle(StartOutcome::Kind::Exited);
+        host_.emit_exited(id, exit.code, exit.signal, "llama-server on " + options_.target.host + " " + how);
+        if (inst->local_port) {
+            auto port = *inst->local_port;
+            connection_->forward(port, forward_target(inst->bind), inst->remote_port, true,
+                                 [this, port](const CommandResult&) { ports_.release(port); });
+        }
+        try {
+            connection_->spawn(forget_command(inst->dir), nullptr, nullptr);
+        } catch (const std::exception& e) {
+            host_.debug("cannot remove ", inst->dir, " on ", options_.target.host, ": ", e.what());
+        }
+        inst->gone_promise.set_value();
+    }
+
+    void on_connection(bool up) {
+        if (!up) return;  // attach sessions and forwards went with it; health says unreachable meanwhile
+        std::vector<std::shared_ptr<Instance>> live;
+        {
+            std::lock_guard lock(mutex_);
+            if (closing_) return;
+            for (auto& [id, inst] : instances_)
+                if (!inst->exited) live.push_back(inst);
+        }
+        if (!live.empty()) host_.info("reconnected to ", options_.target.host, "; re-attaching ", live.size(), " server(s)");
+        for (auto& inst : live) {
+            if (inst->local_port) {
+                auto id = inst->handle.instance_id;
+                connection_->forward(*inst->local_port, forward_target(inst->bind), inst->remote_port, false,
+                                     [this, id](const CommandResult& r) {
+                                         if (!r.ok()) host_.warn("cannot restore the port forward to ", id, ": ", r.error_text());
+                                     });
+            }
+            inst->reattach_delay = 250ms;
+            attach(inst);
+        }
+    }
+
+    // After the "listening" line: GET /health through the endpoint until 200.
+    asio::awaitable<void> confirm_ready(plugin_common::HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal) {
+        asio::steady_timer backoff(io_.context());
+        auto delay = std::chrono::milliseconds(5);
+        for (int round = 0; round < 200 && !closing(); ++round) {
+            auto health = co_await plugin_common::check_health(endpoint, 5s);
+            if (health.state == sdk::HealthState::Ok) {
+                signal->settle(StartOutcome::Kind::Ready);
+                co_return;
+            }
+            backoff.expires_after(delay);
+            co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
+            delay = std::min(delay * 2, std::chrono::milliseconds(500));
+        }
+    }
+
+    // ---- helpers ---------------------------------------------------------------------------------
+
+    // Where the forward connects on the remote host: the server's bind address, loopback for a wildcard.
+    static std::string forward_target(const std::string& bind) {
+        if (bind == "0.0.0.0" || bind.empty()) return "127.0.0.1";
+        if (bind == "::") return "::1";
+        return bind;
+    }
+
+    std::string instance_dir_of(const sdk::ProcessHandle& handle) const {
+        if (handle.runner_data.is_object()) {
+            if (const auto* dir = handle.runner_data.as_object().if_contains("dir"); dir && dir->is_string())
+                return std::string(dir->as_string());
+        }
+        return options_.remote_state_dir + "/" + instance_dir_name(handle.instance_id);
+    }
+
+    std::shared_ptr<Instance> find(const std::string& id) {
+        std::lock_guard lock(mutex_);
+        auto it = instances_.find(id);
+        return it == instances_.end() ? nullptr : it->second;
+    }
+
+    std::shared_ptr<Instance> take(const std::string& id) {
+        std::lock_guard lock(mutex_);
+        auto it = instances_.find(id);
+        if (it == instances_.end()) return nullptr;
+        auto inst = it->second;
+        instances_.erase(it);
+        exit_text_.erase(id);
+        return inst;
+    }
+
+    bool is_exited(const Instance& inst) {
+        std::lock_guard lock(mutex_);
+        return inst.exited;
+    }
+
+    bool closing() {
+        std::lock_guard lock(mutex_);
+        return closing_;
+    }
+
+    void track(const std::shared_ptr<asio::steady_timer>& timer) {
+        std::lock_guard lock(mutex_);
+        timers_.insert(timer);
+    }
+    void untrack(const std::shared_ptr<asio::steady_timer>& timer) {
+        std::lock_guard lock(mutex_);
+        timers_.erase(timer);
+    }
+
+    sdk::Host host_;
+    SshOptions options_;
+    plugin_common::PortAllocator ports_;
+    std::mutex mutex_;
+    std::mt19937 random_;
+    std::map<std::string, llama::ServerFeatures> features_;
+    std::map<std::string, std::shared_ptr<Instance>> instances_;
+    std::map<std::string, std::string> exit_text_;  // how each instance ended, for start errors
+    std::set<std::shared_ptr<asio::steady_timer>> timers_;
+    bool closing_ = false;
+    plugin_common::IoThread io_;                 // after the state its handlers use: joined before it goes
+    std::unique_ptr<SshConnection> connection_;  // last: closed while the I/O thread still runs
+};
+
+}  // namespace
+}  // namespace corral::ssh
+
+CORRAL_RUNNER_PLUGIN(corral::ssh::SshRunner, "ssh", CORRAL_SDK_VERSION, "llama-server on another machine over OpenSSH",
+                     corral::ssh::kSshOptionsSchema, CORRAL_CAP_ADOPT | CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS);

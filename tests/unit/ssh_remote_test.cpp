@@ -1,0 +1,232 @@
+// The ssh runner's quoting and remote scripts, run by a real /bin/sh on this machine exactly as the
+// remote login shell would run them (no sshd needed: ssh hands the command line to `sh -c`).
+#include "process.hpp"
+#include "remote_scripts.hpp"
+#include "shell_quote.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace corral::ssh {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+const std::vector<std::string> kHostile = {
+    "plain",
+    "with space",
+    "it's",
+    "\"double\"",
+    "$(touch CANARY)",
+    "`touch CANARY`",
+    "; touch CANARY",
+    "a && touch CANARY",
+    "x | touch CANARY",
+    "$HOME",
+    "${HOME}",
+    "*",
+    "~",
+    "line\nbreak",
+    "back\\slash",
+    "'",
+    "''",
+    "-n",
+    "--",
+    "a=b",
+    "tab\there",
+    "\xc3\xa9t\xc3\xa9",
+    "",
+};
+
+// Runs `command` the way sshd hands it to the login shell.
+test::ProcessResult remote_sh(const std::string& command, const fs::path& cwd) {
+    return test::run_process({"/bin/sh", "-c", "cd " + shell_quote(cwd.string()) + " && " + command});
+}
+
+class ScratchDir : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = fs::temp_directory_path() /
+               ("corral-ssh-test-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+    bool canary_exists() const { return fs::exists(dir_ / "CANARY"); }
+    fs::path dir_;
+};
+
+using ShellQuote = ScratchDir;
+
+TEST_F(ShellQuote, EveryWordReachesTheCommandUnchanged) {
+    for (const auto& word : kHostile) {
+        auto r = remote_sh("printf '%s|' " + shell_quote(word), dir_);
+        ASSERT_EQ(r.exit_code, 0) << word << ": " << r.err;
+        EXPECT_EQ(r.out, word + "|") << "quoted as " << shell_quote(word);
+    }
+    auto r = remote_sh("printf '%s|' " + shell_join(kHostile), dir_);
+    std::string expected;
+    for (const auto& w : kHostile) expected += w + "|";
+    EXPECT_EQ(r.out, expected);
+    EXPECT_FALSE(canary_exists()) << "a quoted word was executed";
+}
+
+TEST(ShellQuoteText, PlainWordsStayReadable) {
+    EXPECT_EQ(shell_quote("llama-server"), "llama-server");
+    EXPECT_EQ(shell_quote("/models/q4_k.gguf"), "/models/q4_k.gguf");
+    EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
+    EXPECT_EQ(shell_quote(""), "''");
+    EXPECT_EQ(shell_quote("a=b"), "'a=b'");  // never an assignment
+}
+
+TEST(RemoteScripts, InstanceDirectoryNamesAreSafe) {
+    EXPECT_EQ(instance_dir_name("tiny-a-3"), "tiny-a-3");
+    EXPECT_EQ(instance_dir_name("../x"), "%2E.%2Fx");
+    EXPECT_EQ(instance_dir_name("a b/c"), "a%20b%2Fc");
+    EXPECT_EQ(instance_dir_name(""), "%");
+}
+
+TEST(RemoteScripts, ExitMarkers) {
+    auto code = parse_exit_marker(std::string(kExitMarker) + "1 420");
+    ASSERT_TRUE(code);
+    EXPECT_EQ(code->code, 1);
+    EXPECT_FALSE(code->signal);
+    EXPECT_EQ(code->log_size, 420u);
+    auto sig = parse_exit_marker(std::string(kExitMarker) + "137 0");
+    ASSERT_TRUE(sig);
+    EXPECT_EQ(sig->signal, 9);
+    EXPECT_FALSE(sig->code);
+    auto unknown = parse_exit_marker(std::string(kExitMarker) + "unknown 12");
+    ASSERT_TRUE(unknown);
+    EXPECT_FALSE(unknown->code);
+    EXPECT_FALSE(unknown->signal);
+    EXPECT_FALSE(parse_exit_marker("corral-exit 0 0"));
+    EXPECT_FALSE(parse_exit_marker("llama-server log line"));
+}
+
+// A stand-in for llama-server: records its arguments and environment, says it listens, sleeps.
+class RemoteLifecycle : public ScratchDir {
+protected:
+    void SetUp() override {
+        ScratchDir::SetUp();
+        server_ = dir_ / "fake server";
+        std::ofstream(server_) << "#!/bin/sh\n"
+                                  "printf '%s\\n' \"$@\" > \"$ARGS_FILE\"\n"
+                                  "printf '%s\\n' \"$SPECIAL\" > \"$ARGS_FILE.env\"\n"
+                                  "echo 'main: server is listening on http://127.0.0.1:1'\n"
+                                  "exec sleep 600\n";
+        fs::permissions(server_, fs::perms::owner_all);
+        model_ = dir_ / "model dir" / "it's $(touch CANARY); x.gguf";
+        fs::create_directories(model_.parent_path());
+        std::ofstream(model_) << "GGUF";
+        state_ = dir_ / "state";
+    }
+    LaunchRequest request(const std::string& id) {
+        LaunchRequest r;
+        r.instance_dir = (state_ / instance_dir_name(id)).string();
+        r.binary = server_.string();
+        r.model_path = model_.string();
+        r.env = {{"ARGS_FILE", (dir_ / "args").string()}, {"SPECIAL", "$(touch CANARY) ; `x` 'q'"}};
+        r.args = {"--model", model_.string(), "--alias", "name with \"quotes\" and $(touch CANARY)", "--port", "4242"};
+        r.record = "{\"instance_id\":\"" + id + "\"}";
+        return r;
+    }
+    std::string read(const fs::path& p) {
+        std::ifstream in(p);
+        std::stringstream s;
+        s << in.rdbuf();
+        return s.str();
+    }
+    fs::path server_, model_, state_;
+};
+
+TEST_F(RemoteLifecycle, LaunchFollowSignalAndClean) {
+    auto req = request("tiny a");
+    auto launch = remote_sh(launch_command(req), dir_);
+    ASSERT_EQ(launch.exit_code, 0) << launch.err;
+    ASSERT_THAT(launch.out, StartsWith("pid "));
+    const int pid = std::stoi(launch.out.substr(4));
+    ASSERT_GT(pid, 0);
+
+    // Follow it: its first line comes once it has written what it got.
+    test::SpawnedProcess attach({"/bin/sh", "-c", attach_command(req.instance_dir, 0)});
+    EXPECT_EQ(attach.read_line(), "main: server is listening on http://127.0.0.1:1");
+
+    // The server got every argument and variable verbatim, and nothing was executed on the way.
+    std::string expected;
+    for (const auto& a : req.args) expected += a + "\n";
+    EXPECT_EQ(read(dir_ / "args"), expected);
+    EXPECT_EQ(read(dir_ / "args.env"), "$(touch CANARY) ; `x` 'q'\n");
+    EXPECT_FALSE(canary_exists());
+    // It leads its own session (a signal to its group reaches nothing else).
+    EXPECT_EQ(::getsid(pid), pid);
+
+    auto status = remote_sh(status_command(req.instance_dir), dir_);
+    EXPECT_THAT(status.out, StartsWith("running " + std::to_string(pid) + " "));
+    auto list = remote_sh(list_command(state_.string()), dir_);
+    EXPECT_EQ(list.out, req.record + "\n");
+    EXPECT_EQ(remote_sh(launch_command(req), dir_).exit_code, kLaunchAlreadyRunning);
+
+    // TERM it: the attach session ends with the marker and the signal.
+    EXPECT_EQ(remote_sh(signal_command(req.instance_dir, "TERM"), dir_).exit_code, 0);
+    std::optional<RemoteExit> exit;
+    for (int i = 0; i < 5 && !exit; ++i) {  // an empty line comes before the marker
+        auto line = attach.read_line();
+        exit = parse_exit_marker(line);
+        if (!exit && !line.empty()) ADD_FAILURE() << "unexpected line " << line;
+    }
+    ASSERT_TRUE(exit);
+    EXPECT_EQ(exit->signal, 15);
+    EXPECT_EQ(exit->log_size, read(fs::path(req.instance_dir) / "log").size());
+
+    EXPECT_EQ(remote_sh(signal_command(req.instance_dir, "TERM"), dir_).exit_code, 3);  // not running
+    EXPECT_EQ(remote_sh(list_command(state_.string()), dir_).out, "");
+    EXPECT_EQ(remote_sh(status_command(req.instance_dir), dir_).out, "gone 143\n");
+    EXPECT_FALSE(fs::exists(req.instance_dir)) << "status cleans an ended server's directory";
+    EXPECT_FALSE(canary_exists());
+}
+
+TEST_F(RemoteLifecycle, AttachAfterTheEndReportsAtOnce) {
+    auto req = request("ended");
+    ASSERT_EQ(remote_sh(launch_command(req), dir_).exit_code, 0);
+    EXPECT_EQ(remote_sh(signal_command(req.instance_dir, "KILL"), dir_).exit_code, 0);
+    // The wrapper records the status once the lock is free; the attach waits for exactly that.
+    auto r = remote_sh(attach_command(req.instance_dir, 1000000), dir_);
+    EXPECT_THAT(r.out, HasSubstr(std::string(kExitMarker) + "137 "));
+    auto log = remote_sh(read_log_command(req.instance_dir, 0), dir_);
+    EXPECT_EQ(log.out, "main: server is listening on http://127.0.0.1:1\n");
+    EXPECT_EQ(remote_sh(read_log_command(req.instance_dir, 6), dir_).out, "server is listening on http://127.0.0.1:1\n");
+}
+
+TEST_F(RemoteLifecycle, ConfigurationMistakesHaveTheirOwnExitCodes) {
+    auto missing_model = request("m");
+    missing_model.model_path = (dir_ / "no such.gguf").string();
+    auto r = remote_sh(launch_command(missing_model), dir_);
+    EXPECT_EQ(r.exit_code, kLaunchModelMissing);
+    EXPECT_THAT(r.err, HasSubstr("no such.gguf"));
+
+    auto missing_binary = request("b");
+    missing_binary.binary = "no-such-llama-server";
+    r = remote_sh(launch_command(missing_binary), dir_);
+    EXPECT_EQ(r.exit_code, kLaunchBinaryMissing);
+    EXPECT_THAT(r.err, HasSubstr("no-such-llama-server"));
+
+    auto missing_dir = request("w");
+    missing_dir.working_dir = (dir_ / "nowhere").string();
+    EXPECT_EQ(remote_sh(launch_command(missing_dir), dir_).exit_code, kLaunchWorkingDirMissing);
+
+    EXPECT_EQ(remote_sh(help_command("no-such-llama-server", {}), dir_).exit_code, 127);
+    EXPECT_FALSE(canary_exists());
+}
+
+}  // namespace
+}  // namespace corral::ssh
