@@ -121,6 +121,9 @@ void SshConnection::start_master() {
         if (closing_ || master_) return;
         master_errors_.clear();
     }
+    // A master killed hard leaves its socket behind, and ssh would then run without one.
+    std::error_code ec;
+    std::filesystem::remove(socket_, ec);
     auto args = common_args(true);
     // The master's own session only tells us it is up, then waits for our stdin to close.
     args.insert(args.end(), {"--", target_.host, std::string("echo ") + kReadyLine + "; exec cat >/dev/null"});

@@ -227,6 +227,73 @@ TEST_F(Serve, SwapsModelsWithMaxLoadedOne) {
 
 // A model's memory is estimated from its GGUF (the `corral fit` total) until its server has started;
 // then the buffer sizes the server logged replace the estimate, and placement uses them.
+// llama-server processes whose command line mentions `needle` (servers started over ssh are not
+// our children).
+int processes_with(const std::string& needle) {
+    const auto server = fs::canonical(CORRAL_TEST_LLAMA_SERVER);
+    int n = 0;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+        const auto name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::error_code ec;
+        if (fs::read_symlink(entry.path() / "exe", ec) != server) continue;
+        std::ifstream in(entry.path() / "cmdline");
+        std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (cmdline.find(needle) != std::string::npos && process_alive(std::stoi(name))) ++n;
+    }
+    return n;
+}
+
+// One model on the local llama_server runner, one on the ssh runner (the private sshd on loopback,
+// tests/ssh/sshd_fixture.sh): with max_loaded 1 every request for the other model swaps them.
+TEST_F(Serve, SwapsBetweenALocalAndAnSshModel) {
+    const std::string sshd = CORRAL_TEST_SSHD_DIR;
+    const std::string remote_runner = R"(,
+  "runners": {
+    "local": {"plugin": "llama_server", "binary": ")" +
+                                      std::string(CORRAL_TEST_LLAMA_SERVER) +
+                                      R"("},
+    "gpu-box": {"plugin": "ssh", "host": "corral-test", "ssh_config": ")" +
+                                      sshd + R"(/ssh_config", "binary": ")" + std::string(CORRAL_TEST_LLAMA_SERVER) +
+                                      R"(", "remote_state_dir": ")" + (dir_ / "remote-state").string() + R"("}
+  },
+  "models": {
+    "tiny-a": {"path": ")" + kModels + R"(/tiny-a.gguf", "runner": "local", "ctx_size": 2048},
+    "tiny-remote": {"path": ")" + kModels +
+                                      R"(/tiny-b.gguf", "runner": "gpu-box", "ctx_size": 2048}
+  })";
+    Corral corral(dir_, R"({
+  "listen": "127.0.0.1:0",
+  "plugin_dirs": [")" + std::string(CORRAL_TEST_PLUGIN_DIR) +
+                            R"("],
+  "probes": ["cpu"],
+  "state_dir": ")" + (dir_ / "state").string() +
+                            R"(",
+  "scheduler": {"max_loaded": 1})" +
+                            remote_runner + "\n}");
+    for (int round = 0; round < 2; ++round) {
+        auto local = corral.post("/v1/chat/completions", chat("tiny-a"));
+        ASSERT_EQ(local.status, 200) << local.body;
+        EXPECT_EQ(json::parse(local.body).at("model"), "tiny-a");
+        EXPECT_EQ(corral.state("tiny-remote"), "unloaded");
+        EXPECT_TRUE(eventually([] { return processes_with("tiny-b.gguf") == 0; })) << "the remote server outlived its eviction";
+
+        auto remote = corral.post("/v1/chat/completions", chat("tiny-remote"));
+        ASSERT_EQ(remote.status, 200) << remote.body;
+        EXPECT_EQ(json::parse(remote.body).at("model"), "tiny-remote");
+        EXPECT_EQ(json::parse(remote.body).at("usage").at("completion_tokens").as_int64(), 4);
+        EXPECT_EQ(corral.state("tiny-a"), "unloaded");
+        EXPECT_EQ(corral.model("tiny-remote").at("runner"), "gpu-box");
+        EXPECT_EQ(processes_with("tiny-b.gguf"), 1);
+    }
+    // Streaming through the forwarded port.
+    auto stream = corral.post("/v1/chat/completions", chat("tiny-remote", 3, true));
+    ASSERT_EQ(stream.status, 200);
+    EXPECT_NE(stream.body.find("data: [DONE]"), std::string::npos) << stream.body;
+    EXPECT_EQ(corral.stop(), 0);
+    EXPECT_EQ(processes_with("tiny-b.gguf"), 0) << "a graceful stop ends the remote server too";
+}
+
 TEST_F(Serve, MemoryIsEstimatedFromTheGgufThenMeasuredFromTheServersLog) {
     Corral corral(dir_, config("", "", "{}"));
     auto fit = run_process({CORRAL_TEST_BINARY, "fit", kModels + "/tiny-a.gguf", "--ctx", "2048", "--no-probe", "--json"});

@@ -25,6 +25,7 @@ sshd=/usr/sbin/sshd
 stop
 mkdir -p "$dir"
 chmod 700 "$dir"
+dir=$(cd "$dir" && pwd)  # sshd re-executes itself and needs absolute paths
 [ -f "$dir/host_key" ] || ssh-keygen -q -t ed25519 -N '' -C corral-test-host -f "$dir/host_key"
 [ -f "$dir/client_key" ] || ssh-keygen -q -t ed25519 -N '' -C corral-test-client -f "$dir/client_key"
 cp "$dir/client_key.pub" "$dir/authorized_keys"
