@@ -14,6 +14,8 @@
 #include "llama_options.hpp"
 #include "log_ring.hpp"
 #include "port_allocator.hpp"
+#include "run_command.hpp"
+#include "start_signal.hpp"
 
 #include <corral/sdk/sdk.hpp>
 
@@ -28,12 +30,12 @@
 #include <set>
 #include <thread>
 
-extern char** environ;
-
 namespace corral::llama {
 namespace {
 
 namespace asio = boost::asio;
+using plugin_common::StartOutcome;
+using plugin_common::StartSignal;
 using sdk::Error;
 using sdk::ProcessError;
 
@@ -43,38 +45,18 @@ int64_t now_ms() {
 
 // The executable a name or path refers to, canonical. Configuration error when there is none.
 std::filesystem::path resolve_binary(const std::string& binary) {
-    std::error_code ec;
-    auto check = [&](const std::filesystem::path& p) { return std::filesystem::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0; };
-    if (binary.find('/') != std::string::npos) {
-        if (!check(binary)) throw Error(ProcessError::Configuration, "llama-server binary not found or not executable: " + binary);
-        return std::filesystem::canonical(binary);
-    }
-    const char* path = std::getenv("PATH");
-    std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
-    for (std::size_t pos = 0; pos <= dirs.size();) {
-        auto end = dirs.find(':', pos);
-        if (end == std::string::npos) end = dirs.size();
-        auto candidate = std::filesystem::path(dirs.substr(pos, end - pos).empty() ? "." : dirs.substr(pos, end - pos)) / binary;
-        if (check(candidate)) return std::filesystem::canonical(candidate);
-        pos = end + 1;
-    }
+    if (auto found = plugin_common::find_executable(binary)) return *found;
+    if (binary.find('/') != std::string::npos)
+        throw Error(ProcessError::Configuration, "llama-server binary not found or not executable: " + binary);
     throw Error(ProcessError::Configuration, "llama-server binary \"" + binary + "\" not found in PATH (set \"binary\" to its path)");
 }
 
 // The server's environment: ours, then the runner's and the model's additions.
 std::vector<std::string> server_environment(const std::map<std::string, std::string>& runner_env,
                                             const std::map<std::string, std::string>& model_env) {
-    std::map<std::string, std::string> env;
-    for (char** e = environ; e && *e; ++e) {
-        std::string kv = *e;
-        auto eq = kv.find('=');
-        if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-    for (const auto& [k, v] : runner_env) env[k] = v;
-    for (const auto& [k, v] : model_env) env[k] = v;
-    std::vector<std::string> out;
-    for (const auto& [k, v] : env) out.push_back(k + "=" + v);
-    return out;
+    std::vector<std::pair<std::string, std::string>> extra(runner_env.begin(), runner_env.end());
+    extra.insert(extra.end(), model_env.begin(), model_env.end());
+    return plugin_common::environment_with(extra);
 }
 
 // The binary a pid runs now, canonical; empty when it is gone or unreadable.
@@ -89,25 +71,6 @@ bool runs_recorded_binary(const sdk::ProcessHandle& handle) {
     const auto* binary = handle.runner_data.is_object() ? handle.runner_data.as_object().if_contains("binary") : nullptr;
     return handle.pid && binary && binary->is_string() && exe_of(*handle.pid) == std::filesystem::path(std::string(binary->as_string()));
 }
-
-// How a start ended, decided once by whichever comes first.
-struct StartOutcome {
-    enum class Kind { Ready, Exited, TimedOut } kind;
-    plugin_common::ExitStatus exit;
-};
-
-class StartSignal {
-public:
-    void settle(StartOutcome outcome) {
-        std::call_once(once_, [&] { promise_.set_value(std::move(outcome)); });
-    }
-    std::future<StartOutcome> future() { return promise_.get_future(); }
-    bool listening = false;  // I/O thread only
-
-private:
-    std::once_flag once_;
-    std::promise<StartOutcome> promise_;
-};
 
 LlamaOptions default_options() {
     LlamaOptions o;
@@ -276,9 +239,9 @@ private:
         auto on_line = [this, id, log, signal, endpoint](const char* stream, const std::string& line) {
             log->push(line);
             host_.emit_log_line(id, stream, line);
-            if (!signal->listening && line.find("listening on http") != std::string::npos) {
+            if (!signal->listening && plugin_common::is_listening_line(line)) {
                 signal->listening = true;
-                asio::co_spawn(io_.context(), confirm_ready(endpoint, signal), asio::detached);
+                asio::co_spawn(io_.context(), plugin_common::confirm_ready(endpoint, signal), asio::detached);
             }
         };
         auto on_exit = [this, id, signal](const plugin_common::ExitStatus& status) {
@@ -316,23 +279,6 @@ private:
         if (log->contains("couldn't bind HTTP server socket")) throw PortTaken("port " + std::to_string(port) + " is in use");
         throw Error(ProcessError::StartFailed, "llama-server for " + config.model_name + " " + result.exit.describe() +
                                                    " while starting. Last lines:\n" + log->tail(20));
-    }
-
-    // After the "listening" line: GET /health until 200 (a server may still answer 503 while loading).
-    asio::awaitable<void> confirm_ready(plugin_common::HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal) {
-        asio::steady_timer backoff(io_.context());
-        auto delay = std::chrono::milliseconds(5);
-        for (;;) {
-            auto health = co_await plugin_common::check_health(endpoint, std::chrono::seconds(5));
-            if (health.state == sdk::HealthState::Ok) {
-                signal->settle({StartOutcome::Kind::Ready, {}});
-                co_return;
-            }
-            if (health.state == sdk::HealthState::Unreachable && delay > std::chrono::seconds(2)) co_return;  // it died: on_exit settles
-            backoff.expires_after(delay);
-            co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
-            delay = std::min(delay * 2, std::chrono::milliseconds(500));
-        }
     }
 
     void on_exit(const std::string& id, const plugin_common::ExitStatus& status) {

@@ -7,8 +7,6 @@
 
 #include <future>
 
-extern char** environ;
-
 namespace corral::ssh {
 
 namespace asio = boost::asio;
@@ -19,12 +17,6 @@ namespace {
 
 constexpr const char* kReadyLine = "corral-ready";
 constexpr auto kMaxBackoff = std::chrono::seconds(30);
-
-std::vector<std::string> current_environment() {
-    std::vector<std::string> env;
-    for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
-    return env;
-}
 
 std::string join_lines(const std::vector<std::string>& lines) {
     std::string out;
@@ -37,19 +29,12 @@ std::string join_lines(const std::vector<std::string>& lines) {
 
 }  // namespace
 
-std::string CommandResult::error_text() const {
-    auto text = join_lines(err);
-    if (text.empty()) text = join_lines(out);
-    if (text.empty()) text = code ? "exit status " + std::to_string(*code) : "killed";
-    return text;
-}
-
 SshConnection::SshConnection(asio::io_context& io, SshTarget target, StateHandler on_state, WarnHandler warn)
     : io_(io),
       target_(std::move(target)),
       on_state_(std::move(on_state)),
       warn_(std::move(warn)),
-      environment_(current_environment()),
+      environment_(plugin_common::environment_with()),
       reconnect_timer_(io) {
     // The control socket's path must fit sockaddr_un (108 bytes): a short private directory under
     // $XDG_RUNTIME_DIR or /tmp, never the (possibly long) state directory.
@@ -215,42 +200,14 @@ std::shared_ptr<ChildProcess> SshConnection::spawn(const std::string& remote_com
     return spawn_args(args, std::move(on_line), std::move(on_exit));
 }
 
-CommandResult SshConnection::wait_for(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
-    struct Shared {
-        std::mutex mutex;
-        CommandResult result;
-        std::promise<void> done;
-    };
-    auto shared = std::make_shared<Shared>();
-    auto process = spawn_args(
-        args,
-        [shared](const char* stream, const std::string& line) {
-            std::lock_guard lock(shared->mutex);
-            (std::string_view(stream) == "stdout" ? shared->result.out : shared->result.err).push_back(line);
-        },
-        [shared](const ExitStatus& status) {
-            {
-                std::lock_guard lock(shared->mutex);
-                shared->result.code = status.code;
-            }
-            shared->done.set_value();
-        });
-    auto done = shared->done.get_future();
-    if (done.wait_for(timeout) != std::future_status::ready) {
-        process->stop(std::chrono::milliseconds(200));
-        done.wait();
-        std::lock_guard lock(shared->mutex);
-        shared->result.code.reset();
-        shared->result.err.push_back("no answer from " + target_.host + " within " + std::to_string(timeout.count()) + " ms");
-    }
-    std::lock_guard lock(shared->mutex);
-    return shared->result;
+CommandResult SshConnection::run_args(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+    return plugin_common::run_command(io_, args.front(), std::vector<std::string>(args.begin() + 1, args.end()), environment_, timeout);
 }
 
 CommandResult SshConnection::run(const std::string& remote_command, std::chrono::milliseconds timeout) {
     auto args = common_args(false);
     args.insert(args.end(), {"--", target_.host, remote_command});
-    return wait_for(args, timeout);
+    return run_args(args, timeout);
 }
 
 namespace {
@@ -285,7 +242,7 @@ void SshConnection::forward(uint16_t local_port, const std::string& remote_host,
 }
 
 CommandResult SshConnection::forward_blocking(uint16_t local_port, const std::string& remote_host, uint16_t remote_port, bool cancel) {
-    return wait_for(forward_args(common_args(false), target_.host, local_port, remote_host, remote_port, cancel), std::chrono::seconds(10));
+    return run_args(forward_args(common_args(false), target_.host, local_port, remote_host, remote_port, cancel), std::chrono::seconds(10));
 }
 
 }  // namespace corral::ssh

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "child_process.hpp"
+#include "run_command.hpp"
 #include "ssh_options.hpp"
 
 #include <corral/sdk/error.hpp>
@@ -25,13 +26,8 @@
 
 namespace corral::ssh {
 
-struct CommandResult {
-    std::optional<int> code;  // 255: ssh itself failed (connection, authentication)
-    std::vector<std::string> out;
-    std::vector<std::string> err;
-    bool ok() const { return code == 0; }
-    std::string error_text() const;  // stderr (else stdout) joined, for error messages
-};
+// A command's outcome; code 255 is ssh's own failure (connection, authentication).
+using CommandResult = plugin_common::CommandOutput;
 
 class SshConnection {
 public:
@@ -71,7 +67,7 @@ private:
     std::shared_ptr<plugin_common::ChildProcess> spawn_args(const std::vector<std::string>& args,
                                                             plugin_common::ChildProcess::LineHandler on_line,
                                                             plugin_common::ChildProcess::ExitHandler on_exit);
-    CommandResult wait_for(const std::vector<std::string>& args, std::chrono::milliseconds timeout);
+    CommandResult run_args(const std::vector<std::string>& args, std::chrono::milliseconds timeout);
 
     boost::asio::io_context& io_;
     SshTarget target_;

@@ -18,11 +18,11 @@
 #include "server_features.hpp"
 #include "ssh_connection.hpp"
 #include "ssh_options.hpp"
+#include "start_signal.hpp"
 
 #include <corral/sdk/sdk.hpp>
 
 #include <boost/asio.hpp>
-#include <boost/asio/as_tuple.hpp>
 
 #include <future>
 #include <map>
@@ -38,6 +38,8 @@ namespace asio = boost::asio;
 using plugin_common::ChildProcess;
 using plugin_common::ExitStatus;
 using plugin_common::LogRing;
+using plugin_common::StartOutcome;
+using plugin_common::StartSignal;
 using sdk::Error;
 using sdk::ProcessError;
 using namespace std::chrono_literals;
@@ -47,24 +49,6 @@ constexpr auto kCommandTimeout = 30s;
 int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
-
-struct StartOutcome {
-    enum class Kind { Ready, Exited, TimedOut } kind;
-};
-
-// How a start ended, decided once by whichever comes first.
-class StartSignal {
-public:
-    void settle(StartOutcome::Kind kind) {
-        std::call_once(once_, [&] { promise_.set_value({kind}); });
-    }
-    std::future<StartOutcome> future() { return promise_.get_future(); }
-    bool listening = false;  // I/O thread only
-
-private:
-    std::once_flag once_;
-    std::promise<StartOutcome> promise_;
-};
 
 // One remote server. Fields marked "I/O" are touched on the I/O thread only; the others are set
 // before the instance is shared or read under the runner's mutex.
@@ -435,10 +419,10 @@ private:
         inst->log_bytes += line.size() + 1;
         inst->log->push(line);
         host_.emit_log_line(inst->handle.instance_id, "stderr", line);
-        if (inst->start && !inst->start->listening && line.find("listening on http") != std::string::npos) {
+        if (inst->start && !inst->start->listening && plugin_common::is_listening_line(line)) {
             inst->start->listening = true;
             auto endpoint = plugin_common::parse_http_endpoint(inst->handle.endpoint);
-            if (endpoint) asio::co_spawn(io_.context(), confirm_ready(*endpoint, inst->start), asio::detached);
+            if (endpoint) asio::co_spawn(io_.context(), plugin_common::confirm_ready(*endpoint, inst->start), asio::detached);
         }
     }
 
@@ -509,7 +493,7 @@ private:
             inst->exited = true;
             exit_text_[id] = how;
         }
-        if (inst->start) inst->start->settle(StartOutcome::Kind::Exited);
+        if (inst->start) inst->start->settle({StartOutcome::Kind::Exited, {}});
         host_.emit_exited(id, exit.code, exit.signal, "llama-server on " + options_.target.host + " " + how);
         if (inst->local_port) {
             auto port = *inst->local_port;
@@ -544,22 +528,6 @@ private:
             }
             inst->reattach_delay = 250ms;
             attach(inst);
-        }
-    }
-
-    // After the "listening" line: GET /health through the endpoint until 200.
-    asio::awaitable<void> confirm_ready(plugin_common::HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal) {
-        asio::steady_timer backoff(io_.context());
-        auto delay = std::chrono::milliseconds(5);
-        for (int round = 0; round < 200 && !closing(); ++round) {
-            auto health = co_await plugin_common::check_health(endpoint, 5s);
-            if (health.state == sdk::HealthState::Ok) {
-                signal->settle(StartOutcome::Kind::Ready);
-                co_return;
-            }
-            backoff.expires_after(delay);
-            co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
-            delay = std::min(delay * 2, std::chrono::milliseconds(500));
         }
     }
 

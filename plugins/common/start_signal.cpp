@@ -1,0 +1,27 @@
+#include "start_signal.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace corral::plugin_common {
+
+namespace asio = boost::asio;
+
+asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal) {
+    asio::steady_timer backoff(co_await asio::this_coro::executor);
+    auto delay = std::chrono::milliseconds(5);
+    while (!signal->settled()) {
+        auto health = co_await check_health(endpoint, std::chrono::seconds(5));
+        if (health.state == sdk::HealthState::Ok) {
+            signal->settle({StartOutcome::Kind::Ready, {}});
+            co_return;
+        }
+        backoff.expires_after(delay);
+        co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
+        delay = std::min(delay * 2, std::chrono::milliseconds(500));
+    }
+}
+
+}  // namespace corral::plugin_common

@@ -1,0 +1,515 @@
+// The container runner plugin: llama-server in podman or docker containers, driven through the
+// engine's CLI (engine_cli.hpp) and its JSON answers.
+//
+// A start checks the engine, the image and the model file, runs the container detached with labels
+// naming corral and the instance, and reports ready when the server has logged its "listening" line
+// and answered GET /health through the published port. Two engine commands follow each container:
+// `logs --follow` (its output, as log events) and `wait` (its exit status, as soon as the engine
+// knows: no polling). Stop is `stop --time <grace>`, then the container is removed. The labels let
+// a restarted host list and adopt its containers, and clean the stray ones a crash left.
+#include "child_process.hpp"
+#include "command_line.hpp"
+#include "container_options.hpp"
+#include "engine_cli.hpp"
+#include "http_health.hpp"
+#include "io_thread.hpp"
+#include "log_ring.hpp"
+#include "port_allocator.hpp"
+#include "run_command.hpp"
+#include "server_features.hpp"
+#include "start_signal.hpp"
+
+#include <corral/sdk/sdk.hpp>
+
+#include <boost/asio.hpp>
+
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+
+namespace corral::container {
+namespace {
+
+namespace asio = boost::asio;
+using plugin_common::ChildProcess;
+using plugin_common::CommandOutput;
+using plugin_common::ExitStatus;
+using plugin_common::LogRing;
+using plugin_common::StartOutcome;
+using plugin_common::StartSignal;
+using sdk::Error;
+using sdk::ProcessError;
+using namespace std::chrono_literals;
+
+constexpr auto kEngineTimeout = 120s;  // a run may unpack an image
+
+int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// An engine exit status as a process's: 128 + N is signal N (137: SIGKILL).
+ExitStatus exit_from_code(std::optional<int> code) {
+    ExitStatus s;
+    if (code && *code > 128 && *code < 128 + 65)
+        s.signal = *code - 128;
+    else
+        s.code = code;
+    return s;
+}
+
+bool contains(const std::string& text, const char* needle) {
+    return text.find(needle) != std::string::npos;
+}
+
+// Whether this machine can hand NVIDIA GPUs to the engine: a CDI spec for podman, the driver's
+// control device for docker (whose --gpus needs the NVIDIA container toolkit).
+bool gpus_available(Engine engine) {
+    std::error_code ec;
+    if (engine == Engine::Docker) return std::filesystem::exists("/dev/nvidiactl", ec);
+    for (const char* spec : {"/etc/cdi/nvidia.yaml", "/etc/cdi/nvidia.json", "/var/run/cdi/nvidia.yaml", "/var/run/cdi/nvidia.json"})
+        if (std::filesystem::exists(spec, ec)) return true;
+    return false;
+}
+
+struct Instance {
+    sdk::ProcessHandle handle;
+    std::string name;  // the container's
+    std::optional<uint16_t> reserved_port;
+    std::shared_ptr<LogRing> log;
+    std::shared_ptr<StartSignal> start;  // while starting
+    std::shared_ptr<ChildProcess> logs;  // `logs --follow`
+    std::shared_ptr<ChildProcess> wait;  // `wait`
+    std::optional<int> wait_code;        // I/O: what `wait` printed
+
+    bool exited = false;  // under the runner's mutex
+    std::promise<void> gone_promise;
+    std::shared_future<void> gone = gone_promise.get_future().share();
+};
+
+class PortTaken : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class ContainerRunner final : public sdk::ProcessRunner {
+public:
+    ContainerRunner(sdk::Host host, const boost::json::object& options) : host_(host), options_(parse_runner_options(options, "options")) {
+        std::vector<std::pair<std::string, std::string>> extra(options_.engine_env.begin(), options_.engine_env.end());
+        env_ = plugin_common::environment_with(extra);
+    }
+
+    ~ContainerRunner() override {
+        std::vector<std::shared_ptr<Instance>> running;
+        {
+            std::lock_guard lock(mutex_);
+            closing_ = true;
+            for (auto& [id, inst] : instances_)
+                if (!inst->exited) running.push_back(inst);
+        }
+        for (auto& inst : running) {
+            try {
+                stop_instance(inst, 5s);
+            } catch (const std::exception& e) {
+                host_.warn("could not stop container ", inst->name, ": ", e.what());
+            }
+        }
+        std::lock_guard lock(mutex_);
+        for (auto& [id, inst] : instances_) {
+            if (inst->logs) inst->logs->kill_now();
+            if (inst->wait) inst->wait->kill_now();
+        }
+    }
+
+    sdk::ProcessHandle start(const sdk::ServerConfig& config) override {
+        auto options = parse_model_options(options_, config.runner_options, "runner_options");
+        if (options.image.empty())
+            throw Error(ProcessError::Configuration, "no image: set \"image\" on the runner or in the model's runner_options");
+        if (config.model_path.empty()) throw Error(ProcessError::Configuration, "no model path given");
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(config.model_path, ec) || ::access(config.model_path.c_str(), R_OK) != 0)
+            throw Error(ProcessError::Configuration, "model file not found or not readable: " + config.model_path);
+        auto engine = engine_binary(options);
+        ensure_image(options, engine);
+        {
+            std::lock_guard lock(mutex_);
+            if (instances_.count(config.instance_id))
+                throw Error(ProcessError::StartFailed, "instance id " + config.instance_id + " is already running");
+        }
+        auto features = features_of(options, engine);
+        for (int attempt = 1;; ++attempt) {
+            try {
+                return start_once(config, options, engine, features);
+            } catch (const PortTaken& e) {
+                if (config.port || attempt == 3) throw Error(ProcessError::StartFailed, e.what());
+                host_.warn(e.what(), "; retrying with another port");
+            }
+        }
+    }
+
+    void stop(const sdk::ProcessHandle& handle, std::chrono::milliseconds grace) override {
+        auto inst = find(handle.instance_id);
+        if (!inst) {
+            adopt(handle);  // left by a previous host: take it over to stop it (NotRunning when gone)
+            inst = find(handle.instance_id);
+        }
+        if (!inst || is_exited(*inst)) {
+            take(handle.instance_id);
+            throw Error(ProcessError::NotRunning, "container for " + handle.instance_id + " is not running");
+        }
+        stop_instance(inst, grace);
+        take(handle.instance_id);
+    }
+
+    bool is_running(const sdk::ProcessHandle& handle) override {
+        if (auto inst = find(handle.instance_id)) return !is_exited(*inst);
+        auto state = inspect_one(name_of(handle));
+        return state && state->running;
+    }
+
+    sdk::ServerHealth health(const sdk::ProcessHandle& handle) override {
+        return plugin_common::check_health_blocking(io_.context(), handle.endpoint, 5s);
+    }
+
+    // The containers this runner supervises, and the running ones its labels mark as corral's (left
+    // by a host that died: the host adopts them). Stopped corral containers are removed on the way.
+    std::vector<sdk::ProcessHandle> list_running() override {
+        std::vector<sdk::ProcessHandle> out;
+        std::set<std::string> known;
+        {
+            std::lock_guard lock(mutex_);
+            for (const auto& [id, inst] : instances_) {
+                known.insert(id);
+                if (!inst->exited) out.push_back(inst->handle);
+            }
+        }
+        auto engine = plugin_common::find_executable(options_.command());
+        if (!engine) return out;
+        auto ids = engine_run(*engine, engine_args(options_, {"ps", "--all", "--quiet", "--no-trunc", "--filter",
+                                                              std::string("label=") + kLabelPrefix + "=" + options_.name_prefix}));
+        if (!ids.ok()) {
+            host_.warn("cannot list containers: ", ids.error_text());
+            return out;
+        }
+        if (ids.out.empty()) return out;
+        std::vector<std::string> inspect = {"inspect"};
+        for (const auto& id : ids.out)
+            if (!id.empty()) inspect.push_back(id);
+        auto r = engine_run(*engine, engine_args(options_, inspect));
+        std::vector<ContainerState> states;
+        try {
+            states = parse_inspect(r.stdout_text());
+        } catch (const std::exception& e) {
+            host_.warn("cannot read the engine's inspect output: ", e.what());
+            return out;
+        }
+        for (const auto& state : states) {
+            auto handle = handle_from_labels(state);
+            if (!handle || known.count(handle->instance_id)) continue;
+            if (state.running) {
+                out.push_back(std::move(*handle));
+            } else {
+                host_.info("removing stopped container ", state.name, " left by an earlier host");
+                engine_run(*engine, engine_args(options_, {"rm", "--force", state.id}));
+            }
+        }
+        return out;
+    }
+
+    sdk::ProcessHandle adopt(const sdk::ProcessHandle& record) override {
+        if (auto inst = find(record.instance_id); inst && !is_exited(*inst)) return inst->handle;
+        const auto name = name_of(record);
+        auto state = inspect_one(name);
+        if (!state || !state->running) {
+            if (state) engine_run(engine_binary(options_), engine_args(options_, {"rm", "--force", name}));
+            throw Error(ProcessError::NotRunning, "container " + name + " is no longer running" + (state ? ": removed" : ""));
+        }
+        auto handle = handle_from_labels(*state);
+        if (!handle) throw Error(ProcessError::NotRunning, "container " + name + " carries no corral labels");
+        auto inst = std::make_shared<Instance>();
+        inst->handle = *handle;
+        inst->name = state->name;
+        inst->log = std::make_shared<LogRing>(options_.log_lines);
+        {
+            std::lock_guard lock(mutex_);
+            instances_[inst->handle.instance_id] = inst;
+        }
+        follow(inst, engine_binary(options_), true);
+        host_.info("adopted container ", name, " for ", inst->handle.model_name, " at ", inst->handle.endpoint);
+        return inst->handle;
+    }
+
+private:
+    std::filesystem::path engine_binary(const ContainerOptions& options) {
+        if (auto found = plugin_common::find_executable(options.command())) return *found;
+        throw Error(ProcessError::Configuration, "container engine command \"" + options.command() + "\" not found: install " +
+                                                     options.engine_name() + " or set \"engine_command\" to its path");
+    }
+
+    CommandOutput engine_run(const std::filesystem::path& engine, const std::vector<std::string>& args,
+                             std::chrono::milliseconds timeout = kEngineTimeout) {
+        return plugin_common::run_command(io_.context(), engine, args, env_, timeout);
+    }
+
+    // With pull "never", an image that is not here is a configuration error that says how to get it.
+    void ensure_image(const ContainerOptions& options, const std::filesystem::path& engine) {
+        if (options.pull != "never") return;
+        {
+            std::lock_guard lock(mutex_);
+            if (images_.count(options.image)) return;
+        }
+        auto r = engine_run(engine, engine_args(options, {"image", "inspect", options.image}));
+        if (!r.ok()) {
+            if (r.code && !contains(r.error_text(), "Cannot connect") && !contains(r.error_text(), "cannot connect")) {
+                throw Error(ProcessError::Configuration, "image " + options.image + " is not available to " + options.engine_name() +
+                                                             " (pull policy \"never\"): run `" + options.command() + " pull " +
+                                                             options.image + "`, or set \"pull\": \"missing\"");
+            }
+            throw Error(ProcessError::StartFailed, options.engine_name() + " does not answer: " + r.error_text());
+        }
+        std::lock_guard lock(mutex_);
+        images_.insert(options.image);
+    }
+
+    // What the image's llama-server supports, from its --help in a throwaway container, once per image.
+    llama::ServerFeatures features_of(const ContainerOptions& options, const std::filesystem::path& engine) {
+        const auto key = options.image + "\n" + options.binary;
+        {
+            std::lock_guard lock(mutex_);
+            if (auto it = features_.find(key); it != features_.end()) return it->second;
+        }
+        auto r = engine_run(engine, engine_args(options, {"run", "--rm", "--pull", options.pull, "--network", "none", "--entrypoint",
+                                                          options.binary, options.image, "--help"}));
+        std::string text;
+        for (const auto& l : r.out) text += l + "\n";
+        for (const auto& l : r.err) text += l + "\n";
+        if (!r.ok())
+            host_.debug("`", options.binary, " --help` in ", options.image, " failed (", r.error_text(),
+                        "); assuming no optional features");
+        auto features = llama::parse_help(text);
+        std::lock_guard lock(mutex_);
+        features_[key] = features;
+        return features;
+    }
+
+    sdk::ProcessHandle start_once(const sdk::ServerConfig& config, const ContainerOptions& options, const std::filesystem::path& engine,
+                                  const llama::ServerFeatures& features) {
+        const std::string id = config.instance_id;
+        auto inst = std::make_shared<Instance>();
+        inst->name = container_name(options.name_prefix, id);
+        inst->log = std::make_shared<LogRing>(options.log_lines);
+        inst->start = std::make_shared<StartSignal>();
+        auto outcome = inst->start->future();
+        uint16_t port = config.port ? *config.port : ports_.allocate("127.0.0.1");
+        if (!config.port) inst->reserved_port = port;
+        auto release = [&] {
+            if (inst->reserved_port) ports_.release(*inst->reserved_port);
+        };
+
+        auto& handle = inst->handle;
+        handle.instance_id = id;
+        handle.model_name = config.model_name;
+        handle.runner = "container";
+        handle.endpoint = plugin_common::format_http_endpoint("127.0.0.1", port);
+        handle.started_at_ms = now_ms();
+
+        const bool host_network = options.network == Network::Host;
+        auto server = config;
+        server.model_path = model_path_inside(options, config.model_path);
+        server.host = host_network ? "127.0.0.1" : "0.0.0.0";
+        llama::ArgumentOptions argument_options{features, options.log_verbosity, options.extra_args};
+        RunRequest run{inst->name,
+                       id,
+                       config.model_name,
+                       config.model_path,
+                       handle.endpoint,
+                       port,
+                       handle.started_at_ms,
+                       llama::server_arguments(server, host_network ? port : kContainerPort, argument_options),
+                       options.gpus == Gpus::All || (options.gpus == Gpus::Auto && gpus_available(options.engine))};
+        host_.debug("starting ", inst->name, " from ", options.image, " for ", config.model_name, " on port ", port);
+        auto r = engine_run(engine, run_args(options, run));
+        if (!r.ok() && contains(r.error_text(), "already in use")) {
+            // A container of that name from an earlier host: gone if stopped (list_running cleans those too).
+            auto old = inspect_one(inst->name);
+            if (old && !old->running) {
+                engine_run(engine, engine_args(options, {"rm", "--force", inst->name}));
+                r = engine_run(engine, run_args(options, run));
+            }
+        }
+        if (!r.ok() || r.out.empty()) {
+            release();
+            engine_run(engine, engine_args(options, {"rm", "--force", inst->name}));  // a container created but not started
+            auto text = r.error_text();
+            if (contains(text, "address already in use") || contains(text, "port is already allocated"))
+                throw PortTaken("port " + std::to_string(port) + " is in use");
+            throw Error(ProcessError::StartFailed, "cannot start a container for " + config.model_name + ": " + text);
+        }
+        handle.runner_data = boost::json::object{{"container", inst->name}, {"id", r.out.back()}, {"image", options.image}};
+        if (auto state = inspect_one(inst->name); state && state->pid) handle.pid = state->pid;
+        {
+            std::lock_guard lock(mutex_);
+            instances_[id] = inst;
+        }
+        follow(inst, engine, false);
+
+        auto waited = outcome.wait_for(options.startup_timeout);
+        auto result = waited == std::future_status::ready ? outcome.get() : StartOutcome{StartOutcome::Kind::TimedOut, {}};
+        if (result.kind == StartOutcome::Kind::Ready) {
+            host_.info("container ", inst->name, " for ", config.model_name, " ready at ", handle.endpoint);
+            host_.emit_ready(handle);
+            return handle;
+        }
+        if (result.kind == StartOutcome::Kind::TimedOut) {
+            try {
+                stop_instance(inst, 2s);
+            } catch (const std::exception&) {
+            }
+            take(id);
+            throw Error(ProcessError::StartFailed, "llama-server in " + inst->name + " was not ready after " +
+                                                       std::to_string(options.startup_timeout.count()) + " ms. Last lines:\n" +
+                                                       inst->log->tail(20));
+        }
+        inst->gone.wait_for(10s);  // the rest of its output
+        take(id);
+        if (inst->log->contains("couldn't bind HTTP server socket")) throw PortTaken("port " + std::to_string(port) + " is in use");
+        throw Error(ProcessError::StartFailed, "llama-server in " + inst->name + " " + result.exit.describe() +
+                                                   " while starting. Last lines:\n" + inst->log->tail(20));
+    }
+
+    // Follows a container: its output (from now on when adopting) and its exit.
+    void follow(const std::shared_ptr<Instance>& inst, const std::filesystem::path& engine, bool adopted) {
+        std::vector<std::string> logs = {"logs", "--follow"};
+        if (adopted) logs.insert(logs.end(), {"--tail", "0"});
+        logs.push_back(inst->name);
+        try {
+            inst->logs = ChildProcess::spawn(
+                io_.context(), engine, engine_args(options_, logs), env_,
+                [this, inst](const char* stream, const std::string& line) { deliver(inst, stream, line); }, nullptr);
+            inst->wait = ChildProcess::spawn(
+                io_.context(), engine, engine_args(options_, {"wait", inst->name}), env_,
+                [inst](const char* stream, const std::string& line) {
+                    if (std::string_view(stream) != "stdout") return;
+                    try {
+                        inst->wait_code = std::stoi(line);
+                    } catch (const std::exception&) {
+                    }
+                },
+                [this, inst](const ExitStatus&) { finalize(inst); });
+        } catch (const std::exception& e) {
+            host_.warn("cannot follow container ", inst->name, ": ", e.what());
+        }
+    }
+
+    // ---- I/O thread ------------------------------------------------------------------------------
+
+    void deliver(const std::shared_ptr<Instance>& inst, const char* stream, const std::string& line) {
+        inst->log->push(line);
+        host_.emit_log_line(inst->handle.instance_id, stream, line);
+        if (inst->start && !inst->start->listening && plugin_common::is_listening_line(line)) {
+            inst->start->listening = true;
+            if (auto endpoint = plugin_common::parse_http_endpoint(inst->handle.endpoint))
+                asio::co_spawn(io_.context(), plugin_common::confirm_ready(*endpoint, inst->start), asio::detached);
+        }
+    }
+
+    void finalize(const std::shared_ptr<Instance>& inst) {
+        auto status = exit_from_code(inst->wait_code);
+        {
+            std::lock_guard lock(mutex_);
+            if (inst->exited) return;
+            inst->exited = true;
+        }
+        if (inst->start) inst->start->settle({StartOutcome::Kind::Exited, status});
+        host_.emit_exited(inst->handle.instance_id, status.code, status.signal,
+                          "llama-server in container " + inst->name + " " +
+                              (inst->wait_code ? status.describe() : "ended (the engine reported no exit status)"));
+        if (inst->reserved_port) ports_.release(*inst->reserved_port);
+        // Removed once its output is read (docker's logs ends with the container; podman's may need the removal).
+        auto remove = [this, inst] {
+            try {
+                ChildProcess::spawn(io_.context(), options_.command(), engine_args(options_, {"rm", "--force", inst->name}), env_, nullptr,
+                                    [inst](const ExitStatus&) { inst->gone_promise.set_value(); });
+            } catch (const std::exception&) {
+                inst->gone_promise.set_value();
+            }
+        };
+        remove();
+    }
+
+    void stop_instance(const std::shared_ptr<Instance>& inst, std::chrono::milliseconds grace) {
+        auto seconds = (grace.count() + 999) / 1000;
+        auto engine = engine_binary(options_);
+        auto r = engine_run(engine, engine_args(options_, {"stop", "--time", std::to_string(seconds), inst->name}), grace + kEngineTimeout);
+        if (!r.ok()) {
+            auto text = r.error_text();
+            if (contains(text, "no such container") || contains(text, "No such container")) {
+                inst->gone.wait_for(10s);
+                throw Error(ProcessError::NotRunning, "container " + inst->name + " is not running");
+            }
+            throw Error(ProcessError::StopFailed, "cannot stop container " + inst->name + ": " + text);
+        }
+        if (inst->gone.wait_for(30s) != std::future_status::ready)
+            throw Error(ProcessError::StopFailed, "container " + inst->name + " stopped but its end was not reported");
+    }
+
+    std::optional<ContainerState> inspect_one(const std::string& name) {
+        auto engine = plugin_common::find_executable(options_.command());
+        if (!engine) return std::nullopt;
+        auto r = engine_run(*engine, engine_args(options_, {"container", "inspect", name}));
+        if (!r.ok()) return std::nullopt;
+        try {
+            auto states = parse_inspect(r.stdout_text());
+            if (!states.empty()) return states.front();
+        } catch (const std::exception&) {
+        }
+        return std::nullopt;
+    }
+
+    std::string name_of(const sdk::ProcessHandle& handle) const {
+        if (handle.runner_data.is_object()) {
+            if (const auto* c = handle.runner_data.as_object().if_contains("container"); c && c->is_string())
+                return std::string(c->as_string());
+        }
+        return container_name(options_.name_prefix, handle.instance_id);
+    }
+
+    std::shared_ptr<Instance> find(const std::string& id) {
+        std::lock_guard lock(mutex_);
+        auto it = instances_.find(id);
+        return it == instances_.end() ? nullptr : it->second;
+    }
+
+    std::shared_ptr<Instance> take(const std::string& id) {
+        std::lock_guard lock(mutex_);
+        auto it = instances_.find(id);
+        if (it == instances_.end()) return nullptr;
+        auto inst = it->second;
+        instances_.erase(it);
+        return inst;
+    }
+
+    bool is_exited(const Instance& inst) {
+        std::lock_guard lock(mutex_);
+        return inst.exited;
+    }
+
+    sdk::Host host_;
+    ContainerOptions options_;
+    std::vector<std::string> env_;  // the engine CLI's environment
+    plugin_common::PortAllocator ports_;
+    std::mutex mutex_;
+    std::set<std::string> images_;  // images known to be present
+    std::map<std::string, llama::ServerFeatures> features_;
+    std::map<std::string, std::shared_ptr<Instance>> instances_;
+    bool closing_ = false;
+    plugin_common::IoThread io_;  // last: its thread is joined before the members it uses go
+};
+
+}  // namespace
+}  // namespace corral::container
+
+CORRAL_RUNNER_PLUGIN(corral::container::ContainerRunner, "container", CORRAL_SDK_VERSION, "llama-server in podman or docker containers",
+                     corral::container::kContainerOptionsSchema, CORRAL_CAP_ADOPT | CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS);
