@@ -131,6 +131,8 @@ public:
         std::error_code ec;
         if (!std::filesystem::is_regular_file(config.model_path, ec) || ::access(config.model_path.c_str(), R_OK) != 0)
             throw Error(ProcessError::Configuration, "model file not found or not readable: " + config.model_path);
+        if (config.model_path.find(',') != std::string::npos)
+            throw Error(ProcessError::Configuration, "a model path with ',' cannot be mounted into a container: " + config.model_path);
         auto engine = engine_binary(options);
         ensure_image(options, engine);
         {

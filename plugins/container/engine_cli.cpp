@@ -40,7 +40,7 @@ std::vector<std::string> run_args(const ContainerOptions& o, const RunRequest& r
                                                                  {kLabelStarted, std::to_string(r.started_at_ms)}}) {
         a.insert(a.end(), {"--label", k + "=" + v});
     }
-    // --mount, not -v: a host path holding ':' or ',' would split -v's value.
+    // --mount, not -v, whose value a ':' in the path would split (a ',' is refused before: it splits --mount's).
     a.insert(a.end(),
              {"--mount", "type=bind,source=" + r.model_host_path + ",target=" + model_path_inside(o, r.model_host_path) + ",readonly"});
     if (o.network == Network::Host)

@@ -36,7 +36,9 @@ graphroot = "$dir/storage"
 runroot = "$dir/run"
 CONF
 export CONTAINERS_CONF="$dir/containers.conf" CONTAINERS_STORAGE_CONF="$dir/storage.conf"
-if podman image exists "$image"; then
+# The image is rebuilt when the llama-server it holds is not the one given.
+source=$(readlink -f "$server")
+if podman image exists "$image" && [ "$(cat "$dir/image-source" 2>/dev/null)" = "$source" ]; then
   echo "podman_fixture: $image is there"
   exit 0
 fi
@@ -44,4 +46,5 @@ rootfs="$dir/rootfs.tar"
 "$here/make_rootfs.sh" "$server" "$rootfs"
 podman import --quiet "$rootfs" "$image" >/dev/null
 rm -f "$rootfs"
+echo "$source" >"$dir/image-source"
 echo "podman_fixture: imported $image"

@@ -294,6 +294,64 @@ TEST_F(Serve, SwapsBetweenALocalAndAnSshModel) {
     EXPECT_EQ(processes_with("tiny-b.gguf"), 0) << "a graceful stop ends the remote server too";
 }
 
+// A model moved from the llama_server runner to the container runner (podman, with the test image:
+// tests/container/podman_fixture.sh) and back by editing the config and reloading.
+TEST_F(Serve, ReloadMovesAModelBetweenTheLocalAndContainerRunners) {
+    const std::string podman_dir = CORRAL_TEST_PODMAN_DIR;
+    auto config_with = [&](const std::string& runner) {
+        return R"({
+  "listen": "127.0.0.1:0",
+  "plugin_dirs": [")" +
+               std::string(CORRAL_TEST_PLUGIN_DIR) +
+               R"("],
+  "probes": ["cpu"],
+  "state_dir": ")" +
+               (dir_ / "state").string() +
+               R"(",
+  "runners": {
+    "local": {"plugin": "llama_server", "binary": ")" +
+               std::string(CORRAL_TEST_LLAMA_SERVER) +
+               R"("},
+    "boxed": {"plugin": "container", "engine": "podman", "image": ")" CORRAL_TEST_IMAGE R"(", "name_prefix": "corral-e2e-",
+              "engine_env": {"CONTAINERS_CONF": ")" +
+               podman_dir + R"(/containers.conf", "CONTAINERS_STORAGE_CONF": ")" + podman_dir +
+               R"(/storage.conf"}}
+  },
+  "models": {"tiny-a": {"path": ")" +
+               kModels + R"(/tiny-a.gguf", "runner": ")" + runner + R"(", "ctx_size": 2048}}
+})";
+    };
+    auto containers = [&] {
+        auto r =
+            run_process({"/usr/bin/podman", "ps", "--all", "--quiet", "--filter", "label=io.corral.prefix=corral-e2e-"},
+                        {{"CONTAINERS_CONF", podman_dir + "/containers.conf"}, {"CONTAINERS_STORAGE_CONF", podman_dir + "/storage.conf"}});
+        return r.out;
+    };
+    Corral corral(dir_, config_with("local"));
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a")).status, 200);
+    auto local_pid = corral.pid("tiny-a");
+    EXPECT_EQ(corral.model("tiny-a").at("runner"), "local");
+
+    for (const std::string runner : {"boxed", "local"}) {
+        corral.rewrite_config(config_with(runner));
+        Events events(corral);
+        auto reload = corral.post("/corral/reload");
+        ASSERT_EQ(reload.status, 200) << reload.body;
+        ASSERT_TRUE(events.wait_state("tiny-a", "stopped"));
+        auto r = corral.post("/v1/chat/completions", chat("tiny-a"));
+        ASSERT_EQ(r.status, 200) << r.body;
+        EXPECT_EQ(json::parse(r.body).at("usage").at("completion_tokens").as_int64(), 4);
+        EXPECT_EQ(corral.model("tiny-a").at("runner"), runner.c_str());
+        if (runner == "boxed") {
+            EXPECT_FALSE(process_alive(local_pid)) << "the local server outlived the move";
+            EXPECT_FALSE(containers().empty()) << "no container serves the model";
+        } else {
+            EXPECT_TRUE(eventually([&] { return containers().empty(); })) << "the container outlived the move back";
+        }
+    }
+    EXPECT_EQ(corral.stop(), 0);
+}
+
 TEST_F(Serve, MemoryIsEstimatedFromTheGgufThenMeasuredFromTheServersLog) {
     Corral corral(dir_, config("", "", "{}"));
     auto fit = run_process({CORRAL_TEST_BINARY, "fit", kModels + "/tiny-a.gguf", "--ctx", "2048", "--no-probe", "--json"});
