@@ -13,6 +13,7 @@ packages=(
   clang libclang-rt-14-dev  # libFuzzer for the GGUF fuzz test
   libvulkan-dev mesa-vulkan-drivers  # vulkan probe: headers to build, Mesa's llvmpipe to test on
   openssh-client openssh-server  # ssh runner: the client it drives, a private sshd for its tests
+  podman runc docker.io busybox-static  # container runner tests: real engines, an image made from busybox
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(wrk nginx-light)
