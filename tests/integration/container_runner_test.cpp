@@ -15,8 +15,8 @@ namespace corral {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
 using plugins::RunnerEvent;
+using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
 const std::string kPodmanDir = CORRAL_TEST_PODMAN_DIR;

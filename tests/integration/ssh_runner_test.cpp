@@ -131,6 +131,23 @@ TEST_F(SshRunner, ServesThroughTheForwardedPortAndReportsNoLocalPid) {
     runner_->stop(h, 10s);
 }
 
+TEST_F(SshRunner, DirectModeConnectsToTheRemoteAddress) {
+    auto opts = options();
+    opts["connect"] = "direct";
+    opts["direct_host"] = "127.0.0.1";  // the "remote" host is this machine
+    opts["bind"] = "127.0.0.1";
+    opts["remote_ports"] = boost::json::array{41000, 41999};
+    make_runner(opts);
+    auto h = runner_->start(config("direct"));
+    const auto port = h.runner_data.at("remote_port").as_int64();
+    EXPECT_GE(port, 41000);
+    EXPECT_LE(port, 41999);
+    EXPECT_EQ(h.endpoint, "http://127.0.0.1:" + std::to_string(port));  // no forward in between
+    EXPECT_EQ(chat(h.endpoint).at("model").as_string(), "tiny");
+    runner_->stop(h, 10s);
+    EXPECT_TRUE(events_.wait_for(RunnerEvent::Kind::Exited, "direct"));
+}
+
 TEST_F(SshRunner, ARemoteServerKilledIsReportedAsExited) {
     make_runner(options());
     auto h = runner_->start(config("kill9"));
