@@ -11,9 +11,7 @@ extern char** environ;
 
 namespace corral::plugin_common {
 
-namespace {
-
-std::string join(const std::vector<std::string>& lines) {
+std::string join_nonempty_lines(const std::vector<std::string>& lines) {
     std::string out;
     for (const auto& l : lines) {
         if (l.empty()) continue;
@@ -22,8 +20,6 @@ std::string join(const std::vector<std::string>& lines) {
     return out;
 }
 
-}  // namespace
-
 std::string CommandOutput::stdout_text() const {
     std::string text;
     for (const auto& l : out) text += (text.empty() ? "" : "\n") + l;
@@ -31,8 +27,8 @@ std::string CommandOutput::stdout_text() const {
 }
 
 std::string CommandOutput::error_text() const {
-    auto text = join(err);
-    if (text.empty()) text = join(out);
+    auto text = join_nonempty_lines(err);
+    if (text.empty()) text = join_nonempty_lines(out);
     if (text.empty()) text = code ? "exit status " + std::to_string(*code) : "killed";
     return text;
 }

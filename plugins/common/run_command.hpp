@@ -29,6 +29,9 @@ struct CommandOutput {
 CommandOutput run_command(boost::asio::io_context& io, const std::filesystem::path& binary, const std::vector<std::string>& args,
                           const std::vector<std::string>& env, std::chrono::milliseconds timeout);
 
+// The non-empty lines joined with '\n' (for messages built from a command's output).
+std::string join_nonempty_lines(const std::vector<std::string>& lines);
+
 // This process's environment as "KEY=VALUE" strings, with `extra` added or replaced.
 std::vector<std::string> environment_with(const std::vector<std::pair<std::string, std::string>>& extra = {});
 

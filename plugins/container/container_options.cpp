@@ -52,19 +52,9 @@ T read_enum(const sdk::FieldReader& r, const char* key, T value, std::initialize
 void read_run_part(sdk::FieldReader& r, ContainerOptions& o, const std::string& path) {
     r.optional_or_keep("image", o.image);
     r.optional_or_keep("binary", o.binary);
-    std::map<std::string, std::string> env;
-    r.optional_or_keep("env", env);
-    for (auto& [k, v] : env) {
-        if (k.empty() || k.find('=') != std::string::npos)
-            throw JsonPathError(json_path_join(json_path_join(path, "env"), k), "not a variable name");
-        o.env[k] = v;
-    }
-    std::vector<std::string> list;
-    r.optional_or_keep("extra_args", list);
-    o.extra_args.insert(o.extra_args.end(), list.begin(), list.end());
-    list.clear();
-    r.optional_or_keep("run_args", list);
-    o.run_args.insert(o.run_args.end(), list.begin(), list.end());
+    plugin_common::read_env(r, "env", o.env);
+    plugin_common::append_strings(r, "extra_args", o.extra_args);
+    plugin_common::append_strings(r, "run_args", o.run_args);
     o.gpus = read_enum(r, "gpus", o.gpus, {{"auto", Gpus::Auto}, {"all", Gpus::All}, {"none", Gpus::None}}, path);
     std::optional<uint32_t> timeout;
     r.optional("startup_timeout_ms", timeout);
@@ -87,7 +77,7 @@ ContainerOptions parse_runner_options(const boost::json::object& options, const 
     o.engine = read_enum(r, "engine", o.engine, {{"podman", Engine::Podman}, {"docker", Engine::Docker}}, path);
     r.optional_or_keep("engine_command", o.engine_command);
     r.optional_or_keep("engine_args", o.engine_args);
-    r.optional_or_keep("engine_env", o.engine_env);
+    plugin_common::read_env(r, "engine_env", o.engine_env);
     r.optional_or_keep("name_prefix", o.name_prefix);
     for (char c : o.name_prefix) {
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';

@@ -80,8 +80,8 @@ struct Instance {
     std::optional<uint16_t> reserved_port;
     std::shared_ptr<LogRing> log;
     std::shared_ptr<StartSignal> start;  // while starting
-    std::shared_ptr<ChildProcess> logs;  // `logs --follow`
-    std::shared_ptr<ChildProcess> wait;  // `wait`
+    std::shared_ptr<ChildProcess> logs;  // I/O: `logs --follow`
+    std::shared_ptr<ChildProcess> wait;  // I/O: `wait`
     std::optional<int> wait_code;        // I/O: what `wait` printed
 
     bool exited = false;  // under the runner's mutex
@@ -116,11 +116,16 @@ public:
                 host_.warn("could not stop container ", inst->name, ": ", e.what());
             }
         }
-        std::lock_guard lock(mutex_);
-        for (auto& [id, inst] : instances_) {
-            if (inst->logs) inst->logs->kill_now();
-            if (inst->wait) inst->wait->kill_now();
-        }
+        std::promise<void> detached;
+        asio::post(io_.context(), [this, &detached] {
+            std::lock_guard lock(mutex_);
+            for (auto& [id, inst] : instances_) {
+                if (inst->logs) inst->logs->kill_now();
+                if (inst->wait) inst->wait->kill_now();
+            }
+            detached.set_value();
+        });
+        detached.get_future().wait();
     }
 
     sdk::ProcessHandle start(const sdk::ServerConfig& config) override {
@@ -381,8 +386,13 @@ private:
                                                    " while starting. Last lines:\n" + inst->log->tail(20));
     }
 
-    // Follows a container: its output (from now on when adopting) and its exit.
+    // Follows a container: its output (from now on when adopting) and its exit. On the I/O thread, so
+    // an exit reported at once finds both followers in place.
     void follow(const std::shared_ptr<Instance>& inst, const std::filesystem::path& engine, bool adopted) {
+        asio::post(io_.context(), [this, inst, engine, adopted] { start_followers(inst, engine, adopted); });
+    }
+
+    void start_followers(const std::shared_ptr<Instance>& inst, const std::filesystem::path& engine, bool adopted) {
         std::vector<std::string> logs = {"logs", "--follow"};
         if (adopted) logs.insert(logs.end(), {"--tail", "0"});
         logs.push_back(inst->name);
@@ -429,6 +439,9 @@ private:
                           "llama-server in container " + inst->name + " " +
                               (inst->wait_code ? status.describe() : "ended (the engine reported no exit status)"));
         if (inst->reserved_port) ports_.release(*inst->reserved_port);
+        // The followers' callbacks hold the instance: let them go (each lives on until its output is read).
+        inst->logs.reset();
+        inst->wait.reset();
         // Removed once its output is read (docker's logs ends with the container; podman's may need the removal).
         auto remove = [this, inst] {
             try {

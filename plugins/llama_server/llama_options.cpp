@@ -35,12 +35,8 @@ LlamaOptions parse_options(LlamaOptions base, const boost::json::object& options
     boost::json::value v = options;
     sdk::FieldReader r(v, path);
     r.optional_or_keep("binary", base.binary);
-    std::map<std::string, std::string> env;
-    r.optional_or_keep("env", env);
-    for (auto& [k, value] : env) base.env[k] = value;
-    std::vector<std::string> extra;
-    r.optional_or_keep("extra_args", extra);
-    base.extra_args.insert(base.extra_args.end(), extra.begin(), extra.end());
+    plugin_common::read_env(r, "env", base.env);
+    plugin_common::append_strings(r, "extra_args", base.extra_args);
     std::optional<std::string> state_dir;
     r.optional("state_dir", state_dir);
     if (state_dir) base.state_dir = *state_dir;

@@ -18,15 +18,6 @@ namespace {
 constexpr const char* kReadyLine = "corral-ready";
 constexpr auto kMaxBackoff = std::chrono::seconds(30);
 
-std::string join_lines(const std::vector<std::string>& lines) {
-    std::string out;
-    for (const auto& l : lines) {
-        if (l.empty()) continue;
-        out += (out.empty() ? "" : "\n") + l;
-    }
-    return out;
-}
-
 }  // namespace
 
 SshConnection::SshConnection(asio::io_context& io, SshTarget target, StateHandler on_state, WarnHandler warn)
@@ -157,7 +148,7 @@ void SshConnection::on_master_exit(const std::shared_ptr<ChildProcess>& master) 
         master_.reset();
         was_up = up_;
         up_ = false;
-        auto why = join_lines(master_errors_);
+        auto why = plugin_common::join_nonempty_lines(master_errors_);
         auto status = master->exit_status();
         last_error_ = !why.empty() ? why : "ssh " + (status ? status->describe() : std::string("ended"));
         if (!was_up) ++failed_attempts_;

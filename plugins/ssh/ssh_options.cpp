@@ -44,16 +44,8 @@ using sdk::JsonPathError;
 void read_server_part(sdk::FieldReader& r, SshOptions& o, const std::string& path) {
     r.optional_or_keep("binary", o.binary);
     r.optional_or_keep("working_dir", o.working_dir);
-    std::map<std::string, std::string> env;
-    r.optional_or_keep("env", env);
-    for (auto& [k, v] : env) {
-        if (k.empty() || k.find('=') != std::string::npos)
-            throw JsonPathError(json_path_join(json_path_join(path, "env"), k), "not a variable name");
-        o.env[k] = v;
-    }
-    std::vector<std::string> extra;
-    r.optional_or_keep("extra_args", extra);
-    o.extra_args.insert(o.extra_args.end(), extra.begin(), extra.end());
+    plugin_common::read_env(r, "env", o.env);
+    plugin_common::append_strings(r, "extra_args", o.extra_args);
     std::optional<uint32_t> timeout;
     r.optional("startup_timeout_ms", timeout);
     if (timeout) o.startup_timeout = std::chrono::milliseconds(*timeout);
