@@ -3,7 +3,8 @@
 # Usage: dockerd_fixture.sh start DIR RUNDIR LLAMA_SERVER IMAGE | stop DIR RUNDIR
 #   start: runs dockerd with its data under DIR and its sockets under RUNDIR (keep it short: unix
 #          socket paths are limited to 108 bytes), listening on unix://RUNDIR/docker.sock, without a
-#          bridge or iptables rules (tests use host networking), then imports IMAGE built by
+#          bridge or iptables rules (tests use host networking) and in its own containerd namespace
+#          (should a system containerd be running), then imports IMAGE built by
 #          make_rootfs.sh unless it is there.
 #   stop:  stops that dockerd (which stops its containers) and removes RUNDIR.
 set -eu
@@ -38,7 +39,8 @@ stop
 mkdir -p "$dir" "$run"
 dir=$(cd "$dir" && pwd)
 setsid dockerd --data-root "$dir/data" --exec-root "$run/exec" --pidfile "$run/docker.pid" -H "unix://$run/docker.sock" \
-  --bridge none --iptables=false --ip6tables=false </dev/null >"$dir/dockerd.log" 2>&1 &
+  --bridge none --iptables=false --ip6tables=false \
+  --containerd-namespace corral-test --containerd-plugins-namespace corral-test-plugins </dev/null >"$dir/dockerd.log" 2>&1 &
 # Ready once the API answers (at most 60 s).
 i=0
 until "$docker" -H "unix://$run/docker.sock" version >/dev/null 2>&1; do
