@@ -12,6 +12,7 @@
 #include "container_options.hpp"
 #include "engine_cli.hpp"
 #include "http_health.hpp"
+#include "instance_table.hpp"
 #include "io_thread.hpp"
 #include "log_ring.hpp"
 #include "port_allocator.hpp"
@@ -23,6 +24,7 @@
 
 #include <boost/asio.hpp>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <future>
@@ -84,7 +86,7 @@ struct Instance {
     std::shared_ptr<ChildProcess> wait;  // I/O: `wait`
     std::optional<int> wait_code;        // I/O: what `wait` printed
 
-    bool exited = false;  // under the runner's mutex
+    std::atomic<bool> exited{false};
     std::promise<void> gone_promise;
     std::shared_future<void> gone = gone_promise.get_future().share();
 };
@@ -102,14 +104,7 @@ public:
     }
 
     ~ContainerRunner() override {
-        std::vector<std::shared_ptr<Instance>> running;
-        {
-            std::lock_guard lock(mutex_);
-            closing_ = true;
-            for (auto& [id, inst] : instances_)
-                if (!inst->exited) running.push_back(inst);
-        }
-        for (auto& inst : running) {
+        for (auto& inst : instances_.running()) {
             try {
                 stop_instance(inst, 5s);
             } catch (const std::exception& e) {
@@ -118,8 +113,7 @@ public:
         }
         std::promise<void> detached;
         asio::post(io_.context(), [this, &detached] {
-            std::lock_guard lock(mutex_);
-            for (auto& [id, inst] : instances_) {
+            for (auto& inst : instances_.all()) {
                 if (inst->logs) inst->logs->kill_now();
                 if (inst->wait) inst->wait->kill_now();
             }
@@ -140,11 +134,8 @@ public:
             throw Error(ProcessError::Configuration, "a model path with ',' cannot be mounted into a container: " + config.model_path);
         auto engine = engine_binary(options);
         ensure_image(options, engine);
-        {
-            std::lock_guard lock(mutex_);
-            if (instances_.count(config.instance_id))
-                throw Error(ProcessError::StartFailed, "instance id " + config.instance_id + " is already running");
-        }
+        if (instances_.contains(config.instance_id))
+            throw Error(ProcessError::StartFailed, "instance id " + config.instance_id + " is already running");
         auto features = features_of(options, engine);
         for (int attempt = 1;; ++attempt) {
             try {
@@ -157,21 +148,21 @@ public:
     }
 
     void stop(const sdk::ProcessHandle& handle, std::chrono::milliseconds grace) override {
-        auto inst = find(handle.instance_id);
+        auto inst = instances_.find(handle.instance_id);
         if (!inst) {
             adopt(handle);  // left by a previous host: take it over to stop it (NotRunning when gone)
-            inst = find(handle.instance_id);
+            inst = instances_.find(handle.instance_id);
         }
-        if (!inst || is_exited(*inst)) {
-            take(handle.instance_id);
+        if (!inst || inst->exited) {
+            instances_.take(handle.instance_id);
             throw Error(ProcessError::NotRunning, "container for " + handle.instance_id + " is not running");
         }
         stop_instance(inst, grace);
-        take(handle.instance_id);
+        instances_.take(handle.instance_id);
     }
 
     bool is_running(const sdk::ProcessHandle& handle) override {
-        if (auto inst = find(handle.instance_id)) return !is_exited(*inst);
+        if (auto inst = instances_.find(handle.instance_id)) return !inst->exited;
         auto state = inspect_one(name_of(handle));
         return state && state->running;
     }
@@ -185,12 +176,9 @@ public:
     std::vector<sdk::ProcessHandle> list_running() override {
         std::vector<sdk::ProcessHandle> out;
         std::set<std::string> known;
-        {
-            std::lock_guard lock(mutex_);
-            for (const auto& [id, inst] : instances_) {
-                known.insert(id);
-                if (!inst->exited) out.push_back(inst->handle);
-            }
+        for (const auto& inst : instances_.all()) {
+            known.insert(inst->handle.instance_id);
+            if (!inst->exited) out.push_back(inst->handle);
         }
         auto engine = plugin_common::find_executable(options_.command());
         if (!engine) return out;
@@ -226,7 +214,7 @@ public:
     }
 
     sdk::ProcessHandle adopt(const sdk::ProcessHandle& record) override {
-        if (auto inst = find(record.instance_id); inst && !is_exited(*inst)) return inst->handle;
+        if (auto inst = instances_.find(record.instance_id); inst && !inst->exited) return inst->handle;
         const auto name = name_of(record);
         auto state = inspect_one(name);
         if (!state || !state->running) {
@@ -239,10 +227,8 @@ public:
         inst->handle = *handle;
         inst->name = state->name;
         inst->log = std::make_shared<LogRing>(options_.log_lines);
-        {
-            std::lock_guard lock(mutex_);
-            instances_[inst->handle.instance_id] = inst;
-        }
+        instances_.take(inst->handle.instance_id);  // an exited one of the same id
+        instances_.insert(inst->handle.instance_id, inst);
         follow(inst, engine_binary(options_), true);
         host_.info("adopted container ", name, " for ", inst->handle.model_name, " at ", inst->handle.endpoint);
         return inst->handle;
@@ -356,9 +342,10 @@ private:
         }
         handle.runner_data = boost::json::object{{"container", inst->name}, {"id", r.out.back()}, {"image", options.image}};
         if (auto state = inspect_one(inst->name); state && state->pid) handle.pid = state->pid;
-        {
-            std::lock_guard lock(mutex_);
-            instances_[id] = inst;
+        if (!instances_.insert(id, inst)) {
+            engine_run(engine, engine_args(options, {"rm", "--force", inst->name}));
+            release();
+            throw Error(ProcessError::StartFailed, "instance id " + id + " is already running");
         }
         follow(inst, engine, false);
 
@@ -374,13 +361,13 @@ private:
                 stop_instance(inst, 2s);
             } catch (const std::exception&) {
             }
-            take(id);
+            instances_.take(id);
             throw Error(ProcessError::StartFailed, "llama-server in " + inst->name + " was not ready after " +
                                                        std::to_string(options.startup_timeout.count()) + " ms. Last lines:\n" +
                                                        inst->log->tail(20));
         }
         inst->gone.wait_for(10s);  // the rest of its output
-        take(id);
+        instances_.take(id);
         if (inst->log->contains("couldn't bind HTTP server socket")) throw PortTaken("port " + std::to_string(port) + " is in use");
         throw Error(ProcessError::StartFailed, "llama-server in " + inst->name + " " + result.exit.describe() +
                                                    " while starting. Last lines:\n" + inst->log->tail(20));
@@ -428,12 +415,9 @@ private:
     }
 
     void finalize(const std::shared_ptr<Instance>& inst) {
+        if (inst->exited) return;  // I/O thread only: no race with itself
         auto status = exit_from_code(inst->wait_code);
-        {
-            std::lock_guard lock(mutex_);
-            if (inst->exited) return;
-            inst->exited = true;
-        }
+        inst->exited = true;
         if (inst->start) inst->start->settle({StartOutcome::Kind::Exited, status});
         host_.emit_exited(inst->handle.instance_id, status.code, status.signal,
                           "llama-server in container " + inst->name + " " +
@@ -491,26 +475,6 @@ private:
         return container_name(options_.name_prefix, handle.instance_id);
     }
 
-    std::shared_ptr<Instance> find(const std::string& id) {
-        std::lock_guard lock(mutex_);
-        auto it = instances_.find(id);
-        return it == instances_.end() ? nullptr : it->second;
-    }
-
-    std::shared_ptr<Instance> take(const std::string& id) {
-        std::lock_guard lock(mutex_);
-        auto it = instances_.find(id);
-        if (it == instances_.end()) return nullptr;
-        auto inst = it->second;
-        instances_.erase(it);
-        return inst;
-    }
-
-    bool is_exited(const Instance& inst) {
-        std::lock_guard lock(mutex_);
-        return inst.exited;
-    }
-
     sdk::Host host_;
     ContainerOptions options_;
     std::vector<std::string> env_;  // the engine CLI's environment
@@ -518,8 +482,7 @@ private:
     std::mutex mutex_;
     std::set<std::string> images_;  // images known to be present
     std::map<std::string, llama::ServerFeatures> features_;
-    std::map<std::string, std::shared_ptr<Instance>> instances_;
-    bool closing_ = false;
+    plugin_common::InstanceTable<Instance> instances_;
     plugin_common::IoThread io_;  // last: its thread is joined before the members it uses go
 };
 

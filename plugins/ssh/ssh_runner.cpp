@@ -11,6 +11,7 @@
 #include "child_process.hpp"
 #include "command_line.hpp"
 #include "http_health.hpp"
+#include "instance_table.hpp"
 #include "io_thread.hpp"
 #include "log_ring.hpp"
 #include "port_allocator.hpp"
@@ -24,6 +25,7 @@
 
 #include <boost/asio.hpp>
 
+#include <atomic>
 #include <future>
 #include <map>
 #include <mutex>
@@ -67,7 +69,8 @@ struct Instance {
     std::optional<RemoteExit> exit_seen;            // I/O
     std::chrono::milliseconds reattach_delay{250};  // I/O
 
-    bool exited = false;  // under the runner's mutex
+    std::atomic<bool> exited{false};
+    std::string exit_text;  // how it ended: set on the I/O thread before the exit is announced
     std::promise<void> gone_promise;
     std::shared_future<void> gone = gone_promise.get_future().share();
 };
@@ -92,14 +95,8 @@ public:
     }
 
     ~SshRunner() override {
-        std::vector<std::shared_ptr<Instance>> running;
-        {
-            std::lock_guard lock(mutex_);
-            closing_ = true;
-            for (auto& [id, inst] : instances_)
-                if (!inst->exited) running.push_back(inst);
-        }
-        for (auto& inst : running) {
+        closing_ = true;
+        for (auto& inst : instances_.running()) {
             try {
                 stop_instance(inst, 5s);
             } catch (const std::exception& e) {
@@ -109,9 +106,9 @@ public:
         // Attach sessions and forwards end with the connection.
         std::promise<void> detached;
         asio::post(io_.context(), [this, &detached] {
-            std::lock_guard lock(mutex_);
-            for (auto& [id, inst] : instances_)
+            for (auto& inst : instances_.all())
                 if (inst->attach) inst->attach->kill_now();
+            std::lock_guard lock(mutex_);
             for (auto& timer : timers_) timer->cancel();
             detached.set_value();
         });
@@ -122,11 +119,8 @@ public:
     sdk::ProcessHandle start(const sdk::ServerConfig& config) override {
         auto options = parse_model_options(options_, config.runner_options, "runner_options");
         if (config.model_path.empty()) throw Error(ProcessError::Configuration, "no model path given");
-        {
-            std::lock_guard lock(mutex_);
-            if (instances_.count(config.instance_id))
-                throw Error(ProcessError::StartFailed, "instance id " + config.instance_id + " is already running");
-        }
+        if (instances_.contains(config.instance_id))
+            throw Error(ProcessError::StartFailed, "instance id " + config.instance_id + " is already running");
         connection_->wait_up(options.target.connect_timeout, ProcessError::StartFailed);
         auto features = features_of(options);
         for (int attempt = 1;; ++attempt) {
@@ -140,22 +134,22 @@ public:
     }
 
     void stop(const sdk::ProcessHandle& handle, std::chrono::milliseconds grace) override {
-        auto inst = find(handle.instance_id);
+        auto inst = instances_.find(handle.instance_id);
         if (!inst) {
             // Left by a previous host and listed, not adopted: take it over to stop it properly.
             adopt(handle);  // NotRunning when it is gone
-            inst = find(handle.instance_id);
+            inst = instances_.find(handle.instance_id);
         }
-        if (!inst || is_exited(*inst)) {
-            take(handle.instance_id);
+        if (!inst || inst->exited) {
+            instances_.take(handle.instance_id);
             throw Error(ProcessError::NotRunning, "llama-server " + handle.instance_id + " on " + options_.target.host + " is not running");
         }
         stop_instance(inst, grace);
-        take(handle.instance_id);
+        instances_.take(handle.instance_id);
     }
 
     bool is_running(const sdk::ProcessHandle& handle) override {
-        if (auto inst = find(handle.instance_id)) return !is_exited(*inst);
+        if (auto inst = instances_.find(handle.instance_id)) return !inst->exited;
         if (!connection_->up()) return false;
         auto r = connection_->run(status_command(instance_dir_of(handle)), kCommandTimeout);
         return r.ok() && !r.out.empty() && r.out.front().rfind("running", 0) == 0;
@@ -174,12 +168,9 @@ public:
     std::vector<sdk::ProcessHandle> list_running() override {
         std::vector<sdk::ProcessHandle> out;
         std::set<std::string> known;
-        {
-            std::lock_guard lock(mutex_);
-            for (const auto& [id, inst] : instances_) {
-                known.insert(id);
-                if (!inst->exited) out.push_back(inst->handle);
-            }
+        for (const auto& inst : instances_.all()) {
+            known.insert(inst->handle.instance_id);
+            if (!inst->exited) out.push_back(inst->handle);
         }
         try {
             connection_->wait_up(options_.target.connect_timeout, ProcessError::StartFailed);
@@ -204,7 +195,7 @@ public:
     }
 
     sdk::ProcessHandle adopt(const sdk::ProcessHandle& record) override {
-        if (auto inst = find(record.instance_id); inst && !is_exited(*inst)) return inst->handle;
+        if (auto inst = instances_.find(record.instance_id); inst && !inst->exited) return inst->handle;
         connection_->wait_up(options_.target.connect_timeout, ProcessError::StartFailed);
         const auto dir = instance_dir_of(record);
         auto r = connection_->run(status_command(dir), kCommandTimeout);
@@ -245,10 +236,8 @@ public:
         auto& rd = inst->handle.runner_data;
         if (!rd.is_object()) rd = boost::json::object();
         rd.as_object()["remote_pid"] = pid;
-        {
-            std::lock_guard lock(mutex_);
-            instances_[record.instance_id] = inst;
-        }
+        instances_.take(record.instance_id);  // an exited one of the same id
+        instances_.insert(record.instance_id, inst);
         asio::post(io_.context(), [this, inst] { attach(inst); });
         host_.info("adopted llama-server ", record.instance_id, " on ", options_.target.host, " (remote pid ", pid, ") at ",
                    inst->handle.endpoint);
@@ -318,19 +307,15 @@ private:
                              options.env,
                              llama::server_arguments(server, inst->remote_port, argument_options),
                              boost::json::serialize(sdk::to_json(handle))};
-        {
-            std::lock_guard lock(mutex_);
-            if (instances_.count(id)) {
-                if (inst->local_port) ports_.release(*inst->local_port);
-                throw Error(ProcessError::StartFailed, "instance id " + id + " is already running");
-            }
-            instances_[id] = inst;
+        if (!instances_.insert(id, inst)) {
+            if (inst->local_port) ports_.release(*inst->local_port);
+            throw Error(ProcessError::StartFailed, "instance id " + id + " is already running");
         }
         host_.debug("starting ", options.binary, " on ", options.target.host, " for ", config.model_name, " on remote port ",
                     inst->remote_port);
         auto r = connection_->run(launch_command(launch), kCommandTimeout);
         if (!r.ok() || r.out.empty() || r.out.back().rfind("pid ", 0) != 0) {
-            take(id);
+            instances_.take(id);
             if (inst->local_port) ports_.release(*inst->local_port);
             auto code = r.code == kLaunchModelMissing || r.code == kLaunchBinaryMissing || r.code == kLaunchWorkingDirMissing ||
                                 r.code == kLaunchToolsMissing || r.code == kLaunchStateDirUnusable
@@ -366,22 +351,17 @@ private:
         }
         if (inst->log->contains("couldn't bind HTTP server socket"))
             throw PortTaken("remote port " + std::to_string(inst->remote_port) + " on " + options.target.host + " is in use");
-        std::string how;
-        {
-            std::lock_guard lock(mutex_);
-            how = exit_text_[id];
-        }
-        throw Error(ProcessError::StartFailed, "llama-server for " + config.model_name + " on " + options.target.host + " " + how +
-                                                   " while starting. Last lines:\n" + inst->log->tail(20));
+        throw Error(ProcessError::StartFailed, "llama-server for " + config.model_name + " on " + options.target.host + " " +
+                                                   inst->exit_text + " while starting. Last lines:\n" + inst->log->tail(20));
     }
 
     // After a start that failed once the server was launched: make sure it is gone, forget it.
     void kill_after_failed_start(const std::shared_ptr<Instance>& inst) {
-        if (!is_exited(*inst)) {
+        if (!inst->exited) {
             connection_->run(signal_command(inst->dir, "KILL"), kCommandTimeout);
             inst->gone.wait_for(10s);
         }
-        take(inst->handle.instance_id);
+        instances_.take(inst->handle.instance_id);
     }
 
     void stop_instance(const std::shared_ptr<Instance>& inst, std::chrono::milliseconds grace) {
@@ -486,13 +466,10 @@ private:
 
     void finalize(const std::shared_ptr<Instance>& inst, const RemoteExit& exit) {
         const auto& id = inst->handle.instance_id;
+        if (inst->exited) return;  // I/O thread only: no race with itself
         auto how = describe_exit(exit);
-        {
-            std::lock_guard lock(mutex_);
-            if (inst->exited) return;
-            inst->exited = true;
-            exit_text_[id] = how;
-        }
+        inst->exit_text = how;
+        inst->exited = true;
         if (inst->start) inst->start->settle({StartOutcome::Kind::Exited, {}});
         host_.emit_exited(id, exit.code, exit.signal, "llama-server on " + options_.target.host + " " + how);
         if (inst->local_port) {
@@ -510,13 +487,8 @@ private:
 
     void on_connection(bool up) {
         if (!up) return;  // attach sessions and forwards went with it; health says unreachable meanwhile
-        std::vector<std::shared_ptr<Instance>> live;
-        {
-            std::lock_guard lock(mutex_);
-            if (closing_) return;
-            for (auto& [id, inst] : instances_)
-                if (!inst->exited) live.push_back(inst);
-        }
+        if (closing_) return;
+        auto live = instances_.running();
         if (!live.empty()) host_.info("reconnected to ", options_.target.host, "; re-attaching ", live.size(), " server(s)");
         for (auto& inst : live) {
             if (inst->local_port) {
@@ -548,31 +520,7 @@ private:
         return options_.remote_state_dir + "/" + instance_dir_name(handle.instance_id);
     }
 
-    std::shared_ptr<Instance> find(const std::string& id) {
-        std::lock_guard lock(mutex_);
-        auto it = instances_.find(id);
-        return it == instances_.end() ? nullptr : it->second;
-    }
-
-    std::shared_ptr<Instance> take(const std::string& id) {
-        std::lock_guard lock(mutex_);
-        auto it = instances_.find(id);
-        if (it == instances_.end()) return nullptr;
-        auto inst = it->second;
-        instances_.erase(it);
-        exit_text_.erase(id);
-        return inst;
-    }
-
-    bool is_exited(const Instance& inst) {
-        std::lock_guard lock(mutex_);
-        return inst.exited;
-    }
-
-    bool closing() {
-        std::lock_guard lock(mutex_);
-        return closing_;
-    }
+    bool closing() const { return closing_; }
 
     void track(const std::shared_ptr<asio::steady_timer>& timer) {
         std::lock_guard lock(mutex_);
@@ -589,10 +537,9 @@ private:
     std::mutex mutex_;
     std::mt19937 random_;
     std::map<std::string, llama::ServerFeatures> features_;
-    std::map<std::string, std::shared_ptr<Instance>> instances_;
-    std::map<std::string, std::string> exit_text_;  // how each instance ended, for start errors
+    plugin_common::InstanceTable<Instance> instances_;
     std::set<std::shared_ptr<asio::steady_timer>> timers_;
-    bool closing_ = false;
+    std::atomic<bool> closing_{false};
     plugin_common::IoThread io_;                 // after the state its handlers use: joined before it goes
     std::unique_ptr<SshConnection> connection_;  // last: closed while the I/O thread still runs
 };

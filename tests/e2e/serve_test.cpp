@@ -248,6 +248,10 @@ int processes_with(const std::string& needle) {
 // tests/ssh/sshd_fixture.sh): with max_loaded 1 every request for the other model swaps them.
 TEST_F(Serve, SwapsBetweenALocalAndAnSshModel) {
     const std::string sshd = CORRAL_TEST_SSHD_DIR;
+    // Its own path for the remote model, so the process count ignores other tests' servers.
+    fs::create_directories(dir_);
+    const auto remote_model = (dir_ / "remote-tiny-b.gguf").string();
+    fs::create_symlink(kModels + "/tiny-b.gguf", remote_model);
     const std::string remote_runner = R"(,
   "runners": {
     "local": {"plugin": "llama_server", "binary": ")" +
@@ -259,8 +263,8 @@ TEST_F(Serve, SwapsBetweenALocalAndAnSshModel) {
   },
   "models": {
     "tiny-a": {"path": ")" + kModels + R"(/tiny-a.gguf", "runner": "local", "ctx_size": 2048},
-    "tiny-remote": {"path": ")" + kModels +
-                                      R"(/tiny-b.gguf", "runner": "gpu-box", "ctx_size": 2048}
+    "tiny-remote": {"path": ")" + remote_model +
+                                      R"(", "runner": "gpu-box", "ctx_size": 2048}
   })";
     Corral corral(dir_, R"({
   "listen": "127.0.0.1:0",
@@ -276,7 +280,7 @@ TEST_F(Serve, SwapsBetweenALocalAndAnSshModel) {
         ASSERT_EQ(local.status, 200) << local.body;
         EXPECT_EQ(json::parse(local.body).at("model"), "tiny-a");
         EXPECT_EQ(corral.state("tiny-remote"), "unloaded");
-        EXPECT_TRUE(eventually([] { return processes_with("tiny-b.gguf") == 0; })) << "the remote server outlived its eviction";
+        EXPECT_TRUE(eventually([&] { return processes_with(remote_model) == 0; })) << "the remote server outlived its eviction";
 
         auto remote = corral.post("/v1/chat/completions", chat("tiny-remote"));
         ASSERT_EQ(remote.status, 200) << remote.body;
@@ -284,14 +288,14 @@ TEST_F(Serve, SwapsBetweenALocalAndAnSshModel) {
         EXPECT_EQ(json::parse(remote.body).at("usage").at("completion_tokens").as_int64(), 4);
         EXPECT_EQ(corral.state("tiny-a"), "unloaded");
         EXPECT_EQ(corral.model("tiny-remote").at("runner"), "gpu-box");
-        EXPECT_EQ(processes_with("tiny-b.gguf"), 1);
+        EXPECT_EQ(processes_with(remote_model), 1);
     }
     // Streaming through the forwarded port.
     auto stream = corral.post("/v1/chat/completions", chat("tiny-remote", 3, true));
     ASSERT_EQ(stream.status, 200);
     EXPECT_NE(stream.body.find("data: [DONE]"), std::string::npos) << stream.body;
     EXPECT_EQ(corral.stop(), 0);
-    EXPECT_EQ(processes_with("tiny-b.gguf"), 0) << "a graceful stop ends the remote server too";
+    EXPECT_EQ(processes_with(remote_model), 0) << "a graceful stop ends the remote server too";
 }
 
 // A model moved from the llama_server runner to the container runner (podman, with the test image:
