@@ -3,9 +3,12 @@
 // instance's `exited` flag is atomic so callers read it without any lock.
 #pragma once
 
+#include <corral/sdk/types.hpp>
+
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -53,6 +56,17 @@ public:
         std::vector<std::shared_ptr<Instance>> out;
         for (const auto& [id, instance] : instances_)
             if (!instance->exited) out.push_back(instance);
+        return out;
+    }
+
+    // The handles of the running instances, for list_running(); `ids` gets every instance's id.
+    std::vector<sdk::ProcessHandle> running_handles(std::set<std::string>& ids) const {
+        std::lock_guard lock(mutex_);
+        std::vector<sdk::ProcessHandle> out;
+        for (const auto& [id, instance] : instances_) {
+            ids.insert(id);
+            if (!instance->exited) out.push_back(instance->handle);
+        }
         return out;
     }
 

@@ -174,12 +174,8 @@ public:
     // The containers this runner supervises, and the running ones its labels mark as corral's (left
     // by a host that died: the host adopts them). Stopped corral containers are removed on the way.
     std::vector<sdk::ProcessHandle> list_running() override {
-        std::vector<sdk::ProcessHandle> out;
         std::set<std::string> known;
-        for (const auto& inst : instances_.all()) {
-            known.insert(inst->handle.instance_id);
-            if (!inst->exited) out.push_back(inst->handle);
-        }
+        auto out = instances_.running_handles(known);
         auto engine = plugin_common::find_executable(options_.command());
         if (!engine) return out;
         auto ids = engine_run(*engine, engine_args(options_, {"ps", "--all", "--quiet", "--no-trunc", "--filter",

@@ -166,12 +166,8 @@ public:
     // The servers this runner supervises, and those the remote instance directories show running
     // (left by a host that died: the host adopts them).
     std::vector<sdk::ProcessHandle> list_running() override {
-        std::vector<sdk::ProcessHandle> out;
         std::set<std::string> known;
-        for (const auto& inst : instances_.all()) {
-            known.insert(inst->handle.instance_id);
-            if (!inst->exited) out.push_back(inst->handle);
-        }
+        auto out = instances_.running_handles(known);
         try {
             connection_->wait_up(options_.target.connect_timeout, ProcessError::StartFailed);
         } catch (const Error& e) {
