@@ -86,6 +86,15 @@ void signal_group(int pid, int sig) noexcept {
 
 }  // namespace
 
+ExitStatus exit_status_from_code(int code) {
+    ExitStatus s;
+    if (code > 128 && code < 128 + 65)
+        s.signal = code - 128;
+    else
+        s.code = code;
+    return s;
+}
+
 std::string ExitStatus::describe() const {
     if (signal) return "killed by signal " + std::to_string(*signal) + " (" + ::strsignal(*signal) + ")";
     if (code) return "exited with status " + std::to_string(*code);

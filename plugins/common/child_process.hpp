@@ -25,6 +25,9 @@ struct ExitStatus {
     std::string describe() const;
 };
 
+// A status as a shell's `$?` or a container engine reports it: 128 + N means killed by signal N.
+ExitStatus exit_status_from_code(int code);
+
 class ChildProcess : public std::enable_shared_from_this<ChildProcess> {
 public:
     using LineHandler = std::function<void(const char* stream, const std::string& line)>;

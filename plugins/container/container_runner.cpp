@@ -8,6 +8,7 @@
 // knows: no polling). Stop is `stop --time <grace>`, then the container is removed. The labels let
 // a restarted host list and adopt its containers, and clean the stray ones a crash left.
 #include "child_process.hpp"
+#include "clock.hpp"
 #include "command_line.hpp"
 #include "container_options.hpp"
 #include "engine_cli.hpp"
@@ -16,6 +17,7 @@
 #include "io_thread.hpp"
 #include "log_ring.hpp"
 #include "port_allocator.hpp"
+#include "port_retry.hpp"
 #include "run_command.hpp"
 #include "server_features.hpp"
 #include "start_signal.hpp"
@@ -48,20 +50,6 @@ using namespace std::chrono_literals;
 
 constexpr auto kEngineTimeout = 120s;  // a run may unpack an image
 
-int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// An engine exit status as a process's: 128 + N is signal N (137: SIGKILL).
-ExitStatus exit_from_code(std::optional<int> code) {
-    ExitStatus s;
-    if (code && *code > 128 && *code < 128 + 65)
-        s.signal = *code - 128;
-    else
-        s.code = code;
-    return s;
-}
-
 bool contains(const std::string& text, const char* needle) {
     return text.find(needle) != std::string::npos;
 }
@@ -89,11 +77,6 @@ struct Instance {
     std::atomic<bool> exited{false};
     std::promise<void> gone_promise;
     std::shared_future<void> gone = gone_promise.get_future().share();
-};
-
-class PortTaken : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
 };
 
 class ContainerRunner final : public sdk::ProcessRunner {
@@ -137,14 +120,8 @@ public:
         if (instances_.contains(config.instance_id))
             throw Error(ProcessError::StartFailed, "instance id " + config.instance_id + " is already running");
         auto features = features_of(options, engine);
-        for (int attempt = 1;; ++attempt) {
-            try {
-                return start_once(config, options, engine, features);
-            } catch (const PortTaken& e) {
-                if (config.port || attempt == 3) throw Error(ProcessError::StartFailed, e.what());
-                host_.warn(e.what(), "; retrying with another port");
-            }
-        }
+        return plugin_common::start_with_port_retries(config.port.has_value(), host_,
+                                                      [&] { return start_once(config, options, engine, features); });
     }
 
     void stop(const sdk::ProcessHandle& handle, std::chrono::milliseconds grace) override {
@@ -302,7 +279,7 @@ private:
         handle.model_name = config.model_name;
         handle.runner = "container";
         handle.endpoint = plugin_common::format_http_endpoint("127.0.0.1", port);
-        handle.started_at_ms = now_ms();
+        handle.started_at_ms = plugin_common::unix_time_ms();
 
         const bool host_network = options.network == Network::Host;
         auto server = config;
@@ -333,7 +310,7 @@ private:
             engine_run(engine, engine_args(options, {"rm", "--force", inst->name}));  // a container created but not started
             auto text = r.error_text();
             if (contains(text, "address already in use") || contains(text, "port is already allocated"))
-                throw PortTaken("port " + std::to_string(port) + " is in use");
+                throw plugin_common::PortTaken("port " + std::to_string(port) + " is in use");
             throw Error(ProcessError::StartFailed, "cannot start a container for " + config.model_name + ": " + text);
         }
         handle.runner_data = boost::json::object{{"container", inst->name}, {"id", r.out.back()}, {"image", options.image}};
@@ -364,7 +341,8 @@ private:
         }
         inst->gone.wait_for(10s);  // the rest of its output
         instances_.take(id);
-        if (inst->log->contains("couldn't bind HTTP server socket")) throw PortTaken("port " + std::to_string(port) + " is in use");
+        if (inst->log->contains(plugin_common::kPortTakenLine))
+            throw plugin_common::PortTaken("port " + std::to_string(port) + " is in use");
         throw Error(ProcessError::StartFailed, "llama-server in " + inst->name + " " + result.exit.describe() +
                                                    " while starting. Last lines:\n" + inst->log->tail(20));
     }
@@ -412,7 +390,7 @@ private:
 
     void finalize(const std::shared_ptr<Instance>& inst) {
         if (inst->exited) return;  // I/O thread only: no race with itself
-        auto status = exit_from_code(inst->wait_code);
+        auto status = inst->wait_code ? plugin_common::exit_status_from_code(*inst->wait_code) : ExitStatus{};
         inst->exited = true;
         if (inst->start) inst->start->settle({StartOutcome::Kind::Exited, status});
         host_.emit_exited(inst->handle.instance_id, status.code, status.signal,
@@ -422,16 +400,13 @@ private:
         // The followers' callbacks hold the instance: let them go (each lives on until its output is read).
         inst->logs.reset();
         inst->wait.reset();
-        // Removed once its output is read (docker's logs ends with the container; podman's may need the removal).
-        auto remove = [this, inst] {
-            try {
-                ChildProcess::spawn(io_.context(), options_.command(), engine_args(options_, {"rm", "--force", inst->name}), env_, nullptr,
-                                    [inst](const ExitStatus&) { inst->gone_promise.set_value(); });
-            } catch (const std::exception&) {
-                inst->gone_promise.set_value();
-            }
-        };
-        remove();
+        // Gone once removed (docker's `logs` ends with the container; podman's may need the removal).
+        try {
+            ChildProcess::spawn(io_.context(), options_.command(), engine_args(options_, {"rm", "--force", inst->name}), env_, nullptr,
+                                [inst](const ExitStatus&) { inst->gone_promise.set_value(); });
+        } catch (const std::exception&) {
+            inst->gone_promise.set_value();
+        }
     }
 
     void stop_instance(const std::shared_ptr<Instance>& inst, std::chrono::milliseconds grace) {

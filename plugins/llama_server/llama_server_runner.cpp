@@ -6,6 +6,7 @@
 // instance (ring buffer) and forwarded line by line as events; exits come from the OS and are pushed
 // as events. Instance records let a restarted host adopt servers that outlived their host.
 #include "child_process.hpp"
+#include "clock.hpp"
 #include "command_line.hpp"
 #include "feature_cache.hpp"
 #include "http_health.hpp"
@@ -14,6 +15,7 @@
 #include "llama_options.hpp"
 #include "log_ring.hpp"
 #include "port_allocator.hpp"
+#include "port_retry.hpp"
 #include "run_command.hpp"
 #include "start_signal.hpp"
 
@@ -38,10 +40,6 @@ using plugin_common::StartOutcome;
 using plugin_common::StartSignal;
 using sdk::Error;
 using sdk::ProcessError;
-
-int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // The executable a name or path refers to, canonical. Configuration error when there is none.
 std::filesystem::path resolve_binary(const std::string& binary) {
@@ -78,11 +76,6 @@ LlamaOptions default_options() {
     return o;
 }
 
-class PortTaken : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
-
 class LlamaServerRunner final : public sdk::ProcessRunner {
 public:
     LlamaServerRunner(sdk::Host host, const boost::json::object& options)
@@ -116,22 +109,18 @@ public:
             if (instances_.count(config.instance_id))
                 throw Error(ProcessError::StartFailed, "instance id " + config.instance_id + " is already running");
         }
-        for (int attempt = 1;; ++attempt) {
-            const bool fixed_port = config.port.has_value();
+        const bool fixed_port = config.port.has_value();
+        return plugin_common::start_with_port_retries(fixed_port, host_, [&] {
             uint16_t port = fixed_port ? *config.port : ports_.allocate(config.host);
             try {
                 auto handle = start_once(config, options, binary, port);
                 if (!fixed_port) ports_.release(port);  // the server holds it now
                 return handle;
-            } catch (const PortTaken& e) {
-                if (!fixed_port) ports_.release(port);
-                if (fixed_port || attempt == 3) throw Error(ProcessError::StartFailed, e.what());
-                host_.warn("port ", port, " was taken before llama-server bound it; retrying with another");
             } catch (...) {
                 if (!fixed_port) ports_.release(port);
                 throw;
             }
-        }
+        });
     }
 
     void stop(const sdk::ProcessHandle& handle, std::chrono::milliseconds grace) override {
@@ -234,7 +223,7 @@ private:
         handle.model_name = config.model_name;
         handle.runner = "llama_server";
         handle.endpoint = plugin_common::format_http_endpoint(endpoint.host, port);
-        handle.started_at_ms = now_ms();
+        handle.started_at_ms = plugin_common::unix_time_ms();
 
         auto on_line = [this, id, log, signal, endpoint](const char* stream, const std::string& line) {
             log->push(line);
@@ -276,7 +265,7 @@ private:
                                                        std::to_string(options.startup_timeout.count()) + " ms. Last lines:\n" +
                                                        log->tail(20));
         }
-        if (log->contains("couldn't bind HTTP server socket")) throw PortTaken("port " + std::to_string(port) + " is in use");
+        if (log->contains(plugin_common::kPortTakenLine)) throw plugin_common::PortTaken("port " + std::to_string(port) + " is in use");
         throw Error(ProcessError::StartFailed, "llama-server for " + config.model_name + " " + result.exit.describe() +
                                                    " while starting. Last lines:\n" + log->tail(20));
     }

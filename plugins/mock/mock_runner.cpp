@@ -6,6 +6,8 @@
 #include "http_health.hpp"
 #include "io_thread.hpp"
 
+#include "clock.hpp"
+
 #include <corral/sdk/sdk.hpp>
 
 #include <boost/asio.hpp>
@@ -19,10 +21,6 @@ namespace corral::mock {
 namespace {
 
 namespace asio = boost::asio;
-
-int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 class MockRunner final : public sdk::ProcessRunner {
 public:
@@ -66,7 +64,7 @@ public:
         handle.model_name = config.model_name;
         handle.runner = "mock";
         handle.endpoint = plugin_common::format_http_endpoint(config.host, port);
-        handle.started_at_ms = now_ms();
+        handle.started_at_ms = plugin_common::unix_time_ms();
         handle.runner_data = boost::json::object{{"port", port}};
         {
             std::lock_guard lock(mutex_);

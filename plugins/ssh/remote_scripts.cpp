@@ -173,12 +173,7 @@ std::optional<RemoteExit> parse_exit_marker(const std::string& line) {
     }
     int value = 0;
     auto [end, ec] = std::from_chars(status.data(), status.data() + status.size(), value);
-    if (ec == std::errc() && end == status.data() + status.size()) {
-        if (value > 128 && value < 128 + 65)
-            out.signal = value - 128;
-        else
-            out.code = value;
-    }
+    if (ec == std::errc() && end == status.data() + status.size()) out.status = plugin_common::exit_status_from_code(value);
     return out;
 }
 

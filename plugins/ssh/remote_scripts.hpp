@@ -13,6 +13,8 @@
 // them again. The remote host needs sh, flock and setsid (util-linux), tail, kill and wc.
 #pragma once
 
+#include "child_process.hpp"
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -75,10 +77,10 @@ std::string forget_command(const std::string& instance_dir);
 // Runs `binary --help` with `env` added; exit 127 when the binary is not there.
 std::string help_command(const std::string& binary, const std::map<std::string, std::string>& env);
 
-// An exit status from the attach script's marker: the code, or the signal when it is 128 + N.
+// What the attach script's marker says: the server's exit status (none when it was not recorded)
+// and the size its log ended at.
 struct RemoteExit {
-    std::optional<int> code;
-    std::optional<int> signal;
+    std::optional<plugin_common::ExitStatus> status;
     uint64_t log_size = 0;
 };
 std::optional<RemoteExit> parse_exit_marker(const std::string& line);

@@ -9,12 +9,14 @@
 // meanwhile is reported as exited. Remote instance directories let a restarted host list and adopt
 // the servers its predecessor left (remote_scripts.hpp).
 #include "child_process.hpp"
+#include "clock.hpp"
 #include "command_line.hpp"
 #include "http_health.hpp"
 #include "instance_table.hpp"
 #include "io_thread.hpp"
 #include "log_ring.hpp"
 #include "port_allocator.hpp"
+#include "port_retry.hpp"
 #include "remote_scripts.hpp"
 #include "server_features.hpp"
 #include "ssh_connection.hpp"
@@ -48,10 +50,6 @@ using namespace std::chrono_literals;
 
 constexpr auto kCommandTimeout = 30s;
 
-int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 // One remote server. Fields marked "I/O" are touched on the I/O thread only; the others are set
 // before the instance is shared or read under the runner's mutex.
 struct Instance {
@@ -75,15 +73,8 @@ struct Instance {
     std::shared_future<void> gone = gone_promise.get_future().share();
 };
 
-class PortTaken : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
-
 std::string describe_exit(const RemoteExit& e) {
-    if (e.signal) return "killed by signal " + std::to_string(*e.signal) + " (" + ::strsignal(*e.signal) + ")";
-    if (e.code) return "exited with status " + std::to_string(*e.code);
-    return "ended (its exit status was not recorded)";
+    return e.status ? e.status->describe() : "ended (its exit status was not recorded)";
 }
 
 class SshRunner final : public sdk::ProcessRunner {
@@ -123,14 +114,8 @@ public:
             throw Error(ProcessError::StartFailed, "instance id " + config.instance_id + " is already running");
         connection_->wait_up(options.target.connect_timeout, ProcessError::StartFailed);
         auto features = features_of(options);
-        for (int attempt = 1;; ++attempt) {
-            try {
-                return start_once(config, options, features);
-            } catch (const PortTaken& e) {
-                if (config.port || attempt == 3) throw Error(ProcessError::StartFailed, e.what());
-                host_.warn(e.what(), "; retrying with another port");
-            }
-        }
+        return plugin_common::start_with_port_retries(config.port.has_value(), host_,
+                                                      [&] { return start_once(config, options, features); });
     }
 
     void stop(const sdk::ProcessHandle& handle, std::chrono::milliseconds grace) override {
@@ -286,7 +271,7 @@ private:
         handle.runner = "ssh";
         handle.endpoint = inst->local_port ? plugin_common::format_http_endpoint("127.0.0.1", *inst->local_port)
                                            : plugin_common::format_http_endpoint(options.direct_address(), inst->remote_port);
-        handle.started_at_ms = now_ms();
+        handle.started_at_ms = plugin_common::unix_time_ms();
         handle.runner_data = boost::json::object{{"host", options.target.host},
                                                  {"dir", inst->dir},
                                                  {"remote_port", inst->remote_port},
@@ -345,8 +330,9 @@ private:
                                                        " was not ready after " + std::to_string(options.startup_timeout.count()) +
                                                        " ms. Last lines:\n" + inst->log->tail(20));
         }
-        if (inst->log->contains("couldn't bind HTTP server socket"))
-            throw PortTaken("remote port " + std::to_string(inst->remote_port) + " on " + options.target.host + " is in use");
+        if (inst->log->contains(plugin_common::kPortTakenLine))
+            throw plugin_common::PortTaken("remote port " + std::to_string(inst->remote_port) + " on " + options.target.host +
+                                           " is in use");
         throw Error(ProcessError::StartFailed, "llama-server for " + config.model_name + " on " + options.target.host + " " +
                                                    inst->exit_text + " while starting. Last lines:\n" + inst->log->tail(20));
     }
@@ -467,7 +453,8 @@ private:
         inst->exit_text = how;
         inst->exited = true;
         if (inst->start) inst->start->settle({StartOutcome::Kind::Exited, {}});
-        host_.emit_exited(id, exit.code, exit.signal, "llama-server on " + options_.target.host + " " + how);
+        auto status = exit.status.value_or(ExitStatus{});
+        host_.emit_exited(id, status.code, status.signal, "llama-server on " + options_.target.host + " " + how);
         if (inst->local_port) {
             auto port = *inst->local_port;
             connection_->forward(port, forward_target(inst->bind), inst->remote_port, true,

@@ -8,6 +8,7 @@
 #include "event_log.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "process.hpp"
+#include "runner_test_support.hpp"
 #include "sdk_error.hpp"
 
 #include <gmock/gmock.h>
@@ -79,13 +80,7 @@ protected:
         runner_ = plugin_->create_runner(g_target.options, events_.handler());
     }
     void TearDown() override {
-        if (!runner_) return;
-        for (const auto& h : runner_->list_running()) {
-            try {
-                runner_->stop(h, 5s);
-            } catch (const sdk::Error&) {
-            }
-        }
+        if (runner_) test::stop_all(*runner_);
     }
     bool can(uint64_t capability) const { return plugin_->info().capabilities & capability; }
 

@@ -2,6 +2,7 @@
 // with the tiny test models (and the mock runner where a test needs a slow or scripted server).
 #include "http_client.hpp"
 #include "process.hpp"
+#include "runner_test_support.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -38,16 +39,6 @@ bool process_alive(int64_t pid) {
     std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
     auto close = text.rfind(')');
     return close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'Z';  // a zombie is gone
-}
-
-// Waits for `condition`, checking every 20 ms; the tests use it only where corral offers no event.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(20ms);
-    }
-    return true;
 }
 
 // A test directory with a config file, and `corral serve` running on it.

@@ -3,6 +3,7 @@
 #include "event_log.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "process.hpp"
+#include "runner_test_support.hpp"
 #include "sdk_error.hpp"
 
 #include <gmock/gmock.h>
@@ -37,14 +38,7 @@ protected:
         ASSERT_NE(plugin_, nullptr);
     }
     void TearDown() override {
-        if (runner_) {
-            for (const auto& h : runner_->list_running()) {
-                try {
-                    runner_->stop(h, 5s);
-                } catch (const sdk::Error&) {
-                }
-            }
-        }
+        if (runner_) test::stop_all(*runner_);
         runner_.reset();
     }
     static boost::json::object options() {
@@ -53,14 +47,7 @@ protected:
         return {{"engine", "podman"}, {"image", CORRAL_TEST_IMAGE}, {"name_prefix", kPrefix}, {"engine_env", env}};
     }
     void make_runner(const boost::json::object& opts) { runner_ = plugin_->create_runner(opts, events_.handler()); }
-    static sdk::ServerConfig config(const std::string& id) {
-        sdk::ServerConfig c;
-        c.instance_id = id;
-        c.model_id = c.model_name = "tiny";
-        c.model_path = kModelA;
-        c.ctx_size = 512;
-        return c;
-    }
+    static sdk::ServerConfig config(const std::string& id) { return test::tiny_server_config(id, kModelA); }
 
     std::shared_ptr<plugins::Plugin> plugin_;
     test::EventLog events_;

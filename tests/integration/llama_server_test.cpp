@@ -3,6 +3,7 @@
 #include "http_client.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "process.hpp"
+#include "runner_test_support.hpp"
 #include "sdk_error.hpp"
 
 #include <gmock/gmock.h>
@@ -31,16 +32,6 @@ bool process_exists(int64_t pid) {
     return ::kill(static_cast<pid_t>(pid), 0) == 0;
 }
 
-boost::json::value chat(const std::string& endpoint, int max_tokens) {
-    std::string host;
-    uint16_t port = 0;
-    test::split_endpoint(endpoint, host, port);
-    auto res = test::http_request(host, port, "POST", "/v1/chat/completions",
-                                  R"({"messages":[{"role":"user","content":"hello"}],"max_tokens":)" + std::to_string(max_tokens) + "}");
-    EXPECT_EQ(res.status, 200) << res.body;
-    return boost::json::parse(res.body);
-}
-
 class LlamaServerRunner : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -48,21 +39,14 @@ protected:
         ASSERT_NE(plugin_, nullptr);
         runner_ = plugin_->create_runner({{"binary", kLlamaServer}, {"state_dir", kStateDir}}, nullptr);
     }
-    static sdk::ServerConfig config(const std::string& id) {
-        sdk::ServerConfig c;
-        c.instance_id = id;
-        c.model_id = c.model_name = "tiny";
-        c.model_path = kModelA;
-        c.ctx_size = 512;
-        return c;
-    }
+    static sdk::ServerConfig config(const std::string& id) { return test::tiny_server_config(id, kModelA); }
     std::shared_ptr<plugins::Plugin> plugin_;
     std::unique_ptr<sdk::ProcessRunner> runner_;
 };
 
 TEST_F(LlamaServerRunner, ServesChatCompletionsUnderItsAlias) {
     auto h = runner_->start(config("chat-1"));
-    auto body = chat(h.endpoint, 6);
+    auto body = test::chat_completion(h.endpoint, 6);
     EXPECT_EQ(body.at("usage").at("completion_tokens").as_int64(), 6);
     EXPECT_EQ(body.at("model").as_string(), "tiny");  // --alias
     runner_->stop(h, 10s);
@@ -170,7 +154,7 @@ TEST(CorralRun, ServesAModelAndCtrlCLeavesNoServerBehind) {
     ASSERT_FALSE(line.empty()) << "corral run printed nothing";
     auto handle = boost::json::parse(line);
     const auto pid = handle.at("pid").as_int64();
-    auto body = chat(std::string(handle.at("endpoint").as_string()), 4);
+    auto body = test::chat_completion(std::string(handle.at("endpoint").as_string()), 4);
     EXPECT_EQ(body.at("usage").at("completion_tokens").as_int64(), 4);
     EXPECT_FALSE(std::string(body.at("choices").at(0).at("message").at("content").as_string()).empty());
 

@@ -4,6 +4,7 @@
 #include "event_log.hpp"
 #include "http_client.hpp"
 #include "plugins/plugin_registry.hpp"
+#include "runner_test_support.hpp"
 #include "sdk_error.hpp"
 
 #include <gmock/gmock.h>
@@ -55,27 +56,6 @@ std::vector<pid_t> children_with(const std::string& needle) {
     return out;
 }
 
-// Waits for `condition`, checking every 20 ms: for states the runner does not announce as events.
-template <class F>
-bool eventually(F condition, std::chrono::milliseconds limit = 20s) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(20ms);
-    }
-    return condition();
-}
-
-boost::json::value chat(const std::string& endpoint) {
-    std::string host;
-    uint16_t port = 0;
-    test::split_endpoint(endpoint, host, port);
-    auto res = test::http_request(host, port, "POST", "/v1/chat/completions",
-                                  R"({"messages":[{"role":"user","content":"hello"}],"max_tokens":4})");
-    EXPECT_EQ(res.status, 200) << res.body;
-    return boost::json::parse(res.body);
-}
-
 class SshRunner : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -86,14 +66,7 @@ protected:
         fs::create_directories(scratch_);
     }
     void TearDown() override {
-        if (runner_) {
-            for (const auto& h : runner_->list_running()) {
-                try {
-                    runner_->stop(h, 5s);
-                } catch (const sdk::Error&) {
-                }
-            }
-        }
+        if (runner_) test::stop_all(*runner_);
         runner_.reset();
     }
     boost::json::object options() const {
@@ -104,14 +77,7 @@ protected:
                 {"remote_state_dir", (scratch_ / "remote-state").string()}};
     }
     void make_runner(boost::json::object opts) { runner_ = plugin_->create_runner(opts, events_.handler()); }
-    static sdk::ServerConfig config(const std::string& id) {
-        sdk::ServerConfig c;
-        c.instance_id = id;
-        c.model_id = c.model_name = "tiny";
-        c.model_path = kModelA;
-        c.ctx_size = 512;
-        return c;
-    }
+    static sdk::ServerConfig config(const std::string& id) { return test::tiny_server_config(id, kModelA); }
     static pid_t remote_pid(const sdk::ProcessHandle& h) { return static_cast<pid_t>(h.runner_data.at("remote_pid").as_int64()); }
     bool canary() const { return fs::exists(scratch_ / "CANARY"); }
 
@@ -127,7 +93,7 @@ TEST_F(SshRunner, ServesThroughTheForwardedPortAndReportsNoLocalPid) {
     EXPECT_FALSE(h.pid) << "a remote pid must not pass for a local one";
     EXPECT_THAT(h.endpoint, HasSubstr("http://127.0.0.1:"));
     EXPECT_NE(std::to_string(h.runner_data.at("remote_port").as_int64()), h.endpoint.substr(h.endpoint.rfind(':') + 1));
-    EXPECT_EQ(chat(h.endpoint).at("model").as_string(), "tiny");
+    EXPECT_EQ(test::chat_completion(h.endpoint, 4).at("model").as_string(), "tiny");
     runner_->stop(h, 10s);
 }
 
@@ -143,7 +109,7 @@ TEST_F(SshRunner, DirectModeConnectsToTheRemoteAddress) {
     EXPECT_GE(port, 41000);
     EXPECT_LE(port, 41999);
     EXPECT_EQ(h.endpoint, "http://127.0.0.1:" + std::to_string(port));  // no forward in between
-    EXPECT_EQ(chat(h.endpoint).at("model").as_string(), "tiny");
+    EXPECT_EQ(test::chat_completion(h.endpoint, 4).at("model").as_string(), "tiny");
     runner_->stop(h, 10s);
     EXPECT_TRUE(events_.wait_for(RunnerEvent::Kind::Exited, "direct"));
 }
@@ -159,7 +125,7 @@ TEST_F(SshRunner, ARemoteServerKilledIsReportedAsExited) {
     EXPECT_EQ(runner_->health(h).state, sdk::HealthState::Unreachable);
     EXPECT_EQ(test::expect_sdk_error([&] { runner_->stop(h, 1s); }).code(), sdk::ProcessError::NotRunning);
     // Its remote directory is cleaned once it is reported.
-    EXPECT_TRUE(eventually([&] { return !fs::exists(h.runner_data.at("dir").as_string().c_str()); }));
+    EXPECT_TRUE(test::eventually([&] { return !fs::exists(h.runner_data.at("dir").as_string().c_str()); }, 20s));
 }
 
 TEST_F(SshRunner, ALostConnectionIsReportedAndRestoredWithoutTouchingTheServer) {
@@ -170,14 +136,17 @@ TEST_F(SshRunner, ALostConnectionIsReportedAndRestoredWithoutTouchingTheServer) 
     ASSERT_EQ(::kill(masters[0], SIGKILL), 0);
 
     // Reported as unreachable while down (the host then sees it unhealthy), then back on its own.
-    EXPECT_TRUE(eventually([&] { return runner_->health(h).state != sdk::HealthState::Ok; }, 5s));
-    EXPECT_TRUE(eventually([&] {
-        auto now = children_with("ControlMaster=yes");
-        return now.size() == 1 && now[0] != masters[0] && runner_->health(h).state == sdk::HealthState::Ok;
-    })) << "the connection was not re-established";
+    EXPECT_TRUE(test::eventually([&] { return runner_->health(h).state != sdk::HealthState::Ok; }, 5s));
+    EXPECT_TRUE(test::eventually(
+        [&] {
+            auto now = children_with("ControlMaster=yes");
+            return now.size() == 1 && now[0] != masters[0] && runner_->health(h).state == sdk::HealthState::Ok;
+        },
+        20s))
+        << "the connection was not re-established";
     EXPECT_TRUE(runner_->is_running(h));
     EXPECT_EQ(::kill(remote_pid(h), 0), 0) << "the server must survive the connection";
-    EXPECT_EQ(chat(h.endpoint).at("usage").at("completion_tokens").as_int64(), 4);  // same endpoint, forward restored
+    EXPECT_EQ(test::chat_completion(h.endpoint, 4).at("usage").at("completion_tokens").as_int64(), 4);  // same endpoint, forward restored
 
     // The exit watch came back too: a kill now is reported.
     ASSERT_EQ(::kill(remote_pid(h), SIGKILL), 0);
@@ -212,7 +181,7 @@ TEST_F(SshRunner, NamesAndPathsMadeToBreakAShellAreOnlyNames) {
     c.model_path = model.string();
     c.model_name = "name with 'quotes' \"and\" $(touch CANARY); `touch CANARY`";
     auto h = runner_->start(c);
-    EXPECT_EQ(chat(h.endpoint).at("model").as_string(), c.model_name);  // --alias arrived intact
+    EXPECT_EQ(test::chat_completion(h.endpoint, 4).at("model").as_string(), c.model_name);  // --alias arrived intact
     bool listed = false;
     for (const auto& l : runner_->list_running()) listed = listed || l.instance_id == c.instance_id;
     EXPECT_TRUE(listed);

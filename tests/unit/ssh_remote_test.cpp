@@ -97,18 +97,17 @@ TEST(RemoteScripts, InstanceDirectoryNamesAreSafe) {
 
 TEST(RemoteScripts, ExitMarkers) {
     auto code = parse_exit_marker(std::string(kExitMarker) + "1 420");
-    ASSERT_TRUE(code);
-    EXPECT_EQ(code->code, 1);
-    EXPECT_FALSE(code->signal);
+    ASSERT_TRUE(code && code->status);
+    EXPECT_EQ(code->status->code, 1);
+    EXPECT_FALSE(code->status->signal);
     EXPECT_EQ(code->log_size, 420u);
     auto sig = parse_exit_marker(std::string(kExitMarker) + "137 0");
-    ASSERT_TRUE(sig);
-    EXPECT_EQ(sig->signal, 9);
-    EXPECT_FALSE(sig->code);
+    ASSERT_TRUE(sig && sig->status);
+    EXPECT_EQ(sig->status->signal, 9);
+    EXPECT_FALSE(sig->status->code);
     auto unknown = parse_exit_marker(std::string(kExitMarker) + "unknown 12");
     ASSERT_TRUE(unknown);
-    EXPECT_FALSE(unknown->code);
-    EXPECT_FALSE(unknown->signal);
+    EXPECT_FALSE(unknown->status);
     EXPECT_FALSE(parse_exit_marker("corral-exit 0 0"));
     EXPECT_FALSE(parse_exit_marker("llama-server log line"));
 }
@@ -185,7 +184,8 @@ TEST_F(RemoteLifecycle, LaunchFollowSignalAndClean) {
         if (!exit && !line.empty()) ADD_FAILURE() << "unexpected line " << line;
     }
     ASSERT_TRUE(exit);
-    EXPECT_EQ(exit->signal, 15);
+    ASSERT_TRUE(exit->status);
+    EXPECT_EQ(exit->status->signal, 15);
     EXPECT_EQ(exit->log_size, read(fs::path(req.instance_dir) / "log").size());
 
     EXPECT_EQ(remote_sh(signal_command(req.instance_dir, "TERM"), dir_).exit_code, 3);  // not running
