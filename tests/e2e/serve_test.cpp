@@ -402,8 +402,10 @@ TEST_F(Serve, ConcurrentRequestsDuringALoadShareOneStart) {
 
 TEST_F(Serve, EvictionNeverHitsABusyModel) {
     Corral corral(dir_, config("", R"(, "busy": {"path": "/dev/null", "runner": "fake", "runner_options": {"token_delay_ms": 100}})",
-                               R"({"max_loaded": 1, "load_timeout": "500ms"})"));
-    auto stream = corral.stream("POST", "/v1/chat/completions", chat("busy", 15, true));
+                               R"({"max_loaded": 1, "load_timeout": "1s"})"));
+    // The stream (30 tokens, 3 s) outlasts the load timeout by far, and the timeout leaves tiny-a's
+    // start (tens of ms alone) room on a machine busy with other tests (500 ms was seen to be short).
+    auto stream = corral.stream("POST", "/v1/chat/completions", chat("busy", 30, true));
     ASSERT_EQ(stream->status(), 200);
     ASSERT_TRUE(stream->read_until("data: "));
     // The busy model holds the only slot: the other model waits, then gets 503 with Retry-After.
