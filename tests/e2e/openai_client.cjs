@@ -11,7 +11,8 @@ const messages = [{role: 'user', content: 'hi'}];
   if (!chat.choices || !chat.choices[0].message) throw new Error('no message in ' + JSON.stringify(chat));
   console.log('chat ok', chat.usage.completion_tokens);
 
-  const stream = await client.chat.completions.create({model, messages, max_tokens: 8, stream: true});
+  // Greedy: the tiny model's random weights can sample an end or a lone byte first, which streams no text.
+  const stream = await client.chat.completions.create({model, messages, max_tokens: 8, stream: true, temperature: 0, seed: 1});
   let chunks = 0;
   for await (const chunk of stream) {
     if (chunk.choices && chunk.choices[0] && chunk.choices[0].delta && chunk.choices[0].delta.content) chunks++;
