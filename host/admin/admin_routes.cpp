@@ -140,7 +140,7 @@ asio::awaitable<void> AdminRoutes::load(Exchange& ex, const std::string& model) 
         while (!(*sub)->pending.empty()) {
             auto event = std::move((*sub)->pending.front());
             (*sub)->pending.pop_front();
-            if (progress && is_model_event(event, name)) co_await proxy::write_chunk(ex.stream, sse(event));
+            if (progress && is_model_event(event, name)) co_await ex.write_chunk(sse(event));
         }
         auto s = current();
         const bool ready = s.state == "ready" || s.state == "unhealthy";
@@ -154,8 +154,8 @@ asio::awaitable<void> AdminRoutes::load(Exchange& ex, const std::string& model) 
                 result["ok"] = ready;
                 result["model"] = name;
                 result["message"] = message;
-                co_await proxy::write_chunk(ex.stream, sse(result));
-                co_await proxy::write_last_chunk(ex.stream);
+                co_await ex.write_chunk(sse(result));
+                co_await ex.write_last_chunk();
             } else if (ready) {
                 co_await ex.write_json(http::status::ok, to_json(s));
             } else {
@@ -187,7 +187,7 @@ asio::awaitable<void> AdminRoutes::unload(Exchange& ex, const std::string& model
 asio::awaitable<void> AdminRoutes::events(Exchange& ex) {
     auto sub = events_.subscribe(ex.query("replay").value_or("0") == "1");
     co_await ex.write_stream_header("text/event-stream", false);
-    co_await proxy::write_chunk(ex.stream, ": corral events\n\n");
+    co_await ex.write_chunk(": corral events\n\n");
     for (;;) {
         (*sub)->signal.rearm();
         std::string batch;
@@ -197,12 +197,12 @@ asio::awaitable<void> AdminRoutes::events(Exchange& ex) {
         }
         if ((*sub)->overflowed) {
             batch += sse({{"type", "overflow"}, {"message", "this subscriber fell behind; events were dropped"}});
-            co_await proxy::write_chunk(ex.stream, batch);
-            co_await proxy::write_last_chunk(ex.stream);
+            co_await ex.write_chunk(batch);
+            co_await ex.write_last_chunk();
             co_return;
         }
-        if (!batch.empty()) co_await proxy::write_chunk(ex.stream, batch);
-        if (!co_await (*sub)->signal.wait(clock::now() + kHeartbeat)) co_await proxy::write_chunk(ex.stream, ": heartbeat\n\n");
+        if (!batch.empty()) co_await ex.write_chunk(batch);
+        if (!co_await (*sub)->signal.wait(clock::now() + kHeartbeat)) co_await ex.write_chunk(": heartbeat\n\n");
     }
 }
 
@@ -243,7 +243,7 @@ asio::awaitable<void> AdminRoutes::logs(Exchange& ex, const std::string& name) {
         ~Unfollow() { logs.remove_follower(s); }
     } unfollow{instance->logs, signal};
     co_await ex.write_stream_header("text/plain; charset=utf-8", false);
-    co_await proxy::write_chunk(ex.stream, text);
+    co_await ex.write_chunk(text);
     for (;;) {
         signal->rearm();
         std::string batch;
@@ -251,11 +251,11 @@ asio::awaitable<void> AdminRoutes::logs(Exchange& ex, const std::string& name) {
             if (l.seq >= next) batch += render(l);
         }
         next = instance->logs.next_seq();
-        co_await proxy::write_chunk(ex.stream, batch);
+        co_await ex.write_chunk(batch);
         if (instance->gone()) break;
         co_await signal->wait();
     }
-    co_await proxy::write_last_chunk(ex.stream);
+    co_await ex.write_last_chunk();
 }
 
 asio::awaitable<void> AdminRoutes::reload(Exchange& ex) {

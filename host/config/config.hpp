@@ -46,6 +46,14 @@ struct SupervisorConfig {
     std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};    // SIGTERM to SIGKILL
 };
 
+// Deadlines for client connections: a slow or stalled client gives up its connection (and the
+// model slot and upstream connection it held) instead of keeping them.
+struct ClientTimeouts {
+    std::chrono::milliseconds header{std::chrono::seconds(30)};  // a request's header, from its first byte (and its body)
+    std::chrono::milliseconds idle{std::chrono::seconds(120)};   // a kept-alive connection waiting for its next request
+    std::chrono::milliseconds write{std::chrono::seconds(60)};   // a write to the client that makes no progress
+};
+
 struct ModelConfig {
     std::string name;  // the key under "models"
     std::string runner;
@@ -71,7 +79,11 @@ struct Config {
     std::optional<std::string> log_level;
     std::vector<std::string> api_keys;
     std::optional<std::string> admin_api_key;
-    uint64_t max_request_body = 32ull << 20;                             // bytes; larger requests get 413
+    // Origins whose browser pages may call corral (CORS): "*" or "scheme://host[:port]"; none by default.
+    std::vector<std::string> cors_origins;
+    uint64_t max_request_body = 32ull << 20;  // bytes; larger requests get 413
+    uint32_t max_connections = 8192;          // client connections at once; more get 503
+    ClientTimeouts client_timeouts;
     std::chrono::milliseconds shutdown_grace{std::chrono::seconds(30)};  // drain time on SIGTERM
     bool send_loading_state = false;  // stream load progress to streaming chat clients while a model loads
 

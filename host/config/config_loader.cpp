@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -266,6 +267,24 @@ void parse_server_settings(const ObjectReader& r, sdk::ServerConfig& s) {
     r.read_into("runner_options", s.runner_options);
 }
 
+// "*" or a serialized origin (RFC 6454): scheme "://" host [":" port], nothing after.
+bool valid_origin(const std::string& origin) {
+    if (origin == "*") return true;
+    const auto scheme_end = origin.find("://");
+    if (scheme_end == std::string::npos || scheme_end == 0) return false;
+    const std::string host = origin.substr(scheme_end + 3);
+    if (host.empty()) return false;
+    for (char ch : host) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (!(std::isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']')) return false;
+    }
+    for (char ch : origin.substr(0, scheme_end)) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (!(std::isalnum(c) || c == '+' || c == '-' || c == '.')) return false;
+    }
+    return true;
+}
+
 class ConfigParser {
 public:
     ConfigParser(std::filesystem::path base_dir, ConfigErrors& errors) : base_(std::move(base_dir)), errors_(errors) {}
@@ -274,7 +293,8 @@ public:
         Config c;
         ObjectReader r(doc, "", errors_,
                        {"listen", "plugin_dirs", "runners", "probes", "scheduler", "models", "preload", "state_dir", "log_level",
-                        "api_keys", "admin_api_key", "supervisor", "max_request_body", "shutdown_grace", "send_loading_state"});
+                        "api_keys", "admin_api_key", "cors_origins", "supervisor", "max_request_body", "max_connections", "client_timeouts",
+                        "shutdown_grace", "send_loading_state"});
         if (!r.valid()) return c;
         parse_listen(r, c.listen);
         std::vector<std::string> dirs;
@@ -301,10 +321,22 @@ public:
         }
         r.read("admin_api_key", c.admin_api_key);
         if (c.admin_api_key && c.admin_api_key->empty()) r.error(r.child("admin_api_key"), "an API key must not be empty");
+        r.read_into("cors_origins", c.cors_origins);
+        for (std::size_t i = 0; i < c.cors_origins.size(); ++i) {
+            if (!valid_origin(c.cors_origins[i])) {
+                r.error(sdk::json_path_index("cors_origins", i),
+                        "expected \"*\" or an origin such as \"https://app.example.com\" (scheme://host[:port], no path), got \"" +
+                            c.cors_origins[i] + "\"");
+            }
+        }
         std::optional<uint64_t> body;
         r.read_size("max_request_body", body);
         if (body && *body < 1024) r.error(r.child("max_request_body"), "must be at least 1KiB");
         if (body && *body >= 1024) c.max_request_body = *body;
+        std::optional<int32_t> connections;
+        r.read_min("max_connections", connections, 1);
+        if (connections) c.max_connections = static_cast<uint32_t>(*connections);
+        if (const auto* timeouts = r.raw("client_timeouts")) parse_client_timeouts(*timeouts, c.client_timeouts);
         read_duration_into(r, "shutdown_grace", c.shutdown_grace);
         r.read_into("send_loading_state", c.send_loading_state);
         return c;
@@ -361,6 +393,17 @@ private:
         std::optional<int32_t> max_queue;
         r.read_min("max_queue", max_queue, 0);
         if (max_queue) s.max_queue = *max_queue;
+    }
+
+    void parse_client_timeouts(const json::value& v, ClientTimeouts& t) {
+        ObjectReader r(v, "client_timeouts", errors_, {"header", "idle", "write"});
+        if (!r.valid()) return;
+        read_duration_into(r, "header", t.header);
+        read_duration_into(r, "idle", t.idle);
+        read_duration_into(r, "write", t.write);
+        for (const auto& [key, value] : {std::pair{"header", t.header}, std::pair{"idle", t.idle}, std::pair{"write", t.write}}) {
+            if (value.count() < 100) r.error(r.child(key), "must be at least 100ms");
+        }
     }
 
     void parse_supervisor(const json::value& v, SupervisorConfig& s) {

@@ -1,5 +1,7 @@
 #include "proxy/proxy_routes.hpp"
 
+#include "logging/logging.hpp"
+#include "proxy/body_fields.hpp"
 #include "proxy/forward.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -9,6 +11,7 @@
 #include <boost/json.hpp>
 
 #include <array>
+#include <cctype>
 #include <chrono>
 
 namespace corral::proxy {
@@ -16,26 +19,6 @@ namespace {
 
 namespace asio = boost::asio;
 using clock = std::chrono::steady_clock;
-
-constexpr std::array kBodyRoutes = {"/v1/chat/completions",
-                                    "/chat/completions",
-                                    "/v1/completions",
-                                    "/completions",
-                                    "/completion",
-                                    "/v1/embeddings",
-                                    "/embeddings",
-                                    "/embedding",
-                                    "/v1/rerank",
-                                    "/rerank",
-                                    "/v1/reranking",
-                                    "/reranking",
-                                    "/tokenize",
-                                    "/detokenize",
-                                    "/infill",
-                                    "/apply-template",
-                                    "/v1/messages",
-                                    "/v1/messages/count_tokens"};
-constexpr std::array kQueryRoutes = {"/props", "/slots"};
 
 // The acquire result, shared between a request and the coroutine that waits for the model, so the
 // lease is released even when the client has gone by the time it arrives.
@@ -63,74 +46,145 @@ std::string loading_chunk(const std::string& model, const std::string& text) {
 
 }  // namespace
 
-bool ProxyRoutes::is_model_route(http::verb method, std::string_view path) {
-    for (const char* r : kBodyRoutes) {
-        if (path == r) return method == http::verb::post;
+std::optional<std::string> ProxyRoutes::default_model() const {
+    const auto models = scheduler_.status();
+    std::optional<std::string> loaded;
+    int serving = 0;
+    for (const auto& s : models) {
+        if (s.state == "ready" || s.state == "unhealthy") {
+            ++serving;
+            loaded = s.name;
+        }
     }
-    for (const char* r : kQueryRoutes) {
-        if (path == r) return method == http::verb::get || method == http::verb::post;
+    if (serving == 1) return loaded;
+    if (serving == 0 && models.size() == 1) return models.front().name;
+    return std::nullopt;
+}
+
+asio::awaitable<boost::json::object> ProxyRoutes::model_entry(const scheduler::ModelStatus& s) {
+    constexpr auto kFactsTimeout = std::chrono::seconds(2);
+    boost::json::array aliases;
+    for (const auto& a : s.aliases) aliases.push_back(boost::json::value(a));
+    boost::json::object entry{{"id", s.name},         {"object", "model"},  {"created", 0},
+                              {"owned_by", "corral"}, {"aliases", aliases}, {"status", {{"value", s.state}}}};
+    std::optional<boost::json::object> facts;
+    auto model = scheduler_.find(s.name);
+    if (model && model->instance && model->instance->serving()) {
+        const auto instance = model->instance;  // the entry may change while the server answers
+        facts = co_await facts_.of_server(pool_, instance->server.instance_id, instance->endpoint, instance->upstream_key, kFactsTimeout);
     }
-    return false;
+    if (!facts && model) facts = facts_.of_file(model->config.server.model_path);
+    if (facts) {
+        for (auto& [k, v] : *facts) entry.emplace(k, v);
+    }
+    co_return entry;
 }
 
 asio::awaitable<void> ProxyRoutes::list_models(Exchange& ex) {
     boost::json::array data;
-    for (const auto& s : scheduler_.status()) {
-        boost::json::array aliases;
-        for (const auto& a : s.aliases) aliases.push_back(boost::json::value(a));
-        data.push_back({{"id", s.name},
-                        {"object", "model"},
-                        {"created", 0},
-                        {"owned_by", "corral"},
-                        {"aliases", aliases},
-                        {"status", {{"value", s.state}}}});
-    }
+    for (const auto& s : scheduler_.status()) data.push_back(co_await model_entry(s));
     boost::json::object body;
     body["object"] = "list";
     body["data"] = std::move(data);
     co_await ex.write_json(http::status::ok, body);
 }
 
-asio::awaitable<void> ProxyRoutes::forward_to_model(Exchange& ex) {
-    const std::string endpoint_name(ex.path());
-    std::string model;
-    bool stream = false;
-    if (!ex.request.body().empty()) {
-        boost::system::error_code ec;
-        auto body = boost::json::parse(ex.request.body(), ec);
-        if (ec) {
-            co_await ex.write_error(400, "Invalid JSON body: " + ec.message(), "invalid_request_error", "invalid_json");
-            co_return;
-        }
-        if (!body.is_object()) {
-            co_await ex.write_error(400, "The request body must be a JSON object.", "invalid_request_error", "invalid_json");
-            co_return;
-        }
-        const auto& o = body.get_object();
-        if (const auto* m = o.if_contains("model")) {
-            if (!m->is_string()) {
-                co_await ex.write_error(400, "`model` must be a string.", "invalid_request_error", "invalid_model");
-                co_return;
-            }
-            model = m->get_string();
-        }
-        const auto* s = o.if_contains("stream");
-        stream = s && s->is_bool() && s->get_bool();
+asio::awaitable<void> ProxyRoutes::describe_model(Exchange& ex, const Route& route) {
+    auto model = route.path_model ? scheduler_.find(*route.path_model) : nullptr;
+    if (!model) {
+        co_await ex.write_error(
+            404, "The model `" + route.path_model.value_or("") + "` does not exist (GET /v1/models lists the models served here).",
+            "invalid_request_error", "model_not_found");
+        co_return;
     }
-    if (model.empty()) model = ex.query("model").value_or("");
-    if (model.empty()) {
+    auto entry = co_await model_entry(scheduler_.describe(*model));
+    co_await ex.write_json(http::status::ok, entry);
+}
+
+asio::awaitable<void> ProxyRoutes::forward_to_model(Exchange& ex, const Route& route) {
+    const std::string endpoint_name(ex.path());
+    std::optional<std::string> model;
+    bool stream = false;
+    // Routes that take the model from their body; the others (GET /props, POST /slots/N, ...) have
+    // bodies of the server's own (or none) and take it from ?model=.
+    if (!route.default_model && !ex.request.body().empty()) {
+        auto fields = read_body_fields(ex.request.body());
+        if (!fields.error.empty()) {
+            co_await ex.write_error(400, fields.error, "invalid_request_error", "invalid_json");
+            metrics_.request("", endpoint_name, 400, 0);
+            co_return;
+        }
+        model = std::move(fields.model);
+        stream = fields.stream;
+    }
+    if (!model || model->empty()) model = ex.query("model");
+    if ((!model || model->empty()) && route.default_model) model = default_model();
+    if (!model || model->empty()) {
         co_await ex.write_error(400, "You must provide a model parameter (GET /v1/models lists the models served here).",
                                 "invalid_request_error", "missing_model");
         metrics_.request("", endpoint_name, 400, 0);
         co_return;
     }
-    auto entry = scheduler_.find(model);
+    auto entry = scheduler_.find(*model);
     const bool chat = endpoint_name == "/v1/chat/completions" || endpoint_name == "/chat/completions";
     if (entry && stream && chat && !(entry->instance && entry->instance->serving()) &&
         entry->config.send_loading_state.value_or(scheduler_.config().send_loading_state)) {
         co_await forward_with_progress(ex, entry->config.name, endpoint_name);
         co_return;
     }
+    co_await acquire_and_relay(ex, *model, endpoint_name, "");
+}
+
+asio::awaitable<void> ProxyRoutes::forward_upstream(Exchange& ex, const Route& route) {
+    if (!route.path_model) {
+        co_await ex.write_error(400, "Use /upstream/MODEL/PATH (MODEL percent-encoded).", "invalid_request_error", "invalid_model");
+        co_return;
+    }
+    co_await acquire_and_relay(ex, *route.path_model, "/upstream", route.upstream_target);
+}
+
+asio::awaitable<void> ProxyRoutes::index(Exchange& ex) {
+    if (auto model = default_model()) {
+        co_await acquire_and_relay(ex, *model, "/", "/");
+        co_return;
+    }
+    std::string html =
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>corral</title></head><body>\n<h1>corral</h1>\n"
+        "<p>Several models are served here; each model's own web UI is under /upstream/MODEL/.</p>\n<ul>\n";
+    for (const auto& s : scheduler_.status()) {
+        std::string name;
+        for (char c : s.name) {
+            if (c == '&')
+                name += "&amp;";
+            else if (c == '<')
+                name += "&lt;";
+            else if (c == '>')
+                name += "&gt;";
+            else if (c == '"')
+                name += "&quot;";
+            else
+                name += c;
+        }
+        std::string link;
+        for (unsigned char c : s.name) {
+            if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+                link += static_cast<char>(c);
+            } else {
+                static constexpr char kHex[] = "0123456789ABCDEF";
+                link += '%';
+                link += kHex[c >> 4];
+                link += kHex[c & 15];
+            }
+        }
+        html += "<li><a href=\"/upstream/" + link + "/\">" + name + "</a> (" + s.state + ")</li>\n";
+    }
+    html += "</ul>\n</body></html>\n";
+    co_await ex.write_text(http::status::ok, std::move(html), "text/html; charset=utf-8");
+}
+
+asio::awaitable<void> ProxyRoutes::acquire_and_relay(Exchange& ex, const std::string& model, const std::string& endpoint_name,
+                                                     const std::string& target) {
+    auto entry = scheduler_.find(model);
     for (int attempt = 0; attempt < 2; ++attempt) {
         auto acquired = co_await scheduler_.acquire(model);
         if (auto* refusal = std::get_if<scheduler::Refusal>(&acquired)) {
@@ -140,7 +194,7 @@ asio::awaitable<void> ProxyRoutes::forward_to_model(Exchange& ex) {
             co_return;
         }
         // A server that died an instant ago may still look ready: then the request waits for its restart.
-        if (co_await relay(ex, std::move(std::get<scheduler::Lease>(acquired)), endpoint_name, false, attempt == 0)) co_return;
+        if (co_await relay(ex, std::move(std::get<scheduler::Lease>(acquired)), endpoint_name, false, attempt == 0, target)) co_return;
     }
 }
 
@@ -159,26 +213,27 @@ asio::awaitable<void> ProxyRoutes::forward_with_progress(Exchange& ex, const std
         std::string text = state != last_state ? "corral: loading " + model + " (" + state + ")\n"
                                                : "corral: still loading, " + std::to_string(secs) + "s\n";
         last_state = state;
-        co_await write_chunk(ex.stream, loading_chunk(model, text));
+        co_await ex.write_chunk(loading_chunk(model, text));
         co_await pending->done.wait(clock::now() + std::chrono::seconds(1));
     }
     if (auto* refusal = std::get_if<scheduler::Refusal>(&*pending->result)) {
-        co_await write_chunk(ex.stream,
-                             "data: " + boost::json::serialize(openai_error(refusal->message, refusal->type, refusal->code)) + "\n\n");
-        co_await write_last_chunk(ex.stream);
+        co_await ex.write_chunk("data: " + boost::json::serialize(openai_error(refusal->message, refusal->type, refusal->code)) + "\n\n");
+        co_await ex.write_last_chunk();
         metrics_.request(model, endpoint_name, refusal->status, std::chrono::duration<double>(clock::now() - ex.received).count());
         co_return;
     }
-    co_await write_chunk(ex.stream, loading_chunk(model, "corral: " + model + " is ready\n\n"));
+    co_await ex.write_chunk(loading_chunk(model, "corral: " + model + " is ready\n\n"));
     co_await relay(ex, std::move(std::get<scheduler::Lease>(*pending->result)), endpoint_name, true, false);
 }
 
 asio::awaitable<bool> ProxyRoutes::relay(Exchange& ex, scheduler::Lease lease, const std::string& endpoint_name, bool headers_sent,
-                                         bool may_retry) {
+                                         bool may_retry, const std::string& target) {
     const std::string endpoint = lease.endpoint();
     const std::string model = lease.model();
     ForwardOptions options;  // a named object: GCC 12 destroys braced temporaries in co_await expressions twice
     options.endpoint = endpoint;
+    options.target = target;
+    options.upstream_key = lease.instance() ? lease.instance()->upstream_key : std::string();
     options.headers_already_sent = headers_sent;
     auto result = co_await forward(ex, pool_, options);
     const double seconds = std::chrono::duration<double>(clock::now() - ex.received).count();
@@ -190,9 +245,11 @@ asio::awaitable<bool> ProxyRoutes::relay(Exchange& ex, scheduler::Lease lease, c
             break;
         case ForwardResult::Outcome::ClientGone:
             ex.keep_alive = false;
+            if (result.client_timed_out) metrics_.connection_closed("write_timeout");
             metrics_.request(model, endpoint_name, 499, seconds);  // nginx's "client closed request"
             break;
         case ForwardResult::Outcome::UpstreamFailed:
+            logging::get("proxy")->warn("{} {}: {} ({})", model, endpoint_name, result.error, endpoint);  // the address stays in the log
             pool_.drop(endpoint);
             if (result.connect_failed && may_retry && !co_await supervisor_.verify_running(lease.instance())) co_return false;
             ex.keep_alive = false;

@@ -44,6 +44,7 @@ Service::Service(config::Config config, plugins::PluginRegistry registry)
       runners_(registry_, state_dir_of(config_), [this](const plugins::RunnerEvent& e) { post_runner_event(e); }),
       scheduler_(io_, supervisor_, runners_, metrics_, events_, memory_),
       auth_(config_),
+      cors_(config_.cors_origins),
       proxy_routes_(scheduler_, supervisor_, pool_, metrics_),
       admin_routes_(scheduler_, supervisor_, events_, metrics_,
                     {[this] { return reload(); }, [this] { return http_.connections(); }, [this] { return draining_; }}),
@@ -53,6 +54,7 @@ Service::Service(config::Config config, plugins::PluginRegistry registry)
     supervisor_.set_listener([this](const std::shared_ptr<supervisor::Instance>& instance) {
         // Connections to a server that is going away must not be reused (its port may be reused too).
         if (!instance->serving() && !instance->endpoint.empty()) pool_.drop(instance->endpoint);
+        if (!instance->serving()) proxy_routes_.forget_instance(instance->server.instance_id);
         scheduler_.on_instance_changed(instance);
     });
     scheduler_.set_change_notifier([this] { drain_progress_->notify(); });
@@ -81,6 +83,8 @@ std::optional<uint64_t> Service::memory_budget(const config::Config& config) {
 void Service::run(const std::function<void(uint16_t port)>& on_listening) {
     const auto state_dir = state_dir_of(config_);
     lock_ = std::make_unique<state::InstanceLock>(state_dir);
+    server_keys_ = std::make_unique<state::ServerKeys>(state_dir);
+    supervisor_.set_key_source([keys = server_keys_.get()](const std::string& id) { return keys->key_for(id); });
     log()->info("state directory {}", state_dir.string());
 
     // The GPUs (for "auto" layer plans) and the memory the models may use: the GPUs' memory when
@@ -106,6 +110,8 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
 
     // Bind before touching any server: an address in use must not cost the servers a crashed host left.
     http_.set_body_limit(config_.max_request_body);
+    http_.set_limits(config_.max_connections, config_.client_timeouts);
+    http_.on_closed([this](const char* reason) { metrics_.connection_closed(reason); });
     http_.listen(config_.listen);
     runners_.apply(config_);
     scheduler_.apply_config(config_, memory_budget(config_));
@@ -155,30 +161,52 @@ void Service::adopt_leftovers() {
 }
 
 asio::awaitable<void> Service::route(proxy::Exchange& ex) {
-    const auto path = ex.path();
+    using proxy::http::verb;
     const auto method = ex.request.method();
-    auto denied = [&](proxy::Access access) { return !auth_.allowed(ex.request, access); };
-    auto reject = [&]() -> asio::awaitable<void> {
+    const bool allowed_origin = cors_.apply(ex);
+    if (method == verb::options) {
+        // A CORS preflight (answered without a key: browsers send none) or a plain OPTIONS.
+        co_await cors_.preflight(ex, allowed_origin);
+        co_return;
+    }
+    const auto route = proxy::route_for(method, std::string_view(ex.request.target().data(), ex.request.target().size()));
+    const auto access = route.key == proxy::KeyNeeded::None  ? proxy::Access::Public
+                        : route.key == proxy::KeyNeeded::Api ? proxy::Access::Api
+                                                             : proxy::Access::Admin;
+    if (!auth_.allowed(ex.request, access)) {
         co_await ex.write_error(401, "Missing or invalid API key (send `Authorization: Bearer KEY` or `x-api-key: KEY`).",
                                 "invalid_request_error", "invalid_api_key");
-    };
-    if (path == "/health") {
-        co_await admin_routes_.health(ex);
-    } else if (path == "/metrics" && method == proxy::http::verb::get) {
-        if (denied(proxy::Access::Admin)) co_return co_await reject();
-        co_await admin_routes_.metrics(ex);
-    } else if (path.rfind("/corral/", 0) == 0) {
-        if (denied(proxy::Access::Admin)) co_return co_await reject();
-        co_await admin_routes_.handle(ex);
-    } else if ((path == "/v1/models" || path == "/models") && method == proxy::http::verb::get) {
-        if (denied(proxy::Access::Api)) co_return co_await reject();
-        co_await proxy_routes_.list_models(ex);
-    } else if (proxy::ProxyRoutes::is_model_route(method, path)) {
-        if (denied(proxy::Access::Api)) co_return co_await reject();
-        co_await proxy_routes_.forward_to_model(ex);
-    } else {
-        co_await ex.write_error(404, "No route " + std::string(ex.request.method_string()) + " " + std::string(path) + ".",
-                                "invalid_request_error", "not_found");
+        co_return;
+    }
+    switch (route.kind) {
+        case proxy::RouteKind::Health:
+            co_await admin_routes_.health(ex);
+            break;
+        case proxy::RouteKind::Metrics:
+            co_await admin_routes_.metrics(ex);
+            break;
+        case proxy::RouteKind::Admin:
+            co_await admin_routes_.handle(ex);
+            break;
+        case proxy::RouteKind::ListModels:
+            co_await proxy_routes_.list_models(ex);
+            break;
+        case proxy::RouteKind::ModelInfo:
+            co_await proxy_routes_.describe_model(ex, route);
+            break;
+        case proxy::RouteKind::Index:
+            co_await proxy_routes_.index(ex);
+            break;
+        case proxy::RouteKind::Model:
+            co_await proxy_routes_.forward_to_model(ex, route);
+            break;
+        case proxy::RouteKind::Upstream:
+            co_await proxy_routes_.forward_upstream(ex, route);
+            break;
+        case proxy::RouteKind::NotFound:
+            co_await ex.write_error(404, "No route " + std::string(ex.request.method_string()) + " " + std::string(ex.path()) + ".",
+                                    "invalid_request_error", "not_found");
+            break;
     }
 }
 
@@ -214,7 +242,9 @@ admin::ReloadOutcome Service::reload() {
         next.state_dir = config_.state_dir;
     }
     if (next.api_keys != config_.api_keys || next.admin_api_key != config_.admin_api_key) auth_ = proxy::Auth(next);
+    cors_ = proxy::Cors(next.cors_origins);
     http_.set_body_limit(next.max_request_body);
+    http_.set_limits(next.max_connections, next.client_timeouts);
     supervisor_.set_config(next.supervisor);
     config_ = std::move(next);
     scheduler_.apply_config(config_, memory_budget(config_));

@@ -10,12 +10,14 @@
 #include "config/config.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "proxy/auth.hpp"
+#include "proxy/cors.hpp"
 #include "proxy/http_server.hpp"
 #include "proxy/proxy_routes.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "scheduler/scheduler.hpp"
 #include "serve/runner_set.hpp"
 #include "state/instance_lock.hpp"
+#include "state/server_keys.hpp"
 #include "supervisor/supervisor.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -56,6 +58,7 @@ private:
     config::Config config_;
     plugins::PluginRegistry registry_;
     std::unique_ptr<state::InstanceLock> lock_;
+    std::unique_ptr<state::ServerKeys> server_keys_;
     boost::asio::thread_pool workers_;
     admin::EventBus events_;
     admin::Metrics metrics_;
@@ -65,6 +68,7 @@ private:
     scheduler::Scheduler scheduler_;
     proxy::UpstreamPool pool_;
     proxy::Auth auth_;
+    proxy::Cors cors_;
     proxy::ProxyRoutes proxy_routes_;
     admin::AdminRoutes admin_routes_;
     proxy::HttpServer http_;

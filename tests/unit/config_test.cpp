@@ -155,6 +155,17 @@ TEST(Config, ListenAndPreloadAreChecked) {
     EXPECT_THAT(r.errors, HasError("api_keys[0]", "must not be empty"));
 }
 
+TEST(Config, CorsOriginsAreOriginsOrAStar) {
+    auto r = parse_config(R"({"cors_origins": ["*", "https://app.example.com", "http://[::1]:5173", "http://localhost:3000"]})", "");
+    ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors.front().to_string());
+    EXPECT_EQ(r.config->cors_origins.size(), 4u);
+    r = parse_config(R"({"cors_origins": ["https://app.example.com/", "app.example.com", "https://a/b", ""]})", "");
+    EXPECT_THAT(r.errors, HasError("cors_origins[0]", "scheme://host[:port], no path"));
+    EXPECT_THAT(r.errors, HasError("cors_origins[1]", "expected \"*\" or an origin"));
+    EXPECT_THAT(r.errors, HasError("cors_origins[2]", "no path"));
+    EXPECT_THAT(r.errors, HasError("cors_origins[3]", "expected \"*\" or an origin"));
+}
+
 TEST(Config, IPv6ListenAddress) {
     auto r = parse_config(R"({"listen": "[::1]:8081"})", "");
     ASSERT_TRUE(r.config);
