@@ -72,6 +72,7 @@ struct Instance {
     sdk::ServerConfig server;                      // server.instance_id is the current launch's id
     std::optional<sdk::ProcessHandle> handle;      // set while a server runs
     std::string endpoint;                          // of the latest server, kept after it stops (to drop its pooled connections)
+    std::string upstream_key;                      // sent to the server with every relayed request ("": none)
     InstanceState state = InstanceState::Stopped;  // until launch() or adopt() starts it
     std::string message;                           // why it is in this state (errors, exit status)
     clock::time_point state_since = clock::now();

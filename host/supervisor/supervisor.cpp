@@ -1,5 +1,7 @@
 #include "supervisor/supervisor.hpp"
 
+#include "supervisor/server_key.hpp"
+
 #include "logging/logging.hpp"
 
 #include <boost/asio/post.hpp>
@@ -76,9 +78,19 @@ std::shared_ptr<Instance> Supervisor::launch(const config::ModelConfig& model, s
     return instance;
 }
 
+void Supervisor::assign_key(Instance& instance) {
+    if (auto configured = configured_server_key(instance.server)) {
+        instance.upstream_key = *configured;
+    } else if (key_source_) {
+        instance.upstream_key = key_source_(instance.server.instance_id);
+        instance.server.env["LLAMA_API_KEY"] = instance.upstream_key;
+    }
+}
+
 void Supervisor::begin_launch(const std::shared_ptr<Instance>& instance) {
     if (!instance->server.instance_id.empty()) by_id_.erase(instance->server.instance_id);
     instance->server.instance_id = next_instance_id(instance->model, instance->fingerprint);
+    assign_key(*instance);
     by_id_[instance->server.instance_id] = instance;
     instance->handle.reset();
     instance->ready_at.reset();
@@ -101,6 +113,7 @@ std::shared_ptr<Instance> Supervisor::adopt(const config::ModelConfig& model, st
                                             sdk::ProcessHandle handle) {
     auto instance = make_instance(model, std::move(runner), std::move(fingerprint));
     instance->server.instance_id = handle.instance_id;
+    assign_key(*instance);
     instance->adopted = true;
     by_id_[handle.instance_id] = instance;
     live_.push_back(instance);

@@ -34,6 +34,10 @@ public:
 
     void set_listener(Listener listener) { listener_ = std::move(listener); }
     void set_config(const config::SupervisorConfig& config) { config_ = config; }
+    // Derives the key of each server corral starts or adopts from its instance id (serve sets it;
+    // without one, servers get no key of corral's).
+    using KeySource = std::function<std::string(const std::string& instance_id)>;
+    void set_key_source(KeySource source) { key_source_ = std::move(source); }
 
     // Starts a server for `model`. The instance is returned in state starting.
     std::shared_ptr<Instance> launch(const config::ModelConfig& model, std::shared_ptr<RunnerSlot> runner, std::string fingerprint);
@@ -66,6 +70,9 @@ public:
     static std::string fingerprint_of_instance_id(const std::string& instance_id);
 
 private:
+    // Chooses the key of the instance's current launch and, when it is corral's own, puts it in
+    // the server's environment.
+    void assign_key(Instance& instance);
     std::shared_ptr<Instance> make_instance(const config::ModelConfig& model, std::shared_ptr<RunnerSlot> runner, std::string fingerprint);
     void begin_launch(const std::shared_ptr<Instance>& instance);
     void on_started(const std::shared_ptr<Instance>& instance, uint64_t generation, std::optional<sdk::ProcessHandle> handle,
@@ -89,6 +96,7 @@ private:
     admin::EventBus& events_;
     admin::Metrics& metrics_;
     Listener listener_;
+    KeySource key_source_;
     std::map<std::string, std::shared_ptr<Instance>, std::less<>> by_id_;  // current launch id -> instance
     std::vector<std::shared_ptr<Instance>> live_;
     boost::asio::steady_timer health_timer_;

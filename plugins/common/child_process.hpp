@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace corral::plugin_common {
@@ -60,6 +61,9 @@ public:
     // SIGKILL to the process group, without waiting.
     void kill_now() noexcept;
 
+    // Writes all of `data` to the stdin pipe (blocking; not from the I/O thread). False when there
+    // is no pipe or the child closed it. A closed pipe never raises SIGPIPE in the host.
+    bool write_stdin(std::string_view data) noexcept;
     // Closes the stdin pipe (EOF for the child); nothing without one.
     void close_stdin() noexcept;
 

@@ -34,7 +34,7 @@ std::string CommandOutput::error_text() const {
 }
 
 CommandOutput run_command(boost::asio::io_context& io, const std::filesystem::path& binary, const std::vector<std::string>& args,
-                          const std::vector<std::string>& env, std::chrono::milliseconds timeout) {
+                          const std::vector<std::string>& env, std::chrono::milliseconds timeout, const std::optional<std::string>& input) {
     struct Shared {
         std::mutex mutex;
         CommandOutput result;
@@ -53,7 +53,12 @@ CommandOutput run_command(boost::asio::io_context& io, const std::filesystem::pa
                 shared->result.code = status.code;
             }
             shared->done.set_value();
-        });
+        },
+        input.has_value());
+    if (input) {
+        process->write_stdin(*input);  // a command that does not read it sees EOF like any other
+        process->close_stdin();
+    }
     auto done = shared->done.get_future();
     if (done.wait_for(timeout) != std::future_status::ready) {
         process->stop(std::chrono::milliseconds(200));

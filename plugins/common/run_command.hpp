@@ -25,9 +25,11 @@ struct CommandOutput {
 
 // Runs `binary args...` with `env` (the complete environment) on `io` (run by another thread) and
 // waits for it; after `timeout` it is stopped and err says so. Not from the I/O thread. Throws
-// sdk::Error(StartFailed) if it cannot be spawned.
+// sdk::Error(StartFailed) if it cannot be spawned. With `input`, the command reads it on stdin
+// (then EOF): the way to hand it secrets, which a command line would show to every local user.
 CommandOutput run_command(boost::asio::io_context& io, const std::filesystem::path& binary, const std::vector<std::string>& args,
-                          const std::vector<std::string>& env, std::chrono::milliseconds timeout);
+                          const std::vector<std::string>& env, std::chrono::milliseconds timeout,
+                          const std::optional<std::string>& input = std::nullopt);
 
 // The non-empty lines joined with '\n' (for messages built from a command's output).
 std::string join_nonempty_lines(const std::vector<std::string>& lines);

@@ -218,6 +218,14 @@ private:
                              std::chrono::milliseconds timeout = kEngineTimeout) {
         return plugin_common::run_command(io_.context(), engine, args, env_, timeout);
     }
+    // `run`, with the model's environment added to the engine CLI's (see RunRequest::server_env_names).
+    CommandOutput engine_run_with(const std::filesystem::path& engine, const std::vector<std::string>& args,
+                                  const ContainerOptions& options, const std::map<std::string, std::string>& server_env) {
+        if (server_env.empty()) return engine_run(engine, args);
+        std::vector<std::pair<std::string, std::string>> extra(options.engine_env.begin(), options.engine_env.end());
+        extra.insert(extra.end(), server_env.begin(), server_env.end());
+        return plugin_common::run_command(io_.context(), engine, args, plugin_common::environment_with(extra), kEngineTimeout);
+    }
 
     // With pull "never", an image that is not here is a configuration error that says how to get it.
     void ensure_image(const ContainerOptions& options, const std::filesystem::path& engine) {
@@ -294,15 +302,17 @@ private:
                        port,
                        handle.started_at_ms,
                        llama::server_arguments(server, host_network ? port : kContainerPort, argument_options),
-                       options.gpus == Gpus::All || (options.gpus == Gpus::Auto && gpus_available(options.engine))};
+                       options.gpus == Gpus::All || (options.gpus == Gpus::Auto && gpus_available(options.engine)),
+                       {}};
+        for (const auto& [k, v] : config.env) run.server_env_names.push_back(k);
         host_.debug("starting ", inst->name, " from ", options.image, " for ", config.model_name, " on port ", port);
-        auto r = engine_run(engine, run_args(options, run));
+        auto r = engine_run_with(engine, run_args(options, run), options, config.env);
         if (!r.ok() && contains(r.error_text(), "already in use")) {
             // A container of that name from an earlier host: gone if stopped (list_running cleans those too).
             auto old = inspect_one(inst->name);
             if (old && !old->running) {
                 engine_run(engine, engine_args(options, {"rm", "--force", inst->name}));
-                r = engine_run(engine, run_args(options, run));
+                r = engine_run_with(engine, run_args(options, run), options, config.env);
             }
         }
         if (!r.ok() || r.out.empty()) {

@@ -48,6 +48,7 @@ std::vector<std::string> run_args(const ContainerOptions& o, const RunRequest& r
     else
         a.insert(a.end(), {"--publish", "127.0.0.1:" + std::to_string(r.host_port) + ":" + std::to_string(kContainerPort)});
     for (const auto& [k, v] : o.env) a.insert(a.end(), {"--env", k + "=" + v});
+    for (const auto& name : r.server_env_names) a.insert(a.end(), {"--env", name});
     if (r.with_gpus) {
         auto g = gpu_flags(o.engine);
         a.insert(a.end(), g.begin(), g.end());

@@ -37,6 +37,9 @@ struct RunRequest {
     int64_t started_at_ms = 0;
     std::vector<std::string> server_args;  // llama-server's arguments (after the binary)
     bool with_gpus = false;
+    // The model's environment: passed as `--env NAME` with the value in the engine CLI's own
+    // environment, so values (the server's key) never appear on a command line.
+    std::vector<std::string> server_env_names;
 };
 
 // Where a model file appears inside the container.

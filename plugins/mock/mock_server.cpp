@@ -1,5 +1,6 @@
 #include "mock_server.hpp"
 
+#include "cloexec.hpp"
 #include "mock_api.hpp"
 
 #include <corral/sdk/error.hpp>
@@ -40,6 +41,16 @@ std::string target_path(const Request& req) {
 
 }  // namespace
 
+// As llama-server with LLAMA_API_KEY: every route but the public ones needs the key.
+bool MockServer::authorized(const Request& req, const std::string& path) const {
+    auto key = config_.env.find("LLAMA_API_KEY");
+    if (key == config_.env.end() || key->second.empty()) return true;
+    if (path == "/health" || path == "/v1/health" || path == "/v1/models" || path == "/models") return true;
+    auto auth = req[http::field::authorization];
+    const std::string bearer = "Bearer " + key->second;
+    return auth == bearer || req["x-api-key"] == key->second;
+}
+
 MockServer::MockServer(asio::io_context& ioc, sdk::ServerConfig config, MockOptions options, Callbacks callbacks)
     : ioc_(ioc),
       acceptor_(ioc),
@@ -54,6 +65,7 @@ uint16_t MockServer::start() {
     if (ec) throw sdk::Error(sdk::ProcessError::StartFailed, "invalid host address \"" + config_.host + "\"");
     tcp::endpoint endpoint(address, config_.port.value_or(0));
     acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) plugin_common::set_cloexec(acceptor_.native_handle());
     if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
@@ -105,6 +117,7 @@ asio::awaitable<void> MockServer::accept_loop() {
     while (alive_) {
         auto [ec, socket] = co_await acceptor_.async_accept(kAwait);
         if (ec) break;
+        plugin_common::set_cloexec(socket.native_handle());
         asio::co_spawn(ioc_, session(std::move(socket)), asio::detached);
     }
 }
@@ -129,7 +142,10 @@ asio::awaitable<void> MockServer::session(tcp::socket socket) {
         http::status status = http::status::ok;
         boost::json::value body;
 
-        if (path == "/health" && req.method() == http::verb::get) {
+        if (!authorized(req, path)) {
+            status = http::status::unauthorized;
+            body = error_body(401, "Invalid API Key", "authentication_error");
+        } else if (path == "/health" && req.method() == http::verb::get) {
             if (ready_)
                 body = {{"status", "ok"}};
             else

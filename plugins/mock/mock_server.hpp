@@ -3,6 +3,9 @@
 // SSE streaming, /tokenize). All of its work runs on the runner's shared I/O context.
 #pragma once
 
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
 #include "mock_options.hpp"
 
 #include <corral/sdk/types.hpp>
@@ -46,6 +49,7 @@ private:
 
     boost::asio::awaitable<void> accept_loop();
     boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket);
+    bool authorized(const boost::beast::http::request<boost::beast::http::string_body>& req, const std::string& path) const;
     // Closes the listener and every connection; reports the exit once. I/O thread only.
     void shut_down(std::optional<int> exit_code, std::optional<int> signal, const std::string& message, bool reset);
 

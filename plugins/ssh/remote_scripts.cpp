@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <stdexcept>
 
 namespace corral::ssh {
 namespace {
@@ -33,6 +34,11 @@ echo "$s" >"$d/exit.tmp" && mv "$d/exit.tmp" "$d/exit"
 )sh";
 
 constexpr const char* kLaunch = R"sh(wrapper=$1 d=$2 w=$3 m=$4 r=$5 b=$6; shift 6
+while IFS= read -r kv; do
+  k=${kv%%=*}
+  case $k in ''|[0-9]*|*[!A-Za-z0-9_]*) continue ;; esac
+  export "$k=${kv#*=}"
+done
 for t in flock setsid tail; do
   command -v "$t" >/dev/null 2>&1 || { echo "corral: the remote host has no $t (util-linux, coreutils)" >&2; exit 7; }
 done
@@ -124,11 +130,19 @@ std::string instance_dir_name(const std::string& instance_id) {
 }
 
 std::string launch_command(const LaunchRequest& r) {
-    std::vector<std::string> args = {kWrapper, r.instance_dir, r.working_dir, r.model_path, r.record, r.binary, "env"};
-    for (auto& e : env_words(r.env)) args.push_back(std::move(e));
-    args.push_back(r.binary);
+    std::vector<std::string> args = {kWrapper, r.instance_dir, r.working_dir, r.model_path, r.record, r.binary, r.binary};
     args.insert(args.end(), r.args.begin(), r.args.end());
     return script_command(kLaunch, "corral-launch", args);
+}
+
+std::string launch_input(const LaunchRequest& r) {
+    std::string input;
+    for (const auto& [k, v] : r.env) {
+        if (k.empty() || k.find_first_of("=\n") != std::string::npos || v.find('\n') != std::string::npos)
+            throw std::invalid_argument("environment variable \"" + k + "\": names and values must be one line (names without '=')");
+        input += k + "=" + v + "\n";
+    }
+    return input;
 }
 
 std::string attach_command(const std::string& instance_dir, uint64_t offset) {

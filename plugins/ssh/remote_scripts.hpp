@@ -54,6 +54,10 @@ struct LaunchRequest {
 
 // Starts the server detached (own session, output to the log) and prints its pid on a line.
 std::string launch_command(const LaunchRequest& request);
+// What the launch command reads on its stdin: the server's environment, one NAME=VALUE a line (so
+// values such as the server's key never appear on a command line, here or on the remote host).
+// Throws std::invalid_argument for a name or value that is not one line.
+std::string launch_input(const LaunchRequest& request);
 
 // Streams the log from byte `offset` (0-based) until the server has ended, then prints the exit marker.
 std::string attach_command(const std::string& instance_dir, uint64_t offset);

@@ -191,14 +191,17 @@ std::shared_ptr<ChildProcess> SshConnection::spawn(const std::string& remote_com
     return spawn_args(args, std::move(on_line), std::move(on_exit));
 }
 
-CommandResult SshConnection::run_args(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
-    return plugin_common::run_command(io_, args.front(), std::vector<std::string>(args.begin() + 1, args.end()), environment_, timeout);
+CommandResult SshConnection::run_args(const std::vector<std::string>& args, std::chrono::milliseconds timeout,
+                                      const std::optional<std::string>& input) {
+    return plugin_common::run_command(io_, args.front(), std::vector<std::string>(args.begin() + 1, args.end()), environment_, timeout,
+                                      input);
 }
 
-CommandResult SshConnection::run(const std::string& remote_command, std::chrono::milliseconds timeout) {
+CommandResult SshConnection::run(const std::string& remote_command, std::chrono::milliseconds timeout,
+                                 const std::optional<std::string>& input) {
     auto args = common_args(false);
     args.insert(args.end(), {"--", target_.host, remote_command});
-    return run_args(args, timeout);
+    return run_args(args, timeout, input);
 }
 
 namespace {

@@ -51,7 +51,9 @@ public:
                                                        plugin_common::ChildProcess::ExitHandler on_exit);
 
     // Runs `remote_command` and waits for it (killed after `timeout`). Not from the I/O thread.
-    CommandResult run(const std::string& remote_command, std::chrono::milliseconds timeout);
+    // With `input`, the remote command reads it on its stdin.
+    CommandResult run(const std::string& remote_command, std::chrono::milliseconds timeout,
+                      const std::optional<std::string>& input = std::nullopt);
 
     // ssh -O forward (or cancel) -L 127.0.0.1:<local_port>:<remote_host>:<remote_port> on the master.
     // `done` runs on the I/O thread with the result.
@@ -67,7 +69,8 @@ private:
     std::shared_ptr<plugin_common::ChildProcess> spawn_args(const std::vector<std::string>& args,
                                                             plugin_common::ChildProcess::LineHandler on_line,
                                                             plugin_common::ChildProcess::ExitHandler on_exit);
-    CommandResult run_args(const std::vector<std::string>& args, std::chrono::milliseconds timeout);
+    CommandResult run_args(const std::vector<std::string>& args, std::chrono::milliseconds timeout,
+                           const std::optional<std::string>& input = std::nullopt);
 
     boost::asio::io_context& io_;
     SshTarget target_;

@@ -281,11 +281,13 @@ private:
         auto server = config;
         server.host = inst->bind;
         llama::ArgumentOptions argument_options{features, options.log_verbosity, options.extra_args};
+        auto env = options.env;  // the runner's, then the model's (its server key among them)
+        for (const auto& [k, v] : config.env) env[k] = v;
         LaunchRequest launch{inst->dir,
                              options.working_dir,
                              options.binary,
                              config.model_path,
-                             options.env,
+                             std::move(env),
                              llama::server_arguments(server, inst->remote_port, argument_options),
                              boost::json::serialize(sdk::to_json(handle))};
         if (!instances_.insert(id, inst)) {
@@ -294,7 +296,15 @@ private:
         }
         host_.debug("starting ", options.binary, " on ", options.target.host, " for ", config.model_name, " on remote port ",
                     inst->remote_port);
-        auto r = connection_->run(launch_command(launch), kCommandTimeout);
+        std::string input;
+        try {
+            input = launch_input(launch);
+        } catch (const std::invalid_argument& e) {
+            instances_.take(id);
+            if (inst->local_port) ports_.release(*inst->local_port);
+            throw Error(ProcessError::Configuration, e.what());
+        }
+        auto r = connection_->run(launch_command(launch), kCommandTimeout, input);
         if (!r.ok() || r.out.empty() || r.out.back().rfind("pid ", 0) != 0) {
             instances_.take(id);
             if (inst->local_port) ports_.release(*inst->local_port);

@@ -48,8 +48,10 @@ const std::vector<std::string> kHostile = {
 };
 
 // Runs `command` the way sshd hands it to the login shell.
-test::ProcessResult remote_sh(const std::string& command, const fs::path& cwd) {
-    return test::run_process({"/bin/sh", "-c", "cd " + shell_quote(cwd.string()) + " && " + command});
+// `input` is its stdin (as ssh forwards it), else there is none.
+test::ProcessResult remote_sh(const std::string& command, const fs::path& cwd, const std::string& input = "") {
+    return test::run_process(
+        {"/bin/sh", "-c", "cd " + shell_quote(cwd.string()) + " && printf '%s' " + shell_quote(input) + " | " + command});
 }
 
 class ScratchDir : public ::testing::Test {
@@ -150,7 +152,7 @@ protected:
 
 TEST_F(RemoteLifecycle, LaunchFollowSignalAndClean) {
     auto req = request("tiny a");
-    auto launch = remote_sh(launch_command(req), dir_);
+    auto launch = remote_sh(launch_command(req), dir_, launch_input(req));
     ASSERT_EQ(launch.exit_code, 0) << launch.err;
     ASSERT_THAT(launch.out, StartsWith("pid "));
     const int pid = std::stoi(launch.out.substr(4));
@@ -166,6 +168,11 @@ TEST_F(RemoteLifecycle, LaunchFollowSignalAndClean) {
     EXPECT_EQ(read(dir_ / "args"), expected);
     EXPECT_EQ(read(dir_ / "args.env"), "$(touch CANARY) ; `x` 'q'\n");
     EXPECT_FALSE(canary_exists());
+    // The environment (a server's key) travels on stdin, never on a command line.
+    EXPECT_EQ(launch_command(req).find("SPECIAL"), std::string::npos);
+    LaunchRequest two_lines;
+    two_lines.env = {{"KEY", "two\nlines"}};
+    EXPECT_THROW(launch_input(two_lines), std::invalid_argument);
     // It leads its own session (a signal to its group reaches nothing else).
     EXPECT_EQ(::getsid(pid), pid);
 
@@ -197,7 +204,7 @@ TEST_F(RemoteLifecycle, LaunchFollowSignalAndClean) {
 
 TEST_F(RemoteLifecycle, AttachAfterTheEndReportsAtOnce) {
     auto req = request("ended");
-    ASSERT_EQ(remote_sh(launch_command(req), dir_).exit_code, 0);
+    ASSERT_EQ(remote_sh(launch_command(req), dir_, launch_input(req)).exit_code, 0);
     EXPECT_EQ(remote_sh(signal_command(req.instance_dir, "KILL"), dir_).exit_code, 0);
     // The wrapper records the status once the lock is free; the attach waits for exactly that.
     auto r = remote_sh(attach_command(req.instance_dir, 1000000), dir_);
