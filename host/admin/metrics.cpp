@@ -107,6 +107,10 @@ void Metrics::rejected(const std::string& model, const std::string& reason) {
     ++rejections_[prometheus_label("model", model) + "," + prometheus_label("reason", reason)];
 }
 
+void Metrics::connection_closed(const std::string& reason) {
+    ++connections_closed_[prometheus_label("reason", reason)];
+}
+
 std::string Metrics::render(const std::vector<ModelGauges>& gauges, uint64_t memory_budget, uint64_t connections) const {
     std::string out;
     counters(out, "corral_requests_total", "Proxied requests by model, endpoint and HTTP status.", requests_);
@@ -120,6 +124,9 @@ std::string Metrics::render(const std::vector<ModelGauges>& gauges, uint64_t mem
     counters(out, "corral_evictions_total", "Models unloaded by the scheduler (lru, ttl, admin, reload).", evictions_);
     counters(out, "corral_restarts_total", "Servers restarted after a crash or failed health checks.", restarts_);
     counters(out, "corral_rejected_requests_total", "Requests refused by admission (queue_full, timeout, ...).", rejections_);
+    counters(out, "corral_client_connections_closed_total",
+             "Client connections refused (max_connections, out_of_descriptors) or closed by a deadline (header_timeout, write_timeout).",
+             connections_closed_);
 
     header(out, "corral_model_loaded", "gauge", "1 when the model has a server (any state but unloaded), with its state.");
     for (const auto& g : gauges) {

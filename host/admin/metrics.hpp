@@ -40,6 +40,9 @@ public:
     void eviction(const std::string& model, const std::string& reason);
     void restart(const std::string& model);
     void rejected(const std::string& model, const std::string& reason);
+    // A client connection refused or cut short: max_connections, out_of_descriptors,
+    // header_timeout, write_timeout.
+    void connection_closed(const std::string& reason);
 
     std::string render(const std::vector<ModelGauges>& gauges, uint64_t memory_budget, uint64_t connections) const;
 
@@ -57,6 +60,7 @@ private:
     ByLabels<uint64_t> evictions_;
     ByLabels<uint64_t> restarts_;
     ByLabels<uint64_t> rejections_;
+    ByLabels<uint64_t> connections_closed_;
 };
 
 // `name="value"` with the value escaped as the text format requires.

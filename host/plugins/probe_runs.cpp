@@ -51,6 +51,7 @@ std::optional<std::string> capture(const std::vector<std::string>& argv, std::ch
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);  // the probe child inherits none of corral's sockets
     std::vector<std::string> copy = argv;
     std::vector<char*> args;
     for (auto& a : copy) args.push_back(a.data());

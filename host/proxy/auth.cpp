@@ -21,7 +21,8 @@ bool any_matches(const std::string& key, const std::vector<std::string>& keys) {
 std::string presented_key(const Request& request) {
     auto auth = request[http::field::authorization];
     constexpr std::string_view bearer = "Bearer ";
-    if (auth.size() > bearer.size() && std::string_view(auth.data(), bearer.size()) == bearer) {
+    // The scheme is case-insensitive (RFC 9110 11.1).
+    if (auth.size() > bearer.size() && boost::beast::iequals(std::string_view(auth.data(), bearer.size()), bearer)) {
         return std::string(auth.substr(bearer.size()));
     }
     auto x = request["x-api-key"];

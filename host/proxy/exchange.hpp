@@ -11,6 +11,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace corral::proxy {
 
@@ -21,19 +23,31 @@ struct Exchange {
     boost::beast::tcp_stream& stream;
     Request& request;
     std::chrono::steady_clock::time_point received;
-    bool keep_alive = true;  // handlers clear it when the connection must close after them
-    int status = 0;          // the status sent, for logs and metrics
+    std::chrono::milliseconds write_timeout{std::chrono::seconds(60)};  // a write to the client that makes no progress
+    bool keep_alive = true;                                             // handlers clear it when the connection must close after them
+    int status = 0;                                                     // the status sent, for logs and metrics
+    // Added to every response this exchange writes, corral's own and relayed ones (CORS).
+    std::vector<std::pair<std::string, std::string>> extra_headers{};
+
+    bool head() const { return request.method() == http::verb::head; }
 
     // The path without the query string, and one query parameter ("" when absent).
     std::string_view path() const;
     std::optional<std::string> query(std::string_view name) const;
 
+    // Writes a whole response; for HEAD only its header (with the Content-Length the body would have).
     boost::asio::awaitable<void> write(http::response<http::string_body> response);
     boost::asio::awaitable<void> write_json(http::status status, const boost::json::value& body);
     boost::asio::awaitable<void> write_text(http::status status, std::string body, std::string content_type = "text/plain; charset=utf-8");
     // The header of a 200 chunked stream (SSE, followed logs); the body follows as chunks
     // (write_chunk / write_last_chunk). `may_keep_alive` false: the stream ends with the connection.
     boost::asio::awaitable<void> write_stream_header(const char* content_type, bool may_keep_alive);
+    // One chunk of a chunked response whose header was sent (nothing for empty data), and the last.
+    boost::asio::awaitable<void> write_chunk(std::string_view data);
+    boost::asio::awaitable<void> write_last_chunk();
+    // Every write to the client is bounded: called before each one (a stalled reader times out
+    // with beast::error::timeout and its connection closes).
+    void arm_write() { stream.expires_after(write_timeout); }
     // {"error":{"message","type","code"}}, with Retry-After when given.
     boost::asio::awaitable<void> write_error(int status, const std::string& message, const std::string& type, const std::string& code,
                                              std::optional<int> retry_after = std::nullopt);
@@ -42,7 +56,12 @@ struct Exchange {
 // The OpenAI error object.
 boost::json::value openai_error(const std::string& message, const std::string& type, const std::string& code);
 
-// Percent-decodes a path segment or query value; nullopt for a malformed escape.
+// Percent-decodes a path segment or query value; nullopt for a malformed escape or a result that
+// is not UTF-8.
 std::optional<std::string> url_decode(std::string_view text);
+
+// Whether `text` is well-formed UTF-8; a copy with each byte that is not replaced by U+FFFD.
+bool valid_utf8(std::string_view text);
+std::string to_valid_utf8(std::string_view text);
 
 }  // namespace corral::proxy

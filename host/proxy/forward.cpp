@@ -19,6 +19,9 @@ namespace beast = boost::beast;
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kTail = 16 * 1024;
 
+// Headers that describe one connection (RFC 9110 7.6.1), never relayed either way, plus those corral
+// sets itself: framing, Host, the client's credentials (the server gets corral's key instead) and
+// Expect (answered by corral's listener).
 bool hop_by_hop(http::field f, std::string_view name) {
     switch (f) {
         case http::field::connection:
@@ -32,25 +35,50 @@ bool hop_by_hop(http::field f, std::string_view name) {
         case http::field::upgrade:
         case http::field::content_length:
         case http::field::host:
+        case http::field::expect:
+        case http::field::authorization:
             return true;
         default:
             return beast::iequals(name, "x-api-key");
     }
 }
 
-http::request<http::string_body> upstream_request(Exchange& ex, const std::string& endpoint) {
-    http::request<http::string_body> up{ex.request.method(), ex.request.target(), 11};
-    for (const auto& f : ex.request) {
-        if (hop_by_hop(f.name(), f.name_string()) || f.name() == http::field::authorization) continue;
-        up.set(f.name_string(), f.value());
+// The header names a Connection header lists are hop-by-hop too.
+template <class Fields>
+std::vector<std::string> connection_options(const Fields& fields) {
+    std::vector<std::string> names;
+    for (auto it = fields.find(http::field::connection); it != fields.end() && it->name() == http::field::connection; ++it) {
+        for (const auto& token : http::token_list(it->value())) names.emplace_back(token);
     }
-    std::string_view host(endpoint);
+    return names;
+}
+
+bool listed(const std::vector<std::string>& names, std::string_view name) {
+    for (const auto& n : names) {
+        if (beast::iequals(n, name)) return true;
+    }
+    return false;
+}
+
+http::request<http::string_body> upstream_request(Exchange& ex, const ForwardOptions& options) {
+    const auto target = options.target.empty() ? std::string(ex.request.target()) : options.target;
+    http::request<http::string_body> up{ex.request.method(), target, 11};
+    const auto connection_listed = connection_options(ex.request);
+    for (const auto& f : ex.request) {
+        if (hop_by_hop(f.name(), f.name_string()) || listed(connection_listed, f.name_string())) continue;
+        up.insert(f.name_string(), f.value());
+    }
+    std::string_view host(options.endpoint);
     if (host.substr(0, 7) == "http://") host.remove_prefix(7);
     if (!host.empty() && host.back() == '/') host.remove_suffix(1);
     up.set(http::field::host, host);
+    if (!options.upstream_key.empty()) up.set(http::field::authorization, "Bearer " + options.upstream_key);
     up.keep_alive(true);
     up.body() = ex.request.body();
-    up.prepare_payload();
+    if (!up.body().empty() || ex.request.method() == http::verb::post || ex.request.method() == http::verb::put ||
+        ex.request.method() == http::verb::patch) {
+        up.prepare_payload();
+    }
     return up;
 }
 
@@ -64,15 +92,6 @@ std::string sse_error_event(const std::string& message) {
 }
 
 }  // namespace
-
-asio::awaitable<void> write_chunk(beast::tcp_stream& stream, std::string_view data) {
-    if (data.empty()) co_return;
-    co_await asio::async_write(stream, http::make_chunk(asio::const_buffer(data.data(), data.size())), asio::use_awaitable);
-}
-
-asio::awaitable<void> write_last_chunk(beast::tcp_stream& stream) {
-    co_await asio::async_write(stream, http::make_chunk_last(), asio::use_awaitable);
-}
 
 void read_usage(std::string_view tail, uint64_t& prompt_tokens, uint64_t& completion_tokens) {
     auto pos = tail.rfind("\"usage\"");
@@ -99,7 +118,7 @@ void read_usage(std::string_view tail, uint64_t& prompt_tokens, uint64_t& comple
 
 asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const ForwardOptions& options) {
     ForwardResult result;
-    auto request = upstream_request(ex, options.endpoint);
+    auto request = upstream_request(ex, options);
     std::unique_ptr<UpstreamConnection> up;
     std::optional<http::response_parser<http::buffer_body>> parser_storage;
     auto fresh_parser = [&]() -> http::response_parser<http::buffer_body>& {
@@ -119,13 +138,25 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
             // Only a first, fresh connection that failed proves the request never reached a server;
             // after a reused connection broke, the server may have crashed while reading it.
             result.connect_failed = attempt == 0;
-            result.error = "cannot connect to the model server at " + options.endpoint + ": " + e.code().message();
+            result.error = "cannot connect to the model server: " + e.code().message();
             co_return result;
         }
         auto [wec, wn] = co_await http::async_write(up->stream, request, tuple_awaitable);
         boost::system::error_code rec = wec;
-        auto& fresh = fresh_parser();
-        if (!rec) std::tie(rec, std::ignore) = co_await http::async_read_header(up->stream, up->buffer, fresh, tuple_awaitable);
+        auto* fresh = &fresh_parser();
+        if (ex.head()) fresh->skip(true);  // a response to HEAD has no body, whatever its Content-Length says
+        if (!rec) std::tie(rec, std::ignore) = co_await http::async_read_header(up->stream, up->buffer, *fresh, tuple_awaitable);
+        // Interim responses (RFC 9110 15.2) are not the answer: read on until the final one. 101 would
+        // switch protocols, which corral does not relay.
+        while (!rec && fresh->get().result_int() >= 100 && fresh->get().result_int() < 200) {
+            if (fresh->get().result_int() == 101) {
+                rec = http::error::bad_status;
+                break;
+            }
+            fresh = &fresh_parser();
+            if (ex.head()) fresh->skip(true);
+            std::tie(rec, std::ignore) = co_await http::async_read_header(up->stream, up->buffer, *fresh, tuple_awaitable);
+        }
         if (!rec) break;
         if (up->reused && attempt == 0 &&
             (rec == http::error::end_of_stream || rec == asio::error::connection_reset || rec == asio::error::eof ||
@@ -133,7 +164,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
             continue;
         }
         result.outcome = ForwardResult::Outcome::UpstreamFailed;
-        result.error = "the model server at " + options.endpoint + " failed before answering: " + rec.message();
+        result.error = "the model server failed before answering: " + rec.message();
         co_return result;
     }
     auto& parser = *parser_storage;
@@ -147,10 +178,14 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     if (own_header) {
         out.result(parser.get().result());
         out.version(11);
+        const auto connection_listed = connection_options(parser.get());
         for (const auto& f : parser.get()) {
-            if (hop_by_hop(f.name(), f.name_string())) continue;
-            out.set(f.name_string(), f.value());
+            if (hop_by_hop(f.name(), f.name_string()) || listed(connection_listed, f.name_string())) continue;
+            // CORS is corral's policy (cors_origins), not each server's.
+            if (f.name_string().size() > 15 && beast::iequals(f.name_string().substr(0, 15), "access-control-")) continue;
+            out.insert(f.name_string(), f.value());
         }
+        for (const auto& [name, value] : ex.extra_headers) out.set(name, value);
         out.keep_alive(ex.keep_alive && ex.request.keep_alive());
         ex.keep_alive = out.keep_alive();
         if (!parser.chunked() && parser.content_length()) {
@@ -166,7 +201,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         // a server's header is followed at once by its body, or for SSE by its first event).
     } else if (result.status != 200) {
         // The client already has a 200 SSE header (loading progress): report the failure as an event.
-        co_await write_chunk(ex.stream, sse_error_event("the model server answered " + std::to_string(result.status)));
+        co_await ex.write_chunk(sse_error_event("the model server answered " + std::to_string(result.status)));
     }
 
     std::array<char, 16 * 1024> buf;
@@ -179,7 +214,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         if (rec == http::error::need_buffer) rec = {};
         if (rec) {
             upstream_ok = false;
-            result.error = "the model server at " + options.endpoint + " failed mid-response: " + rec.message();
+            result.error = "the model server failed mid-response: " + rec.message();
             break;
         }
         const std::size_t got = buf.size() - parser.get().body().size;
@@ -190,14 +225,17 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
             out.body().data = buf.data();
             out.body().size = got;
             out.body().more = true;
+            ex.arm_write();
             std::tie(wec, std::ignore) = co_await http::async_write(ex.stream, *serializer, tuple_awaitable);
             if (wec == http::error::need_buffer) wec = {};
         } else if (result.status == 200) {
+            ex.arm_write();
             std::tie(wec, std::ignore) =
                 co_await asio::async_write(ex.stream, http::make_chunk(asio::const_buffer(buf.data(), got)), tuple_awaitable);
         }
         if (wec) {
             result.outcome = ForwardResult::Outcome::ClientGone;  // `up` closes with this scope: the server stops generating
+            result.client_timed_out = wec == beast::error::timeout;
             co_return result;
         }
     }
@@ -210,6 +248,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
             // Nothing was relayed yet: the header still goes first, then the same endings as below.
             out.body().data = nullptr;
             out.body().more = true;
+            ex.arm_write();
             auto [hec, hn] = co_await http::async_write_header(ex.stream, *serializer, tuple_awaitable);
             if (hec) {
                 result.outcome = ForwardResult::Outcome::ClientGone;
@@ -220,11 +259,11 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
             // End the event stream with an error the client libraries understand, then close.
             std::string event = sse_error_event(result.error);
             if (own_header && out.chunked()) {
-                co_await write_chunk(ex.stream, event);
-                co_await write_last_chunk(ex.stream);
+                co_await ex.write_chunk(event);
+                co_await ex.write_last_chunk();
             } else if (!own_header) {
-                co_await write_chunk(ex.stream, event);
-                co_await write_last_chunk(ex.stream);
+                co_await ex.write_chunk(event);
+                co_await ex.write_last_chunk();
             }
         }
         // Otherwise closing the connection without the terminating chunk tells the client the body is incomplete.
@@ -234,15 +273,18 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         out.body().data = nullptr;
         out.body().size = 0;
         out.body().more = false;
+        ex.arm_write();
         auto [fec, fn] = co_await http::async_write(ex.stream, *serializer, tuple_awaitable);
         if (fec) {
             result.outcome = ForwardResult::Outcome::ClientGone;
+            result.client_timed_out = fec == beast::error::timeout;
             co_return result;
         }
     } else {
-        co_await write_last_chunk(ex.stream);
+        co_await ex.write_last_chunk();
     }
-    if (parser.keep_alive()) pool.put(options.endpoint, std::move(up));
+    // Only a response read to its end leaves the connection ready for the next request.
+    if (parser.is_done() && parser.keep_alive()) pool.put(options.endpoint, std::move(up));
     co_return result;
 }
 

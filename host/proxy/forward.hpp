@@ -15,9 +15,10 @@ namespace corral::proxy {
 
 struct ForwardResult {
     enum class Outcome { Complete, ClientGone, UpstreamFailed } outcome = Outcome::Complete;
-    int status = 0;               // upstream status (0 when none came)
-    std::string error;            // for UpstreamFailed
-    bool connect_failed = false;  // nothing reached the server: the request may be retried
+    int status = 0;                 // upstream status (0 when none came)
+    std::string error;              // for UpstreamFailed; no address (clients see it)
+    bool connect_failed = false;    // nothing reached the server: the request may be retried
+    bool client_timed_out = false;  // ClientGone because a write made no progress for write_timeout
     std::optional<double> first_byte_seconds;
     uint64_t prompt_tokens = 0;  // from the response's "usage", when it has one
     uint64_t completion_tokens = 0;
@@ -25,14 +26,12 @@ struct ForwardResult {
 
 struct ForwardOptions {
     std::string endpoint;               // "http://host:port" of the server
+    std::string target;                 // the request target sent upstream ("": the client's)
+    std::string upstream_key;           // sent as `Authorization: Bearer` ("": none)
     bool headers_already_sent = false;  // a loading-progress SSE response is under way: relay the body only
 };
 
 boost::asio::awaitable<ForwardResult> forward(Exchange& exchange, UpstreamPool& pool, const ForwardOptions& options);
-
-// Writes one chunk of a chunked response whose header was already sent.
-boost::asio::awaitable<void> write_chunk(boost::beast::tcp_stream& stream, std::string_view data);
-boost::asio::awaitable<void> write_last_chunk(boost::beast::tcp_stream& stream);
 
 // Token counts from the last "usage" object in a JSON or SSE body tail.
 void read_usage(std::string_view tail, uint64_t& prompt_tokens, uint64_t& completion_tokens);

@@ -1,11 +1,16 @@
 #include "proxy/http_server.hpp"
 
+#include "cloexec.hpp"
 #include "logging/logging.hpp"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
 namespace corral::proxy {
@@ -15,7 +20,29 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
-constexpr std::chrono::seconds kIdleTimeout{120};  // a keep-alive connection with no request
+// What a refused connection is told, written at once without waiting (the socket's buffer is empty).
+const std::string& refusal() {
+    static const std::string text = [] {
+        const std::string body =
+            R"({"error":{"message":"corral has too many connections open; retry later.","type":"server_error","code":"overloaded"}})";
+        return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\nRetry-After: 1\r\n"
+               "Connection: close\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body;
+    }();
+    return text;
+}
+
+void refuse(tcp::socket& socket) {
+    boost::system::error_code ec;
+    const auto& text = refusal();
+    [[maybe_unused]] auto sent = ::send(socket.native_handle(), text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+}
+
+int open_spare() {
+    return ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
 
 std::shared_ptr<spdlog::logger> log() {
     return logging::get("http");
@@ -23,12 +50,20 @@ std::shared_ptr<spdlog::logger> log() {
 
 }  // namespace
 
+HttpServer::HttpServer(boost::asio::io_context& io, Handler handler)
+    : io_(io), acceptor_(io), backoff_(io), handler_(std::move(handler)), spare_fd_(open_spare()) {}
+
+HttpServer::~HttpServer() {
+    if (spare_fd_ >= 0) ::close(spare_fd_);
+}
+
 void HttpServer::listen(const config::ListenAddress& address) {
     boost::system::error_code ec;
     auto ip = asio::ip::make_address(address.host, ec);
     if (ec) throw std::runtime_error("listen: \"" + address.host + "\" is not an IP address");
     tcp::endpoint endpoint(ip, address.port);
     acceptor_.open(endpoint.protocol());
+    plugin_common::set_cloexec(acceptor_.native_handle());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
     acceptor_.bind(endpoint, ec);
     if (ec) throw std::runtime_error("cannot listen on " + address.host + ":" + std::to_string(address.port) + ": " + ec.message());
@@ -46,13 +81,69 @@ asio::awaitable<void> HttpServer::accept_loop() {
         auto [ec, socket] = co_await acceptor_.async_accept(tuple_awaitable);
         if (ec) {
             if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-            log()->warn("accept failed: {}", ec.message());  // e.g. out of file descriptors: keep serving the others
+            if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
+                ec == asio::error::no_memory) {
+                co_await shed_when_out_of_descriptors();
+            } else {
+                log()->warn("accept failed: {}", ec.message());
+            }
+            continue;
+        }
+        plugin_common::set_cloexec(socket.native_handle());
+        if (sessions_.size() >= max_connections_) {
+            refuse(socket);
+            closed("max_connections");
             continue;
         }
         socket.set_option(tcp::no_delay(true), ec);
         asio::co_spawn(io_, run_session(this, std::move(socket)), asio::detached);
     }
 }
+
+asio::awaitable<void> HttpServer::shed_when_out_of_descriptors() {
+    ++refused_since_warning_;
+    if (spare_fd_ >= 0) {
+        ::close(spare_fd_);
+        spare_fd_ = -1;
+        boost::system::error_code ec;
+        tcp::socket socket(io_);
+        acceptor_.accept(socket, ec);  // the connection is waiting: this does not block
+        if (!ec) refuse(socket);
+        spare_fd_ = open_spare();
+    }
+    closed("out_of_descriptors");
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_exhaustion_warning_ >= std::chrono::seconds(10)) {
+        log()->warn(
+            "out of file descriptors with {} connections open: refused {} connection(s) with 503 (raise the open-file limit "
+            "or lower max_connections)",
+            sessions_.size(), refused_since_warning_);
+        last_exhaustion_warning_ = now;
+        refused_since_warning_ = 0;
+    }
+    // Accepting again at once would fail again: give connections time to close.
+    backoff_.expires_after(std::chrono::milliseconds(50));
+    co_await backoff_.async_wait(tuple_awaitable);
+}
+
+namespace {
+
+// RFC 9112 6.1 and 6.3: a request's body is framed by Content-Length or by a final "chunked"
+// coding, never both. Codings corral cannot undo, or a Transfer-Encoding that does not end in
+// chunked, would make corral and the server disagree on where the body ends (request smuggling).
+std::optional<std::string> framing_error(const Request& header) {
+    auto te = header.find(http::field::transfer_encoding);
+    if (te == header.end()) return std::nullopt;
+    std::string_view value(te->value().data(), te->value().size());
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (!beast::iequals(value, "chunked")) return "Transfer-Encoding \"" + std::string(value) + "\" is not supported (only \"chunked\").";
+    if (header.count(http::field::transfer_encoding) > 1) return "Transfer-Encoding is repeated.";
+    if (header.find(http::field::content_length) != header.end()) return "A request cannot have both Content-Length and Transfer-Encoding.";
+    return std::nullopt;
+}
+
+}  // namespace
 
 asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
@@ -66,8 +157,52 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket) {
             http::request_parser<http::string_body> parser;
             parser.body_limit(server->body_limit_);
             parser.header_limit(64 * 1024);
-            stream.expires_after(kIdleTimeout);
-            auto [ec, n] = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
+            const auto& timeouts = server->timeouts_;
+            if (buffer.size() == 0) {
+                // Waiting for the next request: the idle deadline. Its first byte starts the header's.
+                stream.expires_after(timeouts.idle);
+                auto [idle_ec, got] = co_await stream.async_read_some(buffer.prepare(16 * 1024), tuple_awaitable);
+                if (idle_ec) break;  // closed, drained, or idle too long: a normal end
+                buffer.commit(got);
+            }
+            stream.expires_after(timeouts.header);
+            auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, tuple_awaitable);
+            if (ec == beast::error::timeout) server->closed("header_timeout");
+            if (!ec) {
+                if (auto framing = framing_error(parser.get())) {
+                    stream.expires_never();
+                    Exchange ex{stream, parser.get(), std::chrono::steady_clock::now(), server->timeouts_.write};
+                    ex.keep_alive = false;
+                    co_await ex.write_error(400, "Malformed HTTP request: " + *framing, "invalid_request_error", "bad_request");
+                    break;
+                }
+            }
+            if (!ec && !parser.is_done()) {
+                const auto& header = parser.get();
+                if (parser.content_length() && *parser.content_length() > server->body_limit_) {
+                    ec = http::error::body_limit;  // answered below, before the client sends the body
+                } else if (auto expect = header.find(http::field::expect); expect != header.end()) {
+                    // RFC 9110 10.1.1: corral answers the expectation itself (and never forwards it),
+                    // so the client sends its body and no interim response is mistaken for the answer.
+                    if (!beast::iequals(expect->value(), "100-continue")) {
+                        stream.expires_never();
+                        Exchange ex{stream, parser.get(), std::chrono::steady_clock::now(), server->timeouts_.write};
+                        ex.keep_alive = false;
+                        co_await ex.write_error(417, "Only `Expect: 100-continue` is supported.", "invalid_request_error",
+                                                "expectation_failed");
+                        break;
+                    }
+                    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+                    stream.expires_after(timeouts.write);
+                    co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()), asio::use_awaitable);
+                }
+                if (!ec) {
+                    // The body: the header's deadline again, from now (a large body on a slow link may need a longer one).
+                    stream.expires_after(timeouts.header);
+                    std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
+                    if (ec == beast::error::timeout) server->closed("header_timeout");
+                }
+            }
             stream.expires_never();
             if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
                 ec == asio::error::connection_reset || ec == asio::error::eof) {
@@ -75,7 +210,8 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket) {
             }
             session.busy = true;
             Request request = parser.release();
-            Exchange ex{stream, request, std::chrono::steady_clock::now()};
+            request.erase(http::field::expect);
+            Exchange ex{stream, request, std::chrono::steady_clock::now(), timeouts.write};
             if (ec) {
                 ex.keep_alive = false;
                 if (ec == http::error::body_limit) {
@@ -94,6 +230,7 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket) {
             if (!ex.keep_alive || !request.keep_alive()) break;
         }
     } catch (const boost::system::system_error& e) {
+        if (e.code() == beast::error::timeout) server->closed("write_timeout");  // the client stopped reading
         log()->debug("connection closed: {}", e.code().message());
     } catch (const std::exception& e) {
         log()->error("request failed: {}", e.what());

@@ -1,6 +1,8 @@
-// The one HTTP listener: accepts connections, reads requests (bounded by max_request_body) and
-// hands each to the router; keep-alive, 413/431/400 for requests it cannot read, and a drain mode
-// that stops accepting and closes idle connections while requests in flight finish.
+// The one HTTP listener: accepts connections (up to max_connections; past that, or out of
+// descriptors, a 503 and close, never a busy loop), reads requests (bounded by max_request_body,
+// with header/idle deadlines) and hands each to the router; keep-alive, 413/431/400 for requests it
+// cannot read, and a drain mode that stops accepting and closes idle connections while requests in
+// flight finish.
 #pragma once
 
 #include "config/config.hpp"
@@ -8,6 +10,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <functional>
 #include <list>
@@ -18,13 +21,22 @@ namespace corral::proxy {
 class HttpServer {
 public:
     using Handler = std::function<boost::asio::awaitable<void>(Exchange&)>;
+    // Told why a connection was refused or closed early: "max_connections", "out_of_descriptors",
+    // "header_timeout", "idle_timeout" (not counted: a normal end) or "write_timeout".
+    using ClosedHandler = std::function<void(const char* reason)>;
 
-    HttpServer(boost::asio::io_context& io, Handler handler) : io_(io), acceptor_(io), handler_(std::move(handler)) {}
+    HttpServer(boost::asio::io_context& io, Handler handler);
+    ~HttpServer();
 
     // Binds and listens; throws std::runtime_error with the address and reason when it cannot.
     void listen(const config::ListenAddress& address);
     void start();
     void set_body_limit(uint64_t bytes) { body_limit_ = bytes; }
+    void set_limits(uint32_t max_connections, const config::ClientTimeouts& timeouts) {
+        max_connections_ = max_connections;
+        timeouts_ = timeouts;
+    }
+    void on_closed(ClosedHandler handler) { on_closed_ = std::move(handler); }
 
     // Drain: no new connections; idle keep-alive connections close; busy ones close after their request.
     void stop_accepting();
@@ -42,13 +54,26 @@ public:
 private:
     friend boost::asio::awaitable<void> run_session(HttpServer* server, boost::asio::ip::tcp::socket socket);
     boost::asio::awaitable<void> accept_loop();
+    // Out of descriptors: frees the spare one to accept and refuse the waiting connection, so
+    // clients get an answer instead of hanging in the backlog; then waits before accepting again.
+    boost::asio::awaitable<void> shed_when_out_of_descriptors();
+    void closed(const char* reason) {
+        if (on_closed_) on_closed_(reason);
+    }
 
     boost::asio::io_context& io_;
     boost::asio::ip::tcp::acceptor acceptor_;
+    boost::asio::steady_timer backoff_;
     Handler handler_;
+    ClosedHandler on_closed_;
     uint64_t body_limit_ = 32ull << 20;
+    uint32_t max_connections_ = 8192;
+    config::ClientTimeouts timeouts_;
     uint16_t port_ = 0;
     bool draining_ = false;
+    int spare_fd_ = -1;  // /dev/null, held to be closed when descriptors run out
+    std::chrono::steady_clock::time_point last_exhaustion_warning_{};
+    uint64_t refused_since_warning_ = 0;
     std::list<Session> sessions_;
 };
 

@@ -1,5 +1,6 @@
 #include "proxy/upstream_pool.hpp"
 
+#include "cloexec.hpp"
 #include "http_health.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -53,8 +54,11 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::get(const std
     auto results = co_await resolver.async_resolve(parsed->host, std::to_string(parsed->port), asio::ip::resolver_base::numeric_service,
                                                    asio::use_awaitable);
     auto c = std::make_unique<UpstreamConnection>(ex);
+    const auto target = results.begin()->endpoint();
+    c->stream.socket().open(target.protocol());
+    plugin_common::set_cloexec(c->stream.socket().native_handle());
     c->stream.expires_after(std::chrono::seconds(10));
-    co_await c->stream.async_connect(results, asio::use_awaitable);
+    co_await c->stream.async_connect(target, asio::use_awaitable);
     c->stream.expires_never();
     c->stream.socket().set_option(asio::ip::tcp::no_delay(true));
     co_return c;

@@ -14,8 +14,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <atomic>
+#include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 
 namespace corral::plugin_common {
@@ -58,6 +62,8 @@ int spawn_child(const std::filesystem::path& binary, const std::vector<std::stri
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
     posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+    // The child inherits nothing above stderr, whether or not its opener set close-on-exec.
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t none, all;
@@ -272,6 +278,36 @@ bool ChildProcess::exited() const {
 std::optional<ExitStatus> ChildProcess::exit_status() const {
     std::lock_guard lock(impl_->mutex);
     return impl_->status;
+}
+
+bool ChildProcess::write_stdin(std::string_view data) noexcept {
+    const int fd = impl_ ? impl_->stdin_fd.load() : -1;
+    if (fd < 0) return false;
+    // SIGPIPE is blocked in this thread while writing, and one raised by it is consumed.
+    sigset_t pipe_set, old_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigset_t pending;
+    sigemptyset(&pending);
+    ::sigpending(&pending);
+    const bool already_pending = sigismember(&pending, SIGPIPE) == 1;
+    ::pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+    bool ok = true;
+    while (!data.empty()) {
+        ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            ok = false;
+            break;
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    if (!ok && errno == EPIPE && !already_pending) {
+        const timespec zero{0, 0};
+        ::sigtimedwait(&pipe_set, nullptr, &zero);
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
+    return ok;
 }
 
 void ChildProcess::close_stdin() noexcept {

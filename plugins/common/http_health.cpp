@@ -1,5 +1,7 @@
 #include "http_health.hpp"
 
+#include "cloexec.hpp"
+
 #include <boost/asio.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/beast/core.hpp>
@@ -55,8 +57,16 @@ asio::awaitable<sdk::ServerHealth> check_health(HttpEndpoint endpoint, std::chro
         address = results.begin()->endpoint().address();
     }
     beast::tcp_stream stream(co_await asio::this_coro::executor);
+    const asio::ip::tcp::endpoint target(address, endpoint.port);
+    boost::system::error_code open_ec;
+    stream.socket().open(target.protocol(), open_ec);
+    if (open_ec) {
+        health.message = "cannot open a socket: " + open_ec.message();
+        co_return health;
+    }
+    set_cloexec(stream.socket().native_handle());
     stream.expires_after(timeout);
-    auto [connect_ec] = co_await stream.async_connect(asio::ip::tcp::endpoint(address, endpoint.port), kAwait);
+    auto [connect_ec] = co_await stream.async_connect(target, kAwait);
     if (connect_ec) {
         health.message = "cannot connect: " + connect_ec.message();
         co_return health;

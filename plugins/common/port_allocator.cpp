@@ -1,5 +1,7 @@
 #include "port_allocator.hpp"
 
+#include "cloexec.hpp"
+
 #include <corral/sdk/error.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -16,6 +18,7 @@ uint16_t PortAllocator::allocate(const std::string& host) {
     for (int attempt = 0; attempt < 64; ++attempt) {
         asio::ip::tcp::acceptor probe(ioc);
         probe.open(address.is_v6() ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), ec);
+        if (!ec) set_cloexec(probe.native_handle());
         if (!ec) probe.bind(asio::ip::tcp::endpoint(address, 0), ec);
         if (ec) break;
         uint16_t port = probe.local_endpoint().port();
