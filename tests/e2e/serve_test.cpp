@@ -3,6 +3,7 @@
 #include "http_client.hpp"
 #include "process.hpp"
 #include "runner_test_support.hpp"
+#include "serve_harness.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -32,77 +33,6 @@ std::string chat(const std::string& model, int max_tokens = 4, bool stream = fal
     return R"({"model":")" + model + R"(","max_tokens":)" + std::to_string(max_tokens) + R"(,"stream":)" + (stream ? "true" : "false") +
            extra + R"(,"messages":[{"role":"user","content":"hi"}]})";
 }
-
-bool process_alive(int64_t pid) {
-    if (::kill(static_cast<pid_t>(pid), 0) != 0) return false;
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    auto close = text.rfind(')');
-    return close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'Z';  // a zombie is gone
-}
-
-// A test directory with a config file, and `corral serve` running on it.
-class Corral {
-public:
-    Corral(const fs::path& dir, const std::string& config_text) : dir_(dir) {
-        fs::create_directories(dir);
-        std::ofstream(dir / "config.json") << config_text;
-        start();
-    }
-
-    ~Corral() {
-        // Every test ends with a drain, which must exit 0: a sanitizer report at exit fails the test here.
-        if (process_ && process_->pid() > 0) {
-            EXPECT_EQ(stop(SIGTERM), 0) << "corral serve did not exit cleanly after SIGTERM";
-        }
-    }
-
-    void start() {
-        process_ = std::make_unique<SpawnedProcess>(
-            std::vector<std::string>{CORRAL_TEST_BINARY, "serve", "--config", (dir_ / "config.json").string()});
-        line_ = process_->read_line();
-        auto at = line_.rfind(':');
-        if (line_.rfind("corral: serving", 0) != 0 || at == std::string::npos)
-            throw std::runtime_error("corral serve did not start: " + line_);
-        port = static_cast<uint16_t>(std::stoi(line_.substr(at + 1)));
-    }
-
-    void rewrite_config(const std::string& text) { std::ofstream(dir_ / "config.json") << text; }
-
-    HttpResult get(const std::string& target, const Headers& headers = {}) {
-        return http_request("127.0.0.1", port, "GET", target, "", headers);
-    }
-    HttpResult post(const std::string& target, const std::string& body = "", const Headers& headers = {}) {
-        return http_request("127.0.0.1", port, "POST", target, body, headers);
-    }
-    std::unique_ptr<HttpStream> stream(const std::string& method, const std::string& target, const std::string& body = "") {
-        return std::make_unique<HttpStream>("127.0.0.1", port, method, target, body);
-    }
-
-    json::object model(const std::string& name) {
-        auto status = json::parse(get("/corral/status").body);
-        for (const auto& m : status.at("models").as_array()) {
-            if (m.at("name").as_string() == name) return m.as_object();
-        }
-        throw std::runtime_error("no model " + name);
-    }
-    std::string state(const std::string& name) { return std::string(model(name).at("state").as_string()); }
-    int64_t pid(const std::string& name) { return model(name).at("pid").as_int64(); }
-
-    // Sends `sig` and returns the exit code (-1 when killed by a signal).
-    int stop(int sig = SIGTERM) {
-        int status = process_->kill_and_wait(sig);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-    int pid() const { return process_->pid(); }
-
-    uint16_t port = 0;
-
-private:
-    fs::path dir_;
-    std::unique_ptr<SpawnedProcess> process_;
-    std::string line_;
-};
 
 // Reads /corral/events until an event matches.
 class Events {

@@ -1,0 +1,105 @@
+// What the relay and hygiene tests share: a config with the real llama-server and the mock runner,
+// and facts about processes (command line, environment, descriptors).
+#pragma once
+
+#include "serve_harness.hpp"
+
+#include <gtest/gtest.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace corral::test {
+
+namespace fs = std::filesystem;
+
+inline const std::string kModels = CORRAL_TEST_MODELS;
+
+// The command line of a running process, argument by argument.
+inline std::vector<std::string> command_line(int64_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::string> args;
+    for (std::size_t start = 0; start < all.size();) {
+        auto end = all.find('\0', start);
+        args.push_back(all.substr(start, end - start));
+        start = end == std::string::npos ? all.size() : end + 1;
+    }
+    return args;
+}
+
+inline std::string environment_of(int64_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/environ");
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+inline uint16_t free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+// A test directory per test, named after its suite and test.
+class RelayFixture : public ::testing::Test {
+protected:
+    void SetUp() override {
+        const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+        dir_ = fs::path(CORRAL_TEST_WORK_DIR) / (std::string(test->test_suite_name()) + "-" + test->name());
+        fs::remove_all(dir_);
+    }
+
+    // tiny-a and tiny-b on the real llama-server, toy on the mock runner; `extra` adds top-level
+    // keys, the others add keys to a model's entry.
+    std::string config(const std::string& extra = "", const std::string& tiny_a_extra = "", const std::string& toy_extra = "") {
+        return R"({
+  "listen": "127.0.0.1:0",
+  "plugin_dirs": [")" +
+               std::string(CORRAL_TEST_PLUGIN_DIR) + R"("],
+  "probes": ["cpu"],
+  "state_dir": ")" +
+               (dir_ / "state").string() + R"(",
+  "runners": {
+    "local": {"plugin": "llama_server", "binary": ")" +
+               std::string(CORRAL_TEST_LLAMA_SERVER) + R"("},
+    "fake": {"plugin": "mock"}
+  },
+  "models": {
+    "tiny-a": {"path": ")" +
+               kModels + R"(/tiny-a.gguf", "runner": "local", "ctx_size": 2048)" + tiny_a_extra + R"(},
+    "tiny-b": {"path": ")" +
+               kModels + R"(/tiny-b.gguf", "runner": "local", "ctx_size": 2048},
+    "toy": {"path": "/dev/null", "runner": "fake")" +
+               toy_extra + R"(}
+  })" + extra +
+               R"(
+})";
+    }
+
+    fs::path dir_;
+};
+
+// The socket inodes a process holds ("socket:[N]" links under /proc/PID/fd).
+inline std::vector<std::string> socket_inodes(int64_t pid) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+        auto target = fs::read_symlink(entry.path(), ec).string();
+        if (target.rfind("socket:", 0) == 0) out.push_back(target);
+    }
+    return out;
+}
+
+}  // namespace corral::test
