@@ -2,6 +2,8 @@
 // whole responses (JSON, OpenAI error objects, text). Streaming handlers write to `stream` directly.
 #pragma once
 
+#include "proxy/http_text.hpp"
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -52,16 +54,5 @@ struct Exchange {
     boost::asio::awaitable<void> write_error(int status, const std::string& message, const std::string& type, const std::string& code,
                                              std::optional<int> retry_after = std::nullopt);
 };
-
-// The OpenAI error object.
-boost::json::value openai_error(const std::string& message, const std::string& type, const std::string& code);
-
-// Percent-decodes a path segment or query value; nullopt for a malformed escape or a result that
-// is not UTF-8.
-std::optional<std::string> url_decode(std::string_view text);
-
-// Whether `text` is well-formed UTF-8; a copy with each byte that is not replaced by U+FFFD.
-bool valid_utf8(std::string_view text);
-std::string to_valid_utf8(std::string_view text);
 
 }  // namespace corral::proxy

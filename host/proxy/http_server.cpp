@@ -2,6 +2,7 @@
 
 #include "cloexec.hpp"
 #include "logging/logging.hpp"
+#include "proxy/request_framing.hpp"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -125,25 +126,6 @@ asio::awaitable<void> HttpServer::shed_when_out_of_descriptors() {
     backoff_.expires_after(std::chrono::milliseconds(50));
     co_await backoff_.async_wait(tuple_awaitable);
 }
-
-namespace {
-
-// RFC 9112 6.1 and 6.3: a request's body is framed by Content-Length or by a final "chunked"
-// coding, never both. Codings corral cannot undo, or a Transfer-Encoding that does not end in
-// chunked, would make corral and the server disagree on where the body ends (request smuggling).
-std::optional<std::string> framing_error(const Request& header) {
-    auto te = header.find(http::field::transfer_encoding);
-    if (te == header.end()) return std::nullopt;
-    std::string_view value(te->value().data(), te->value().size());
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    if (!beast::iequals(value, "chunked")) return "Transfer-Encoding \"" + std::string(value) + "\" is not supported (only \"chunked\").";
-    if (header.count(http::field::transfer_encoding) > 1) return "Transfer-Encoding is repeated.";
-    if (header.find(http::field::content_length) != header.end()) return "A request cannot have both Content-Length and Transfer-Encoding.";
-    return std::nullopt;
-}
-
-}  // namespace
 
 asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));

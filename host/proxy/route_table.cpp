@@ -1,6 +1,6 @@
 #include "proxy/route_table.hpp"
 
-#include "proxy/exchange.hpp"
+#include "proxy/http_text.hpp"
 
 #include <array>
 

@@ -1,10 +1,13 @@
-# CTest driver: builds the fuzz target with clang and fuzzes from a seed corpus (the tiny models
-# plus whatever earlier runs found), for a bounded time. Any crash fails the test, and libFuzzer
-# leaves the input as crash-* in WORK_DIR.
-# -DSOURCE_DIR -DWORK_DIR -DSEEDS (list of files) -DSECONDS
+# CTest driver: builds the fuzz targets with clang and fuzzes one from a seed corpus (files, or the
+# files of a folder, plus whatever earlier runs found), for a bounded time. Any crash fails the
+# test, and libFuzzer leaves the input as crash-* in WORK_DIR.
+# -DSOURCE_DIR -DWORK_DIR -DTARGET (default gguf-fuzz) -DSEEDS (files or folders) -DSECONDS -DMAX_LEN
 find_program(CLANGXX NAMES clang++ clang++-14)
 if(NOT CLANGXX)
   message(FATAL_ERROR "clang++ is needed to fuzz (scripts/install-deps.sh installs it)")
+endif()
+if(NOT TARGET)
+  set(TARGET gguf-fuzz)
 endif()
 set(build ${WORK_DIR}/build)
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/fuzz -B ${build} -G Ninja -DCMAKE_CXX_COMPILER=${CLANGXX}
@@ -12,16 +15,24 @@ execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/fuzz -B ${build}
 if(rc)
   message(FATAL_ERROR "configuring the fuzz build failed")
 endif()
-execute_process(COMMAND ${CMAKE_COMMAND} --build ${build} RESULT_VARIABLE rc)
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${build} --target ${TARGET} RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "building the fuzz target failed")
 endif()
+if(NOT MAX_LEN)
+  set(MAX_LEN 65536)
+endif()
 file(MAKE_DIRECTORY ${WORK_DIR}/corpus)
 foreach(seed ${SEEDS})
-  file(COPY ${seed} DESTINATION ${WORK_DIR}/corpus)
+  if(IS_DIRECTORY ${seed})
+    file(GLOB files ${seed}/*)
+    file(COPY ${files} DESTINATION ${WORK_DIR}/corpus)
+  else()
+    file(COPY ${seed} DESTINATION ${WORK_DIR}/corpus)
+  endif()
 endforeach()
-execute_process(COMMAND ${build}/gguf-fuzz -max_total_time=${SECONDS} -max_len=65536 -print_final_stats=1 ${WORK_DIR}/corpus
+execute_process(COMMAND ${build}/${TARGET} -max_total_time=${SECONDS} -max_len=${MAX_LEN} -print_final_stats=1 ${WORK_DIR}/corpus
   WORKING_DIRECTORY ${WORK_DIR} RESULT_VARIABLE rc)
 if(rc)
-  message(FATAL_ERROR "the GGUF fuzzer found a crash (rc ${rc}); the input is in ${WORK_DIR}")
+  message(FATAL_ERROR "${TARGET} found a crash (rc ${rc}); the input is in ${WORK_DIR}")
 endif()
