@@ -1,6 +1,7 @@
 // The key corral sends to a model server: the one its configuration already gives it (the model's
-// `env.LLAMA_API_KEY`, or `--api-key` / `--api-key-file` in `extra_args`), else a key of corral's
-// own that the server receives in its environment (never on its command line).
+// `env.LLAMA_API_KEY`, or `--api-key` / `--api-key-file` in `extra_args`, also under its
+// `runner_options`), else a key of corral's own that the server receives in its environment
+// (never on its command line). A key set only in a runner's own options is not seen: set it per model.
 #pragma once
 
 #include <corral/sdk/types.hpp>

@@ -30,6 +30,11 @@ TEST(ServerKey, ConfiguredKeysAreFoundAsLlamaServerReadsThem) {
     EXPECT_EQ(configured_server_key(with({"--api-key=k3"})), "k3");
     EXPECT_EQ(configured_server_key(with({}, {{"LLAMA_API_KEY", "env-key"}})), "env-key");
     EXPECT_EQ(configured_server_key(with({"--api-key", "arg"}, {{"LLAMA_API_KEY", "env"}})), "arg");
+    auto per_model = with({});
+    per_model.runner_options = {{"extra_args", {"--api-key", "runner-arg"}}};
+    EXPECT_EQ(configured_server_key(per_model), "runner-arg");
+    per_model.runner_options = {{"env", {{"LLAMA_API_KEY", "runner-env"}}}};
+    EXPECT_EQ(configured_server_key(per_model), "runner-env");
 
     const auto file = fs::temp_directory_path() / ("corral-key-" + std::to_string(::getpid()));
     std::ofstream(file) << "\n  \nfile-key\nsecond\n";
