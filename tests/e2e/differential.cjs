@@ -7,6 +7,7 @@
 'use strict';
 const http = require('http');
 const net = require('net');
+const {execFileSync} = require('child_process');
 const OpenAI = require('openai');
 const Anthropic = require('@anthropic-ai/sdk');
 
@@ -96,6 +97,17 @@ function pipelined(base) {
   });
 }
 
+// curl as a user runs it: status line and normalised body (-i prints the header; the status line
+// and content type are compared, the body after the blank line).
+function curl(base, args, input) {
+  const out = execFileSync('curl', ['-sS', '-i', '--max-time', '60', ...args.map((a) => a.replace('BASE', base))],
+                           {encoding: 'utf8', maxBuffer: 64 << 20, input});
+  const [head, ...body] = out.split('\r\n\r\n').filter((part, i, all) => !(i < all.length - 1 && /^HTTP\/1\.1 100/.test(part)));
+  const lines = head.split('\r\n');
+  const type = lines.find((l) => /^content-type:/i.test(l));
+  return {status: lines[0], contentType: type ? type.split(':')[1].trim() : null, body: parseBody(body.join('\r\n\r\n'), type)};
+}
+
 async function sdkCall(fn) {
   try {
     return {ok: normalise(JSON.parse(JSON.stringify(await fn())))};
@@ -147,6 +159,15 @@ const cases = [
                                                              {body: {model, content: 'z'.repeat(2 << 20)}, headers: {Expect: '100-continue'}})
                                                        .then((r) => ({...r, body: {tokens: r.body.tokens && r.body.tokens.length}}))],
   ['pipelined requests', (b) => pipelined(b)],
+  ['curl chat', (b) => curl(b, ['BASE/v1/chat/completions', '-H', 'Content-Type: application/json', '-d',
+                                JSON.stringify({model, messages, max_tokens: 4, ...greedy})])],
+  ['curl stream', (b) => curl(b, ['-N', 'BASE/v1/chat/completions', '-d', JSON.stringify({model, messages, max_tokens: 4, stream: true, ...greedy})])],
+  ['curl --head', (b) => curl(b, ['--head', `BASE/props?model=${model}`])],
+  ['curl 2 MiB body (Expect: 100-continue)', (b) => {
+    const r = curl(b, ['BASE/tokenize', '-H', 'Content-Type: application/json', '--data-binary', '@-'],
+                   JSON.stringify({model, content: 'y'.repeat(2 << 20)}));
+    return {...r, body: r.body.tokens ? r.body.tokens.length : r.body};
+  }],
   ['openai chat.completions', (b) => sdkCall(() => openai(b).chat.completions.create({model, messages, max_tokens: 6, ...greedy}))],
   ['openai chat.completions stream', (b) => sdkCall(async () => streamText(
                                                         await openai(b).chat.completions.create({model, messages, max_tokens: 6, stream: true, ...greedy})))],

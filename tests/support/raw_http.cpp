@@ -27,15 +27,7 @@ std::optional<RawResponse> RawHttp::read(bool head, std::chrono::milliseconds ti
     if (head) parser.skip(true);
     boost::system::error_code ec = asio::error::would_block;
     http::async_read(socket_, buffer_, parser, [&](boost::system::error_code e, std::size_t) { ec = e; });
-    io_.restart();
-    io_.run_for(timeout);
-    if (!io_.stopped()) {
-        socket_.cancel();
-        io_.restart();
-        io_.run();
-        return std::nullopt;
-    }
-    if (ec) return std::nullopt;
+    if (!complete_within(timeout) || ec) return std::nullopt;
     RawResponse r;
     const auto& msg = parser.get();
     r.status = msg.result_int();
@@ -50,19 +42,22 @@ std::optional<RawResponse> RawHttp::read(bool head, std::chrono::milliseconds ti
     return r;
 }
 
+bool RawHttp::complete_within(std::chrono::milliseconds timeout) {
+    io_.restart();
+    io_.run_for(timeout);
+    if (io_.stopped()) return true;
+    socket_.cancel();  // the operation ends with operation_aborted
+    io_.restart();
+    io_.run();
+    return false;
+}
+
 bool RawHttp::closes(std::chrono::milliseconds timeout) {
     char byte;
     boost::system::error_code ec = asio::error::would_block;
     if (buffer_.size() > 0) return false;
     socket_.async_read_some(asio::buffer(&byte, 1), [&](boost::system::error_code e, std::size_t) { ec = e; });
-    io_.restart();
-    io_.run_for(timeout);
-    if (!io_.stopped()) {
-        socket_.cancel();
-        io_.restart();
-        io_.run();
-        return false;
-    }
+    if (!complete_within(timeout)) return false;
     return ec == asio::error::eof || ec == asio::error::connection_reset;
 }
 

@@ -35,6 +35,9 @@ public:
     bool closes(std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 private:
+    // Runs the pending operation; false (and cancelled) when it did not complete within `timeout`.
+    bool complete_within(std::chrono::milliseconds timeout);
+
     boost::asio::io_context io_;
     boost::asio::ip::tcp::socket socket_{io_};
     boost::beast::flat_buffer buffer_;
