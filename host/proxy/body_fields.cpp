@@ -3,7 +3,6 @@
 #include <boost/json/basic_parser_impl.hpp>
 
 #include <cstdint>
-#include <limits>
 
 namespace corral::proxy {
 namespace {
@@ -96,12 +95,16 @@ struct FieldHandler {
 
 BodyFields read_body_fields(std::string_view body) {
     boost::json::parse_options options;
-    options.max_depth = std::numeric_limits<std::size_t>::max();
+    options.max_depth = kMaxBodyDepth;
     boost::json::basic_parser<FieldHandler> parser(options);
     error_code ec;
     const std::size_t used = parser.write_some(false, body.data(), body.size(), ec);
     BodyFields fields = std::move(parser.handler().fields);
-    if (ec && fields.error.empty()) fields.error = "Invalid JSON body: " + ec.message();
+    if (ec == boost::json::error::too_deep) {
+        fields.error = "The request body nests deeper than " + std::to_string(kMaxBodyDepth) + " levels.";
+    } else if (ec && fields.error.empty()) {
+        fields.error = "Invalid JSON body: " + ec.message();
+    }
     if (!ec && body.substr(used).find_first_not_of(" \t\r\n") != std::string_view::npos) {
         fields.error = "Invalid JSON body: extra data after the JSON value";
     }

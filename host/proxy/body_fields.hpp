@@ -1,13 +1,17 @@
 // The two fields corral reads from a request body to route it: the top-level "model" and "stream".
-// A streaming (SAX) read with no depth limit and no document built: corral needs nothing else from
-// a body, and must not refuse what the server accepts (response_format schemas nest deep).
+// A streaming (SAX) read with no document built: corral needs nothing else from a body, and must
+// not refuse what the server accepts (response_format and tool schemas nest deep). Boost.JSON's
+// parser recurses per level, so the depth is bounded, far above any schema a client sends.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace corral::proxy {
+
+constexpr std::size_t kMaxBodyDepth = 1000;
 
 struct BodyFields {
     std::optional<std::string> model;

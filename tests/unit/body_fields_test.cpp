@@ -29,9 +29,13 @@ TEST(BodyFields, DeepSchemasAreNotRefused) {
     auto f = read_body_fields(R"({"model":"m","response_format":{"type":"json_schema","json_schema":{"schema":)" + schema + "}}}");
     EXPECT_EQ(f.error, "");
     EXPECT_EQ(f.model, "m");
-    f = read_body_fields(R"({"x":)" + nested(100000) + R"(,"model":"deep"})");
+    f = read_body_fields(R"({"x":)" + nested(900) + R"(,"model":"deep"})");
     EXPECT_EQ(f.error, "");
     EXPECT_EQ(f.model, "deep");
+    // Past 1000 levels: a clear refusal, not a stack overflow (the parser recurses per level).
+    f = read_body_fields(R"({"model":"deep","x":)" + nested(1000000) + "}");
+    EXPECT_EQ(f.error, "The request body nests deeper than 1000 levels.");
+    EXPECT_FALSE(f.model);
 }
 
 TEST(BodyFields, ErrorsSayWhatIsWrong) {
