@@ -252,16 +252,14 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
             auto [hec, hn] = co_await http::async_write_header(ex.stream, *serializer, tuple_awaitable);
             if (hec) {
                 result.outcome = ForwardResult::Outcome::ClientGone;
+                result.client_timed_out = hec == beast::error::timeout;
                 co_return result;
             }
         }
         if (sse || !own_header) {
             // End the event stream with an error the client libraries understand, then close.
             std::string event = sse_error_event(result.error);
-            if (own_header && out.chunked()) {
-                co_await ex.write_chunk(event);
-                co_await ex.write_last_chunk();
-            } else if (!own_header) {
+            if (!own_header || out.chunked()) {
                 co_await ex.write_chunk(event);
                 co_await ex.write_last_chunk();
             }

@@ -41,6 +41,22 @@ void refuse(tcp::socket& socket) {
     socket.close(ec);
 }
 
+// An answer the listener gives itself, before any route: the request cannot be read or relayed
+// (an invalid_request_error; the connection closes after it).
+struct EarlyAnswer {
+    int status;
+    std::string message;
+    std::string code;
+};
+
+EarlyAnswer unreadable_request(const boost::system::error_code& ec, uint64_t body_limit) {
+    if (ec == http::error::body_limit) {
+        return {413, "The request body is larger than max_request_body (" + std::to_string(body_limit) + " bytes).", "request_too_large"};
+    }
+    if (ec == http::error::header_limit) return {431, "The request headers are too large.", "headers_too_large"};
+    return {400, "Malformed HTTP request: " + ec.message(), "bad_request"};
+}
+
 int open_spare() {
     return ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
@@ -150,16 +166,13 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket) {
             stream.expires_after(timeouts.header);
             auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, tuple_awaitable);
             if (ec == beast::error::timeout) server->closed("header_timeout");
+            // A request answered without reaching the router: an error, then the connection closes.
+            std::optional<EarlyAnswer> early;
             if (!ec) {
-                if (auto framing = framing_error(parser.get())) {
-                    stream.expires_never();
-                    Exchange ex{stream, parser.get(), std::chrono::steady_clock::now(), server->timeouts_.write};
-                    ex.keep_alive = false;
-                    co_await ex.write_error(400, "Malformed HTTP request: " + *framing, "invalid_request_error", "bad_request");
-                    break;
-                }
+                if (auto framing = framing_error(parser.get()))
+                    early = EarlyAnswer{400, "Malformed HTTP request: " + *framing, "bad_request"};
             }
-            if (!ec && !parser.is_done()) {
+            if (!ec && !early && !parser.is_done()) {
                 const auto& header = parser.get();
                 if (parser.content_length() && *parser.content_length() > server->body_limit_) {
                     ec = http::error::body_limit;  // answered below, before the client sends the body
@@ -167,18 +180,14 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket) {
                     // RFC 9110 10.1.1: corral answers the expectation itself (and never forwards it),
                     // so the client sends its body and no interim response is mistaken for the answer.
                     if (!beast::iequals(expect->value(), "100-continue")) {
-                        stream.expires_never();
-                        Exchange ex{stream, parser.get(), std::chrono::steady_clock::now(), server->timeouts_.write};
-                        ex.keep_alive = false;
-                        co_await ex.write_error(417, "Only `Expect: 100-continue` is supported.", "invalid_request_error",
-                                                "expectation_failed");
-                        break;
+                        early = EarlyAnswer{417, "Only `Expect: 100-continue` is supported.", "expectation_failed"};
+                    } else {
+                        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+                        stream.expires_after(timeouts.write);
+                        co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()), asio::use_awaitable);
                     }
-                    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-                    stream.expires_after(timeouts.write);
-                    co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()), asio::use_awaitable);
                 }
-                if (!ec) {
+                if (!ec && !early) {
                     // The body: the header's deadline again, from now (a large body on a slow link may need a longer one).
                     stream.expires_after(timeouts.header);
                     std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
@@ -190,21 +199,14 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket) {
                 ec == asio::error::connection_reset || ec == asio::error::eof) {
                 break;
             }
+            if (ec) early = unreadable_request(ec, server->body_limit_);
             session.busy = true;
             Request request = parser.release();
             request.erase(http::field::expect);
             Exchange ex{stream, request, std::chrono::steady_clock::now(), timeouts.write};
-            if (ec) {
+            if (early) {
                 ex.keep_alive = false;
-                if (ec == http::error::body_limit) {
-                    co_await ex.write_error(
-                        413, "The request body is larger than max_request_body (" + std::to_string(server->body_limit_) + " bytes).",
-                        "invalid_request_error", "request_too_large");
-                } else if (ec == http::error::header_limit) {
-                    co_await ex.write_error(431, "The request headers are too large.", "invalid_request_error", "headers_too_large");
-                } else {
-                    co_await ex.write_error(400, "Malformed HTTP request: " + ec.message(), "invalid_request_error", "bad_request");
-                }
+                co_await ex.write_error(early->status, early->message, "invalid_request_error", early->code);
                 break;
             }
             co_await server->handler_(ex);
