@@ -3,6 +3,7 @@
 #include "cli/commands.hpp"
 #include "cli/json_output.hpp"
 #include "config/units.hpp"
+#include "proxy/http_text.hpp"
 
 #include <boost/json.hpp>
 
@@ -13,20 +14,6 @@
 
 namespace corral::cli {
 namespace {
-
-std::string encode(const std::string& segment) {
-    std::string out;
-    for (unsigned char c : segment) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            char buf[4];
-            std::snprintf(buf, sizeof buf, "%%%02X", c);
-            out += buf;
-        }
-    }
-    return out;
-}
 
 std::string seconds_text(double s) {
     std::ostringstream os;
@@ -82,7 +69,7 @@ int ps(const ParsedArgs& args) {
 int load(const ParsedArgs& args) {
     auto target = resolve_admin_target(args);
     const std::string name = args.positionals.at(0);
-    const std::string path = "/corral/models/" + encode(name) + "/load";
+    const std::string path = "/corral/models/" + proxy::url_encode(name) + "/load";
     if (args.flag("no-wait") || args.flag("json")) {
         auto reply = admin_request(target, "POST", path + (args.flag("no-wait") ? "?wait=0" : ""));
         if (reply.status != 200 && reply.status != 202) return fail(reply);
@@ -141,7 +128,7 @@ int load(const ParsedArgs& args) {
 int unload(const ParsedArgs& args) {
     auto target = resolve_admin_target(args);
     const std::string name = args.positionals.at(0);
-    auto reply = admin_request(target, "POST", "/corral/models/" + encode(name) + "/unload");
+    auto reply = admin_request(target, "POST", "/corral/models/" + proxy::url_encode(name) + "/unload");
     if (reply.status != 200) return fail(reply);
     if (args.flag("json")) {
         write_pretty_json(std::cout, boost::json::parse(reply.body));
@@ -153,7 +140,7 @@ int unload(const ParsedArgs& args) {
 
 int logs(const ParsedArgs& args) {
     auto target = resolve_admin_target(args);
-    std::string path = "/corral/logs/" + encode(args.positionals.at(0)) + "?lines=" + args.value("lines").value_or("200");
+    std::string path = "/corral/logs/" + proxy::url_encode(args.positionals.at(0)) + "?lines=" + args.value("lines").value_or("200");
     if (args.flag("follow")) {
         std::string body;
         int status = admin_stream(target, "GET", path + "&follow=1", "", [&](int code, std::string_view data) {

@@ -70,6 +70,21 @@ boost::json::value openai_error(const std::string& message, const std::string& t
               {"code", code.empty() ? boost::json::value(nullptr) : boost::json::value(to_valid_utf8(code))}}}};
 }
 
+std::string url_encode(std::string_view segment) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : segment) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
+    return out;
+}
+
 std::optional<std::string> url_decode(std::string_view text) {
     std::string out;
     out.reserve(text.size());

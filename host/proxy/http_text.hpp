@@ -13,6 +13,9 @@ namespace corral::proxy {
 // The OpenAI error object {"error":{"message","type","code"}}; client text in it is made valid UTF-8.
 boost::json::value openai_error(const std::string& message, const std::string& type, const std::string& code);
 
+// Percent-encodes a path segment (all but RFC 3986's unreserved characters).
+std::string url_encode(std::string_view segment);
+
 // Percent-decodes a path segment or query value; nullopt for a malformed escape or a result that
 // is not UTF-8.
 std::optional<std::string> url_decode(std::string_view text);

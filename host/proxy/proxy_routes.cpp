@@ -51,7 +51,8 @@ std::optional<std::string> ProxyRoutes::default_model() const {
     std::optional<std::string> loaded;
     int serving = 0;
     for (const auto& s : models) {
-        if (s.state == "ready" || s.state == "unhealthy") {
+        auto entry = scheduler_.find(s.name);
+        if (entry && entry->instance && entry->instance->serving()) {
             ++serving;
             loaded = s.name;
         }
@@ -165,18 +166,7 @@ asio::awaitable<void> ProxyRoutes::index(Exchange& ex) {
             else
                 name += c;
         }
-        std::string link;
-        for (unsigned char c : s.name) {
-            if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-                link += static_cast<char>(c);
-            } else {
-                static constexpr char kHex[] = "0123456789ABCDEF";
-                link += '%';
-                link += kHex[c >> 4];
-                link += kHex[c & 15];
-            }
-        }
-        html += "<li><a href=\"/upstream/" + link + "/\">" + name + "</a> (" + s.state + ")</li>\n";
+        html += "<li><a href=\"/upstream/" + url_encode(s.name) + "/\">" + name + "</a> (" + s.state + ")</li>\n";
     }
     html += "</ul>\n</body></html>\n";
     co_await ex.write_text(http::status::ok, std::move(html), "text/html; charset=utf-8");
