@@ -4,13 +4,12 @@
 
 #include "config/config.hpp"
 #include "proxy/exchange.hpp"
+#include "proxy/route_table.hpp"
 
 #include <string>
 #include <vector>
 
 namespace corral::proxy {
-
-enum class Access { Public, Api, Admin };
 
 class Auth {
 public:

@@ -73,15 +73,15 @@ bool is_get(verb method) {
 
 }  // namespace
 
-KeyNeeded key_for_server_route(verb method, std::string_view path) {
-    if (method == verb::post && one_of(kInferenceRoutes, path)) return KeyNeeded::Api;
-    if (is_get(method) && (one_of(kReadRoutes, path) || one_of(kServerPages, path))) return KeyNeeded::Api;
+Access access_for_server_route(verb method, std::string_view path) {
+    if (method == verb::post && one_of(kInferenceRoutes, path)) return Access::Api;
+    if (is_get(method) && (one_of(kReadRoutes, path) || one_of(kServerPages, path))) return Access::Api;
     if (is_get(method) && path.find("/..") == std::string_view::npos && path != "/cors-proxy") {
         for (const char* suffix : kAssetSuffixes) {
-            if (ends_with(path, suffix)) return KeyNeeded::Api;
+            if (ends_with(path, suffix)) return Access::Api;
         }
     }
-    return KeyNeeded::Admin;
+    return Access::Admin;
 }
 
 Route route_for(verb method, std::string_view target) {
@@ -89,17 +89,17 @@ Route route_for(verb method, std::string_view target) {
     Route route;
     if (path == "/health" || path == "/v1/health") {
         route.kind = is_get(method) ? RouteKind::Health : RouteKind::NotFound;
-        route.key = KeyNeeded::None;
+        route.access = Access::Public;
         return route;
     }
     if (path == "/metrics" && is_get(method)) {
         route.kind = RouteKind::Metrics;
-        route.key = KeyNeeded::Admin;
+        route.access = Access::Admin;
         return route;
     }
     if (path.substr(0, 8) == "/corral/") {
         route.kind = RouteKind::Admin;
-        route.key = KeyNeeded::Admin;
+        route.access = Access::Admin;
         return route;
     }
     if ((path == "/v1/models" || path == "/models") && is_get(method)) {
@@ -130,7 +130,7 @@ Route route_for(verb method, std::string_view target) {
         const std::string_view after = name_end == std::string_view::npos ? std::string_view() : rest.substr(name_end);
         route.upstream_target = !after.empty() && after.front() == '/' ? std::string(after) : "/" + std::string(after);
         const std::string_view server_target = route.upstream_target;
-        route.key = key_for_server_route(method, server_target.substr(0, server_target.find('?')));
+        route.access = access_for_server_route(method, server_target.substr(0, server_target.find('?')));
         return route;
     }
     if (method == verb::post && one_of(kInferenceRoutes, path)) {
@@ -144,7 +144,7 @@ Route route_for(verb method, std::string_view target) {
     }
     if (changes_server_state(method, path)) {
         route.kind = RouteKind::Model;
-        route.key = KeyNeeded::Admin;
+        route.access = Access::Admin;
         route.default_model = true;
         return route;
     }

@@ -24,11 +24,12 @@ enum class RouteKind {
     Upstream,    // /upstream/MODEL/REST: relayed as REST to MODEL's server
 };
 
-enum class KeyNeeded { None, Api, Admin };
+// The key a request needs: none, one of `api_keys`, or the admin key.
+enum class Access { Public, Api, Admin };
 
 struct Route {
     RouteKind kind = RouteKind::NotFound;
-    KeyNeeded key = KeyNeeded::Api;
+    Access access = Access::Api;
     // A request without a model goes to the default model (llama-server's GET /props, /slots).
     bool default_model = false;
     // For Upstream and ModelInfo: the model named in the path (percent-decoded; nullopt when
@@ -44,6 +45,6 @@ Route route_for(boost::beast::http::verb method, std::string_view target);
 // POST /slots/N (save, restore, erase), POST /lora-adapters and POST /props change it and need
 // the admin key; so does any route corral does not know (tools, proxies and router endpoints of
 // newer servers). Inference routes, GET of the server's pages and read-only routes need an API key.
-KeyNeeded key_for_server_route(boost::beast::http::verb method, std::string_view path);
+Access access_for_server_route(boost::beast::http::verb method, std::string_view path);
 
 }  // namespace corral::proxy

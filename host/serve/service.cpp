@@ -170,10 +170,7 @@ asio::awaitable<void> Service::route(proxy::Exchange& ex) {
         co_return;
     }
     const auto route = proxy::route_for(method, std::string_view(ex.request.target().data(), ex.request.target().size()));
-    const auto access = route.key == proxy::KeyNeeded::None  ? proxy::Access::Public
-                        : route.key == proxy::KeyNeeded::Api ? proxy::Access::Api
-                                                             : proxy::Access::Admin;
-    if (!auth_.allowed(ex.request, access)) {
+    if (!auth_.allowed(ex.request, route.access)) {
         co_await ex.write_error(401, "Missing or invalid API key (send `Authorization: Bearer KEY` or `x-api-key: KEY`).",
                                 "invalid_request_error", "invalid_api_key");
         co_return;

@@ -10,10 +10,10 @@ using boost::beast::http::verb;
 
 TEST(RouteTable, CorralsOwnRoutes) {
     EXPECT_EQ(route_for(verb::get, "/health").kind, RouteKind::Health);
-    EXPECT_EQ(route_for(verb::get, "/health").key, KeyNeeded::None);
+    EXPECT_EQ(route_for(verb::get, "/health").access, Access::Public);
     EXPECT_EQ(route_for(verb::head, "/health").kind, RouteKind::Health);
     EXPECT_EQ(route_for(verb::get, "/v1/health").kind, RouteKind::Health);
-    EXPECT_EQ(route_for(verb::get, "/metrics").key, KeyNeeded::Admin);
+    EXPECT_EQ(route_for(verb::get, "/metrics").access, Access::Admin);
     EXPECT_EQ(route_for(verb::post, "/corral/models/a/load").kind, RouteKind::Admin);
     EXPECT_EQ(route_for(verb::get, "/v1/models").kind, RouteKind::ListModels);
     EXPECT_EQ(route_for(verb::head, "/v1/models").kind, RouteKind::ListModels);
@@ -22,7 +22,7 @@ TEST(RouteTable, CorralsOwnRoutes) {
     auto one = route_for(verb::get, "/v1/models/org%2Fname");
     EXPECT_EQ(one.kind, RouteKind::ModelInfo);
     EXPECT_EQ(one.path_model, "org/name");
-    EXPECT_EQ(one.key, KeyNeeded::Api);
+    EXPECT_EQ(one.access, Access::Api);
     EXPECT_EQ(route_for(verb::post, "/v1/models").kind, RouteKind::NotFound);
     EXPECT_EQ(route_for(verb::get, "/nope").kind, RouteKind::NotFound);
 }
@@ -52,7 +52,7 @@ TEST(RouteTable, EveryInferenceRouteOfLlamaServerIsRelayedByModel) {
                              "/v1/chat/completions/input_tokens"}) {
         auto r = route_for(verb::post, path);
         EXPECT_EQ(r.kind, RouteKind::Model) << path;
-        EXPECT_EQ(r.key, KeyNeeded::Api) << path;
+        EXPECT_EQ(r.access, Access::Api) << path;
         EXPECT_FALSE(r.default_model) << path;
         EXPECT_EQ(route_for(verb::get, path).kind, RouteKind::NotFound) << path;
     }
@@ -63,7 +63,7 @@ TEST(RouteTable, ReadRoutesFallBackToTheDefaultModel) {
         auto r = route_for(verb::get, target);
         EXPECT_EQ(r.kind, RouteKind::Model) << target;
         EXPECT_TRUE(r.default_model) << target;
-        EXPECT_EQ(r.key, KeyNeeded::Api) << target;
+        EXPECT_EQ(r.access, Access::Api) << target;
     }
 }
 
@@ -71,7 +71,7 @@ TEST(RouteTable, RoutesThatChangeAServerNeedTheAdminKey) {
     for (const char* target : {"/slots/0?action=save&model=a", "/slots/12", "/lora-adapters", "/props"}) {
         auto r = route_for(verb::post, target);
         EXPECT_EQ(r.kind, RouteKind::Model) << target;
-        EXPECT_EQ(r.key, KeyNeeded::Admin) << target;
+        EXPECT_EQ(r.access, Access::Admin) << target;
         EXPECT_TRUE(r.default_model) << target;
     }
     EXPECT_EQ(route_for(verb::post, "/slots/x").kind, RouteKind::NotFound);
@@ -85,7 +85,7 @@ TEST(RouteTable, UpstreamSplitsModelAndTarget) {
     EXPECT_EQ(r.kind, RouteKind::Upstream);
     EXPECT_EQ(r.path_model, "tiny-a");
     EXPECT_EQ(r.upstream_target, "/props?x=1");
-    EXPECT_EQ(r.key, KeyNeeded::Api);
+    EXPECT_EQ(r.access, Access::Api);
 
     r = route_for(verb::get, "/upstream/tiny-a");
     EXPECT_EQ(r.upstream_target, "/");
@@ -102,18 +102,18 @@ TEST(RouteTable, UpstreamSplitsModelAndTarget) {
 }
 
 TEST(RouteTable, UpstreamNeedsTheAdminKeyForAnythingThatIsNotReadingOrInference) {
-    EXPECT_EQ(route_for(verb::post, "/upstream/a/v1/chat/completions").key, KeyNeeded::Api);
-    EXPECT_EQ(route_for(verb::get, "/upstream/a/").key, KeyNeeded::Api);
-    EXPECT_EQ(route_for(verb::get, "/upstream/a/metrics").key, KeyNeeded::Api);
-    EXPECT_EQ(route_for(verb::get, "/upstream/a/bundle.js").key, KeyNeeded::Api);
-    EXPECT_EQ(route_for(verb::head, "/upstream/a/slots").key, KeyNeeded::Api);
-    EXPECT_EQ(route_for(verb::post, "/upstream/a/slots/0?action=erase").key, KeyNeeded::Admin);
-    EXPECT_EQ(route_for(verb::post, "/upstream/a/lora-adapters").key, KeyNeeded::Admin);
-    EXPECT_EQ(route_for(verb::post, "/upstream/a/props").key, KeyNeeded::Admin);
-    EXPECT_EQ(route_for(verb::get, "/upstream/a/cors-proxy?url=http://x/").key, KeyNeeded::Admin);
-    EXPECT_EQ(route_for(verb::post, "/upstream/a/tools").key, KeyNeeded::Admin);
-    EXPECT_EQ(route_for(verb::delete_, "/upstream/a/v1/models").key, KeyNeeded::Admin);
-    EXPECT_EQ(route_for(verb::get, "/upstream/a/../x.js").key, KeyNeeded::Admin);
+    EXPECT_EQ(route_for(verb::post, "/upstream/a/v1/chat/completions").access, Access::Api);
+    EXPECT_EQ(route_for(verb::get, "/upstream/a/").access, Access::Api);
+    EXPECT_EQ(route_for(verb::get, "/upstream/a/metrics").access, Access::Api);
+    EXPECT_EQ(route_for(verb::get, "/upstream/a/bundle.js").access, Access::Api);
+    EXPECT_EQ(route_for(verb::head, "/upstream/a/slots").access, Access::Api);
+    EXPECT_EQ(route_for(verb::post, "/upstream/a/slots/0?action=erase").access, Access::Admin);
+    EXPECT_EQ(route_for(verb::post, "/upstream/a/lora-adapters").access, Access::Admin);
+    EXPECT_EQ(route_for(verb::post, "/upstream/a/props").access, Access::Admin);
+    EXPECT_EQ(route_for(verb::get, "/upstream/a/cors-proxy?url=http://x/").access, Access::Admin);
+    EXPECT_EQ(route_for(verb::post, "/upstream/a/tools").access, Access::Admin);
+    EXPECT_EQ(route_for(verb::delete_, "/upstream/a/v1/models").access, Access::Admin);
+    EXPECT_EQ(route_for(verb::get, "/upstream/a/../x.js").access, Access::Admin);
 }
 
 }  // namespace
