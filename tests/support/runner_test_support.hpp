@@ -22,8 +22,10 @@ inline boost::json::value chat_completion(const std::string& endpoint, int max_t
     std::string host;
     uint16_t port = 0;
     split_endpoint(endpoint, host, port);
-    auto res = http_request(host, port, "POST", "/v1/chat/completions",
-                            R"({"messages":[{"role":"user","content":"hello"}],"max_tokens":)" + std::to_string(max_tokens) + "}");
+    // ignore_eos: the tiny model's random weights can sample an end token early; the count is exact.
+    auto res = http_request(
+        host, port, "POST", "/v1/chat/completions",
+        R"({"messages":[{"role":"user","content":"hello"}],"ignore_eos":true,"max_tokens":)" + std::to_string(max_tokens) + "}");
     EXPECT_EQ(res.status, 200) << res.body;
     return boost::json::parse(res.body);
 }
