@@ -68,10 +68,7 @@ http::request<http::string_body> upstream_request(Exchange& ex, const ForwardOpt
         if (hop_by_hop(f.name(), f.name_string()) || listed(connection_listed, f.name_string())) continue;
         up.insert(f.name_string(), f.value());
     }
-    std::string_view host(options.endpoint);
-    if (host.substr(0, 7) == "http://") host.remove_prefix(7);
-    if (!host.empty() && host.back() == '/') host.remove_suffix(1);
-    up.set(http::field::host, host);
+    up.set(http::field::host, host_header_of(options.endpoint));
     if (!options.upstream_key.empty()) up.set(http::field::authorization, "Bearer " + options.upstream_key);
     up.keep_alive(true);
     up.body() = ex.request.body();

@@ -32,9 +32,7 @@ asio::awaitable<std::optional<boost::json::value>> get_json(UpstreamPool& pool, 
         co_return std::nullopt;
     }
     http::request<http::empty_body> req{http::verb::get, target, 11};
-    std::string_view host(endpoint);
-    if (host.substr(0, 7) == "http://") host.remove_prefix(7);
-    req.set(http::field::host, host);
+    req.set(http::field::host, host_header_of(endpoint));
     if (!key.empty()) req.set(http::field::authorization, "Bearer " + key);
     req.keep_alive(true);
     up->stream.expires_after(timeout);

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace corral::proxy {
@@ -23,6 +24,13 @@ struct UpstreamConnection {
     bool reused = false;  // came from the pool: the peer may have closed it meanwhile
     std::chrono::steady_clock::time_point idle_since;
 };
+
+// The Host header for a request to `endpoint` ("http://host:port[/]" -> "host:port").
+inline std::string_view host_header_of(std::string_view endpoint) {
+    if (endpoint.substr(0, 7) == "http://") endpoint.remove_prefix(7);
+    if (!endpoint.empty() && endpoint.back() == '/') endpoint.remove_suffix(1);
+    return endpoint;
+}
 
 class UpstreamPool {
 public:
