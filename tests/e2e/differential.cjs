@@ -26,7 +26,7 @@ const INTENDED = {
 };
 
 // Keys whose values differ between any two runs or servers.
-const VOLATILE = new Set(['id', 'created', 'created_at', 'timings', 'id_task', 'id_slot', 't_start', 'prompt_ms', 'predicted_ms',
+const VOLATILE = new Set(['id', 'created', 'timings', 'id_task', 'id_slot', 't_start', 'prompt_ms', 'predicted_ms',
                           'system_fingerprint', 'completion_id', 'response_id', 'output_id', 'item_id', 'call_id',
                           'media_marker']);  // random per server start
 
@@ -35,7 +35,7 @@ function normalise(value) {
   if (value && typeof value === 'object') {
     const out = {};
     for (const k of Object.keys(value).sort()) {
-      if (VOLATILE.has(k) || /^t_/.test(k) || /_ms$/.test(k) || /per_second|per_token/.test(k)) continue;
+      if (VOLATILE.has(k) || /_at$/.test(k) /* Unix times: created_at, completed_at */ || /^t_/.test(k) || /_ms$/.test(k) || /per_second|per_token/.test(k)) continue;
       out[k] = normalise(value[k]);
     }
     return out;
