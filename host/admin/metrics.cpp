@@ -111,6 +111,14 @@ void Metrics::connection_closed(const std::string& reason) {
     ++connections_closed_[prometheus_label("reason", reason)];
 }
 
+void Metrics::key_request(const std::string& key_name, int status) {
+    ++key_requests_[prometheus_label("key", key_name) + "," + prometheus_label("code", std::to_string(status))];
+}
+
+void Metrics::key_limited(const std::string& key_name, const std::string& reason) {
+    ++key_limited_[prometheus_label("key", key_name) + "," + prometheus_label("reason", reason)];
+}
+
 std::string Metrics::render(const std::vector<ModelGauges>& gauges, uint64_t memory_budget, uint64_t connections) const {
     std::string out;
     counters(out, "corral_requests_total", "Proxied requests by model, endpoint and HTTP status.", requests_);
@@ -127,6 +135,9 @@ std::string Metrics::render(const std::vector<ModelGauges>& gauges, uint64_t mem
     counters(out, "corral_client_connections_closed_total",
              "Client connections refused (max_connections, out_of_descriptors) or closed by a deadline (header_timeout, write_timeout).",
              connections_closed_);
+    counters(out, "corral_key_requests_total", "Requests by API key name and HTTP status.", key_requests_);
+    counters(out, "corral_key_limited_total", "Requests refused with 429 by their API key's limits (max_concurrency, requests_per_minute).",
+             key_limited_);
 
     header(out, "corral_model_loaded", "gauge", "1 when the model has a server (any state but unloaded), with its state.");
     for (const auto& g : gauges) {

@@ -43,6 +43,9 @@ public:
     // A client connection refused or cut short: max_connections, out_of_descriptors,
     // header_timeout, write_timeout.
     void connection_closed(const std::string& reason);
+    // Per API key (by its name, never the key): answers by status, and refusals by its limits.
+    void key_request(const std::string& key_name, int status);
+    void key_limited(const std::string& key_name, const std::string& reason);
 
     std::string render(const std::vector<ModelGauges>& gauges, uint64_t memory_budget, uint64_t connections) const;
 
@@ -61,6 +64,8 @@ private:
     ByLabels<uint64_t> restarts_;
     ByLabels<uint64_t> rejections_;
     ByLabels<uint64_t> connections_closed_;
+    ByLabels<uint64_t> key_requests_;
+    ByLabels<uint64_t> key_limited_;
 };
 
 // `name="value"` with the value escaped as the text format requires.

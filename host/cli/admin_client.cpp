@@ -78,8 +78,14 @@ AdminTarget resolve_admin_target(const ParsedArgs& args) {
         target.port = loaded.config->listen.port;
         if (loaded.config->admin_api_key) {
             config_key = loaded.config->admin_api_key;
-        } else if (!loaded.config->api_keys.empty()) {
-            config_key = loaded.config->api_keys.front();
+        } else {
+            // Without an admin key, a key that may use the admin API.
+            for (const auto& k : loaded.config->api_keys) {
+                if (k.admin) {
+                    config_key = k.key;
+                    break;
+                }
+            }
         }
     } else if (const char* env = std::getenv("CORRAL_URL"); env && *env && !args.value("url")) {
         if (!parse_url(env, target)) throw UsageError(std::string("$CORRAL_URL is not an http://host:port URL: ") + env);

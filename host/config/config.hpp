@@ -54,6 +54,27 @@ struct ClientTimeouts {
     std::chrono::milliseconds write{std::chrono::seconds(60)};   // a write to the client that makes no progress
 };
 
+// One entry of "api_keys": a plain string is a key with no limits that may also use the admin API
+// (when there is no admin_api_key); an object is a scoped key.
+struct ApiKey {
+    std::string key;                              // the secret itself (from "key", "key_file" or "key_env"); never logged
+    std::string name;                             // for metrics and logs: "name", else "key-N" (N from 1)
+    std::vector<std::string> models;              // glob patterns (`*`, `?`) over model names and aliases; empty: every model
+    bool admin = true;                            // may reach Access::Admin routes when there is no admin_api_key
+    std::optional<uint32_t> max_concurrency;      // its requests in flight at once
+    std::optional<uint32_t> requests_per_minute;  // its request rate (a token bucket of this many, refilled over a minute)
+
+    bool operator==(const ApiKey&) const = default;
+};
+
+// TLS on the listener: PEM files (a certificate chain, and its private key), read at start and on reload.
+struct TlsConfig {
+    std::filesystem::path cert;
+    std::filesystem::path key;
+
+    bool operator==(const TlsConfig&) const = default;
+};
+
 struct ModelConfig {
     std::string name;  // the key under "models"
     std::string runner;
@@ -77,8 +98,9 @@ struct Config {
     std::vector<std::string> preload;
     std::optional<std::filesystem::path> state_dir;
     std::optional<std::string> log_level;
-    std::vector<std::string> api_keys;
+    std::vector<ApiKey> api_keys;
     std::optional<std::string> admin_api_key;
+    std::optional<TlsConfig> tls;
     // Origins whose browser pages may call corral (CORS): "*" or "scheme://host[:port]"; none by default.
     std::vector<std::string> cors_origins;
     uint64_t max_request_body = 32ull << 20;  // bytes; larger requests get 413

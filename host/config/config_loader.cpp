@@ -293,8 +293,8 @@ public:
         Config c;
         ObjectReader r(doc, "", errors_,
                        {"listen", "plugin_dirs", "runners", "probes", "scheduler", "models", "preload", "state_dir", "log_level",
-                        "api_keys", "admin_api_key", "cors_origins", "supervisor", "max_request_body", "max_connections", "client_timeouts",
-                        "shutdown_grace", "send_loading_state"});
+                        "api_keys", "admin_api_key", "tls", "cors_origins", "supervisor", "max_request_body", "max_connections",
+                        "client_timeouts", "shutdown_grace", "send_loading_state"});
         if (!r.valid()) return c;
         parse_listen(r, c.listen);
         std::vector<std::string> dirs;
@@ -315,12 +315,10 @@ public:
         std::optional<std::string> state_dir;
         if (r.read("state_dir", state_dir)) c.state_dir = resolve(base_, *state_dir);
         r.read_choice("log_level", c.log_level, {"trace", "debug", "info", "warn", "error", "critical", "off"});
-        r.read_into("api_keys", c.api_keys);
-        for (std::size_t i = 0; i < c.api_keys.size(); ++i) {
-            if (c.api_keys[i].empty()) r.error(sdk::json_path_index("api_keys", i), "an API key must not be empty");
-        }
+        if (const auto* keys = r.raw("api_keys")) parse_api_keys(*keys, c);
         r.read("admin_api_key", c.admin_api_key);
         if (c.admin_api_key && c.admin_api_key->empty()) r.error(r.child("admin_api_key"), "an API key must not be empty");
+        if (const auto* tls = r.raw("tls")) parse_tls(*tls, c);
         r.read_into("cors_origins", c.cors_origins);
         for (std::size_t i = 0; i < c.cors_origins.size(); ++i) {
             if (!valid_origin(c.cors_origins[i])) {
@@ -393,6 +391,116 @@ private:
         std::optional<int32_t> max_queue;
         r.read_min("max_queue", max_queue, 0);
         if (max_queue) s.max_queue = *max_queue;
+    }
+
+    // "api_keys": strings, or objects {"key" | "key_file" | "key_env", "name", "models", "admin",
+    // "max_concurrency", "requests_per_minute"}. Messages never quote a key.
+    void parse_api_keys(const json::value& v, Config& c) {
+        if (!v.is_array()) {
+            errors_.push_back({"api_keys", "expected array of keys (strings or objects), got " + std::string(sdk::json_kind_name(v))});
+            return;
+        }
+        const auto& entries = v.get_array();
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            const std::string path = sdk::json_path_index("api_keys", i);
+            ApiKey k;
+            k.name = "key-" + std::to_string(i + 1);
+            if (entries[i].is_string()) {
+                k.key = entries[i].get_string();
+            } else if (entries[i].is_object()) {
+                if (!parse_api_key_object(entries[i], path, c, k)) continue;
+            } else {
+                errors_.push_back({path, "expected a key (string) or an object with \"key\", \"key_file\" or \"key_env\", got " +
+                                             std::string(sdk::json_kind_name(entries[i]))});
+                continue;
+            }
+            if (k.key.empty()) {
+                errors_.push_back({path, "an API key must not be empty"});
+                continue;
+            }
+            for (const auto& earlier : c.api_keys) {
+                if (earlier.key == k.key) errors_.push_back({path, "the same key as api_keys entry \"" + earlier.name + "\""});
+                if (earlier.name == k.name)
+                    errors_.push_back({sdk::json_path_join(path, "name"), "another key is named \"" + k.name + "\""});
+            }
+            c.api_keys.push_back(std::move(k));
+        }
+    }
+
+    bool parse_api_key_object(const json::value& v, const std::string& path, const Config& c, ApiKey& k) {
+        ObjectReader r(v, path, errors_,
+                       {"key", "key_file", "key_env", "name", "models", "admin", "max_concurrency", "requests_per_minute"});
+        if (!r.valid()) return false;
+        const int sources = (r.raw("key") ? 1 : 0) + (r.raw("key_file") ? 1 : 0) + (r.raw("key_env") ? 1 : 0);
+        if (sources != 1) {
+            r.error(path,
+                    "expected exactly one of \"key\", \"key_file\" (a file holding the key) or \"key_env\" (an environment variable)");
+            return false;
+        }
+        std::optional<std::string> key, file, env;
+        if (r.read("key", key)) k.key = *key;
+        if (r.read("key_file", file)) {
+            const auto p = resolve(base_, *file);
+            std::ifstream in(p, std::ios::binary);
+            if (!in) {
+                r.error(r.child("key_file"), "cannot read " + p.string() + ": " + std::strerror(errno));
+                return false;
+            }
+            std::ostringstream text;
+            text << in.rdbuf();
+            k.key = text.str();
+            while (!k.key.empty() && std::isspace(static_cast<unsigned char>(k.key.back()))) k.key.pop_back();  // a trailing newline
+            if (k.key.empty()) r.error(r.child("key_file"), p.string() + " is empty");
+        }
+        if (r.read("key_env", env)) {
+            const char* value = std::getenv(env->c_str());
+            if (!value || !*value) {
+                r.error(r.child("key_env"), "the environment variable " + *env + " is not set (or empty)");
+                return false;
+            }
+            k.key = value;
+        }
+        std::optional<std::string> name;
+        if (r.read("name", name)) {
+            if (!valid_identifier(*name)) r.error(r.child("name"), "key names may use letters, digits, '_' and '-' only");
+            k.name = *name;
+        }
+        r.read_into("models", k.models);
+        for (std::size_t m = 0; m < k.models.size(); ++m) {
+            const auto& pattern = k.models[m];
+            const auto at = sdk::json_path_index(r.child("models"), m);
+            if (pattern.empty()) {
+                r.error(at, "a model pattern must not be empty");
+            } else if (pattern.find_first_of("*?") == std::string::npos && !c.find_model(pattern)) {
+                // A name without wildcards that names nothing is a typo, not a scope.
+                r.error(at, "no model or alias named \"" + pattern + "\" under \"models\" (patterns may use * and ?)");
+            }
+        }
+        // A scoped key is not an admin key unless it says so.
+        k.admin = false;
+        std::optional<bool> admin;
+        if (r.read("admin", admin)) k.admin = *admin;
+        std::optional<int64_t> concurrency, rate;
+        r.read_min("max_concurrency", concurrency, int64_t{1});
+        if (concurrency) k.max_concurrency = static_cast<uint32_t>(std::min<int64_t>(*concurrency, 1'000'000));
+        r.read_min("requests_per_minute", rate, int64_t{1});
+        if (rate) k.requests_per_minute = static_cast<uint32_t>(std::min<int64_t>(*rate, 1'000'000'000));
+        return true;
+    }
+
+    void parse_tls(const json::value& v, Config& c) {
+        ObjectReader r(v, "tls", errors_, {"cert", "key"});
+        if (!r.valid()) return;
+        auto cert = r.required<std::string>("cert");
+        auto key = r.required<std::string>("key");
+        if (!cert || !key) return;
+        TlsConfig tls{resolve(base_, *cert), resolve(base_, *key)};
+        // The files are read by the listener (at start and on reload); here only their presence.
+        for (const auto& [name, file] : {std::pair{"cert", tls.cert}, std::pair{"key", tls.key}}) {
+            std::error_code ec;
+            if (!std::filesystem::is_regular_file(file, ec)) r.error(r.child(name), "no such file: " + file.string());
+        }
+        c.tls = std::move(tls);
     }
 
     void parse_client_timeouts(const json::value& v, ClientTimeouts& t) {

@@ -1,22 +1,30 @@
 #include "proxy/auth.hpp"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <stdexcept>
+
 namespace corral::proxy {
 namespace {
 
-// Compares without an early exit, so timing does not tell how much of a key matched.
-bool same_key(const std::string& a, const std::string& b) {
-    unsigned char diff = a.size() == b.size() ? 0 : 1;
-    for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
-    return diff == 0;
-}
-
-bool any_matches(const std::string& key, const std::vector<std::string>& keys) {
-    bool found = false;
-    for (const auto& k : keys) found |= same_key(key, k);
-    return found;
+// Digests of equal length, compared without an early exit: timing tells neither which key nor how
+// much of one matched, nor its length.
+std::array<unsigned char, 32> digest_of(std::string_view key) {
+    std::array<unsigned char, 32> out{};
+    unsigned int size = 0;
+    if (!EVP_Digest(key.data(), key.size(), out.data(), &size, EVP_sha256(), nullptr) || size != out.size()) {
+        throw std::runtime_error("SHA-256 failed");
+    }
+    return out;
 }
 
 }  // namespace
+
+Auth::Auth(const config::Config& config) {
+    for (const auto& k : config.api_keys) keys_.push_back({digest_of(k.key), std::make_shared<const config::ApiKey>(k)});
+    if (config.admin_api_key) admin_ = digest_of(*config.admin_api_key);
+}
 
 std::string presented_key(const Request& request) {
     auto auth = request[http::field::authorization];
@@ -29,17 +37,26 @@ std::string presented_key(const Request& request) {
     return std::string(x);
 }
 
-bool Auth::allowed(const Request& request, Access access) const {
+Auth::Decision Auth::check(const Request& request, Access access) const {
+    if (access == Access::Public) return {true, nullptr};
+    const auto presented = digest_of(presented_key(request));
+    std::shared_ptr<const config::ApiKey> matched;
+    for (const auto& e : keys_) {
+        if (CRYPTO_memcmp(e.digest.data(), presented.data(), presented.size()) == 0) matched = e.key;
+    }
+    const bool is_admin_key = admin_ && CRYPTO_memcmp(admin_->data(), presented.data(), presented.size()) == 0;
     switch (access) {
         case Access::Public:
-            return true;
+            break;
         case Access::Api:
-            return api_keys_.empty() || any_matches(presented_key(request), api_keys_);
+            if (keys_.empty()) return {true, nullptr};
+            return {matched != nullptr, matched};
         case Access::Admin:
-            if (admin_key_) return same_key(presented_key(request), *admin_key_);
-            return api_keys_.empty() || any_matches(presented_key(request), api_keys_);
+            if (admin_) return {is_admin_key, nullptr};
+            if (keys_.empty()) return {true, nullptr};
+            return {matched && matched->admin, matched};
     }
-    return false;
+    return {};
 }
 
 }  // namespace corral::proxy

@@ -10,11 +10,16 @@
 #include <boost/json/value.hpp>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+namespace corral::config {
+struct ApiKey;
+}
 
 namespace corral::proxy {
 
@@ -28,6 +33,7 @@ struct Exchange {
     std::chrono::milliseconds write_timeout{std::chrono::seconds(60)};  // a write to the client that makes no progress
     bool keep_alive = true;                                             // handlers clear it when the connection must close after them
     int status = 0;                                                     // the status sent, for logs and metrics
+    std::shared_ptr<const config::ApiKey> key{};  // the api_keys entry the client presented (null: none needed, or the admin key)
     // Added to every response this exchange writes, corral's own and relayed ones (CORS).
     std::vector<std::pair<std::string, std::string>> extra_headers{};
 

@@ -46,8 +46,9 @@ std::string loading_chunk(const std::string& model, const std::string& text) {
 
 }  // namespace
 
-std::optional<std::string> ProxyRoutes::default_model() const {
-    const auto models = scheduler_.status();
+std::optional<std::string> ProxyRoutes::default_model(const config::ApiKey* key) const {
+    auto models = scheduler_.status();
+    std::erase_if(models, [&](const scheduler::ModelStatus& s) { return !key_sees(key, s.name, s.aliases); });
     std::optional<std::string> loaded;
     int serving = 0;
     for (const auto& s : models) {
@@ -83,7 +84,9 @@ asio::awaitable<boost::json::object> ProxyRoutes::model_entry(const scheduler::M
 
 asio::awaitable<void> ProxyRoutes::list_models(Exchange& ex) {
     boost::json::array data;
-    for (const auto& s : scheduler_.status()) data.push_back(co_await model_entry(s));
+    for (const auto& s : scheduler_.status()) {
+        if (key_sees(ex.key.get(), s.name, s.aliases)) data.push_back(co_await model_entry(s));
+    }
     boost::json::object body;
     body["object"] = "list";
     body["data"] = std::move(data);
@@ -92,7 +95,7 @@ asio::awaitable<void> ProxyRoutes::list_models(Exchange& ex) {
 
 asio::awaitable<void> ProxyRoutes::describe_model(Exchange& ex, const Route& route) {
     auto model = route.path_model ? scheduler_.find(*route.path_model) : nullptr;
-    if (!model) {
+    if (!model || !key_sees(ex.key.get(), model->config.name, model->config.aliases)) {
         co_await ex.write_error(
             404, "The model `" + route.path_model.value_or("") + "` does not exist (GET /v1/models lists the models served here).",
             "invalid_request_error", "model_not_found");
@@ -119,13 +122,14 @@ asio::awaitable<void> ProxyRoutes::forward_to_model(Exchange& ex, const Route& r
         stream = fields.stream;
     }
     if (!model || model->empty()) model = ex.query("model");
-    if ((!model || model->empty()) && route.default_model) model = default_model();
+    if ((!model || model->empty()) && route.default_model) model = default_model(ex.key.get());
     if (!model || model->empty()) {
         co_await ex.write_error(400, "You must provide a model parameter (GET /v1/models lists the models served here).",
                                 "invalid_request_error", "missing_model");
         metrics_.request("", endpoint_name, 400, 0);
         co_return;
     }
+    if (co_await hidden_from_key(ex, *model, endpoint_name)) co_return;
     auto entry = scheduler_.find(*model);
     const bool chat = endpoint_name == "/v1/chat/completions" || endpoint_name == "/chat/completions";
     if (entry && stream && chat && !(entry->instance && entry->instance->serving()) &&
@@ -145,7 +149,7 @@ asio::awaitable<void> ProxyRoutes::forward_upstream(Exchange& ex, const Route& r
 }
 
 asio::awaitable<void> ProxyRoutes::index(Exchange& ex) {
-    if (auto model = default_model()) {
+    if (auto model = default_model(ex.key.get())) {
         co_await acquire_and_relay(ex, *model, "/", "/");
         co_return;
     }
@@ -153,6 +157,7 @@ asio::awaitable<void> ProxyRoutes::index(Exchange& ex) {
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>corral</title></head><body>\n<h1>corral</h1>\n"
         "<p>Several models are served here; each model's own web UI is under /upstream/MODEL/.</p>\n<ul>\n";
     for (const auto& s : scheduler_.status()) {
+        if (!key_sees(ex.key.get(), s.name, s.aliases)) continue;
         std::string name;
         for (char c : s.name) {
             if (c == '&')
@@ -174,6 +179,7 @@ asio::awaitable<void> ProxyRoutes::index(Exchange& ex) {
 
 asio::awaitable<void> ProxyRoutes::acquire_and_relay(Exchange& ex, const std::string& model, const std::string& endpoint_name,
                                                      const std::string& target) {
+    if (co_await hidden_from_key(ex, model, endpoint_name)) co_return;
     auto entry = scheduler_.find(model);
     for (int attempt = 0; attempt < 2; ++attempt) {
         auto acquired = co_await scheduler_.acquire(model);
@@ -186,6 +192,15 @@ asio::awaitable<void> ProxyRoutes::acquire_and_relay(Exchange& ex, const std::st
         // A server that died an instant ago may still look ready: then the request waits for its restart.
         if (co_await relay(ex, std::move(std::get<scheduler::Lease>(acquired)), endpoint_name, false, attempt == 0, target)) co_return;
     }
+}
+
+asio::awaitable<bool> ProxyRoutes::hidden_from_key(Exchange& ex, const std::string& model, const std::string& endpoint_name) {
+    auto entry = scheduler_.find(model);
+    if (!entry || key_sees(ex.key.get(), entry->config.name, entry->config.aliases)) co_return false;
+    const auto refusal = scheduler::Refusal::model_not_found(model);
+    co_await ex.write_error(refusal.status, refusal.message, refusal.type, refusal.code);
+    metrics_.request("", endpoint_name, refusal.status, std::chrono::duration<double>(clock::now() - ex.received).count());
+    co_return true;
 }
 
 asio::awaitable<void> ProxyRoutes::forward_with_progress(Exchange& ex, const std::string& model, const std::string& endpoint_name) {

@@ -5,6 +5,7 @@
 
 #include "admin/metrics.hpp"
 #include "proxy/exchange.hpp"
+#include "proxy/key_policy.hpp"
 #include "proxy/model_facts.hpp"
 #include "proxy/route_table.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -27,14 +28,16 @@ public:
     // GET /: the default model's web UI, or a list of the models' pages.
     boost::asio::awaitable<void> index(Exchange& ex);
 
-    // llama-server's rule for a request without a model, as corral applies it: the one model
-    // loaded, else the one model configured; nullopt when that does not single one out.
-    std::optional<std::string> default_model() const;
+    // llama-server's rule for a request without a model, as corral applies it to the models `key`
+    // sees: the one model loaded, else the one model configured; nullopt when that does not single one out.
+    std::optional<std::string> default_model(const config::ApiKey* key) const;
 
     // A server that went away: its facts are forgotten.
     void forget_instance(const std::string& instance_id) { facts_.forget_server(instance_id); }
 
 private:
+    // True (after answering 404, as for a model that is not here) when the client's key may not see `model`.
+    boost::asio::awaitable<bool> hidden_from_key(Exchange& ex, const std::string& model, const std::string& endpoint_name);
     // A model's /v1/models entry: corral's fields, then the server's or the GGUF's facts.
     boost::asio::awaitable<boost::json::object> model_entry(const scheduler::ModelStatus& status);
     boost::asio::awaitable<void> forward_with_progress(Exchange& ex, const std::string& model, const std::string& endpoint_name);

@@ -30,12 +30,12 @@ Refusal make_refusal(int status, std::string message, std::string type, std::str
     return r;
 }
 
-Refusal not_found(const std::string& model) {
+}  // namespace
+
+Refusal Refusal::model_not_found(const std::string& model) {
     return {404, "The model `" + model + "` does not exist (GET /v1/models lists the models served here).", "invalid_request_error",
             "model_not_found", std::nullopt};
 }
-
-}  // namespace
 
 // ---- Lease ----
 
@@ -147,7 +147,7 @@ std::shared_ptr<ModelEntry> Scheduler::find(std::string_view model) const {
 
 asio::awaitable<std::variant<Lease, Refusal>> Scheduler::acquire(std::string model) {
     auto entry = find(model);
-    if (!entry) co_return not_found(model);
+    if (!entry) co_return Refusal::model_not_found(model);
     if (shutting_down_) co_return make_refusal(503, "corral is shutting down", "server_error", "shutting_down", 5);
     const auto limit = entry->config.concurrency;
     auto& inst = entry->instance;
@@ -374,7 +374,7 @@ void Scheduler::on_instance_changed(std::shared_ptr<supervisor::Instance> instan
 
 std::optional<Refusal> Scheduler::load(const std::string& model) {
     auto entry = find(model);
-    if (!entry) return not_found(model);
+    if (!entry) return Refusal::model_not_found(model);
     if (shutting_down_) return Refusal{503, "corral is shutting down", "server_error", "shutting_down", 5};
     if (entry->instance && entry->instance->state == InstanceState::Failed) entry->instance = nullptr;
     entry->wanted = true;
@@ -384,7 +384,7 @@ std::optional<Refusal> Scheduler::load(const std::string& model) {
 
 std::optional<Refusal> Scheduler::unload(const std::string& model) {
     auto entry = find(model);
-    if (!entry) return not_found(model);
+    if (!entry) return Refusal::model_not_found(model);
     entry->wanted = false;
     if (entry->instance) {
         metrics_.eviction(entry->config.name, "admin");

@@ -39,6 +39,9 @@ struct Refusal {
     std::string type = "server_error";  // OpenAI error type
     std::string code;                   // OpenAI error code
     std::optional<int> retry_after;     // seconds
+
+    // 404 model_not_found: what a client is told about a model that is not here (or not for its key).
+    static Refusal model_not_found(const std::string& model);
 };
 
 // The right to send one request to a model's server; released when destroyed.

@@ -170,11 +170,39 @@ asio::awaitable<void> Service::route(proxy::Exchange& ex) {
         co_return;
     }
     const auto route = proxy::route_for(method, std::string_view(ex.request.target().data(), ex.request.target().size()));
-    if (!auth_.allowed(ex.request, route.access)) {
+    auto decision = auth_.check(ex.request, route.access);
+    if (!decision.allowed) {
         co_await ex.write_error(401, "Missing or invalid API key (send `Authorization: Bearer KEY` or `x-api-key: KEY`).",
                                 "invalid_request_error", "invalid_api_key");
         co_return;
     }
+    ex.key = std::move(decision.key);
+    proxy::KeyPermit permit;
+    if (ex.key) {
+        if (auto limited = key_limiter_.admit(*ex.key, clock::now())) {
+            const bool rate = std::string_view(limited->reason) == "requests_per_minute";
+            metrics_.key_limited(ex.key->name, limited->reason);
+            log()->debug("key {}: {} {} refused by its {}", ex.key->name, ex.request.method_string(), ex.path(), limited->reason);
+            // Named: GCC 12 destroys temporaries in co_await expressions twice.
+            const std::string message = rate ? "This API key sent more than its " + std::to_string(*ex.key->requests_per_minute) +
+                                                   " requests per minute; retry after the Retry-After seconds."
+                                             : "This API key already has " + std::to_string(*ex.key->max_concurrency) +
+                                                   " requests in flight (its max_concurrency); retry when one ends.";
+            const std::string code = rate ? "rate_limit_exceeded" : "concurrency_limit_exceeded";
+            co_await ex.write_error(429, message, "rate_limit_error", code, limited->retry_after);
+            metrics_.key_request(ex.key->name, 429);
+            co_return;
+        }
+        permit = proxy::KeyPermit(&key_limiter_, ex.key->name);
+    }
+    co_await dispatch(ex, route);
+    if (ex.key) {
+        metrics_.key_request(ex.key->name, ex.status);
+        log()->debug("key {}: {} {} answered {}", ex.key->name, ex.request.method_string(), ex.path(), ex.status);
+    }
+}
+
+asio::awaitable<void> Service::dispatch(proxy::Exchange& ex, const proxy::Route& route) {
     switch (route.kind) {
         case proxy::RouteKind::Health:
             co_await admin_routes_.health(ex);

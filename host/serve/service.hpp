@@ -12,6 +12,7 @@
 #include "proxy/auth.hpp"
 #include "proxy/cors.hpp"
 #include "proxy/http_server.hpp"
+#include "proxy/key_policy.hpp"
 #include "proxy/proxy_routes.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "scheduler/scheduler.hpp"
@@ -41,7 +42,9 @@ public:
     void run(const std::function<void(uint16_t port)>& on_listening);
 
 private:
+    // Auth, the key's limits, then dispatch().
     boost::asio::awaitable<void> route(proxy::Exchange& ex);
+    boost::asio::awaitable<void> dispatch(proxy::Exchange& ex, const proxy::Route& route);
     admin::ReloadOutcome reload();
     void adopt_leftovers();
     void watch_signals();
@@ -68,6 +71,7 @@ private:
     scheduler::Scheduler scheduler_;
     proxy::UpstreamPool pool_;
     proxy::Auth auth_;
+    proxy::KeyLimiter key_limiter_;
     proxy::Cors cors_;
     proxy::ProxyRoutes proxy_routes_;
     admin::AdminRoutes admin_routes_;

@@ -5,6 +5,7 @@
 #include "proxy/auth.hpp"
 #include "proxy/body_fields.hpp"
 #include "proxy/http_text.hpp"
+#include "proxy/key_policy.hpp"
 #include "proxy/request_framing.hpp"
 #include "proxy/route_table.hpp"
 
@@ -27,6 +28,19 @@ void check_error_body(const std::string& quoted) {
     if (ec) std::abort();
 }
 
+// Two scoped keys and an admin key: whatever a request presents, a decision that allows it names
+// the entry it matched (or none, for the admin key).
+const corral::proxy::Auth& auth() {
+    static const corral::proxy::Auth instance = [] {
+        corral::config::Config c;
+        c.api_keys.push_back({"user-key", "user", {"tiny-*", "?oy"}, false, 2, 60});
+        c.api_keys.push_back({"other", "other", {}, true, std::nullopt, std::nullopt});
+        c.admin_api_key = "admin-key";
+        return corral::proxy::Auth(c);
+    }();
+    return instance;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -47,7 +61,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view target(request.target().data(), request.target().size());
     const auto route = corral::proxy::route_for(request.method(), target);
     if (route.path_model && !corral::proxy::valid_utf8(*route.path_model)) std::abort();
-    (void)corral::proxy::presented_key(request);
+    const auto presented = corral::proxy::presented_key(request);
+    for (auto access : {corral::proxy::Access::Api, corral::proxy::Access::Admin}) {
+        const auto decision = auth().check(request, access);
+        if (decision.allowed && decision.key && decision.key->key != presented) std::abort();
+    }
+    if (route.path_model) (void)corral::proxy::glob_match(presented, *route.path_model);
     if (auto q = target.find('?'); q != std::string_view::npos) {
         if (auto decoded = corral::proxy::url_decode(target.substr(q + 1)); decoded && !corral::proxy::valid_utf8(*decoded)) std::abort();
     }

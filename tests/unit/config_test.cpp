@@ -2,7 +2,12 @@
 #include "config/config_loader.hpp"
 
 #include <gmock/gmock.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 namespace corral::config {
 namespace {
@@ -153,6 +158,72 @@ TEST(Config, ListenAndPreloadAreChecked) {
     EXPECT_THAT(r.errors, HasError("listen", "expected \"host:port\""));
     EXPECT_THAT(r.errors, HasError("preload[0]", "no model or alias named \"ghost\""));
     EXPECT_THAT(r.errors, HasError("api_keys[0]", "must not be empty"));
+}
+
+TEST(Config, ApiKeysAreStringsOrScopedObjects) {
+    const auto dir = std::filesystem::temp_directory_path() / ("corral-config-keys-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "team.key") << "from-file\n";
+    ::setenv("CORRAL_TEST_KEY", "from-env", 1);
+    auto r = parse_config(R"({
+      "runners": {"m": {"plugin": "mock"}},
+      "models": {"tiny-a": {"path": "/dev/null"}, "toy": {"path": "/dev/null", "aliases": ["t"]}},
+      "api_keys": ["plain",
+                   {"key": "k2", "name": "ci", "models": ["tiny-*", "t"], "max_concurrency": 2, "requests_per_minute": 60},
+                   {"key_file": "team.key", "admin": true},
+                   {"key_env": "CORRAL_TEST_KEY", "name": "env"}]})",
+                          dir);
+    ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors.front().to_string());
+    const auto& keys = r.config->api_keys;
+    ASSERT_EQ(keys.size(), 4u);
+    EXPECT_EQ(keys[0].key, "plain");
+    EXPECT_EQ(keys[0].name, "key-1");
+    EXPECT_TRUE(keys[0].admin) << "plain strings keep their old rights";
+    EXPECT_EQ(keys[1].name, "ci");
+    EXPECT_EQ(keys[1].models, (std::vector<std::string>{"tiny-*", "t"}));
+    EXPECT_FALSE(keys[1].admin) << "a scoped key is not an admin key unless it says so";
+    EXPECT_EQ(keys[1].max_concurrency, 2u);
+    EXPECT_EQ(keys[1].requests_per_minute, 60u);
+    EXPECT_EQ(keys[2].key, "from-file") << "the file's trailing newline is not part of the key";
+    EXPECT_EQ(keys[2].name, "key-3");
+    EXPECT_TRUE(keys[2].admin);
+    EXPECT_EQ(keys[3].key, "from-env");
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Config, ApiKeyMistakesNameTheirPathAndNeverTheKey) {
+    ::unsetenv("CORRAL_TEST_NO_SUCH_KEY");
+    auto r = parse_config(R"({
+      "runners": {"m": {"plugin": "mock"}},
+      "models": {"toy": {"path": "/dev/null"}},
+      "api_keys": [{"key": "sekrit", "key_env": "X"},
+                   {"key_env": "CORRAL_TEST_NO_SUCH_KEY"},
+                   {"key_file": "/nonexistent/key"},
+                   {"key": "a", "models": ["toyy", ""], "max_concurrency": 0, "requests_per_minute": 0, "name": "bad name"},
+                   {"key": "a"},
+                   {"key": "b", "name": "key-5"},
+                   7]})",
+                          "");
+    EXPECT_THAT(r.errors, HasError("api_keys[0]", "exactly one of \"key\", \"key_file\""));
+    EXPECT_THAT(r.errors, HasError("api_keys[1].key_env", "CORRAL_TEST_NO_SUCH_KEY is not set"));
+    EXPECT_THAT(r.errors, HasError("api_keys[2].key_file", "cannot read /nonexistent/key"));
+    EXPECT_THAT(r.errors, HasError("api_keys[3].models[0]", "no model or alias named \"toyy\""));
+    EXPECT_THAT(r.errors, HasError("api_keys[3].models[1]", "must not be empty"));
+    EXPECT_THAT(r.errors, HasError("api_keys[3].max_concurrency", "at least 1"));
+    EXPECT_THAT(r.errors, HasError("api_keys[3].requests_per_minute", "at least 1"));
+    EXPECT_THAT(r.errors, HasError("api_keys[3].name", "letters, digits"));
+    EXPECT_THAT(r.errors, HasError("api_keys[4]", "the same key as api_keys entry"));
+    EXPECT_THAT(r.errors, HasError("api_keys[5].name", "another key is named \"key-5\""));
+    EXPECT_THAT(r.errors, HasError("api_keys[6]", "expected a key (string) or an object"));
+    for (const auto& e : r.errors) EXPECT_EQ(e.to_string().find("sekrit"), std::string::npos) << e.to_string();
+}
+
+TEST(Config, TlsNeedsACertificateAndAKey) {
+    auto r = parse_config(R"({"tls": {"cert": "/nonexistent/cert.pem"}})", "");
+    EXPECT_THAT(r.errors, HasError("tls.key", "required key is missing"));
+    auto missing = parse_config(R"({"tls": {"cert": "/nonexistent/cert.pem", "key": "/nonexistent/key.pem"}})", "");
+    EXPECT_THAT(missing.errors, HasError("tls.cert", "no such file: /nonexistent/cert.pem"));
+    EXPECT_THAT(missing.errors, HasError("tls.key", "no such file: /nonexistent/key.pem"));
 }
 
 TEST(Config, CorsOriginsAreOriginsOrAStar) {
