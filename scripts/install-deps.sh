@@ -8,7 +8,8 @@ packages=(
   g++ cmake ninja-build make pkg-config clang-format git
   libboost1.81-dev libboost-filesystem1.81-dev libboost-json1.81-dev  # Asio, Beast, Process, DLL, JSON
   libspdlog-dev libfmt-dev
-  libssl-dev  # libcrypto: HMAC-SHA256 for the model servers' keys
+  libssl-dev  # OpenSSL: TLS on the listener, SHA-256 key digests, HMAC-SHA256 for the model servers' keys
+  openssl  # the TLS tests make self-signed certificates with its CLI
   libgtest-dev libgmock-dev
   curl  # e2e tests drive `corral serve` with curl
   clang libclang-rt-14-dev  # libFuzzer for the GGUF fuzz test

@@ -1,6 +1,7 @@
 // The client side of `corral ps|load|unload|logs`: finds the running `corral serve` (--url, else
 // the listen address of --config, else $CORRAL_URL, else http://127.0.0.1:8080) and talks to its
-// admin API with the admin key (--api-key, $CORRAL_API_KEY, or the config's admin_api_key).
+// admin API with the admin key (--api-key, $CORRAL_API_KEY, or the config's admin_api_key), over
+// HTTPS when the URL says so or the config has "tls".
 #pragma once
 
 #include "cli/args.hpp"
@@ -16,6 +17,8 @@ struct AdminTarget {
     std::string host = "127.0.0.1";
     uint16_t port = 8080;
     std::string api_key;
+    bool tls = false;     // https: verified against the system's CAs and `ca_file`
+    std::string ca_file;  // PEM: --cacert, or the config's tls.cert (a self-signed certificate trusts itself)
 
     std::string url() const;
 };

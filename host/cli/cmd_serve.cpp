@@ -57,11 +57,12 @@ int serve(const ParsedArgs& args) {
     raise_open_file_limit();
     const auto models = config.models.size();
     const auto host = config.listen.host;
+    const bool tls = config.tls.has_value();
     try {
         serve::Service service(std::move(config), std::move(registry));
         service.run([&](uint16_t port) {
-            std::cout << "corral: serving " << models << " model" << (models == 1 ? "" : "s") << " on "
-                      << plugin_common::format_http_endpoint(host, port) << std::endl;
+            std::cout << "corral: serving " << models << " model" << (models == 1 ? "" : "s") << " on " << (tls ? "https" : "http")
+                      << plugin_common::format_http_endpoint(host, port).substr(4) << std::endl;
         });
     } catch (const std::exception& e) {
         std::cerr << "corral: " << e.what() << "\n";
@@ -80,7 +81,7 @@ Command serve_command() {
                      {{"config", "FILE", "Config file (required)"},
                       {"listen", "HOST:PORT", "Override the config's listen address (port 0 picks a free one)"},
                       {"plugin-dir", "DIR", "Load plugins from DIR instead of the config's plugin_dirs", true}},
-                     "Prints 'corral: serving N models on http://HOST:PORT' once it accepts requests.\n"
+                     "Prints 'corral: serving N models on http://HOST:PORT' (https with \"tls\") once it accepts requests.\n"
                      "SIGTERM or SIGINT drains: no new requests, those in flight finish (up to shutdown_grace), every\n"
                      "server stops, exit 0. A second signal stops the servers at once. SIGHUP reloads the config.\n"
                      "Exit status: 0 after a drain, 1 start-up failed (state directory locked, address in use), 2 invalid config."};

@@ -2,10 +2,10 @@
 // whole responses (JSON, OpenAI error objects, text). Streaming handlers write to `stream` directly.
 #pragma once
 
+#include "proxy/client_stream.hpp"
 #include "proxy/http_text.hpp"
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/value.hpp>
 
@@ -27,7 +27,7 @@ namespace http = boost::beast::http;
 using Request = http::request<http::string_body>;
 
 struct Exchange {
-    boost::beast::tcp_stream& stream;
+    ClientStream& stream;
     Request& request;
     std::chrono::steady_clock::time_point received;
     std::chrono::milliseconds write_timeout{std::chrono::seconds(60)};  // a write to the client that makes no progress

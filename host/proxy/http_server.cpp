@@ -33,9 +33,34 @@ const std::string& refusal() {
     return text;
 }
 
-void refuse(tcp::socket& socket) {
+const std::string& plain_http_refusal() {
+    static const std::string text = [] {
+        const std::string body =
+            R"({"error":{"message":"This port speaks HTTPS: use https:// to reach it.","type":"invalid_request_error","code":"https_required"}})";
+        return "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body;
+    }();
+    return text;
+}
+
+// Whether a new connection on the TLS port starts with something other than a TLS handshake
+// record (0x16): a plain HTTP request. Waits for its first byte (up to `deadline`) without reading it.
+asio::awaitable<bool> sent_plain_http(beast::tcp_stream& stream, std::chrono::milliseconds deadline) {
+    asio::steady_timer timer(stream.get_executor());
+    timer.expires_after(deadline);
+    timer.async_wait([&stream](boost::system::error_code ec) {
+        if (!ec) stream.socket().cancel();
+    });
+    auto [ec] = co_await stream.socket().async_wait(tcp::socket::wait_read, tuple_awaitable);
+    timer.cancel();
+    if (ec) co_return false;  // the handshake that follows fails the same way
+    unsigned char first = 0;
+    const auto n = ::recv(stream.socket().native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
+    co_return n == 1 && first != 0x16;
+}
+
+void refuse(tcp::socket& socket, const std::string& text = refusal()) {
     boost::system::error_code ec;
-    const auto& text = refusal();
     [[maybe_unused]] auto sent = ::send(socket.native_handle(), text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     socket.shutdown(tcp::socket::shutdown_both, ec);
     socket.close(ec);
@@ -113,7 +138,7 @@ asio::awaitable<void> HttpServer::accept_loop() {
             continue;
         }
         socket.set_option(tcp::no_delay(true), ec);
-        asio::co_spawn(io_, run_session(this, std::move(socket)), asio::detached);
+        asio::co_spawn(io_, run_session(this, std::move(socket), tls_), asio::detached);
     }
 }
 
@@ -143,13 +168,33 @@ asio::awaitable<void> HttpServer::shed_when_out_of_descriptors() {
     co_await backoff_.async_wait(tuple_awaitable);
 }
 
-asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket) {
-    beast::tcp_stream stream(std::move(socket));
+asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket, std::shared_ptr<asio::ssl::context> tls) {
+    ClientStream stream = tls ? ClientStream(std::move(socket), *tls) : ClientStream(std::move(socket));
     auto& session = server->sessions_.emplace_back();
     auto self = std::prev(server->sessions_.end());
     session.stream = &stream;
     beast::flat_buffer buffer;
     try {
+        if (stream.tls()) {
+            // The handshake is part of the request's header: the same deadline.
+            stream.expires_after(server->timeouts_.header);
+            if (co_await sent_plain_http(stream.tcp(), server->timeouts_.header)) {
+                // As nginx does: a plain request on the HTTPS port is told so (in plain HTTP), not dropped.
+                refuse(stream.tcp().socket(), plain_http_refusal());
+                server->closed("plain_http_on_tls");
+                server->sessions_.erase(self);
+                co_return;
+            }
+            if (auto ec = co_await stream.handshake()) {
+                if (ec == beast::error::timeout)
+                    server->closed("header_timeout");
+                else
+                    server->closed("tls_handshake_failed");
+                log()->debug("TLS handshake failed: {}", ec.message());
+                server->sessions_.erase(self);
+                co_return;
+            }
+        }
         for (;;) {
             if (server->draining_) break;
             http::request_parser<http::string_body> parser;
@@ -219,9 +264,7 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket) {
     } catch (const std::exception& e) {
         log()->error("request failed: {}", e.what());
     }
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream.close();
+    co_await stream.close(std::chrono::milliseconds(std::min<int64_t>(server->timeouts_.write.count(), 2000)));
     server->sessions_.erase(self);
 }
 
@@ -235,7 +278,7 @@ void HttpServer::stop_accepting() {
 }
 
 void HttpServer::close_all() {
-    for (auto& s : sessions_) s.stream->socket().close();
+    for (auto& s : sessions_) s.stream->tcp().socket().close();
 }
 
 }  // namespace corral::proxy

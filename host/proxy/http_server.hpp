@@ -1,7 +1,7 @@
 // The one HTTP listener: accepts connections (up to max_connections; past that, or out of
 // descriptors, a 503 and close, never a busy loop), reads requests (bounded by max_request_body,
 // with header/idle deadlines) and hands each to the router; keep-alive, 413/431/400 for requests it
-// cannot read, and a drain mode that stops accepting and closes idle connections while requests in
+// cannot read, TLS when configured, and a drain mode that stops accepting and closes idle connections while requests in
 // flight finish.
 #pragma once
 
@@ -10,6 +10,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <functional>
@@ -37,6 +38,8 @@ public:
         timeouts_ = timeouts;
     }
     void on_closed(ClosedHandler handler) { on_closed_ = std::move(handler); }
+    // TLS for the connections accepted from now on (null: plain HTTP); those open keep theirs.
+    void set_tls(std::shared_ptr<boost::asio::ssl::context> tls) { tls_ = std::move(tls); }
 
     // Drain: no new connections; idle keep-alive connections close; busy ones close after their request.
     void stop_accepting();
@@ -47,12 +50,13 @@ public:
     std::size_t connections() const { return sessions_.size(); }
 
     struct Session {
-        boost::beast::tcp_stream* stream = nullptr;
+        ClientStream* stream = nullptr;
         bool busy = false;
     };
 
 private:
-    friend boost::asio::awaitable<void> run_session(HttpServer* server, boost::asio::ip::tcp::socket socket);
+    friend boost::asio::awaitable<void> run_session(HttpServer* server, boost::asio::ip::tcp::socket socket,
+                                                    std::shared_ptr<boost::asio::ssl::context> tls);
     boost::asio::awaitable<void> accept_loop();
     // Out of descriptors: frees the spare one to accept and refuse the waiting connection, so
     // clients get an answer instead of hanging in the backlog; then waits before accepting again.
@@ -66,6 +70,7 @@ private:
     boost::asio::steady_timer backoff_;
     Handler handler_;
     ClosedHandler on_closed_;
+    std::shared_ptr<boost::asio::ssl::context> tls_;
     uint64_t body_limit_ = 32ull << 20;
     uint32_t max_connections_ = 8192;
     config::ClientTimeouts timeouts_;

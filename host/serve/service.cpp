@@ -1,5 +1,7 @@
 #include "serve/service.hpp"
 
+#include "proxy/tls_context.hpp"
+
 #include "config/config_loader.hpp"
 #include "config/units.hpp"
 #include "fit/layer_plan.hpp"
@@ -112,6 +114,7 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
     http_.set_body_limit(config_.max_request_body);
     http_.set_limits(config_.max_connections, config_.client_timeouts);
     http_.on_closed([this](const char* reason) { metrics_.connection_closed(reason); });
+    if (config_.tls) http_.set_tls(proxy::make_tls_context(*config_.tls));
     http_.listen(config_.listen);
     runners_.apply(config_);
     scheduler_.apply_config(config_, memory_budget(config_));
@@ -249,6 +252,16 @@ admin::ReloadOutcome Service::reload() {
     for (const auto& e : loaded.errors) outcome.errors.push_back({e.path, e.to_string()});
     if (!loaded.config) return outcome;
     auto next = std::move(*loaded.config);
+    // The certificate and key are read again (renewed files in place), before anything changes.
+    std::shared_ptr<boost::asio::ssl::context> tls;
+    if (next.tls) {
+        try {
+            tls = proxy::make_tls_context(*next.tls);
+        } catch (const std::exception& e) {
+            outcome.errors.push_back({"tls", e.what()});
+            return outcome;
+        }
+    }
     for (const auto& e : plugins::check_plugin_references(next, registry_)) outcome.errors.push_back({e.path, e.to_string()});
     if (!outcome.errors.empty()) return outcome;
     try {
@@ -267,6 +280,9 @@ admin::ReloadOutcome Service::reload() {
         next.state_dir = config_.state_dir;
     }
     if (next.api_keys != config_.api_keys || next.admin_api_key != config_.admin_api_key) auth_ = proxy::Auth(next);
+    if (bool(next.tls) != bool(config_.tls))
+        outcome.notes.push_back(next.tls ? "tls added: new connections use HTTPS" : "tls removed: new connections use plain HTTP");
+    http_.set_tls(std::move(tls));
     cors_ = proxy::Cors(next.cors_origins);
     http_.set_body_limit(next.max_request_body);
     http_.set_limits(next.max_connections, next.client_timeouts);

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 
 extern char** environ;
 
@@ -54,7 +55,11 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::map<s
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
 
     std::vector<std::string> env_strings;
-    for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+    // `env` replaces what the test's own environment has under the same names (the first one wins in getenv).
+    for (char** e = environ; *e; ++e) {
+        const std::string_view entry(*e);
+        if (!env.count(std::string(entry.substr(0, entry.find('='))))) env_strings.emplace_back(entry);
+    }
     for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
     std::vector<char*> envp, args;
     for (auto& s : env_strings) envp.push_back(s.data());

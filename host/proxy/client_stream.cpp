@@ -1,0 +1,29 @@
+#include "proxy/client_stream.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace corral::proxy {
+
+namespace asio = boost::asio;
+
+asio::awaitable<boost::system::error_code> ClientStream::handshake() {
+    auto* s = std::get_if<tls_stream>(&stream_);
+    if (!s) co_return boost::system::error_code{};
+    auto [ec] = co_await s->async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
+    co_return ec;
+}
+
+asio::awaitable<void> ClientStream::close(std::chrono::milliseconds grace) {
+    boost::system::error_code ignored;
+    if (auto* s = std::get_if<tls_stream>(&stream_)) {
+        // close_notify, so the client knows the response was not cut short; a peer that does not
+        // answer costs at most `grace`.
+        tcp().expires_after(grace);
+        co_await s->async_shutdown(asio::as_tuple(asio::use_awaitable));
+    }
+    tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    tcp().close();
+}
+
+}  // namespace corral::proxy
