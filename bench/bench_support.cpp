@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
@@ -92,21 +93,38 @@ double cpu_seconds(int pid) {
 }
 
 CorralServe::CorralServe(const BenchEnv& env, const fs::path& dir, const std::string& runners, const std::string& models,
-                         const std::string& more) {
+                         const std::string& more)
+    : corral_(env.corral), config_(dir / "config.json") {
     fs::remove_all(dir);
     fs::create_directories(dir);
-    std::ofstream(dir / "config.json") << R"({"listen": "127.0.0.1:0", "log_level": "error", "plugin_dirs": [")" << env.plugins.string()
-                                       << R"("], "state_dir": ")" << (dir / "state").string() << R"(", "runners": )" << runners
-                                       << R"(, "models": )" << models << more << "}";
+    std::ofstream(config_) << R"({"listen": "127.0.0.1:0", "log_level": "error", "plugin_dirs": [")" << env.plugins.string()
+                           << R"("], "state_dir": ")" << (dir / "state").string() << R"(", "runners": )" << runners << R"(, "models": )"
+                           << models << more << "}";
+    start();
+}
+
+void CorralServe::start() {
     auto started = clock::now();
-    process_ = std::make_unique<test::SpawnedProcess>(
-        std::vector<std::string>{env.corral.string(), "serve", "--config", (dir / "config.json").string()});
+    process_ = std::make_unique<test::SpawnedProcess>(std::vector<std::string>{corral_.string(), "serve", "--config", config_.string()});
     auto line = process_->read_line();
     startup_ms_ = ms_since(started);
     auto colon = line.rfind(':');
     if (line.rfind("corral: serving", 0) != 0 || colon == std::string::npos)
         throw std::runtime_error("corral serve did not start: " + line);
     port_ = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
+}
+
+double CorralServe::kill_and_restart() {
+    auto killed = clock::now();
+    process_->kill_and_wait(SIGKILL);
+    std::ifstream in(config_);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string any_port = "\"127.0.0.1:0\"";
+    if (auto at = text.find(any_port); at != std::string::npos)
+        text.replace(at, any_port.size(), "\"127.0.0.1:" + std::to_string(port_) + "\"");
+    std::ofstream(config_) << text;
+    start();
+    return ms_since(killed);
 }
 
 CorralServe::~CorralServe() {

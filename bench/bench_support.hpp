@@ -26,6 +26,7 @@ struct BenchEnv {
     fs::path work;          // scratch space
     int repetitions = 20;   // for cold start, swap and crash
     int seconds = 4;        // per load run
+    int soak_seconds = 60;  // the chaos soak
 };
 
 // One section of the report: a table for people and JSON for scripts.
@@ -71,8 +72,15 @@ public:
     boost::json::object model(const std::string& name) const;
     // SIGTERM, wait; the milliseconds it took to exit.
     double stop();
+    // kill -9, then `corral serve` again on the same config, state and port (it adopts the servers
+    // the killed one left); the milliseconds from the kill until it serves again.
+    double kill_and_restart();
 
 private:
+    void start();
+
+    fs::path corral_;
+    fs::path config_;
     std::unique_ptr<test::SpawnedProcess> process_;
     uint16_t port_ = 0;
     double startup_ms_ = 0;

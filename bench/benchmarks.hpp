@@ -12,6 +12,7 @@ Section bench_swap(const BenchEnv& env);       // 3. cold start and A->B swap: c
 Section bench_crash(const BenchEnv& env);      // 4. kill -9 of a server to corral's state event
 Section bench_scale(const BenchEnv& env);      // 5. 1000 mock instances under supervision
 Section bench_footprint(const BenchEnv& env);  // 6. start-up to listening, idle RSS
+Section bench_chaos(const BenchEnv& env);      // 7. mixed traffic while servers and corral are killed
 
 // The runners/models JSON the sections share: tiny-a and tiny-b on llama_server (2048 context).
 std::string llama_runners(const BenchEnv& env);

@@ -73,6 +73,7 @@ struct Instance {
     std::optional<sdk::ProcessHandle> handle;      // set while a server runs
     std::string endpoint;                          // of the latest server, kept after it stops (to drop its pooled connections)
     std::string upstream_key;                      // sent to the server with every relayed request ("": none)
+    bool derived_key = false;                      // upstream_key is corral's, set in server.env (not the user's)
     InstanceState state = InstanceState::Stopped;  // until launch() or adopt() starts it
     std::string message;                           // why it is in this state (errors, exit status)
     clock::time_point state_since = clock::now();

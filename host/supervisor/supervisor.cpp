@@ -79,11 +79,18 @@ std::shared_ptr<Instance> Supervisor::launch(const config::ModelConfig& model, s
 }
 
 void Supervisor::assign_key(Instance& instance) {
+    // A restart gets a new instance id, so a new derived key: the previous one in the environment
+    // is corral's own, not a key the user configured (an adopting host derives the key from the id).
+    if (instance.derived_key) {
+        instance.server.env.erase("LLAMA_API_KEY");
+        instance.derived_key = false;
+    }
     if (auto configured = configured_server_key(instance.server)) {
         instance.upstream_key = *configured;
     } else if (key_source_) {
         instance.upstream_key = key_source_(instance.server.instance_id);
         instance.server.env["LLAMA_API_KEY"] = instance.upstream_key;
+        instance.derived_key = true;
     }
 }
 

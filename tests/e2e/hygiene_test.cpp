@@ -54,13 +54,19 @@ TEST_F(Hygiene, RestartOnTheSameAddressAfterKill9Adopts) {
     {
         Corral corral(dir_, text);
         ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a", 2, false)).status, 200);
+        // A server restarted once has a new instance id, so a new key: the adopting host derives the same.
+        const auto first = corral.pid("tiny-a");
+        ::kill(static_cast<pid_t>(first), SIGKILL);
+        ASSERT_TRUE(eventually([&] { return corral.state("tiny-a") == "ready" && corral.pid("tiny-a") != first; }, 30s));
+        ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a", 2, false)).status, 200);
         pid = corral.pid("tiny-a");
         corral.stop(SIGKILL);
     }
     ASSERT_TRUE(process_alive(pid));
     Corral corral(dir_, text);  // throws if the address were still taken
     EXPECT_EQ(corral.port, port);
-    EXPECT_EQ(corral.post("/v1/chat/completions", chat("tiny-a", 2, false)).status, 200);
+    auto adopted = corral.post("/v1/chat/completions", chat("tiny-a", 2, false));
+    EXPECT_EQ(adopted.status, 200) << adopted.body;
     EXPECT_EQ(corral.model("tiny-a").at("pid").as_int64(), pid);
 }
 
