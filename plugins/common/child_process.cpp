@@ -135,6 +135,11 @@ struct ChildProcess::Impl {
             status = reaped;
         }
         kill_timer.cancel();
+        // Its descriptors go with it (the object may be kept for its status): nothing is waiting on them now.
+        boost::system::error_code ignored;
+        out.close(ignored);
+        err.close(ignored);
+        if (pidfd) pidfd->close(ignored);
         if (on_exit) on_exit(*reaped);
         gone.set_value();
     }

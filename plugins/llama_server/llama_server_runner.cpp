@@ -273,6 +273,9 @@ private:
     void on_exit(const std::string& id, const plugin_common::ExitStatus& status) {
         host_.emit_exited(id, status.code, status.signal, "llama-server " + status.describe());
         records_.remove(id);
+        // A server that is gone is forgotten (a crash-looping model must not pile up entries); start()
+        // still holds what it needs of one that failed while starting.
+        take(id);
     }
 
     std::optional<Instance> take(const std::string& id) {

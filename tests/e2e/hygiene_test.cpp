@@ -70,6 +70,38 @@ TEST_F(Hygiene, RestartOnTheSameAddressAfterKill9Adopts) {
     EXPECT_EQ(corral.model("tiny-a").at("pid").as_int64(), pid);
 }
 
+// Found by the chaos soak: every crash of a server cost corral three descriptors (its pidfd and
+// output pipes stayed open), so a crash-looping model would exhaust them.
+TEST_F(Hygiene, CrashedServersLeaveNoDescriptorsBehind) {
+    Corral corral(
+        dir_,
+        config(
+            R"(, "preload": ["tiny-a"], "supervisor": {"restart_backoff": "10ms", "restart_backoff_max": "10ms", "restart_attempts": 100})"));
+    ASSERT_TRUE(eventually([&] { return corral.state("tiny-a") == "ready"; }, 30s));
+    auto descriptors = [&] {
+        std::error_code ec;
+        return std::distance(fs::directory_iterator("/proc/" + std::to_string(corral.pid()) + "/fd", ec), fs::directory_iterator());
+    };
+    // One status read per check: the state and pid of the same moment.
+    auto ready_pid = [&]() -> int64_t {
+        auto m = corral.model("tiny-a");
+        return m.at("state") == "ready" && m.contains("pid") && m.at("pid").is_int64() ? m.at("pid").as_int64() : 0;
+    };
+    const auto before = descriptors();
+    for (int i = 0; i < 5; ++i) {
+        const auto pid = ready_pid();
+        ASSERT_GT(pid, 0);
+        ::kill(static_cast<pid_t>(pid), SIGKILL);
+        ASSERT_TRUE(eventually(
+            [&] {
+                const auto now = ready_pid();
+                return now > 0 && now != pid;
+            },
+            30s));
+    }
+    EXPECT_LE(descriptors(), before + 2) << "descriptors before the crashes: " << before;  // +2: a health check's connection in flight
+}
+
 // Finding 2: with its descriptors used up, corral refuses with 503 and backs off: little CPU, a
 // few log lines, and it serves again once connections close.
 TEST_F(Hygiene, OutOfDescriptorsRefusesWithoutSpinning) {
