@@ -30,9 +30,15 @@ const std::string kSshdDir = CORRAL_TEST_SSHD_DIR;
 const std::string kLlamaServer = CORRAL_TEST_LLAMA_SERVER;
 const std::string kModelA = CORRAL_TEST_MODELS "/tiny-a.gguf";
 
+// "" when it cannot be read: a /proc file of a process that ended meanwhile fails with ESRCH, which
+// libstdc++'s filebuf reports by throwing.
 std::string read_file(const fs::path& p) {
-    std::ifstream in(p);
-    return std::string(std::istreambuf_iterator<char>(in), {});
+    try {
+        std::ifstream in(p);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    } catch (const std::exception&) {
+        return "";
+    }
 }
 
 // Our children whose command line has `needle` (the runner's ssh processes are its children).
