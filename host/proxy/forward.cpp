@@ -165,6 +165,14 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         co_return result;
     }
     auto& parser = *parser_storage;
+    if (parser.get().result() == http::status::unauthorized && !options.upstream_key.empty()) {
+        // The server refuses the key corral sent it: one corral did not start with that key (adopted
+        // after the state's key secret changed, or given a key corral does not see). Not the
+        // client's fault, so not its 401 to see.
+        result.outcome = ForwardResult::Outcome::UpstreamFailed;
+        result.error = "the model server refused corral's key for it (unload the model to restart its server with a new key)";
+        co_return result;
+    }
     result.status = parser.get().result_int();
     result.first_byte_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ex.received).count();
     const bool sse = beast::iequals(parser.get()[http::field::content_type].substr(0, 17), "text/event-stream");

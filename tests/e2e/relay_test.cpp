@@ -273,6 +273,27 @@ TEST_F(Relay, AUserSetServerKeyIsSentToo) {
     EXPECT_EQ(http_request(host, port, "GET", "/props", "", {{"Authorization", "Bearer user-set"}}).status, 200);
 }
 
+// A server that refuses corral's key (here: adopted after its key secret was deleted, so corral
+// derives another key) is corral's failure: the client, whose own key was fine, gets a 502 that
+// says so, not the server's 401.
+TEST_F(Relay, AServerRefusingCorralsKeyIsA502NotTheClients401) {
+    auto text = config();
+    text.replace(text.find("127.0.0.1:0"), 11, "127.0.0.1:" + std::to_string(free_port()));
+    const std::string chat = R"({"model":"tiny-a","max_tokens":2,"messages":[{"role":"user","content":"hi"}]})";
+    {
+        Corral corral(dir_, text);
+        ASSERT_EQ(corral.post("/v1/chat/completions", chat).status, 200);
+        corral.stop(SIGKILL);
+    }
+    fs::remove(dir_ / "state" / "server-keys.secret");
+    Corral corral(dir_, text);
+    auto r = corral.post("/v1/chat/completions", chat);
+    EXPECT_EQ(r.status, 502) << r.body;
+    const auto error = json::parse(r.body).at("error");
+    EXPECT_EQ(error.at("code"), "upstream_failed");
+    EXPECT_NE(std::string(error.at("message").as_string()).find("refused corral's key"), std::string::npos) << r.body;
+}
+
 TEST_F(Relay, ModelListCarriesTheServersFacts) {
     Corral corral(dir_, config());
     auto entry = [&](const std::string& name) {
