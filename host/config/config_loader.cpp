@@ -441,14 +441,25 @@ private:
         if (r.read("key", key)) k.key = *key;
         if (r.read("key_file", file)) {
             const auto p = resolve(base_, *file);
+            // A regular file, read up to a bound: a FIFO or a device must not hang or flood the load.
+            constexpr std::size_t kMaxKeyFile = 64 * 1024;
+            std::error_code ec;
+            if (!std::filesystem::is_regular_file(p, ec)) {
+                r.error(r.child("key_file"), "cannot read " + p.string() + ": " + (ec ? ec.message() : "not a regular file"));
+                return false;
+            }
             std::ifstream in(p, std::ios::binary);
             if (!in) {
                 r.error(r.child("key_file"), "cannot read " + p.string() + ": " + std::strerror(errno));
                 return false;
             }
-            std::ostringstream text;
-            text << in.rdbuf();
-            k.key = text.str();
+            k.key.resize(kMaxKeyFile + 1);
+            in.read(k.key.data(), static_cast<std::streamsize>(k.key.size()));
+            k.key.resize(static_cast<std::size_t>(in.gcount()));
+            if (k.key.size() > kMaxKeyFile) {
+                r.error(r.child("key_file"), p.string() + " is larger than 64KiB: not a key");
+                return false;
+            }
             while (!k.key.empty() && std::isspace(static_cast<unsigned char>(k.key.back()))) k.key.pop_back();  // a trailing newline
             if (k.key.empty()) r.error(r.child("key_file"), p.string() + " is empty");
         }

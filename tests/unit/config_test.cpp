@@ -202,7 +202,8 @@ TEST(Config, ApiKeyMistakesNameTheirPathAndNeverTheKey) {
                    {"key": "a", "models": ["toyy", ""], "max_concurrency": 0, "requests_per_minute": 0, "name": "bad name"},
                    {"key": "a"},
                    {"key": "b", "name": "key-5"},
-                   7]})",
+                   7,
+                   {"key_file": "/dev/zero"}]})",
                           "");
     EXPECT_THAT(r.errors, HasError("api_keys[0]", "exactly one of \"key\", \"key_file\""));
     EXPECT_THAT(r.errors, HasError("api_keys[1].key_env", "CORRAL_TEST_NO_SUCH_KEY is not set"));
@@ -215,6 +216,7 @@ TEST(Config, ApiKeyMistakesNameTheirPathAndNeverTheKey) {
     EXPECT_THAT(r.errors, HasError("api_keys[4]", "the same key as api_keys entry"));
     EXPECT_THAT(r.errors, HasError("api_keys[5].name", "another key is named \"key-5\""));
     EXPECT_THAT(r.errors, HasError("api_keys[6]", "expected a key (string) or an object"));
+    EXPECT_THAT(r.errors, HasError("api_keys[7].key_file", "not a regular file")) << "a device is never read";
     for (const auto& e : r.errors) EXPECT_EQ(e.to_string().find("sekrit"), std::string::npos) << e.to_string();
 }
 
