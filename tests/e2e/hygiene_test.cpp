@@ -57,7 +57,12 @@ TEST_F(Hygiene, RestartOnTheSameAddressAfterKill9Adopts) {
         // A server restarted once has a new instance id, so a new key: the adopting host derives the same.
         const auto first = corral.pid("tiny-a");
         ::kill(static_cast<pid_t>(first), SIGKILL);
-        ASSERT_TRUE(eventually([&] { return corral.state("tiny-a") == "ready" && corral.pid("tiny-a") != first; }, 30s));
+        ASSERT_TRUE(eventually(
+            [&] {
+                const auto now = ready_pid(corral, "tiny-a");
+                return now > 0 && now != first;
+            },
+            30s));
         ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a", 2, false)).status, 200);
         pid = corral.pid("tiny-a");
         corral.stop(SIGKILL);
@@ -82,19 +87,14 @@ TEST_F(Hygiene, CrashedServersLeaveNoDescriptorsBehind) {
         std::error_code ec;
         return std::distance(fs::directory_iterator("/proc/" + std::to_string(corral.pid()) + "/fd", ec), fs::directory_iterator());
     };
-    // One status read per check: the state and pid of the same moment.
-    auto ready_pid = [&]() -> int64_t {
-        auto m = corral.model("tiny-a");
-        return m.at("state") == "ready" && m.contains("pid") && m.at("pid").is_int64() ? m.at("pid").as_int64() : 0;
-    };
     const auto before = descriptors();
     for (int i = 0; i < 5; ++i) {
-        const auto pid = ready_pid();
+        const auto pid = ready_pid(corral, "tiny-a");
         ASSERT_GT(pid, 0);
         ::kill(static_cast<pid_t>(pid), SIGKILL);
         ASSERT_TRUE(eventually(
             [&] {
-                const auto now = ready_pid();
+                const auto now = ready_pid(corral, "tiny-a");
                 return now > 0 && now != pid;
             },
             30s));

@@ -91,6 +91,13 @@ protected:
     fs::path dir_;
 };
 
+// The pid of `model`'s server when it is ready, else 0: state and pid from one status read (two
+// reads may straddle a crash, and a restarting model has no pid).
+inline int64_t ready_pid(Corral& corral, const std::string& model) {
+    auto m = corral.model(model);
+    return m.at("state") == "ready" && m.contains("pid") && m.at("pid").is_int64() ? m.at("pid").as_int64() : 0;
+}
+
 // The socket inodes a process holds ("socket:[N]" links under /proc/PID/fd).
 inline std::vector<std::string> socket_inodes(int64_t pid) {
     std::vector<std::string> out;
