@@ -29,9 +29,10 @@ using namespace std::chrono_literals;
 
 const std::string kModels = CORRAL_TEST_MODELS;
 
+// ignore_eos: the tiny models' random weights may sample an end token before max_tokens.
 std::string chat(const std::string& model, int max_tokens = 4, bool stream = false, const std::string& extra = "") {
-    return R"({"model":")" + model + R"(","max_tokens":)" + std::to_string(max_tokens) + R"(,"stream":)" + (stream ? "true" : "false") +
-           extra + R"(,"messages":[{"role":"user","content":"hi"}]})";
+    return R"({"model":")" + model + R"(","max_tokens":)" + std::to_string(max_tokens) + R"(,"ignore_eos":true,"stream":)" +
+           (stream ? "true" : "false") + extra + R"(,"messages":[{"role":"user","content":"hi"}]})";
 }
 
 // Reads /corral/events until an event matches.
