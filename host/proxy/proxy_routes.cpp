@@ -96,9 +96,8 @@ asio::awaitable<void> ProxyRoutes::list_models(Exchange& ex) {
 asio::awaitable<void> ProxyRoutes::describe_model(Exchange& ex, const Route& route) {
     auto model = route.path_model ? scheduler_.find(*route.path_model) : nullptr;
     if (!model || !key_sees(ex.key.get(), model->config.name, model->config.aliases)) {
-        co_await ex.write_error(
-            404, "The model `" + route.path_model.value_or("") + "` does not exist (GET /v1/models lists the models served here).",
-            "invalid_request_error", "model_not_found");
+        const auto refusal = scheduler::Refusal::model_not_found(route.path_model.value_or(""));
+        co_await ex.write_error(refusal.status, refusal.message, refusal.type, refusal.code);
         co_return;
     }
     auto entry = co_await model_entry(scheduler_.describe(*model));
@@ -129,8 +128,8 @@ asio::awaitable<void> ProxyRoutes::forward_to_model(Exchange& ex, const Route& r
         metrics_.request("", endpoint_name, 400, 0);
         co_return;
     }
-    if (co_await hidden_from_key(ex, *model, endpoint_name)) co_return;
     auto entry = scheduler_.find(*model);
+    if (co_await hidden_from_key(ex, entry.get(), *model, endpoint_name)) co_return;
     const bool chat = endpoint_name == "/v1/chat/completions" || endpoint_name == "/chat/completions";
     if (entry && stream && chat && !(entry->instance && entry->instance->serving()) &&
         entry->config.send_loading_state.value_or(scheduler_.config().send_loading_state)) {
@@ -145,7 +144,11 @@ asio::awaitable<void> ProxyRoutes::forward_upstream(Exchange& ex, const Route& r
         co_await ex.write_error(400, "Use /upstream/MODEL/PATH (MODEL percent-encoded).", "invalid_request_error", "invalid_model");
         co_return;
     }
-    co_await acquire_and_relay(ex, *route.path_model, "/upstream", route.upstream_target);
+    // Named: GCC 12 destroys temporaries in co_await expressions twice.
+    const auto entry = scheduler_.find(*route.path_model);
+    const std::string endpoint_name = "/upstream";
+    if (co_await hidden_from_key(ex, entry.get(), *route.path_model, endpoint_name)) co_return;
+    co_await acquire_and_relay(ex, *route.path_model, endpoint_name, route.upstream_target);
 }
 
 asio::awaitable<void> ProxyRoutes::index(Exchange& ex) {
@@ -179,7 +182,6 @@ asio::awaitable<void> ProxyRoutes::index(Exchange& ex) {
 
 asio::awaitable<void> ProxyRoutes::acquire_and_relay(Exchange& ex, const std::string& model, const std::string& endpoint_name,
                                                      const std::string& target) {
-    if (co_await hidden_from_key(ex, model, endpoint_name)) co_return;
     auto entry = scheduler_.find(model);
     for (int attempt = 0; attempt < 2; ++attempt) {
         auto acquired = co_await scheduler_.acquire(model);
@@ -194,8 +196,8 @@ asio::awaitable<void> ProxyRoutes::acquire_and_relay(Exchange& ex, const std::st
     }
 }
 
-asio::awaitable<bool> ProxyRoutes::hidden_from_key(Exchange& ex, const std::string& model, const std::string& endpoint_name) {
-    auto entry = scheduler_.find(model);
+asio::awaitable<bool> ProxyRoutes::hidden_from_key(Exchange& ex, const scheduler::ModelEntry* entry, const std::string& model,
+                                                   const std::string& endpoint_name) {
     if (!entry || key_sees(ex.key.get(), entry->config.name, entry->config.aliases)) co_return false;
     const auto refusal = scheduler::Refusal::model_not_found(model);
     co_await ex.write_error(refusal.status, refusal.message, refusal.type, refusal.code);

@@ -36,13 +36,16 @@ public:
     void forget_instance(const std::string& instance_id) { facts_.forget_server(instance_id); }
 
 private:
-    // True (after answering 404, as for a model that is not here) when the client's key may not see `model`.
-    boost::asio::awaitable<bool> hidden_from_key(Exchange& ex, const std::string& model, const std::string& endpoint_name);
+    // True (after answering 404, as for a model that is not here) when `entry`, the model the client
+    // named `model`, is one its key may not see.
+    boost::asio::awaitable<bool> hidden_from_key(Exchange& ex, const scheduler::ModelEntry* entry, const std::string& model,
+                                                 const std::string& endpoint_name);
     // A model's /v1/models entry: corral's fields, then the server's or the GGUF's facts.
     boost::asio::awaitable<boost::json::object> model_entry(const scheduler::ModelStatus& status);
     boost::asio::awaitable<void> forward_with_progress(Exchange& ex, const std::string& model, const std::string& endpoint_name);
     // Acquires the model (starting it when needed) and relays the request; one retry when the
-    // server turned out to be gone before the request reached it.
+    // server turned out to be gone before the request reached it. The caller checked that the
+    // client's key may see the model.
     boost::asio::awaitable<void> acquire_and_relay(Exchange& ex, const std::string& model, const std::string& endpoint_name,
                                                    const std::string& target);
     // False when the server turned out to be gone before the request reached it (the caller may
