@@ -93,8 +93,7 @@ http::request<http::empty_body> make_request(const AdminTarget& target, const st
 }  // namespace
 
 std::string AdminTarget::url() const {
-    const auto url = plugin_common::format_http_endpoint(host, port);
-    return tls ? "https" + url.substr(4) : url;
+    return plugin_common::format_http_endpoint(host, port, tls);
 }
 
 std::vector<OptionSpec> admin_client_options() {

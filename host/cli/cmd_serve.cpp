@@ -61,8 +61,8 @@ int serve(const ParsedArgs& args) {
     try {
         serve::Service service(std::move(config), std::move(registry));
         service.run([&](uint16_t port) {
-            std::cout << "corral: serving " << models << " model" << (models == 1 ? "" : "s") << " on " << (tls ? "https" : "http")
-                      << plugin_common::format_http_endpoint(host, port).substr(4) << std::endl;
+            std::cout << "corral: serving " << models << " model" << (models == 1 ? "" : "s") << " on "
+                      << plugin_common::format_http_endpoint(host, port, tls) << std::endl;
         });
     } catch (const std::exception& e) {
         std::cerr << "corral: " << e.what() << "\n";

@@ -36,9 +36,9 @@ std::optional<HttpEndpoint> parse_http_endpoint(const std::string& url) {
     return HttpEndpoint{host, static_cast<uint16_t>(port)};
 }
 
-std::string format_http_endpoint(const std::string& host, uint16_t port) {
+std::string format_http_endpoint(const std::string& host, uint16_t port, bool tls) {
     bool v6 = host.find(':') != std::string::npos;
-    return "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+    return (tls ? "https://" : "http://") + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 asio::awaitable<sdk::ServerHealth> check_health(HttpEndpoint endpoint, std::chrono::milliseconds timeout) {

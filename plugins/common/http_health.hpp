@@ -23,8 +23,8 @@ struct HttpEndpoint {
 // Parses "http://host:port" (optionally with a trailing '/'); nullopt for anything else.
 std::optional<HttpEndpoint> parse_http_endpoint(const std::string& url);
 
-// Formats "http://host:port", bracketing IPv6 addresses.
-std::string format_http_endpoint(const std::string& host, uint16_t port);
+// Formats "http://host:port" ("https://" with `tls`), bracketing IPv6 addresses.
+std::string format_http_endpoint(const std::string& host, uint16_t port, bool tls = false);
 
 boost::asio::awaitable<sdk::ServerHealth> check_health(HttpEndpoint endpoint, std::chrono::milliseconds timeout);
 
