@@ -57,12 +57,7 @@ TEST_F(Hygiene, RestartOnTheSameAddressAfterKill9Adopts) {
         // A server restarted once has a new instance id, so a new key: the adopting host derives the same.
         const auto first = corral.pid("tiny-a");
         ::kill(static_cast<pid_t>(first), SIGKILL);
-        ASSERT_TRUE(eventually(
-            [&] {
-                const auto now = ready_pid(corral, "tiny-a");
-                return now > 0 && now != first;
-            },
-            30s));
+        ASSERT_TRUE(ready_on_a_new_server(corral, "tiny-a", first));
         ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a", 2, false)).status, 200);
         pid = corral.pid("tiny-a");
         corral.stop(SIGKILL);
@@ -92,12 +87,7 @@ TEST_F(Hygiene, CrashedServersLeaveNoDescriptorsBehind) {
         const auto pid = ready_pid(corral, "tiny-a");
         ASSERT_GT(pid, 0);
         ::kill(static_cast<pid_t>(pid), SIGKILL);
-        ASSERT_TRUE(eventually(
-            [&] {
-                const auto now = ready_pid(corral, "tiny-a");
-                return now > 0 && now != pid;
-            },
-            30s));
+        ASSERT_TRUE(ready_on_a_new_server(corral, "tiny-a", pid));
     }
     EXPECT_LE(descriptors(), before + 2) << "descriptors before the crashes: " << before;  // +2: a health check's connection in flight
 }

@@ -2,6 +2,7 @@
 // and facts about processes (command line, environment, descriptors).
 #pragma once
 
+#include "runner_test_support.hpp"
 #include "serve_harness.hpp"
 
 #include <gtest/gtest.h>
@@ -96,6 +97,16 @@ protected:
 inline int64_t ready_pid(Corral& corral, const std::string& model) {
     auto m = corral.model(model);
     return m.at("state") == "ready" && m.contains("pid") && m.at("pid").is_int64() ? m.at("pid").as_int64() : 0;
+}
+
+// Waits (up to 30 s) until `model` is ready again, on a server other than `old_pid`.
+inline bool ready_on_a_new_server(Corral& corral, const std::string& model, int64_t old_pid) {
+    return eventually(
+        [&] {
+            const auto now = ready_pid(corral, model);
+            return now > 0 && now != old_pid;
+        },
+        std::chrono::seconds(30));
 }
 
 // The socket inodes a process holds ("socket:[N]" links under /proc/PID/fd).
