@@ -48,9 +48,9 @@ std::vector<std::string> section_entries(const std::filesystem::path& file, std:
 }
 
 std::optional<PluginRefusal> check_runner_vtable(const std::filesystem::path& file, const corral_runner_vtable* vt) {
-    if (vt->struct_size < sizeof(corral_runner_vtable)) {
+    if (vt->struct_size < CORRAL_RUNNER_VTABLE_SIZE_1_0) {
         return refuse(file, "truncated runner vtable: " + std::to_string(vt->struct_size) + " bytes, plugin ABI " +
-                                std::to_string(CORRAL_ABI_MAJOR) + ".0 needs " + std::to_string(sizeof(corral_runner_vtable)));
+                                std::to_string(CORRAL_ABI_MAJOR) + ".0 needs " + std::to_string(CORRAL_RUNNER_VTABLE_SIZE_1_0));
     }
     const std::pair<const char*, bool> required[] = {
         {"create", vt->create != nullptr},

@@ -7,6 +7,8 @@
 
 #include <boost/json.hpp>
 
+#include <cstddef>
+
 namespace corral::plugins {
 namespace {
 
@@ -22,6 +24,21 @@ T parse_as(std::string_view plugin, std::string_view op, const std::string& text
         throw sdk::Error(sdk::ProcessError::Internal,
                          "plugin " + std::string(plugin) + ": " + std::string(op) + " returned a malformed result: " + e.what());
     }
+}
+
+template <class T>
+std::vector<T> parse_list(std::string_view plugin, std::string_view op, const std::string& text) {
+    std::vector<T> list;
+    try {
+        auto v = sdk::parse_json(text, "result");
+        if (!v.is_array()) throw sdk::Error(sdk::ProcessError::Internal, "expected an array");
+        std::size_t i = 0;
+        for (const auto& item : v.get_array()) list.push_back(sdk::from_json<T>(item, sdk::json_path_index("result", i++)));
+    } catch (const std::exception& e) {
+        throw sdk::Error(sdk::ProcessError::Internal,
+                         "plugin " + std::string(plugin) + ": " + std::string(op) + " returned a malformed result: " + e.what());
+    }
+    return list;
 }
 
 }  // namespace
@@ -61,17 +78,7 @@ sdk::ServerHealth PluginRunner::health(const sdk::ProcessHandle& handle) {
 
 std::vector<sdk::ProcessHandle> PluginRunner::list_running() {
     auto out = call_plugin(name_, "list_running", [&](corral_sink* sink) { return vtable_->list_running(self_, sink); });
-    std::vector<sdk::ProcessHandle> handles;
-    try {
-        auto v = sdk::parse_json(out, "result");
-        if (!v.is_array()) throw sdk::Error(sdk::ProcessError::Internal, "expected an array");
-        std::size_t i = 0;
-        for (const auto& item : v.get_array())
-            handles.push_back(sdk::from_json<sdk::ProcessHandle>(item, sdk::json_path_index("result", i++)));
-    } catch (const std::exception& e) {
-        throw sdk::Error(sdk::ProcessError::Internal, "plugin " + name_ + ": list_running returned a malformed result: " + e.what());
-    }
-    return handles;
+    return parse_list<sdk::ProcessHandle>(name_, "list_running", out);
 }
 
 sdk::ProcessHandle PluginRunner::adopt(const sdk::ProcessHandle& handle) {
@@ -79,6 +86,13 @@ sdk::ProcessHandle PluginRunner::adopt(const sdk::ProcessHandle& handle) {
     auto json = boost::json::serialize(sdk::to_json(handle));
     auto out = call_plugin(name_, "adopt", [&](corral_sink* sink) { return vtable_->adopt(self_, borrow(json), sink); });
     return parse_as<sdk::ProcessHandle>(name_, "adopt", out);
+}
+
+std::vector<sdk::MachineInfo> PluginRunner::machines() {
+    if (vtable_->struct_size < offsetof(corral_runner_vtable, machines) + sizeof(vtable_->machines) || !vtable_->machines)
+        throw sdk::Error(sdk::ProcessError::NotSupported, "plugin " + name_ + ": machines: not supported (plugin ABI 1.0)");
+    auto out = call_plugin(name_, "machines", [&](corral_sink* sink) { return vtable_->machines(self_, sink); });
+    return parse_list<sdk::MachineInfo>(name_, "machines", out);
 }
 
 PluginProbe::PluginProbe(std::shared_ptr<const Plugin> plugin, std::unique_ptr<PluginHostApi> host, const corral_probe_vtable* vtable,

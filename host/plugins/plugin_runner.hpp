@@ -29,6 +29,7 @@ public:
     sdk::ServerHealth health(const sdk::ProcessHandle& handle) override;
     std::vector<sdk::ProcessHandle> list_running() override;
     sdk::ProcessHandle adopt(const sdk::ProcessHandle& handle) override;
+    std::vector<sdk::MachineInfo> machines() override;  // NotSupported from a 1.0 plugin
 
 private:
     std::shared_ptr<const Plugin> plugin_;  // keeps the descriptor's owner alive

@@ -1,5 +1,6 @@
 #include "command_line.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace corral::llama {
@@ -37,6 +38,16 @@ std::vector<std::string> server_arguments(const sdk::ServerConfig& c, uint16_t p
         if (c.fit_gpu_layers) a.insert(a.end(), {"--n-gpu-layers", std::to_string(*c.fit_gpu_layers)});
     } else {
         opt("--n-gpu-layers", c.gpu_layers);
+    }
+    // The host's split over several GPUs, unless the user's own arguments split the model themselves.
+    auto given = [&](std::string_view flag) {
+        return std::find(c.extra_args.begin(), c.extra_args.end(), flag) != c.extra_args.end() ||
+               std::find(options.runner_extra_args.begin(), options.runner_extra_args.end(), flag) != options.runner_extra_args.end();
+    };
+    if (c.tensor_split.size() > 1 && !given("--tensor-split") && !given("-ts")) {
+        std::string split;
+        for (auto share : c.tensor_split) split += (split.empty() ? "" : ",") + format_number(share);
+        a.insert(a.end(), {"--tensor-split", split});
     }
     opt("--threads", c.threads);
     opt("--batch-size", c.batch_size);

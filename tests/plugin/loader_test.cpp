@@ -45,6 +45,17 @@ TEST(Loader, APluginWrittenInCLoadsAndRuns) {
     EXPECT_THROW(runner->adopt(handle), sdk::Error);  // NULL adopt entry: NotSupported, not a crash
 }
 
+TEST(Loader, APluginBuiltForAbi10StillLoadsAndDescribesNoMachines) {
+    auto outcome = load_plugin(kFixtures / "abi_minor0" / "abi_minor0.so");
+    ASSERT_TRUE(std::holds_alternative<std::shared_ptr<Plugin>>(outcome)) << std::get<PluginRefusal>(outcome).reason;
+    auto plugin = std::get<std::shared_ptr<Plugin>>(outcome);
+    EXPECT_EQ(plugin->info().abi_minor, 0);
+    auto runner = plugin->create_runner({}, nullptr);
+    EXPECT_EQ(runner->start(sdk::ServerConfig{}).instance_id, "c-1");
+    // Its vtable ends before machines(): the host never reads past it, and the call is NotSupported.
+    EXPECT_EQ(test::expect_sdk_error([&] { runner->machines(); }).code(), sdk::ProcessError::NotSupported);
+}
+
 TEST(Loader, RefusesAnotherAbiMajorWithoutRunningIt) {
     EXPECT_THAT(refusal_of("abi_major2_entry", "abi_major2_entry.so"),
                 HasSubstr("built for plugin ABI major 2; this host supports plugin ABI 1.0 to 1."));

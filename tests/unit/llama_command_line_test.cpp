@@ -121,6 +121,21 @@ TEST(LlamaCommandLine, AutoLayersUseTheHostsPlanWhereTheServerCannotFit) {
     EXPECT_EQ(std::count(a.begin(), a.end(), "--n-gpu-layers"), 0);
 }
 
+TEST(LlamaCommandLine, TheHostsSplitBecomesTensorSplitUnlessTheUserSplits) {
+    sdk::ServerConfig c;
+    c.model_name = "m";
+    c.tensor_split = {20480, 10240.5};
+    EXPECT_TRUE(has_pair(server_arguments(c, 1, {}), "--tensor-split", "20480,10240.5"));
+    c.extra_args = {"-ts", "1,1"};
+    auto a = server_arguments(c, 1, {});
+    EXPECT_EQ(std::count(a.begin(), a.end(), "--tensor-split"), 0);
+    EXPECT_TRUE(has_pair(a, "-ts", "1,1"));
+    c.extra_args.clear();
+    c.tensor_split = {100};  // one device: nothing to split
+    a = server_arguments(c, 1, {});
+    EXPECT_EQ(std::count(a.begin(), a.end(), "--tensor-split"), 0);
+}
+
 TEST(LlamaCommandLine, LogVerbosityOnlyWhereSupported) {
     sdk::ServerConfig c;
     EXPECT_TRUE(has_pair(server_arguments(c, 1, {{.log_verbosity = true}, 4, {}}), "--log-verbosity", "4"));

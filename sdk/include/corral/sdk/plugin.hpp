@@ -131,6 +131,13 @@ struct RunnerTrampolines {
     static int32_t adopt(void* p, corral_str handle_json, corral_sink* out) noexcept {
         return guarded(out, [&] { return boost::json::serialize(to_json(self(p).adopt(handle(handle_json)))); });
     }
+    static int32_t machines(void* p, corral_sink* out) noexcept {
+        return guarded(out, [&] {
+            boost::json::array list;
+            for (const auto& m : self(p).machines()) list.push_back(to_json(m));
+            return boost::json::serialize(list);
+        });
+    }
 
     static const corral_runner_vtable* vtable() noexcept {
         static const corral_runner_vtable table{
@@ -143,6 +150,7 @@ struct RunnerTrampolines {
             &health,
             &list_running,
             &adopt,
+            &machines,
         };
         return &table;
     }

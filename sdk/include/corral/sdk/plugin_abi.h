@@ -1,5 +1,5 @@
 /*
- * corral plugin ABI, version 1.
+ * corral plugin ABI, version 1.1 (1.1 added the runner call machines(); a 1.0 plugin still loads).
  *
  * This header is the whole binary contract between the corral host and a plugin shared object.
  * It is pure C (only <stdint.h> and <stddef.h>) so a plugin built with another compiler, C++
@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define CORRAL_ABI_MAJOR 1
-#define CORRAL_ABI_MINOR 0
+#define CORRAL_ABI_MINOR 1
 
 /* "CORRALPL" in ASCII: the first member of every descriptor. */
 #define CORRAL_PLUGIN_MAGIC UINT64_C(0x4C505F4C4152524F)
@@ -140,7 +140,14 @@ typedef struct corral_runner_vtable {
     /* Re-attach to a server a previous host started (its ProcessHandle JSON, e.g. from an
      * instance record): the refreshed ProcessHandle JSON. NULL when CORRAL_CAP_ADOPT is unset. */
     int32_t (*adopt)(void* self, corral_str handle_json, corral_sink* out);
+    /* ABI 1.1, optional (absent from a 1.0 vtable, or NULL): the machine(s) this runner's servers run
+     * on, as a JSON array of MachineInfo (name, capacity_managed_elsewhere, the machine's probe
+     * reports). CORRAL_NOT_SUPPORTED: the host decides (a local runner shares the host's machine). */
+    int32_t (*machines)(void* self, corral_sink* out);
 } corral_runner_vtable;
+
+/* The size of a 1.0 runner vtable: the least the host accepts. */
+#define CORRAL_RUNNER_VTABLE_SIZE_1_0 offsetof(corral_runner_vtable, machines)
 
 /* System-probe plugins: report compute devices and memory. */
 typedef struct corral_probe_vtable {

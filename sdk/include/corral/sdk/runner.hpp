@@ -44,6 +44,12 @@ public:
         (void)handle;
         throw Error(ProcessError::NotSupported, "this runner cannot adopt servers");
     }
+
+    // The machine(s) its servers run on, with their devices and RAM (ABI 1.1). Runners whose servers
+    // run where the host runs keep this default: the host describes its own machine. A remote runner
+    // describes the machine it reaches; one whose servers a cluster scheduler places says so
+    // (capacity_managed_elsewhere), and its models then take no room in corral's ledger.
+    virtual std::vector<MachineInfo> machines() { throw Error(ProcessError::NotSupported, "this runner does not describe machines"); }
 };
 
 }  // namespace corral::sdk

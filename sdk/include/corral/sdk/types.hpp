@@ -57,8 +57,13 @@ struct ServerConfig {
     std::optional<int64_t> seed;
     SamplingDefaults sampling;
     std::map<std::string, std::string> env;  // added to the server's environment
-    std::vector<std::string> extra_args;     // appended verbatim to the server's arguments
-    boost::json::object runner_options;      // per-model options for the runner plugin
+    // Set by the host when it placed the server on GPUs: their ids on the server's machine ("cuda:0",
+    // "vulkan:1", in the order the server sees them; the environment already hides the others), and
+    // for a split the share of each (llama-server --tensor-split). Empty: not placed on GPUs.
+    std::vector<std::string> devices;
+    std::vector<double> tensor_split;
+    std::vector<std::string> extra_args;  // appended verbatim to the server's arguments
+    boost::json::object runner_options;   // per-model options for the runner plugin
 };
 
 // A running server, as the runner reports it. runner_data is the runner's own JSON, kept by the
@@ -128,6 +133,14 @@ struct ProbeReport {
     std::optional<SystemInfo> system;  // filled by the cpu probe
 };
 
+// A machine a runner's servers run on (ABI 1.1, ProcessRunner::machines): what it has, in the shape
+// the host's own probes report (devices per backend; RAM in the cpu report's system).
+struct MachineInfo {
+    std::string name;                         // unique among the host's machines, e.g. the ssh host
+    bool capacity_managed_elsewhere = false;  // a cluster scheduler places the servers: no ledger here
+    std::vector<ProbeReport> reports;
+};
+
 template <class T>
 T from_json(const boost::json::value& v, const std::string& path);
 
@@ -181,6 +194,8 @@ inline boost::json::value to_json(const ServerConfig& c) {
     put_optional(o, "seed", c.seed);
     if (!c.sampling.empty()) o["sampling"] = to_json(c.sampling);
     if (!c.env.empty()) o["env"] = boost::json::value_from(c.env);
+    if (!c.devices.empty()) o["devices"] = boost::json::value_from(c.devices);
+    if (!c.tensor_split.empty()) o["tensor_split"] = boost::json::value_from(c.tensor_split);
     if (!c.extra_args.empty()) o["extra_args"] = boost::json::value_from(c.extra_args);
     if (!c.runner_options.empty()) o["runner_options"] = c.runner_options;
     return o;
@@ -216,6 +231,8 @@ inline ServerConfig from_json<ServerConfig>(const boost::json::value& v, const s
         c.sampling = from_json<SamplingDefaults>(*s, json_path_join(path, "sampling"));
     }
     r.optional_or_keep("env", c.env);
+    r.optional_or_keep("devices", c.devices);
+    r.optional_or_keep("tensor_split", c.tensor_split);
     r.optional_or_keep("extra_args", c.extra_args);
     r.optional_or_keep("runner_options", c.runner_options);
     return c;
@@ -362,6 +379,28 @@ inline ProbeReport from_json<ProbeReport>(const boost::json::value& v, const std
         p.system = from_json<SystemInfo>(*s, json_path_join(path, "system"));
     }
     return p;
+}
+
+inline boost::json::value to_json(const MachineInfo& m) {
+    boost::json::array reports;
+    for (const auto& r : m.reports) reports.push_back(to_json(r));
+    return boost::json::object{
+        {"name", m.name}, {"capacity_managed_elsewhere", m.capacity_managed_elsewhere}, {"reports", std::move(reports)}};
+}
+
+template <>
+inline MachineInfo from_json<MachineInfo>(const boost::json::value& v, const std::string& path) {
+    FieldReader r(v, path);
+    MachineInfo m;
+    m.name = r.required<std::string>("name");
+    r.optional_or_keep("capacity_managed_elsewhere", m.capacity_managed_elsewhere);
+    if (const auto* list = r.object().if_contains("reports")) {
+        const auto reports_path = json_path_join(path, "reports");
+        if (!list->is_array()) detail::json_type_error(reports_path, "array", *list);
+        std::size_t i = 0;
+        for (const auto& item : list->get_array()) m.reports.push_back(from_json<ProbeReport>(item, json_path_index(reports_path, i++)));
+    }
+    return m;
 }
 
 }  // namespace corral::sdk
