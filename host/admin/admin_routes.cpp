@@ -43,6 +43,47 @@ boost::json::object to_json(const scheduler::ModelStatus& s) {
     if (s.idle_seconds) o["idle_seconds"] = *s.idle_seconds;
     if (s.uptime_seconds) o["uptime_seconds"] = *s.uptime_seconds;
     if (s.adopted) o["adopted"] = true;
+    if (s.placement) {
+        boost::json::array devices;
+        boost::json::object by_device;
+        for (const auto& [id, bytes] : s.placement->devices) {
+            devices.push_back(boost::json::value(id));
+            by_device[id] = bytes;
+        }
+        o["placement"] = boost::json::object{
+            {"machine", s.placement->machine}, {"devices", devices}, {"memory_by_device", by_device}, {"ram", s.placement->ram}};
+    }
+    return o;
+}
+
+boost::json::object to_json(const scheduler::MachineStatus& s) {
+    const auto& m = *s.machine;
+    boost::json::array devices;
+    for (std::size_t i = 0; i < m.devices.size(); ++i) {
+        const auto& d = m.devices[i];
+        const uint64_t reserved = s.ledger.device_reserved[i];
+        devices.push_back(boost::json::object{{"id", d.id},
+                                              {"kind", d.kind},
+                                              {"name", d.name},
+                                              {"uuid", d.uuid},
+                                              {"memory_total", d.memory_total},
+                                              {"memory_capacity", d.capacity},
+                                              {"memory_reserved", reserved},
+                                              {"memory_free", d.capacity > reserved ? d.capacity - reserved : 0}});
+    }
+    boost::json::array runners;
+    for (const auto& r : s.runners) runners.push_back(boost::json::value(r));
+    boost::json::object o{{"name", m.name},
+                          {"runner", s.runners.size() == 1 && m.name != scheduler::kLocalMachine ? boost::json::value(s.runners.front())
+                                                                                                 : boost::json::value(nullptr)},
+                          {"runners", runners},
+                          {"devices", devices},
+                          {"ram_total", m.ram_total},
+                          {"ram_capacity", m.ram_capacity ? boost::json::value(*m.ram_capacity) : boost::json::value(nullptr)},
+                          {"ram_reserved", s.ledger.ram_reserved},
+                          {"memory_reserved", s.ledger.total_reserved},
+                          {"capacity_managed_elsewhere", m.managed_elsewhere}};
+    if (m.overall_cap) o["memory_budget"] = *m.overall_cap;
     return o;
 }
 
@@ -58,6 +99,9 @@ boost::json::object AdminRoutes::status_json() const {
                           {"draining", hooks_.draining && hooks_.draining()},
                           {"memory_used", used},
                           {"models", models}};
+    boost::json::array machines;
+    for (const auto& m : scheduler_.machine_status()) machines.push_back(to_json(m));
+    o["machines"] = std::move(machines);
     auto budget = scheduler_.memory_budget();
     o["memory_budget"] = budget ? boost::json::value(*budget) : boost::json::value(nullptr);
     if (scheduler_.config().scheduler.max_loaded) o["max_loaded"] = *scheduler_.config().scheduler.max_loaded;
@@ -73,9 +117,18 @@ asio::awaitable<void> AdminRoutes::health(Exchange& ex) {
 
 asio::awaitable<void> AdminRoutes::metrics(Exchange& ex) {
     auto budget = scheduler_.memory_budget();
-    co_await ex.write_text(http::status::ok,
-                           metrics_.render(scheduler_.gauges(), budget ? *budget : 0, hooks_.connections ? hooks_.connections() : 0),
-                           "text/plain; version=0.0.4; charset=utf-8");
+    std::vector<admin::DeviceGauges> devices;
+    for (const auto& s : scheduler_.machine_status()) {
+        for (std::size_t i = 0; i < s.machine->devices.size(); ++i) {
+            const auto& d = s.machine->devices[i];
+            devices.push_back({s.machine->name, d.id, d.capacity, s.ledger.device_reserved[i]});
+        }
+        devices.push_back({s.machine->name, "ram", s.machine->ram_capacity.value_or(0), s.ledger.ram_reserved});
+    }
+    co_await ex.write_text(
+        http::status::ok,
+        metrics_.render(scheduler_.gauges(), devices, budget ? *budget : 0, hooks_.connections ? hooks_.connections() : 0),
+        "text/plain; version=0.0.4; charset=utf-8");
 }
 
 asio::awaitable<void> AdminRoutes::handle(Exchange& ex) {

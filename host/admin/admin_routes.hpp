@@ -53,5 +53,7 @@ private:
 };
 
 boost::json::object to_json(const scheduler::ModelStatus& s);
+// A machine in /corral/status: its devices with their share of the ledger, and its RAM.
+boost::json::object to_json(const scheduler::MachineStatus& s);
 
 }  // namespace corral::admin

@@ -119,7 +119,8 @@ void Metrics::key_limited(const std::string& key_name, const std::string& reason
     ++key_limited_[prometheus_label("key", key_name) + "," + prometheus_label("reason", reason)];
 }
 
-std::string Metrics::render(const std::vector<ModelGauges>& gauges, uint64_t memory_budget, uint64_t connections) const {
+std::string Metrics::render(const std::vector<ModelGauges>& gauges, const std::vector<DeviceGauges>& devices, uint64_t memory_budget,
+                            uint64_t connections) const {
     std::string out;
     counters(out, "corral_requests_total", "Proxied requests by model, endpoint and HTTP status.", requests_);
     histograms(out, "corral_request_duration_seconds", "Time from request to the end of the response.", request_seconds_);
@@ -154,6 +155,15 @@ std::string Metrics::render(const std::vector<ModelGauges>& gauges, uint64_t mem
         out += "corral_model_memory_bytes{" + prometheus_label("model", g.model) + "} " + std::to_string(g.memory) + "\n";
     header(out, "corral_memory_budget_bytes", "gauge", "Memory the scheduler may give to loaded models.");
     out += "corral_memory_budget_bytes " + std::to_string(memory_budget) + "\n";
+    auto device_labels = [](const DeviceGauges& d) {
+        return "{" + prometheus_label("machine", d.machine) + "," + prometheus_label("device", d.device) + "}";
+    };
+    header(out, "corral_device_memory_reserved_bytes", "gauge",
+           "Memory the placement ledger holds for loaded models, per machine and device (\"ram\": its RAM).");
+    for (const auto& d : devices) out += "corral_device_memory_reserved_bytes" + device_labels(d) + " " + std::to_string(d.reserved) + "\n";
+    header(out, "corral_device_memory_capacity_bytes", "gauge",
+           "Memory models may reserve per machine and device (total less memory_headroom; 0: unknown).");
+    for (const auto& d : devices) out += "corral_device_memory_capacity_bytes" + device_labels(d) + " " + std::to_string(d.capacity) + "\n";
     header(out, "corral_client_connections", "gauge", "Open client connections.");
     out += "corral_client_connections " + std::to_string(connections) + "\n";
     return out;

@@ -31,6 +31,14 @@ struct ModelGauges {
     uint64_t memory = 0;  // bytes reserved while loaded
 };
 
+// One device of a machine (or its RAM: device "ram") in the placement ledger.
+struct DeviceGauges {
+    std::string machine;
+    std::string device;     // "cuda:0", ..., or "ram"
+    uint64_t capacity = 0;  // what models may reserve there (0: not known)
+    uint64_t reserved = 0;
+};
+
 class Metrics {
 public:
     void request(const std::string& model, const std::string& endpoint, int status, double seconds);
@@ -47,7 +55,8 @@ public:
     void key_request(const std::string& key_name, int status);
     void key_limited(const std::string& key_name, const std::string& reason);
 
-    std::string render(const std::vector<ModelGauges>& gauges, uint64_t memory_budget, uint64_t connections) const;
+    std::string render(const std::vector<ModelGauges>& gauges, const std::vector<DeviceGauges>& devices, uint64_t memory_budget,
+                       uint64_t connections) const;
 
 private:
     template <class T>

@@ -1,6 +1,8 @@
 // The typed form of a corral config file. See README.md "Configuration" for every key.
 #pragma once
 
+#include "config/device_request.hpp"
+
 #include <corral/sdk/types.hpp>
 
 #include <boost/json/object.hpp>
@@ -83,6 +85,7 @@ struct ModelConfig {
     std::optional<uint64_t> memory;                // bytes the model needs, when given by hand
     std::optional<int32_t> concurrency;            // requests in flight at once
     std::optional<bool> send_loading_state;        // overrides Config::send_loading_state
+    DeviceRequest devices;                         // which GPUs of its machine ("devices")
     sdk::ServerConfig server;                      // server settings (instance_id left empty)
 };
 

@@ -213,7 +213,42 @@ const Keys kCacheTypes = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl"
 const Keys kServerKeys = {"ctx_size", "gpu_layers",   "threads",      "batch_size",    "parallel",         "flash_attn",       "mlock",
                           "mmap",     "cache_type_k", "cache_type_v", "jinja",         "reasoning_format", "reasoning_budget", "seed",
                           "sampling", "env",          "extra_args",   "runner_options"};
-const Keys kModelOwnKeys = {"path", "runner", "aliases", "ttl", "memory", "concurrency", "send_loading_state"};
+const Keys kModelOwnKeys = {"path", "runner", "aliases", "ttl", "memory", "concurrency", "send_loading_state", "devices"};
+
+// "devices": "auto", "cpu", or a non-empty list of device selectors ("cuda:0", a UUID or its prefix).
+void parse_devices(const ObjectReader& r, DeviceRequest& out) {
+    const auto* v = r.raw("devices");
+    if (!v) return;
+    const std::string expected = "expected \"auto\", \"cpu\" or a list of devices such as [\"cuda:0\", \"cuda:1\"] or GPU UUIDs";
+    if (v->is_string()) {
+        if (v->get_string() == "auto") return;
+        if (v->get_string() == "cpu") {
+            out.mode = DeviceRequest::Mode::Cpu;
+            return;
+        }
+        r.error(r.child("devices"), expected + ", got " + json::serialize(*v));
+        return;
+    }
+    if (!v->is_array() || v->get_array().empty()) {
+        r.error(r.child("devices"), expected + ", got " + json::serialize(*v));
+        return;
+    }
+    out.mode = DeviceRequest::Mode::Pinned;
+    const auto& items = v->get_array();
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const auto path = sdk::json_path_index(r.child("devices"), i);
+        if (!items[i].is_string() || items[i].get_string().empty()) {
+            r.error(path, "expected a device such as \"cuda:0\", \"vulkan:1\" or a GPU UUID (prefix), got " + json::serialize(items[i]));
+            continue;
+        }
+        std::string selector(items[i].get_string());
+        if (std::find(out.selectors.begin(), out.selectors.end(), selector) != out.selectors.end()) {
+            r.error(path, "\"" + selector + "\" is listed twice");
+            continue;
+        }
+        out.selectors.push_back(std::move(selector));
+    }
+}
 
 // The union of a model's own keys and the server settings it may carry.
 const Keys& model_keys() {
@@ -588,6 +623,7 @@ private:
             r.read_size("memory", m.memory);
             r.read_min("concurrency", m.concurrency, 1);
             r.read("send_loading_state", m.send_loading_state);
+            parse_devices(r, m.devices);
             parse_server_settings(r, m.server);
             m.server.model_id = m.name;
             m.server.model_name = m.name;

@@ -14,11 +14,6 @@ auto log() {
 
 }  // namespace
 
-void MemoryPlanner::set_devices(std::vector<sdk::DeviceInfo> gpus, double headroom) {
-    gpus_ = std::move(gpus);
-    headroom_ = headroom;
-}
-
 ModelMemory MemoryPlanner::size(const config::ModelConfig& model, const std::string& fingerprint) const {
     if (model.memory) return {*model.memory, "config"};
     if (auto it = measured_.find(fingerprint); it != measured_.end()) return {it->second, "measured"};
@@ -26,7 +21,7 @@ ModelMemory MemoryPlanner::size(const config::ModelConfig& model, const std::str
     try {
         // The whole footprint, wherever the layers go: weights, KV cache and compute buffers.
         auto fit = fit_model(path, fit_request_for(model.server, {}, headroom_));
-        return {fit.estimate.total(), "estimate"};
+        return {fit.estimate.total(), "estimate", fit.estimate.compute};
     } catch (const std::exception& e) {
         log()->debug("{}: no GGUF estimate ({}); using the file size", model.name, e.what());
     }
@@ -40,12 +35,12 @@ void MemoryPlanner::record(const std::string& fingerprint, const ServerMemoryLog
     measured_[fingerprint] = log.total();
 }
 
-void MemoryPlanner::prepare_launch(config::ModelConfig& model) const {
+void MemoryPlanner::prepare_launch(config::ModelConfig& model, const std::vector<sdk::DeviceInfo>& gpus) const {
     auto& server = model.server;
-    if (!server.gpu_layers || *server.gpu_layers != "auto" || gpus_.empty()) return;
-    server.fit_target_mib = fit_targets_mib(gpus_, headroom_);
+    if (!server.gpu_layers || *server.gpu_layers != "auto" || gpus.empty()) return;
+    server.fit_target_mib = fit_targets_mib(gpus, headroom_);
     try {
-        auto fit = fit_model(server.model_path, fit_request_for(server, gpus_, headroom_));
+        auto fit = fit_model(server.model_path, fit_request_for(server, gpus, headroom_));
         server.fit_gpu_layers = fit.split.gpu_layers;
         log()->debug("{}: planned {} of {} layers on the GPUs ({} free after headroom)", model.name, fit.split.gpu_layers,
                      fit.split.max_layers, fit.gpu_available);

@@ -17,15 +17,14 @@ namespace corral::fit {
 
 struct ModelMemory {
     uint64_t bytes = 0;
-    std::string source;  // "config", "measured", "estimate", "file size" or "unknown"
+    std::string source;                // "config", "measured", "estimate", "file size" or "unknown"
+    uint64_t per_device_overhead = 0;  // what each extra GPU of a split adds (the estimate's compute buffers)
 };
 
 class MemoryPlanner {
 public:
-    // The GPUs servers will use (fit::gpus_of the probe reports) and the fraction of each kept free.
-    void set_devices(std::vector<sdk::DeviceInfo> gpus, double headroom);
+    // The fraction of each GPU kept free.
     void set_headroom(double headroom) { headroom_ = headroom; }
-    const std::vector<sdk::DeviceInfo>& gpus() const noexcept { return gpus_; }
 
     // What the model needs while loaded. `fingerprint` identifies its server settings: a measurement
     // is reused only for the same settings.
@@ -35,12 +34,11 @@ public:
     void record(const std::string& fingerprint, const ServerMemoryLog& log);
 
     // Fills fit_gpu_layers and fit_target_mib of a model whose gpu_layers is "auto", from the GGUF
-    // and the GPUs' current free memory (as probed at start-up). Never throws: without a readable
-    // GGUF the server decides alone.
-    void prepare_launch(config::ModelConfig& model) const;
+    // and the GPUs it was placed on (their free memory: what the placement reserved there). Never
+    // throws: without a readable GGUF the server decides alone.
+    void prepare_launch(config::ModelConfig& model, const std::vector<sdk::DeviceInfo>& gpus) const;
 
 private:
-    std::vector<sdk::DeviceInfo> gpus_;
     double headroom_ = 0.1;
     std::map<std::string, uint64_t> measured_;  // fingerprint -> bytes
 };

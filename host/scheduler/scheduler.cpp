@@ -2,6 +2,7 @@
 
 #include "config/units.hpp"
 #include "logging/logging.hpp"
+#include "scheduler/server_devices.hpp"
 
 #include <boost/asio/this_coro.hpp>
 
@@ -98,11 +99,15 @@ void Scheduler::learn_memory(const std::shared_ptr<ModelEntry>& entry, const sup
                 entry->memory_source, config::format_size(entry->memory));
     entry->memory = measured.bytes;
     entry->memory_source = measured.source;
+    entry->per_device_overhead = 0;  // the measurement has each device's own buffers
+    if (!machines_.of_runner(entry->config.runner).managed_elsewhere) entry->placement = measured_reservation(entry->placement, figures);
 }
 
-void Scheduler::apply_config(const config::Config& config, std::optional<uint64_t> memory_budget) {
+void Scheduler::apply_config(const config::Config& config, MachineMap machines) {
     config_ = config;
-    limits_ = {config.scheduler.max_loaded, memory_budget};
+    limits_ = {config.scheduler.max_loaded};
+    machines_ = std::move(machines);
+    memory_.set_headroom(config.scheduler.memory_headroom);
     std::map<std::string, std::shared_ptr<ModelEntry>, std::less<>> next;
     for (const auto& m : config.models) {
         auto fingerprint = serve::model_fingerprint(m, config.find_runner(m.runner));
@@ -119,6 +124,7 @@ void Scheduler::apply_config(const config::Config& config, std::optional<uint64_
         auto sized = memory_.size(m, fingerprint);
         entry->memory = sized.bytes;
         entry->memory_source = sized.source;
+        entry->per_device_overhead = sized.per_device_overhead;
         next[m.name] = entry;
     }
     for (auto& [name, entry] : models_) {
@@ -253,25 +259,34 @@ void Scheduler::place_pending() {
     }
 }
 
-bool Scheduler::place(const std::shared_ptr<ModelEntry>& entry) {
-    std::vector<LoadedModel> loaded;
+std::vector<Resident> Scheduler::residents() const {
+    std::vector<Resident> out;
     auto add = [&](const std::shared_ptr<ModelEntry>& e) {
         if (!e->instance || e->instance->gone()) return;
-        const auto s = e->instance->state;
-        loaded.push_back({e->config.name, e->memory, e->idle() && e->instance->serving(), s == InstanceState::Stopping, e->last_used});
+        out.push_back({e->config.name, e->placement, e->idle() && e->instance->serving(), e->instance->state == InstanceState::Stopping,
+                       e->last_used});
     };
     for (const auto& [name, e] : models_) add(e);
     for (const auto& e : retired_) add(e);
-    auto plan = plan_placement(loaded, entry->memory, limits_);
+    return out;
+}
+
+Demand Scheduler::demand_of(const ModelEntry& entry) const {
+    const auto& layers = entry.config.server.gpu_layers;
+    return {entry.config.name, entry.memory, entry.per_device_overhead, entry.config.devices, !(layers && *layers == "all")};
+}
+
+bool Scheduler::place(const std::shared_ptr<ModelEntry>& entry) {
+    const auto& machine = machines_.of_runner(entry->config.runner);
+    auto plan = plan_placement(machine, residents(), demand_of(*entry), limits_);
     switch (plan.kind) {
-        case Placement::Kind::Fits:
-            if (limits_.memory_budget && entry->memory > *limits_.memory_budget) {
-                log()->warn("{} needs {} but the memory budget is {}: loading it alone", entry->config.name,
-                            config::format_size(entry->memory), config::format_size(*limits_.memory_budget));
-            }
+        case Plan::Kind::Place:
+            log()->info("placing {} on {}: {} ({})", entry->config.name, machine.name, plan.reason,
+                        config::format_size(plan.reservation.total()));
+            entry->placement = std::move(plan.reservation);
             start(entry);
             return true;
-        case Placement::Kind::Evict:
+        case Plan::Kind::Evict:
             for (const auto& name : plan.evict) {
                 auto victim = models_.count(name) ? models_.at(name) : nullptr;
                 if (!victim) {
@@ -284,9 +299,16 @@ bool Scheduler::place(const std::shared_ptr<ModelEntry>& entry) {
                 stop(victim, "evicted to make room for " + entry->config.name);
             }
             return false;
-        case Placement::Kind::Wait:
-            log()->debug("{} waits for room: {}", entry->config.name, plan.reason);
+        case Plan::Kind::Wait:
+            log()->debug("{} waits for room on {}: {}", entry->config.name, machine.name, plan.reason);
             return false;
+        case Plan::Kind::Impossible:
+            log()->error("{} cannot be placed on {}: {}", entry->config.name, machine.name, plan.reason);
+            entry->wanted = false;
+            entry->last_error = plan.reason;
+            fail_waiters(entry, {503, "`" + entry->config.name + "` cannot be placed: " + plan.reason, "server_error", "model_unplaceable",
+                                 std::nullopt});
+            return true;
     }
     return false;
 }
@@ -300,7 +322,13 @@ void Scheduler::start(const std::shared_ptr<ModelEntry>& entry) {
     entry->stale = false;
     entry->wanted = false;  // the explicit load is under way; from here on the model is an ordinary loaded one
     auto launch = entry->config;
-    memory_.prepare_launch(launch);
+    const auto& machine = machines_.of_runner(entry->config.runner);
+    for (const auto& note : apply_placement(launch, machine, entry->placement)) log()->warn("{}: {}", entry->config.name, note);
+    std::vector<sdk::DeviceInfo> gpus;
+    for (const auto& [id, bytes] : entry->placement.devices) {
+        if (const auto* d = machine.device(id)) gpus.push_back(device_info(*d, bytes, config_.scheduler.memory_headroom));
+    }
+    memory_.prepare_launch(launch, gpus);
     entry->instance = supervisor_.launch(launch, runner, entry->fingerprint);
     entry->last_instance = entry->instance;
 }
@@ -354,6 +382,7 @@ void Scheduler::on_instance_changed(std::shared_ptr<supervisor::Instance> instan
         case InstanceState::Stopped:
         case InstanceState::Failed: {
             entry->instance = nullptr;
+            entry->placement = {};
             entry->ttl_timer.cancel();
             if (instance->state == InstanceState::Failed) {
                 entry->wanted = false;
@@ -402,6 +431,12 @@ bool Scheduler::adopt(sdk::ProcessHandle handle, const std::string& runner) {
     if (fingerprint.empty() || fingerprint != entry->fingerprint.substr(0, fingerprint.size())) return false;
     auto slot = runners_.find(runner);
     if (!slot) return false;
+    // Where an adopted server's layers are is not recorded: it is given the place a new one would
+    // get (on an empty machine if the others hold it), so the ledger counts it somewhere.
+    const auto& machine = machines_.of_runner(runner);
+    auto plan = plan_placement(machine, residents(), demand_of(*entry), {});
+    if (plan.kind != Plan::Kind::Place) plan = plan_placement(machine, {}, demand_of(*entry), {});
+    entry->placement = plan.kind == Plan::Kind::Place ? plan.reservation : Reservation{machine.name, {}, entry->memory};
     entry->instance = supervisor_.adopt(entry->config, slot, entry->fingerprint, std::move(handle));
     entry->last_instance = entry->instance;
     return true;
@@ -456,6 +491,7 @@ ModelStatus Scheduler::describe(const ModelEntry& e) const {
             s.endpoint = inst.handle->endpoint;
             s.pid = inst.handle->pid;
         }
+        s.placement = e.placement;
         if (inst.ready_at) s.uptime_seconds = std::chrono::duration<double>(now - *inst.ready_at).count();
         if (e.idle() && inst.serving()) s.idle_seconds = std::chrono::duration<double>(now - e.last_used).count();
     } else {
@@ -469,6 +505,23 @@ std::vector<ModelStatus> Scheduler::status() const {
     for (const auto& m : config_.models) {
         if (auto it = models_.find(m.name); it != models_.end()) out.push_back(describe(*it->second));
     }
+    return out;
+}
+
+std::optional<uint64_t> Scheduler::memory_budget() const {
+    if (machines_.machines().empty()) return std::nullopt;
+    const auto& local = machines_.machines().front();
+    if (local.overall_cap) return local.overall_cap;
+    if (local.devices.empty()) return local.ram_capacity;
+    uint64_t sum = 0;
+    for (const auto& d : local.devices) sum += d.capacity;
+    return sum;
+}
+
+std::vector<MachineStatus> Scheduler::machine_status() const {
+    const auto all = residents();
+    std::vector<MachineStatus> out;
+    for (const auto& m : machines_.machines()) out.push_back({&m, machines_.runners_on(m.name), ledger_of(m, all)});
     return out;
 }
 

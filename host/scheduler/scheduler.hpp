@@ -9,6 +9,7 @@
 #include "admin/metrics.hpp"
 #include "config/config.hpp"
 #include "fit/memory_planner.hpp"
+#include "scheduler/machines.hpp"
 #include "scheduler/placement.hpp"
 #include "serve/async_signal.hpp"
 #include "serve/runner_set.hpp"
@@ -80,8 +81,10 @@ struct ModelEntry {
 
     config::ModelConfig config;
     std::string fingerprint;
-    uint64_t memory = 0;        // bytes reserved while loaded
-    std::string memory_source;  // fit::ModelMemory::source
+    uint64_t memory = 0;               // bytes the model needs (the whole footprint)
+    uint64_t per_device_overhead = 0;  // what each extra GPU of a split adds
+    std::string memory_source;         // fit::ModelMemory::source
+    Reservation placement;             // where its instance is and what it holds there, while it has one
     std::shared_ptr<supervisor::Instance> instance;
     std::shared_ptr<supervisor::Instance> last_instance;  // kept after it stops, for its logs
     int32_t in_flight = 0;
@@ -114,6 +117,14 @@ struct ModelStatus {
     std::optional<double> idle_seconds;  // since the last request ended, while loaded
     std::optional<double> uptime_seconds;
     bool adopted = false;
+    std::optional<Reservation> placement;  // while it has an instance
+};
+
+// One device's (or a machine's RAM's) share of the ledger, for status and metrics.
+struct MachineStatus {
+    const Machine* machine = nullptr;
+    std::vector<std::string> runners;
+    Ledger ledger;
 };
 
 class Scheduler {
@@ -121,8 +132,8 @@ public:
     Scheduler(boost::asio::io_context& io, supervisor::Supervisor& supervisor, serve::RunnerSet& runners, admin::Metrics& metrics,
               admin::EventBus& events, fit::MemoryPlanner& memory);
 
-    // Takes the models and limits of `config` (first call, and on every reload).
-    void apply_config(const config::Config& config, std::optional<uint64_t> memory_budget);
+    // Takes the models and limits of `config` and the machines they run on (first call, and on every reload).
+    void apply_config(const config::Config& config, MachineMap machines);
 
     // Waits until the model (name or alias) can take one more request.
     boost::asio::awaitable<std::variant<Lease, Refusal>> acquire(std::string model);
@@ -149,7 +160,10 @@ public:
     std::vector<ModelStatus> status() const;  // every configured model, in config order
     ModelStatus describe(const ModelEntry& entry) const;
     std::vector<admin::ModelGauges> gauges() const;
-    std::optional<uint64_t> memory_budget() const noexcept { return limits_.memory_budget; }
+    // The local machine's budget: scheduler.memory_budget, else its GPUs' capacity, else its RAM's.
+    std::optional<uint64_t> memory_budget() const;
+    const MachineMap& machines() const noexcept { return machines_; }
+    std::vector<MachineStatus> machine_status() const;
     int32_t in_flight() const;
     const config::Config& config() const noexcept { return config_; }
 
@@ -169,6 +183,8 @@ private:
     void after_idle(const std::shared_ptr<ModelEntry>& entry);
     std::shared_ptr<ModelEntry> entry_of(const supervisor::Instance& instance) const;
     void learn_memory(const std::shared_ptr<ModelEntry>& entry, const supervisor::Instance& instance);
+    std::vector<Resident> residents() const;
+    Demand demand_of(const ModelEntry& entry) const;
 
     boost::asio::io_context& io_;
     supervisor::Supervisor& supervisor_;
@@ -178,6 +194,7 @@ private:
     fit::MemoryPlanner& memory_;
     config::Config config_;
     Limits limits_;
+    MachineMap machines_;
     std::map<std::string, std::shared_ptr<ModelEntry>, std::less<>> models_;  // by name
     std::vector<std::shared_ptr<ModelEntry>> retired_;                        // removed by a reload, still loaded
     std::deque<std::shared_ptr<ModelEntry>> pending_;                         // waiting for room, in order

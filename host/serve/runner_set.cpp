@@ -1,5 +1,7 @@
 #include "serve/runner_set.hpp"
 
+#include "logging/logging.hpp"
+
 #include <corral/sdk/plugin_abi.h>
 
 #include <boost/json/serialize.hpp>
@@ -8,6 +10,13 @@
 #include <stdexcept>
 
 namespace corral::serve {
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+    return logging::get("serve");
+}
+
+}  // namespace
 
 RunnerSet::RunnerSet(const plugins::PluginRegistry& registry, std::filesystem::path state_dir, plugins::RunnerEventHandler on_event)
     : registry_(registry), state_dir_(std::move(state_dir)), on_event_(std::move(on_event)) {}
@@ -33,10 +42,19 @@ void RunnerSet::apply(const config::Config& config) {
         slot->plugin = rc.plugin;
         slot->options = rc.options;
         slot->can_adopt = (plugin->info().capabilities & CORRAL_CAP_ADOPT) != 0;
+        slot->remote = (plugin->info().capabilities & CORRAL_CAP_REMOTE) != 0;
         try {
             slot->runner = plugin->create_runner(options, on_event_);
         } catch (const std::exception& e) {
             throw std::runtime_error("runners." + rc.name + ": " + e.what());
+        }
+        // Asked once, when the runner is made: a remote probe takes a round trip.
+        try {
+            slot->machines = slot->runner->machines();
+        } catch (const sdk::Error& e) {
+            if (e.code() != sdk::ProcessError::NotSupported) log()->warn("runner {}: cannot describe its machine: {}", rc.name, e.what());
+        } catch (const std::exception& e) {
+            log()->warn("runner {}: cannot describe its machine: {}", rc.name, e.what());
         }
         next[rc.name] = std::move(slot);
     }
@@ -53,6 +71,9 @@ std::string model_fingerprint(const config::ModelConfig& model, const config::Ru
     server.instance_id.clear();
     std::string text = boost::json::serialize(sdk::to_json(server)) + "\n" + model.runner + "\n";
     if (runner) text += runner->plugin + "\n" + boost::json::serialize(runner->options);
+    // A pin or "cpu" changes what the server sees (appended only then: default fingerprints stay as they were).
+    if (model.devices.mode == config::DeviceRequest::Mode::Cpu) text += "\ndevices cpu";
+    for (const auto& d : model.devices.selectors) text += "\ndevice " + d;
     uint64_t h = 1469598103934665603ull;  // FNV-1a
     for (unsigned char c : text) {
         h ^= c;

@@ -76,10 +76,13 @@ void Service::post_runner_event(const plugins::RunnerEvent& event) {
     asio::post(io_, [this, event] { supervisor_.on_runner_event(event); });
 }
 
-std::optional<uint64_t> Service::memory_budget(const config::Config& config) {
-    if (config.scheduler.memory_budget) return config.scheduler.memory_budget;
-    if (!probed_budget_) return std::nullopt;
-    return static_cast<uint64_t>(static_cast<double>(*probed_budget_) * (1.0 - config.scheduler.memory_headroom));
+scheduler::MachineMap Service::machine_map(const config::Config& config) const {
+    const double headroom = config.scheduler.memory_headroom;
+    auto local =
+        scheduler::describe_machine(std::string(scheduler::kLocalMachine), local_reports_, headroom, config.scheduler.memory_budget);
+    std::vector<scheduler::RunnerMachine> runners;
+    for (const auto& [name, slot] : runners_.slots()) runners.push_back({name, slot->remote, slot->machines});
+    return scheduler::MachineMap(std::move(local), runners, headroom);
 }
 
 void Service::run(const std::function<void(uint16_t port)>& on_listening) {
@@ -89,26 +92,15 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
     supervisor_.set_key_source([keys = server_keys_.get()](const std::string& id) { return keys->key_for(id); });
     log()->info("state directory {}", state_dir.string());
 
-    // The GPUs (for "auto" layer plans) and the memory the models may use: the GPUs' memory when
-    // there are GPUs, else the machine's RAM.
-    std::vector<sdk::ProbeReport> reports;
+    // The local machine: its GPUs (each with its own budget) and RAM, as the probes see them.
     for (auto& run : plugins::run_probes_isolated(registry_, config_.probes)) {
         if (run.failed) log()->warn("probe {}: {}", run.plugin, run.report.reason);
-        if (run.report.available) reports.push_back(std::move(run.report));
+        if (run.report.available) local_reports_.push_back(std::move(run.report));
     }
-    auto gpus = fit::gpus_of(reports);
-    uint64_t gpu = 0, ram = 0;
-    for (const auto& d : gpus) {
-        gpu += d.memory_total;
-        log()->info("GPU {} {} [{}]: {} total, {} free", d.backend, d.index, d.name, config::format_size(d.memory_total),
+    for (const auto& d : fit::gpus_of(local_reports_)) {
+        log()->info("GPU {}:{} [{}] {}: {} total, {} free", d.backend, d.index, d.name, d.uuid, config::format_size(d.memory_total),
                     d.memory_free ? config::format_size(*d.memory_free) : "?");
     }
-    for (const auto& r : reports) {
-        if (r.system) ram = r.system->ram_total;
-    }
-    if (gpu || ram) probed_budget_ = gpu ? gpu : ram;
-    memory_.set_devices(std::move(gpus), config_.scheduler.memory_headroom);
-    if (auto budget = memory_budget(config_)) log()->info("memory budget {}", config::format_size(*budget));
 
     // Bind before touching any server: an address in use must not cost the servers a crashed host left.
     http_.set_body_limit(config_.max_request_body);
@@ -117,7 +109,15 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
     if (config_.tls) http_.set_tls(proxy::make_tls_context(*config_.tls));
     http_.listen(config_.listen);
     runners_.apply(config_);
-    scheduler_.apply_config(config_, memory_budget(config_));
+    scheduler_.apply_config(config_, machine_map(config_));
+    for (const auto& m : scheduler_.machines().machines()) {
+        uint64_t gpus = 0;
+        for (const auto& d : m.devices) gpus += d.capacity;
+        log()->info("machine {}: {} GPU(s) with {} for models, RAM {} for models{}{}", m.name, m.devices.size(), config::format_size(gpus),
+                    m.ram_capacity ? config::format_size(*m.ram_capacity) : "unknown",
+                    m.overall_cap ? ", at most " + config::format_size(*m.overall_cap) + " in all (scheduler.memory_budget)" : "",
+                    m.managed_elsewhere ? " (capacity managed elsewhere)" : "");
+    }
     adopt_leftovers();
     http_.start();
     supervisor_.start_health_monitor();
@@ -288,7 +288,7 @@ admin::ReloadOutcome Service::reload() {
     http_.set_limits(next.max_connections, next.client_timeouts);
     supervisor_.set_config(next.supervisor);
     config_ = std::move(next);
-    scheduler_.apply_config(config_, memory_budget(config_));
+    scheduler_.apply_config(config_, machine_map(config_));
     outcome.applied = true;
     events_.publish({{"type", "reload"}, {"message", "configuration reloaded from " + config_.source.string()}});
     log()->info("configuration reloaded from {}", config_.source.string());

@@ -49,7 +49,8 @@ private:
     void adopt_leftovers();
     void watch_signals();
     boost::asio::awaitable<void> drain();
-    std::optional<uint64_t> memory_budget(const config::Config& config);
+    // The local machine (from the probes at start-up) and the machines the runners describe.
+    scheduler::MachineMap machine_map(const config::Config& config) const;
     void post_runner_event(const plugins::RunnerEvent& event);
 
     // Runner events stop being posted once the gate is closed. Declared before everything else: a
@@ -79,7 +80,7 @@ private:
     boost::asio::signal_set signals_;
     std::shared_ptr<AsyncSignal> drain_progress_;
     bool draining_ = false;
-    std::optional<uint64_t> probed_budget_;  // from the probes at start-up
+    std::vector<sdk::ProbeReport> local_reports_;  // the probes at start-up
 };
 
 }  // namespace corral::serve

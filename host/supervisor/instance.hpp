@@ -32,6 +32,8 @@ struct RunnerSlot {
     boost::json::object options;
     std::unique_ptr<sdk::ProcessRunner> runner;
     bool can_adopt = false;
+    bool remote = false;                     // CORRAL_CAP_REMOTE
+    std::vector<sdk::MachineInfo> machines;  // what it said at creation (ProcessRunner::machines); empty: nothing
 };
 
 // The last lines a server printed, with followers for `logs -f`.

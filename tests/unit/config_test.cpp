@@ -102,6 +102,30 @@ TEST(Config, WrongTypesNameThePathAndBothTypes) {
     EXPECT_THAT(r.errors, HasError("models.m.aliases[1]", "expected string, got integer"));
 }
 
+TEST(Config, DevicesAreAutoCpuOrAListOfSelectors) {
+    auto r = parse_config(R"({"runners": {"l": {"plugin": "mock"}},
+                             "models": {"a": {"path": "/a"}, "b": {"path": "/b", "devices": "auto"}, "c": {"path": "/c", "devices": "cpu"},
+                                        "d": {"path": "/d", "devices": ["cuda:1", "GPU-8f3c"]}}})",
+                          "");
+    ASSERT_TRUE(r.config) << r.errors.front().to_string();
+    using Mode = DeviceRequest::Mode;
+    EXPECT_EQ(r.config->models[0].devices.mode, Mode::Auto);
+    EXPECT_EQ(r.config->models[1].devices.mode, Mode::Auto);
+    EXPECT_EQ(r.config->models[2].devices.mode, Mode::Cpu);
+    EXPECT_EQ(r.config->models[3].devices, (DeviceRequest{Mode::Pinned, {"cuda:1", "GPU-8f3c"}}));
+
+    r = parse_config(R"({"runners": {"l": {"plugin": "mock"}},
+                        "models": {"a": {"path": "/a", "devices": "gpu"}, "b": {"path": "/b", "devices": []},
+                                   "c": {"path": "/c", "devices": ["cuda:0", 1, "", "cuda:0"]}, "d": {"path": "/d", "devices": 0}}})",
+                     "");
+    EXPECT_THAT(r.errors, HasError("models.a.devices", "expected \"auto\", \"cpu\" or a list of devices"));
+    EXPECT_THAT(r.errors, HasError("models.b.devices", "got []"));
+    EXPECT_THAT(r.errors, HasError("models.c.devices[1]", "expected a device such as \"cuda:0\""));
+    EXPECT_THAT(r.errors, HasError("models.c.devices[2]", "got \"\""));
+    EXPECT_THAT(r.errors, HasError("models.c.devices[3]", "\"cuda:0\" is listed twice"));
+    EXPECT_THAT(r.errors, HasError("models.d.devices", "got 0"));
+}
+
 TEST(Config, MissingRunnerAndPluginAreReported) {
     auto r = parse_config(R"({"runners": {"a": {}, "b": {"plugin": "mock"}},
                              "models": {"m": {"path": "/x", "runner": "nope"}, "n": {"path": "/y"}, "o": {"runner": "b"}}})",

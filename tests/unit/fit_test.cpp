@@ -209,21 +209,21 @@ TEST_F(MemoryPlannerTest, AutoLayersGetAPlanAndFitTargetsOnlyWithGpus) {
     MemoryPlanner planner;
     auto m = model_;
     m.server.gpu_layers.emplace("auto");
-    planner.prepare_launch(m);  // no GPU: the server decides alone
+    planner.prepare_launch(m, {});  // no GPU: the server decides alone
     EXPECT_FALSE(m.server.fit_gpu_layers);
     EXPECT_TRUE(m.server.fit_target_mib.empty());
 
     // 2.5 MiB of room after the compute allowance and the output layer: two of the four layers.
     auto e = estimate_memory(gguf::describe(gguf::read_file(model_.server.model_path)), {});
     const uint64_t room = e.compute + e.output_weights + 2 * (kMiB + e.layer_kv[0]) + kMiB / 2;
-    planner.set_devices({gpu(room, room)}, 0.0);
-    planner.prepare_launch(m);
+    planner.set_headroom(0.0);
+    planner.prepare_launch(m, {gpu(room, room)});
     EXPECT_EQ(m.server.fit_gpu_layers, 3);  // the output layer and two repeating layers
     EXPECT_EQ(m.server.fit_target_mib, std::vector<uint64_t>{256});
 
     auto fixed = model_;
     fixed.server.gpu_layers.emplace("all");
-    planner.prepare_launch(fixed);
+    planner.prepare_launch(fixed, {gpu(room, room)});
     EXPECT_FALSE(fixed.server.fit_gpu_layers);
 }
 
