@@ -33,25 +33,7 @@ int fail(const AdminReply& reply) {
     return reply.status == 404 ? kExitUsage : kExitFailure;
 }
 
-int ps(const ParsedArgs& args) {
-    auto target = resolve_admin_target(args);
-    auto reply = admin_request(target, "GET", "/corral/status");
-    if (reply.status != 200) return fail(reply);
-    auto status = boost::json::parse(reply.body);
-    if (args.flag("json")) {
-        write_pretty_json(std::cout, status);
-        return kExitOk;
-    }
-    std::vector<std::vector<std::string>> rows = {{"MODEL", "STATE", "RUNNER", "REQUESTS", "QUEUED", "MEMORY", "UP", "IDLE", "ENDPOINT"}};
-    for (const auto& m : status.at("models").as_array()) {
-        const auto& o = m.as_object();
-        auto text = [&](const char* k) { return o.contains(k) ? std::string(o.at(k).as_string()) : std::string("-"); };
-        auto secs = [&](const char* k) { return o.contains(k) ? seconds_text(o.at(k).to_number<double>()) : std::string("-"); };
-        uint64_t memory = o.at("memory").to_number<uint64_t>();
-        rows.push_back({text("name"), text("state"), text("runner"), std::to_string(o.at("in_flight").to_number<int64_t>()),
-                        std::to_string(o.at("queued").to_number<int64_t>()), memory ? config::format_size(memory) : "-",
-                        secs("uptime_seconds"), secs("idle_seconds"), text("endpoint")});
-    }
+void print_table(const std::vector<std::vector<std::string>>& rows) {
     std::vector<std::size_t> width(rows[0].size(), 0);
     for (const auto& r : rows) {
         for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
@@ -63,6 +45,65 @@ int ps(const ParsedArgs& args) {
         }
         std::cout << "\n";
     }
+}
+
+// "cuda:1,cuda:2", "ram" for a model placed in RAM only, "-" without a placement.
+std::string placed_devices(const boost::json::object& model) {
+    const auto* placement = model.if_contains("placement");
+    if (!placement) return "-";
+    std::string out;
+    for (const auto& d : placement->at("devices").as_array()) out += (out.empty() ? "" : ",") + std::string(d.as_string());
+    if (placement->at("ram").to_number<uint64_t>() > 0) out += out.empty() ? "ram" : "+ram";
+    return out.empty() ? "-" : out;
+}
+
+std::string size_or_dash(const boost::json::value* v) {
+    return v && !v->is_null() && v->to_number<uint64_t>() ? config::format_size(v->to_number<uint64_t>()) : "-";
+}
+
+int ps(const ParsedArgs& args) {
+    auto target = resolve_admin_target(args);
+    auto reply = admin_request(target, "GET", "/corral/status");
+    if (reply.status != 200) return fail(reply);
+    auto status = boost::json::parse(reply.body);
+    if (args.flag("json")) {
+        write_pretty_json(std::cout, status);
+        return kExitOk;
+    }
+    std::vector<std::vector<std::string>> rows = {
+        {"MODEL", "STATE", "RUNNER", "MACHINE", "DEVICES", "REQUESTS", "QUEUED", "MEMORY", "UP", "IDLE", "ENDPOINT"}};
+    for (const auto& m : status.at("models").as_array()) {
+        const auto& o = m.as_object();
+        auto text = [&](const char* k) { return o.contains(k) ? std::string(o.at(k).as_string()) : std::string("-"); };
+        auto secs = [&](const char* k) { return o.contains(k) ? seconds_text(o.at(k).to_number<double>()) : std::string("-"); };
+        const auto* placement = o.if_contains("placement");
+        rows.push_back({text("name"), text("state"), text("runner"), placement ? std::string(placement->at("machine").as_string()) : "-",
+                        placed_devices(o), std::to_string(o.at("in_flight").to_number<int64_t>()),
+                        std::to_string(o.at("queued").to_number<int64_t>()), size_or_dash(o.if_contains("memory")), secs("uptime_seconds"),
+                        secs("idle_seconds"), text("endpoint")});
+    }
+    print_table(rows);
+
+    // The ledger: what each machine's devices and RAM hold, and may hold.
+    const auto* machines = status.as_object().if_contains("machines");
+    if (!machines || machines->as_array().empty()) return kExitOk;
+    std::vector<std::vector<std::string>> ledger = {{"MACHINE", "DEVICE", "NAME", "RESERVED", "CAPACITY"}};
+    for (const auto& m : machines->as_array()) {
+        const auto& o = m.as_object();
+        const std::string name(o.at("name").as_string());
+        if (o.at("capacity_managed_elsewhere").as_bool()) {
+            ledger.push_back({name, "-", "capacity managed elsewhere", "-", "-"});
+            continue;
+        }
+        for (const auto& d : o.at("devices").as_array()) {
+            ledger.push_back({name, std::string(d.at("id").as_string()), std::string(d.at("name").as_string()),
+                              size_or_dash(d.as_object().if_contains("memory_reserved")),
+                              size_or_dash(d.as_object().if_contains("memory_capacity"))});
+        }
+        ledger.push_back({name, "ram", "-", size_or_dash(o.if_contains("ram_reserved")), size_or_dash(o.if_contains("ram_capacity"))});
+    }
+    std::cout << "\n";
+    print_table(ledger);
     return kExitOk;
 }
 
@@ -167,7 +208,11 @@ const char* const kClientDetails =
 
 Command ps_command() {
     CommandSpec spec{
-        "ps", "List the served models: state, requests in flight, queue, memory, uptime.", {}, admin_client_options(), kClientDetails};
+        "ps",
+        "List the served models (state, machine and devices, requests in flight, queue, memory, uptime) and each machine's ledger.",
+        {},
+        admin_client_options(),
+        kClientDetails};
     spec.options.push_back({"json", "", "Print /corral/status as JSON"});
     return {spec, ps};
 }

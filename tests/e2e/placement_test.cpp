@@ -72,7 +72,8 @@ std::optional<std::string> argument_after(int64_t pid, const std::string& flag) 
 class Placement : public ::testing::Test {
 protected:
     void SetUp() override {
-        dir_ = fs::path(CORRAL_TEST_WORK_DIR) / ("placement-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+        dir_ =
+            fs::path(CORRAL_TEST_WORK_DIR) / ("placement-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
         fs::remove_all(dir_);
         fs::create_directories(dir_);
         std::ofstream(dir_ / "nvml.json") << nvml_script();
@@ -85,10 +86,10 @@ protected:
                                    R"(", "runners": {"local": {"plugin": "llama_server", "binary": ")" +
                                    std::string(CORRAL_TEST_LLAMA_SERVER) + R"("}}, "scheduler": {"memory_headroom": 0}, "models": {)" +
                                    models + "}}";
-        return std::make_unique<Corral>(dir_, config,
-                                        std::vector<std::string>{"/usr/bin/env", "LD_LIBRARY_PATH=" + std::string(CORRAL_TEST_FAKE_NVML_DIR),
-                                                                 "CORRAL_FAKE_NVML=" + (dir_ / "nvml.json").string(),
-                                                                 "CUDA_DEVICE_ORDER=PCI_BUS_ID"});
+        return std::make_unique<Corral>(
+            dir_, config,
+            std::vector<std::string>{"/usr/bin/env", "LD_LIBRARY_PATH=" + std::string(CORRAL_TEST_FAKE_NVML_DIR),
+                                     "CORRAL_FAKE_NVML=" + (dir_ / "nvml.json").string(), "CUDA_DEVICE_ORDER=PCI_BUS_ID"});
     }
 
     static std::string model(const std::string& name, const std::string& memory, const std::string& extra = "") {
@@ -148,6 +149,23 @@ TEST_F(Placement, ModelsGetTheirOwnGpusAndANewcomerEvictsOnlyOnTheGpuItNeeds) {
     EXPECT_EQ(devices_of(*corral, "small"), (std::map<std::string, uint64_t>{{"cuda:0", 6 * kGiB}}));
     EXPECT_EQ(environ_of(corral->pid("small"), "CUDA_VISIBLE_DEVICES"), kUuid[0]);
     EXPECT_EQ(ledger(*corral), (std::map<std::string, uint64_t>{{"cuda:0", 6 * kGiB}, {"cuda:1", 20 * kGiB}, {"cuda:2", 20 * kGiB}}));
+
+    // corral ps: each model's machine and devices, then the ledger per device.
+    auto ps = run_process({CORRAL_TEST_BINARY, "ps", "--url", "http://127.0.0.1:" + std::to_string(corral->port)});
+    ASSERT_EQ(ps.exit_code, 0) << ps.err;
+    auto line_of = [&](const std::string& start) {
+        for (std::size_t at = 0; at < ps.out.size();) {
+            auto end = ps.out.find('\n', at);
+            auto line = ps.out.substr(at, end - at);
+            if (line.rfind(start, 0) == 0) return line;
+            at = end == std::string::npos ? ps.out.size() : end + 1;
+        }
+        return std::string();
+    };
+    EXPECT_NE(line_of("small ").find("local    cuda:0"), std::string::npos) << ps.out;
+    auto gpu1 = line_of("local    cuda:1");
+    EXPECT_NE(gpu1.find("Fake GPU 24 GiB"), std::string::npos) << ps.out;
+    EXPECT_NE(gpu1.find("20.0 GiB  24.0 GiB"), std::string::npos) << ps.out;
 
     // b was used last; c needs a 24 GiB GPU: a (the least recently used there) goes, the rest stay.
     ASSERT_EQ(corral->post("/v1/completions", R"({"model":"b","prompt":"x","max_tokens":1})").status, 200);
