@@ -32,7 +32,15 @@ const char* const kSshOptionsSchema = R"json({
     "extra_args": {"type": "array", "items": {"type": "string"}, "description": "arguments added to every server"},
     "startup_timeout_ms": {"type": "integer", "minimum": 1, "description": "longest wait for a server to become ready"},
     "log_lines": {"type": "integer", "minimum": 1, "description": "lines of server output kept per instance"},
-    "log_verbosity": {"type": "integer", "minimum": 0, "description": "llama-server --log-verbosity (default 4)"}
+    "log_verbosity": {"type": "integer", "minimum": 0, "description": "llama-server --log-verbosity (default 4)"},
+    "machine": {"type": ["boolean", "object"], "additionalProperties": false,
+                "description": "the remote machine for placement: probed (default), false (not described), or {name, probe, nvidia_smi, devices, ram_total}",
+                "properties": {
+                  "name": {"type": "string", "minLength": 1, "description": "machine name (default: the ssh host)"},
+                  "probe": {"type": "boolean", "description": "ask the remote machine: /proc/meminfo and nvidia-smi (default true)"},
+                  "nvidia_smi": {"type": "string", "minLength": 1, "description": "remote nvidia-smi (default nvidia-smi from the remote PATH)"},
+                  "devices": {"type": "array", "items": {"type": "object"}, "description": "GPUs stated by hand: {backend, index, name, uuid, memory_total (bytes)}"},
+                  "ram_total": {"type": "integer", "minimum": 0, "description": "RAM stated by hand, bytes"}}}
   }
 })json";
 
@@ -54,20 +62,56 @@ void read_server_part(sdk::FieldReader& r, SshOptions& o, const std::string& pat
     if (o.binary.find('=') != std::string::npos) throw JsonPathError(json_path_join(path, "binary"), "must not contain '='");
 }
 
+void read_machine(const sdk::FieldReader& r, MachineOptions& m, const std::string& path) {
+    const auto* v = r.object().if_contains("machine");
+    if (!v) return;
+    const auto mpath = json_path_join(path, "machine");
+    if (v->is_bool()) {
+        m.describe = v->get_bool();
+        return;
+    }
+    if (!v->is_object()) throw JsonPathError(mpath, "expected true, false or an object");
+    plugin_common::reject_unknown_keys(v->get_object(), {"name", "probe", "nvidia_smi", "devices", "ram_total"}, mpath, "ssh machine");
+    sdk::FieldReader mr(*v, mpath);
+    mr.optional_or_keep("name", m.name);
+    mr.optional_or_keep("probe", m.probe);
+    mr.optional_or_keep("nvidia_smi", m.nvidia_smi);
+    if (m.nvidia_smi.empty() || m.nvidia_smi.front() == '-')
+        throw JsonPathError(json_path_join(mpath, "nvidia_smi"), "expected a path or a command name");
+    mr.optional("ram_total", m.ram_total);
+    if (const auto* devices = mr.object().if_contains("devices")) {
+        const auto dpath = json_path_join(mpath, "devices");
+        if (!devices->is_array()) throw JsonPathError(dpath, "expected an array of devices");
+        std::size_t i = 0;
+        for (const auto& item : devices->get_array()) {
+            auto d = sdk::from_json<sdk::DeviceInfo>(item, sdk::json_path_index(dpath, i));
+            if (d.memory_total == 0)
+                throw JsonPathError(json_path_join(sdk::json_path_index(dpath, i), "memory_total"),
+                                    "expected the device's memory in bytes");
+            if (d.type.empty()) d.type = "discrete";
+            m.devices.push_back(std::move(d));
+            ++i;
+        }
+    }
+}
+
 }  // namespace
 
-std::string SshOptions::direct_address() const {
-    if (!direct_host.empty()) return direct_host;
+std::string SshOptions::host_name() const {
     auto at = target.host.rfind('@');
     return at == std::string::npos ? target.host : target.host.substr(at + 1);
 }
 
+std::string SshOptions::direct_address() const {
+    return !direct_host.empty() ? direct_host : host_name();
+}
+
 SshOptions parse_runner_options(const boost::json::object& options, const std::string& path) {
-    plugin_common::reject_unknown_keys(options, {"host",         "port",        "user",         "identity_file",      "ssh_config",
-                                                 "known_hosts",  "ssh_options", "ssh_binary",   "connect_timeout_ms", "connect",
-                                                 "direct_host",  "bind",        "remote_ports", "remote_state_dir",   "binary",
-                                                 "working_dir",  "env",         "extra_args",   "startup_timeout_ms", "log_lines",
-                                                 "log_verbosity"},
+    plugin_common::reject_unknown_keys(options, {"host",          "port",        "user",         "identity_file",      "ssh_config",
+                                                 "known_hosts",   "ssh_options", "ssh_binary",   "connect_timeout_ms", "connect",
+                                                 "direct_host",   "bind",        "remote_ports", "remote_state_dir",   "binary",
+                                                 "working_dir",   "env",         "extra_args",   "startup_timeout_ms", "log_lines",
+                                                 "log_verbosity", "machine"},
                                        path, "ssh");
     boost::json::value v = options;
     sdk::FieldReader r(v, path);
@@ -112,6 +156,7 @@ SshOptions parse_runner_options(const boost::json::object& options, const std::s
     r.optional_or_keep("log_lines", o.log_lines);
     if (o.log_lines == 0) throw JsonPathError(json_path_join(path, "log_lines"), "must be at least 1");
     read_server_part(r, o, path);
+    read_machine(r, o.machine, path);
     return o;
 }
 

@@ -3,6 +3,8 @@
 // connection is the runner's.
 #pragma once
 
+#include "remote_machine.hpp"
+
 #include <boost/json/object.hpp>
 
 #include <chrono>
@@ -47,11 +49,14 @@ struct SshOptions {
     std::chrono::milliseconds startup_timeout{std::chrono::minutes(10)};
     uint32_t log_lines = 5000;
     uint32_t log_verbosity = 4;
+    MachineOptions machine;  // how the runner describes its machine for placement ("machine")
 
     std::string bind_address() const { return !bind.empty() ? bind : connect == ConnectMode::Direct ? "0.0.0.0" : "127.0.0.1"; }
     // The address the host reaches the server at (Direct mode): direct_host, else the ssh host
     // without its user@ part.
     std::string direct_address() const;
+    // The ssh host without its user@ part: the default machine name.
+    std::string host_name() const;
 };
 
 extern const char* const kSshOptionsSchema;

@@ -133,6 +133,19 @@ public:
         instances_.take(handle.instance_id);
     }
 
+    // The remote machine, for placement: what its /proc/meminfo and nvidia-smi say, or what the
+    // "machine" option states.
+    std::vector<sdk::MachineInfo> machines() override {
+        const auto& m = options_.machine;
+        if (!m.describe) throw Error(ProcessError::NotSupported, "the machine is not described (\"machine\": false)");
+        const std::string name = m.name.empty() ? options_.host_name() : m.name;
+        if (!m.probe) return {stated_machine(name, m)};
+        connection_->wait_up(std::min<std::chrono::milliseconds>(options_.target.connect_timeout, 10s), ProcessError::Internal);
+        auto r = connection_->run(machine_probe_command(m.nvidia_smi), kCommandTimeout);
+        if (!r.ok()) throw Error(ProcessError::Internal, "cannot probe " + options_.target.host + ": " + r.error_text());
+        return {parse_machine_probe(name, r.stdout_text(), m)};
+    }
+
     bool is_running(const sdk::ProcessHandle& handle) override {
         if (auto inst = instances_.find(handle.instance_id)) return !inst->exited;
         if (!connection_->up()) return false;
@@ -541,4 +554,4 @@ private:
 }  // namespace corral::ssh
 
 CORRAL_RUNNER_PLUGIN(corral::ssh::SshRunner, "ssh", CORRAL_SDK_VERSION, "llama-server on another machine over OpenSSH",
-                     corral::ssh::kSshOptionsSchema, CORRAL_CAP_ADOPT | CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS);
+                     corral::ssh::kSshOptionsSchema, CORRAL_CAP_ADOPT | CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS | CORRAL_CAP_REMOTE);

@@ -151,9 +151,9 @@ TEST_F(Serve, SwapsModelsWithMaxLoadedOne) {
 // then the buffer sizes the server logged replace the estimate, and placement uses them.
 // llama-server processes whose command line mentions `needle` (servers started over ssh are not
 // our children).
-int processes_with(const std::string& needle) {
+std::vector<int> pids_with(const std::string& needle) {
     const auto server = fs::canonical(CORRAL_TEST_LLAMA_SERVER);
-    int n = 0;
+    std::vector<int> pids;
     for (const auto& entry : fs::directory_iterator("/proc")) {
         const auto name = entry.path().filename().string();
         if (name.find_first_not_of("0123456789") != std::string::npos) continue;
@@ -161,9 +161,91 @@ int processes_with(const std::string& needle) {
         if (fs::read_symlink(entry.path() / "exe", ec) != server) continue;
         std::ifstream in(entry.path() / "cmdline");
         std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        if (cmdline.find(needle) != std::string::npos && process_alive(std::stoi(name))) ++n;
+        if (cmdline.find(needle) != std::string::npos && process_alive(std::stoi(name))) pids.push_back(std::stoi(name));
     }
-    return n;
+    return pids;
+}
+
+int processes_with(const std::string& needle) {
+    return static_cast<int>(pids_with(needle).size());
+}
+
+// A variable of a process's environment ("" when unset).
+std::string environ_of(int pid, const std::string& name) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+    for (std::string entry; std::getline(in, entry, '\0');) {
+        if (entry.rfind(name + "=", 0) == 0) return entry.substr(name.size() + 1);
+    }
+    return "";
+}
+
+// The ssh runner's machine is its own: it probes the remote machine (here a scripted nvidia-smi
+// behind the private sshd), a model there takes room only in that machine's ledger, never evicts a
+// local one, and its server sees only the remote GPU it was given.
+TEST_F(Serve, ARemoteMachineKeepsItsOwnLedger) {
+    const std::string sshd = CORRAL_TEST_SSHD_DIR;
+    fs::create_directories(dir_);
+    const auto remote_model = (dir_ / "remote-tiny-b.gguf").string();
+    fs::create_symlink(kModels + "/tiny-b.gguf", remote_model);
+    const auto nvidia_smi = dir_ / "nvidia-smi";
+    std::ofstream(nvidia_smi) << "#!/bin/sh\necho '0, GPU-remote00-0000-0000-0000-000000000000, Remote GPU, 24576, 24000'\n"
+                                 "echo '1, GPU-remote11-1111-1111-1111-111111111111, Remote GPU, 24576, 24000'\n";
+    fs::permissions(nvidia_smi, fs::perms::owner_all);
+    Corral corral(dir_, R"({
+  "listen": "127.0.0.1:0",
+  "plugin_dirs": [")" + std::string(CORRAL_TEST_PLUGIN_DIR) +
+                            R"("],
+  "probes": ["cpu"],
+  "state_dir": ")" + (dir_ / "state").string() +
+                            R"(",
+  "scheduler": {"memory_budget": "1GiB", "memory_headroom": 0},
+  "runners": {
+    "local": {"plugin": "llama_server", "binary": ")" +
+                            std::string(CORRAL_TEST_LLAMA_SERVER) + R"("},
+    "gpu-box": {"plugin": "ssh", "host": "corral-test", "ssh_config": ")" +
+                            sshd + R"(/ssh_config", "binary": ")" + std::string(CORRAL_TEST_LLAMA_SERVER) + R"(", "remote_state_dir": ")" +
+                            (dir_ / "remote-state").string() + R"(", "machine": {"name": "box2", "nvidia_smi": ")" + nvidia_smi.string() +
+                            R"("}}
+  },
+  "models": {
+    "tiny-a": {"path": ")" + kModels +
+                            R"(/tiny-a.gguf", "runner": "local", "ctx_size": 2048, "memory": "900MiB"},
+    "tiny-remote": {"path": ")" +
+                            remote_model + R"(", "runner": "gpu-box", "ctx_size": 2048, "memory": "20GiB"}
+  }
+})");
+    ASSERT_EQ(corral.post("/corral/models/tiny-a/load").status, 200);
+    const auto pid_a = corral.pid("tiny-a");
+    // 20 GiB is far above the local budget of 1 GiB: it used to count there and evict tiny-a.
+    auto r = corral.post("/corral/models/tiny-remote/load");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(corral.state("tiny-a"), "ready");
+    EXPECT_EQ(corral.pid("tiny-a"), pid_a);
+
+    auto remote = corral.model("tiny-remote");
+    EXPECT_EQ(remote.at("placement").at("machine"), "box2");
+    EXPECT_EQ(remote.at("placement").at("memory_by_device").at("cuda:0").to_number<uint64_t>(), 20ull << 30);
+    auto status = json::parse(corral.get("/corral/status").body);
+    const auto& machines = status.at("machines").as_array();
+    ASSERT_EQ(machines.size(), 2u) << status;
+    EXPECT_EQ(machines[0].at("name"), "local");
+    EXPECT_EQ(machines[0].at("ram_reserved").to_number<uint64_t>(), 900ull << 20);
+    EXPECT_TRUE(machines[0].at("devices").as_array().empty());
+    EXPECT_EQ(machines[1].at("name"), "box2");
+    EXPECT_EQ(machines[1].at("runner"), "gpu-box");
+    EXPECT_GT(machines[1].at("ram_total").to_number<uint64_t>(), 0u) << "the remote /proc/meminfo";
+    const auto& gpus = machines[1].at("devices").as_array();
+    ASSERT_EQ(gpus.size(), 2u);
+    EXPECT_EQ(gpus[0].at("uuid"), "GPU-remote00-0000-0000-0000-000000000000");
+    EXPECT_EQ(gpus[0].at("memory_reserved").to_number<uint64_t>(), 20ull << 30);
+    EXPECT_EQ(gpus[1].at("memory_reserved").to_number<uint64_t>(), 0u);
+
+    // The remote server (on this machine, behind sshd) was started with only its GPU visible.
+    auto pids = pids_with(remote_model);
+    ASSERT_EQ(pids.size(), 1u);
+    EXPECT_EQ(environ_of(pids[0], "CUDA_VISIBLE_DEVICES"), "GPU-remote00-0000-0000-0000-000000000000");
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-remote")).status, 200);
+    EXPECT_EQ(corral.stop(), 0);
 }
 
 // One model on the local llama_server runner, one on the ssh runner (the private sshd on loopback,
