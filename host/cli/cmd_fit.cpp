@@ -7,6 +7,7 @@
 #include "fit/model_fit.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "plugins/probe_runs.hpp"
+#include "scheduler/machines.hpp"
 
 #include <boost/json.hpp>
 
@@ -16,7 +17,55 @@
 namespace corral::cli {
 namespace {
 
-void print_fit(const fit::ModelFit& f) {
+// Where serve would place the model on this machine with nothing else loaded: its GPUs and the share
+// of each, or why it cannot go there.
+struct PlacementView {
+    scheduler::Machine machine;
+    scheduler::Plan plan;
+};
+
+config::DeviceRequest parse_devices_option(const std::string& text) {
+    if (text == "auto") return {};
+    if (text == "cpu") return {config::DeviceRequest::Mode::Cpu, {}};
+    config::DeviceRequest r{config::DeviceRequest::Mode::Pinned, {}};
+    for (std::size_t start = 0; start <= text.size();) {
+        auto comma = text.find(',', start);
+        auto item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (item.empty()) throw UsageError("--devices expects auto, cpu or a comma-separated list such as cuda:0,cuda:1");
+        r.selectors.push_back(item);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return r;
+}
+
+void print_placement(const PlacementView& v) {
+    using config::format_size;
+    if (v.plan.kind != scheduler::Plan::Kind::Place) {
+        std::cout << "placement: " << v.plan.reason << "\n";
+        return;
+    }
+    std::cout << "placement (" << v.machine.name << ", nothing else loaded): " << v.plan.reason << "\n";
+    for (const auto& [id, bytes] : v.plan.reservation.devices) {
+        const auto* d = v.machine.device(id);
+        std::cout << "  " << id << " " << (d ? d->name : "") << ": " << format_size(bytes) << " of " << format_size(d ? d->capacity : 0)
+                  << "\n";
+    }
+    if (v.plan.reservation.ram || v.plan.reservation.devices.empty()) {
+        std::cout << "  RAM: " << format_size(v.plan.reservation.ram);
+        if (v.machine.ram_capacity) std::cout << " of " << format_size(*v.machine.ram_capacity);
+        std::cout << "\n";
+    }
+}
+
+boost::json::object placement_json(const PlacementView& v) {
+    if (v.plan.kind != scheduler::Plan::Kind::Place) return {{"error", v.plan.reason}};
+    boost::json::object by_device;
+    for (const auto& [id, bytes] : v.plan.reservation.devices) by_device[id] = bytes;
+    return {{"machine", v.machine.name}, {"memory_by_device", by_device}, {"ram", v.plan.reservation.ram}, {"how", v.plan.reason}};
+}
+
+void print_fit(const fit::ModelFit& f, bool machine_has_gpus) {
     using config::format_size;
     const auto& m = f.model;
     const auto& e = f.estimate;
@@ -36,16 +85,13 @@ void print_fit(const fit::ModelFit& f) {
     std::cout << "compute buffers: " << format_size(e.compute) << " (allowance)\n";
     std::cout << "total: " << format_size(e.total()) << "\n";
     if (f.gpus.empty()) {
-        std::cout << "GPUs: none found: everything runs in host memory (-ngl 0)\n";
+        std::cout << (machine_has_gpus ? "GPUs: none used" : "GPUs: none found") << ": everything runs in host memory (-ngl 0)\n";
         return;
     }
-    std::cout << "GPUs:\n";
-    for (const auto& d : f.gpus) {
-        std::cout << "  [" << d.index << "] " << d.backend << " " << d.name << ": " << format_size(d.memory_total) << " total";
-        if (d.memory_free) std::cout << ", " << format_size(*d.memory_free) << " free";
-        std::cout << "\n";
-    }
-    std::cout << "available after headroom: " << format_size(f.gpu_available) << "\n";
+    std::cout << "GPUs it is placed on:\n";
+    for (const auto& d : f.gpus)
+        std::cout << "  " << d.backend << ":" << d.index << " " << d.name << ": " << format_size(d.memory_total) << " total\n";
+    std::cout << "placed there: " << format_size(f.gpu_available) << "\n";
     std::cout << "plan: -ngl " << f.split.gpu_layers << " of " << f.split.max_layers
               << (f.split.gpu_layers == f.split.max_layers ? " (the whole model on the GPUs)" : "") << ": GPU "
               << format_size(f.split.gpu_bytes) << ", host " << format_size(f.split.host_bytes) << "\n";
@@ -53,6 +99,7 @@ void print_fit(const fit::ModelFit& f) {
 
 int run_fit(const ParsedArgs& args) {
     fit::FitRequest request;
+    std::vector<sdk::ProbeReport> reports;
     if (auto ctx = args.integer("ctx")) {
         if (*ctx <= 0) throw UsageError("--ctx expects a positive token count, got " + std::to_string(*ctx));
         request.estimate.ctx_size = static_cast<uint64_t>(*ctx);
@@ -79,17 +126,31 @@ int run_fit(const ParsedArgs& args) {
             wanted = config->probes;
             if (!args.value("headroom")) request.headroom = config->scheduler.memory_headroom;
         }
-        std::vector<sdk::ProbeReport> reports;
-        for (auto& run : plugins::run_probes(plugins::PluginRegistry::scan(*dirs), wanted)) reports.push_back(std::move(run.report));
-        request.gpus = fit::gpus_of(reports);
+        for (auto& run : plugins::run_probes(plugins::PluginRegistry::scan(*dirs), wanted)) {
+            if (run.report.available) reports.push_back(std::move(run.report));
+        }
     }
+    const auto devices = parse_devices_option(args.value("devices").value_or("auto"));
     try {
+        // The estimate first, then the place serve would give it, then the layer plan for the GPUs placed on.
+        auto sized = fit::fit_model(args.positionals.at(0), request);
+        PlacementView view{scheduler::describe_machine(std::string(scheduler::kLocalMachine), reports, request.headroom), {}};
+        const scheduler::Demand demand{sized.model.name, sized.estimate.total(), sized.estimate.compute, devices,
+                                       request.gpu_layers != "all"};
+        view.plan = scheduler::plan_placement(view.machine, {}, demand, {});
+        for (const auto& [id, bytes] : view.plan.reservation.devices) {
+            if (const auto* d = view.machine.device(id)) request.gpus.push_back(scheduler::device_info(*d, bytes, request.headroom));
+        }
         auto result = fit::fit_model(args.positionals.at(0), request);
-        if (args.flag("json"))
-            write_pretty_json(std::cout, fit::to_json(result));
-        else
-            print_fit(result);
-        return kExitOk;
+        if (args.flag("json")) {
+            auto json = fit::to_json(result);
+            json["placement"] = placement_json(view);
+            write_pretty_json(std::cout, json);
+        } else {
+            print_fit(result, !view.machine.devices.empty());
+            print_placement(view);
+        }
+        return view.plan.kind == scheduler::Plan::Kind::Impossible ? kExitUsage : kExitOk;
     } catch (const std::invalid_argument& e) {
         std::cerr << "corral fit: " << e.what() << "\n";
         return kExitUsage;
@@ -103,7 +164,7 @@ int run_fit(const ParsedArgs& args) {
 
 Command fit_command() {
     CommandSpec spec{"fit",
-                     "Estimate a GGUF model's memory (weights, KV cache, compute) and plan its GPU layers.",
+                     "Estimate a GGUF model's memory (weights, KV cache, compute), place it on this machine's GPUs and plan its layers.",
                      {"MODEL.gguf"},
                      plugin_dir_options(),
                      "GPUs come from the probe plugins (--plugin-dir, or --config's plugin_dirs and probes);\n"
@@ -117,8 +178,9 @@ Command fit_command() {
     o.push_back({"gpu-layers", "N", "auto (default: as many as fit), all, or a count"});
     o.push_back({"headroom", "FRACTION", "GPU memory to keep free (default 0.1, or the config's scheduler.memory_headroom)"});
     o.push_back({"no-flash-attn", "", "Size compute buffers for flash attention off"});
+    o.push_back({"devices", "SPEC", "Where serve may place it: auto (default), cpu, or GPUs such as cuda:0,cuda:1 or UUID prefixes"});
     o.push_back({"no-probe", "", "Do not run probes: plan for host memory only"});
-    o.push_back({"json", "", "Print JSON: {model, estimate, gpus, plan}"});
+    o.push_back({"json", "", "Print JSON: {model, estimate, gpus, plan, placement}"});
     return {spec, run_fit};
 }
 

@@ -56,7 +56,7 @@ TEST(Cli, VersionJson) {
     auto r = corral({"version", "--json"});
     ASSERT_EQ(r.exit_code, 0);
     auto v = boost::json::parse(r.out);
-    EXPECT_EQ(v.at("plugin_abi").as_string(), "1.0");
+    EXPECT_EQ(v.at("plugin_abi").as_string(), "1.1");
 }
 
 TEST(Cli, PluginsJsonListsTheBuiltInsFromTheDefaultDirectory) {
@@ -74,7 +74,7 @@ TEST(Cli, PluginsListsRefusedFilesWithReasons) {
     auto r = corral({"plugins", "--plugin-dir", kFixtures + "/abi_major2", "--plugin-dir", kFixtures + "/not_a_plugin"});
     ASSERT_EQ(r.exit_code, 0);
     EXPECT_THAT(r.out, HasSubstr("Refused:"));
-    EXPECT_THAT(r.out, HasSubstr("abi_major2.so: built for plugin ABI 2.0"));
+    EXPECT_THAT(r.out, HasSubstr("abi_major2.so: built for plugin ABI 2."));
     EXPECT_THAT(r.out, HasSubstr("not_a_plugin.so: not a corral plugin"));
 }
 

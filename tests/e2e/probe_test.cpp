@@ -235,6 +235,34 @@ TEST_F(ProbeTest, FitPlansLayersForTheGpusTheProbesReport) {
     EXPECT_THAT(none.out, HasSubstr("GPUs: none found"));
 }
 
+TEST_F(ProbeTest, FitPlacesTheModelOnTheGpuServeWouldGiveIt) {
+    auto two = R"({"driver": "550", "devices": [{"name": "small GPU", "uuid": "GPU-s", "total": 1073741824, "free": 1073741824},
+                                                {"name": "big GPU", "uuid": "GPU-b", "total": 85899345920, "free": 85899345920}]})";
+    auto placement = [&](std::vector<std::string> extra) {
+        std::vector<std::string> args = {"fit", kModels + "/tiny-a.gguf", "--json", "--config", cuda_config()};
+        args.insert(args.end(), extra.begin(), extra.end());
+        auto r = with_fake_gpus(two, args);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return boost::json::parse(r.out).at("placement").as_object();
+    };
+    // Best fit: the small GPU holds the tiny model, the big one stays free.
+    auto best = placement({});
+    EXPECT_EQ(best.at("memory_by_device").as_object().size(), 1u) << best;
+    EXPECT_TRUE(best.at("memory_by_device").as_object().contains("cuda:0")) << best;
+    auto pinned = placement({"--devices", "GPU-b"});
+    EXPECT_TRUE(pinned.at("memory_by_device").as_object().contains("cuda:1")) << pinned;
+    auto cpu = placement({"--devices", "cpu"});
+    EXPECT_TRUE(cpu.at("memory_by_device").as_object().empty());
+    EXPECT_GT(cpu.at("ram").to_number<uint64_t>(), 0u);
+
+    auto text = with_fake_gpus(two, {"fit", kModels + "/tiny-a.gguf", "--config", cuda_config()});
+    EXPECT_THAT(text.out, HasSubstr("placement (local, nothing else loaded): on cuda:0"));
+    EXPECT_THAT(text.out, HasSubstr("  cuda:0 small GPU: 3.5 MiB of 921.6 MiB"));
+    auto nowhere = with_fake_gpus(two, {"fit", kModels + "/tiny-a.gguf", "--devices", "cuda:9", "--config", cuda_config()});
+    EXPECT_EQ(nowhere.exit_code, 2);
+    EXPECT_THAT(nowhere.out, HasSubstr("\"cuda:9\" is no device of machine local"));
+}
+
 TEST_F(ProbeTest, FitErrors) {
     std::ofstream(dir_ / "not.gguf") << "GGML nonsense";
     auto bad = test::run_process({kCorral, "fit", (dir_ / "not.gguf").string(), "--no-probe"});
