@@ -24,6 +24,10 @@ public:
     // naming the runner when a plugin is missing or refuses its options, and then changes nothing.
     void apply(const config::Config& config);
 
+    // A runner made elsewhere (the scheduler's unit tests give GoogleMock runners this way). apply()
+    // keeps it while the config names it with the same plugin and options.
+    void add(std::shared_ptr<supervisor::RunnerSlot> slot) { slots_[slot->name] = std::move(slot); }
+
     std::shared_ptr<supervisor::RunnerSlot> find(const std::string& name) const;
     const std::map<std::string, std::shared_ptr<supervisor::RunnerSlot>>& slots() const noexcept { return slots_; }
 

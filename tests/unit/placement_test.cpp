@@ -271,6 +271,18 @@ TEST(Placement, MaxLoadedCountsEveryMachine) {
     EXPECT_EQ(plan_placement(box(), {}, demand(1), {0}).kind, Kind::Wait);
 }
 
+TEST(Placement, AMachineThatWentAwayHoldsNothingHere) {
+    // Instances still recorded on a machine no runner places on any more (a reload removed it) take
+    // no room on this one; they count against max_loaded until they are gone, and may be evicted for it.
+    std::vector<Resident> residents = {on("orphan", "cuda:1", 24, true, 10, "gone"), on("orphan-2", "cuda:2", 24, false, 5, "gone")};
+    auto plan = plan_placement(box(), residents, demand(40), {});
+    ASSERT_EQ(plan.kind, Kind::Place);
+    EXPECT_EQ(plan.reservation.devices.size(), 2u);
+    plan = plan_placement(box(), residents, demand(40), {2});
+    ASSERT_EQ(plan.kind, Kind::Evict);
+    EXPECT_THAT(plan.evict, ElementsAre("orphan"));
+}
+
 TEST(Placement, CapacityManagedElsewhereTakesNoLedgerSpace) {
     Machine cluster;
     cluster.name = "slurm";

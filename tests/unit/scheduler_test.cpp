@@ -1,0 +1,253 @@
+// The scheduler's decisions with GoogleMock runners: which server starts where, which is evicted,
+// what waits. The real scheduler and supervisor run on an io_context of the test; the runners answer
+// at once, so each case takes milliseconds and nothing depends on timing.
+#include "scheduler/scheduler.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <unistd.h>
+#include <filesystem>
+#include <mutex>
+
+namespace corral::scheduler {
+namespace {
+
+namespace asio = boost::asio;
+using ::testing::_;
+using ::testing::ElementsAre;
+using ::testing::Field;
+using ::testing::HasSubstr;
+using ::testing::NiceMock;
+using ::testing::Return;
+
+constexpr uint64_t GiB = 1ull << 30;
+
+class MockRunner : public sdk::ProcessRunner {
+public:
+    MOCK_METHOD(sdk::ProcessHandle, start, (const sdk::ServerConfig&), (override));
+    MOCK_METHOD(void, stop, (const sdk::ProcessHandle&, std::chrono::milliseconds), (override));
+    MOCK_METHOD(bool, is_running, (const sdk::ProcessHandle&), (override));
+    MOCK_METHOD(sdk::ServerHealth, health, (const sdk::ProcessHandle&), (override));
+    MOCK_METHOD(std::vector<sdk::ProcessHandle>, list_running, (), (override));
+};
+
+sdk::ProbeReport cuda(std::vector<uint64_t> gib) {
+    sdk::ProbeReport r;
+    r.backend = "cuda";
+    r.available = true;
+    for (std::size_t i = 0; i < gib.size(); ++i) {
+        sdk::DeviceInfo d;
+        d.backend = "cuda";
+        d.index = static_cast<int32_t>(i);
+        d.type = "discrete";
+        d.uuid = "GPU-" + std::to_string(i);
+        d.memory_total = gib[i] * GiB;
+        r.devices.push_back(d);
+    }
+    return r;
+}
+
+class SchedulerTest : public ::testing::Test {
+protected:
+    SchedulerTest() {
+        supervisor_.set_listener([this](const std::shared_ptr<supervisor::Instance>& i) { scheduler_.on_instance_changed(i); });
+        local_ = add_runner("local");
+        remote_ = add_runner("box2");
+        for (auto* r : {local_, remote_}) {
+            ON_CALL(*r, start(_)).WillByDefault([this, r](const sdk::ServerConfig& c) {
+                std::lock_guard lock(mutex_);
+                started_.push_back(c);
+                return sdk::ProcessHandle{
+                    c.instance_id, c.model_name, r == local_ ? "local" : "box2", std::nullopt, "http://127.0.0.1:9", 0, {}};
+            });
+            ON_CALL(*r, stop(_, _)).WillByDefault([this](const sdk::ProcessHandle& h, std::chrono::milliseconds) {
+                std::lock_guard lock(mutex_);
+                stopped_.push_back(h.model_name);
+            });
+            ON_CALL(*r, health(_)).WillByDefault(Return(sdk::ServerHealth{sdk::HealthState::Ok, 200, ""}));
+        }
+    }
+
+    ~SchedulerTest() override {
+        scheduler_.shutdown();
+        run_until([&] { return scheduler_.all_stopped(); });
+        workers_.join();
+        std::filesystem::remove_all(state_dir_);
+    }
+
+    // The slot owns its runner; the fixture keeps a pointer to set expectations.
+    NiceMock<MockRunner>* add_runner(const std::string& name) {
+        auto slot = std::make_shared<supervisor::RunnerSlot>();
+        slot->name = name;
+        slot->plugin = "gmock";
+        auto runner = std::make_unique<NiceMock<MockRunner>>();
+        auto* raw = runner.get();
+        slot->runner = std::move(runner);
+        runners_.add(slot);
+        return raw;
+    }
+
+    // A local box with GPUs of 8, 24 and 24 GiB, and box2, a remote machine with one 24 GiB GPU.
+    void configure(std::vector<config::ModelConfig> models, std::optional<int32_t> max_loaded = std::nullopt) {
+        config::Config c;
+        c.runners = {{"local", "gmock", {}}, {"box2", "gmock", {}}};
+        c.models = std::move(models);
+        c.scheduler.max_loaded = max_loaded;
+        c.scheduler.memory_headroom = 0;
+        sdk::MachineInfo box2{"box2", false, {cuda({24})}};
+        MachineMap machines(describe_machine("local", {cuda({8, 24, 24})}, 0), {{"local", false, {}}, {"box2", true, {box2}}}, 0);
+        scheduler_.apply_config(c, std::move(machines));
+    }
+
+    static config::ModelConfig model(std::string name, uint64_t gib, std::string runner = "local", config::DeviceRequest devices = {}) {
+        config::ModelConfig m;
+        m.name = name;
+        m.runner = std::move(runner);
+        m.memory = gib * GiB;
+        m.devices = std::move(devices);
+        m.server.model_id = m.server.model_name = name;
+        m.server.model_path = "/models/" + name + ".gguf";
+        return m;
+    }
+
+    template <class Pred>
+    bool run_until(Pred done, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        while (!done()) {
+            if (std::chrono::steady_clock::now() > deadline) return false;
+            io_.restart();
+            io_.run_for(std::chrono::milliseconds(5));
+        }
+        return true;
+    }
+
+    std::string state(const std::string& name) { return scheduler_.describe(*scheduler_.find(name)).state; }
+    bool ready(const std::string& name) { return state(name) == "ready"; }
+
+    void load(const std::string& name) {
+        ASSERT_FALSE(scheduler_.load(name));
+        ASSERT_TRUE(run_until([&] { return ready(name); })) << name << " is " << state(name);
+    }
+
+    // A request for `name` in flight: a lease held until the returned holder is reset.
+    std::shared_ptr<std::optional<std::variant<Lease, Refusal>>> acquire(const std::string& name) {
+        auto result = std::make_shared<std::optional<std::variant<Lease, Refusal>>>();
+        asio::co_spawn(io_, scheduler_.acquire(name), [result](std::exception_ptr e, std::variant<Lease, Refusal> r) {
+            if (!e) result->emplace(std::move(r));
+        });
+        return result;
+    }
+
+    const sdk::ServerConfig& started(const std::string& name) {
+        std::lock_guard lock(mutex_);
+        for (const auto& c : started_) {
+            if (c.model_name == name) return c;
+        }
+        throw std::runtime_error("not started: " + name);
+    }
+    std::vector<std::string> stopped() {
+        std::lock_guard lock(mutex_);
+        return stopped_;
+    }
+
+    std::filesystem::path state_dir_ = std::filesystem::temp_directory_path() / ("corral-scheduler-test-" + std::to_string(::getpid()));
+    asio::io_context io_;
+    asio::thread_pool workers_{2};
+    admin::EventBus events_{io_.get_executor()};
+    admin::Metrics metrics_;
+    config::SupervisorConfig supervisor_config_;
+    supervisor::Supervisor supervisor_{io_, workers_, supervisor_config_, events_, metrics_};
+    plugins::PluginRegistry registry_;
+    serve::RunnerSet runners_{registry_, state_dir_, nullptr};
+    NiceMock<MockRunner>* local_ = nullptr;
+    NiceMock<MockRunner>* remote_ = nullptr;
+    fit::MemoryPlanner memory_;
+    Scheduler scheduler_{io_, supervisor_, runners_, metrics_, events_, memory_};
+    std::mutex mutex_;
+    std::vector<sdk::ServerConfig> started_;
+    std::vector<std::string> stopped_;
+};
+
+TEST_F(SchedulerTest, ModelsOnDifferentGpusLoadTogetherAndEachServerSeesOnlyItsGpu) {
+    configure({model("a", 20), model("b", 20), model("c", 20)});
+    load("a");
+    load("b");
+    EXPECT_EQ(started("a").env.at("CUDA_VISIBLE_DEVICES"), "GPU-1");
+    EXPECT_EQ(started("b").env.at("CUDA_VISIBLE_DEVICES"), "GPU-2");
+    EXPECT_THAT(started("b").devices, ElementsAre("cuda:2"));
+    EXPECT_TRUE(stopped().empty());
+
+    // a is the least recently used on the 24 GiB GPUs: only it goes.
+    load("c");
+    EXPECT_THAT(stopped(), ElementsAre("a"));
+    EXPECT_EQ(started("c").env.at("CUDA_VISIBLE_DEVICES"), "GPU-1");
+    EXPECT_TRUE(ready("b"));
+    auto machines = scheduler_.machine_status();
+    ASSERT_EQ(machines.size(), 2u);
+    EXPECT_THAT(machines[0].ledger.device_reserved, ElementsAre(0u, 20 * GiB, 20 * GiB));
+}
+
+TEST_F(SchedulerTest, EvictionNeverHitsABusyModelTheNewcomerWaitsForIt) {
+    configure({model("busy", 20, "local", {config::DeviceRequest::Mode::Pinned, {"cuda:1"}}),
+               model("next", 20, "local", {config::DeviceRequest::Mode::Pinned, {"cuda:1"}})});
+    load("busy");
+    auto in_flight = acquire("busy");
+    ASSERT_TRUE(run_until([&] { return in_flight->has_value(); }));
+    ASSERT_TRUE(std::holds_alternative<Lease>(**in_flight));
+
+    auto waiting = acquire("next");
+    // Everything that can happen without the lease's release happens now: next stays queued.
+    run_until([] { return false; }, std::chrono::milliseconds(50));
+    EXPECT_EQ(state("next"), "queued");
+    EXPECT_TRUE(ready("busy"));
+    EXPECT_TRUE(stopped().empty());
+
+    in_flight->reset();  // the request ends
+    ASSERT_TRUE(run_until([&] { return waiting->has_value(); }));
+    ASSERT_TRUE(std::holds_alternative<Lease>(**waiting));
+    EXPECT_THAT(stopped(), ElementsAre("busy"));
+    EXPECT_TRUE(ready("next"));
+}
+
+TEST_F(SchedulerTest, ARemoteModelNeverEvictsALocalOne) {
+    configure({model("local-a", 20), model("local-b", 20), model("remote", 20, "box2"), model("remote-2", 20, "box2")});
+    load("local-a");
+    load("local-b");
+    load("remote");
+    EXPECT_TRUE(stopped().empty());
+    EXPECT_EQ(scheduler_.describe(*scheduler_.find("remote")).placement->machine, "box2");
+    EXPECT_FALSE(started("remote").env.count("GGML_VK_VISIBLE_DEVICES"));
+    EXPECT_EQ(started("remote").env.at("CUDA_VISIBLE_DEVICES"), "GPU-0");
+
+    // box2 is full: the second remote model evicts the first remote one, not the older local ones.
+    load("remote-2");
+    EXPECT_THAT(stopped(), ElementsAre("remote"));
+    EXPECT_TRUE(ready("local-a"));
+    EXPECT_TRUE(ready("local-b"));
+}
+
+TEST_F(SchedulerTest, APinToNoDeviceFailsTheWaitersWithTheReason) {
+    configure({model("nowhere", 1, "local", {config::DeviceRequest::Mode::Pinned, {"cuda:9"}})});
+    auto r = acquire("nowhere");
+    ASSERT_TRUE(run_until([&] { return r->has_value(); }));
+    ASSERT_TRUE(std::holds_alternative<Refusal>(**r));
+    const auto& refusal = std::get<Refusal>(**r);
+    EXPECT_EQ(refusal.status, 503);
+    EXPECT_EQ(refusal.code, "model_unplaceable");
+    EXPECT_THAT(refusal.message, HasSubstr("\"cuda:9\" is no device of machine local"));
+    EXPECT_EQ(state("nowhere"), "unloaded");
+}
+
+TEST_F(SchedulerTest, MaxLoadedCountsEveryMachine) {
+    configure({model("local-a", 1), model("remote", 1, "box2")}, 1);
+    load("local-a");
+    load("remote");
+    EXPECT_THAT(stopped(), ElementsAre("local-a"));
+}
+
+}  // namespace
+}  // namespace corral::scheduler
