@@ -3,6 +3,7 @@
 #include "options.hpp"
 
 #include <corral/sdk/json.hpp>
+#include <corral/sdk/types.hpp>
 
 namespace corral::mock {
 
@@ -15,9 +16,23 @@ const char* const kMockOptionsSchema = R"json({
     "fail_start": {"type": ["boolean", "string"], "description": "make start() fail (with this message when a string)"},
     "crash_after_requests": {"type": "integer", "minimum": 0, "description": "the request after this many kills the server"},
     "reply": {"type": "string", "minLength": 1, "description": "the text the server generates, one token per word"},
-    "max_tokens": {"type": "integer", "minimum": 1, "description": "tokens generated when a request sets no max_tokens"}
+    "max_tokens": {"type": "integer", "minimum": 1, "description": "tokens generated when a request sets no max_tokens"},
+    "machine": {"type": "object", "description": "runner only: pretend the servers run on this machine (a MachineInfo: name, capacity_managed_elsewhere, reports)"}
   }
 })json";
+
+std::optional<sdk::MachineInfo> machine_option(const boost::json::object& options, const std::string& path) {
+    const auto* m = options.if_contains("machine");
+    if (!m) return std::nullopt;
+    auto machine = sdk::from_json<sdk::MachineInfo>(*m, sdk::json_path_join(path, "machine"));
+    if (machine.name.empty()) throw sdk::JsonPathError(sdk::json_path_join(path, "machine.name"), "must not be empty");
+    return machine;
+}
+
+boost::json::object server_options(boost::json::object options) {
+    options.erase("machine");
+    return options;
+}
 
 MockOptions apply_options(MockOptions base, const boost::json::object& options, const std::string& path) {
     plugin_common::reject_unknown_keys(

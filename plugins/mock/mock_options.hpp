@@ -2,6 +2,8 @@
 // overridable per model in the model's "runner_options".
 #pragma once
 
+#include <corral/sdk/types.hpp>
+
 #include <boost/json/object.hpp>
 
 #include <chrono>
@@ -22,6 +24,12 @@ struct MockOptions {
 
 // JSON Schema of the options (kept beside the parser so the two agree).
 extern const char* const kMockOptionsSchema;
+
+// The runner's "machine" option: the machine it pretends its servers run on (for placement tests
+// and demos of several machines), or nullopt. Throws sdk::JsonPathError for a malformed one.
+std::optional<sdk::MachineInfo> machine_option(const boost::json::object& options, const std::string& path);
+// The options without "machine" (a runner-only option).
+boost::json::object server_options(boost::json::object options);
 
 // Applies `options` over `base`; throws sdk::JsonPathError naming `path` + key for a bad value.
 MockOptions apply_options(MockOptions base, const boost::json::object& options, const std::string& path);

@@ -24,7 +24,8 @@ namespace asio = boost::asio;
 
 class MockRunner final : public sdk::ProcessRunner {
 public:
-    MockRunner(sdk::Host host, const boost::json::object& options) : host_(host), base_options_(apply_options({}, options, "options")) {}
+    MockRunner(sdk::Host host, const boost::json::object& options)
+        : host_(host), base_options_(apply_options({}, server_options(options), "options")), machine_(machine_option(options, "options")) {}
 
     ~MockRunner() override {
         std::map<std::string, Entry> servers;
@@ -107,6 +108,12 @@ public:
         return out;
     }
 
+    // The machine the "machine" option describes; without one the mock shares the host's machine.
+    std::vector<sdk::MachineInfo> machines() override {
+        if (!machine_) throw sdk::Error(sdk::ProcessError::NotSupported, "no \"machine\" option: the servers run on the host's machine");
+        return {*machine_};
+    }
+
 private:
     struct Entry {
         std::shared_ptr<MockServer> server;
@@ -126,6 +133,7 @@ private:
 
     sdk::Host host_;
     MockOptions base_options_;
+    std::optional<sdk::MachineInfo> machine_;
     std::mutex mutex_;
     std::map<std::string, Entry> servers_;
     plugin_common::IoThread io_;  // last: its thread is joined before the members it uses go

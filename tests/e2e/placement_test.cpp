@@ -79,13 +79,14 @@ protected:
         std::ofstream(dir_ / "nvml.json") << nvml_script();
     }
 
-    // corral serve on the fake GPUs, with `models` (JSON members) all served by the tiny model.
-    std::unique_ptr<Corral> serve(const std::string& models) {
+    // corral serve on the fake GPUs, with `models` (JSON members) all served by the tiny model;
+    // `runners` adds runner entries.
+    std::unique_ptr<Corral> serve(const std::string& models, const std::string& runners = "") {
         const std::string config = R"({"listen": "127.0.0.1:0", "plugin_dirs": [")" + std::string(CORRAL_TEST_PLUGIN_DIR) +
                                    R"("], "probes": ["cpu", "cuda"], "state_dir": ")" + (dir_ / "state").string() +
                                    R"(", "runners": {"local": {"plugin": "llama_server", "binary": ")" +
-                                   std::string(CORRAL_TEST_LLAMA_SERVER) + R"("}}, "scheduler": {"memory_headroom": 0}, "models": {)" +
-                                   models + "}}";
+                                   std::string(CORRAL_TEST_LLAMA_SERVER) + R"("})" + runners +
+                                   R"(}, "scheduler": {"memory_headroom": 0}, "models": {)" + models + "}}";
         return std::make_unique<Corral>(
             dir_, config,
             std::vector<std::string>{"/usr/bin/env", "LD_LIBRARY_PATH=" + std::string(CORRAL_TEST_FAKE_NVML_DIR),
@@ -93,8 +94,8 @@ protected:
     }
 
     static std::string model(const std::string& name, const std::string& memory, const std::string& extra = "") {
-        return "\"" + name + R"(": {"path": ")" + std::string(CORRAL_TEST_MODELS) + R"(/tiny-a.gguf", "ctx_size": 512, "memory": ")" +
-               memory + "\"" + extra + "}";
+        return "\"" + name + R"(": {"path": ")" + std::string(CORRAL_TEST_MODELS) +
+               R"(/tiny-a.gguf", "ctx_size": 512, "runner": "local", "memory": ")" + memory + "\"" + extra + "}";
     }
 
     static void load(Corral& corral, const std::string& name) {
@@ -220,6 +221,43 @@ TEST_F(Placement, SplitsPinsAndCpuModels) {
     auto chat = corral->post("/v1/completions", R"({"model":"nowhere","prompt":"x","max_tokens":1})");
     EXPECT_EQ(chat.status, 503);
     EXPECT_NE(chat.body.find("model_unplaceable"), std::string::npos) << chat.body;
+}
+
+// Machines the runners describe (the mock runner pretends, through the same ABI 1.1 call the ssh
+// runner answers): a remote box with its own GPU, and a cluster whose capacity is managed there.
+TEST_F(Placement, MachinesDescribedByRunnersKeepTheirOwnLedgers) {
+    const std::string runners = R"(,
+    "box9": {"plugin": "mock", "machine": {"name": "box9", "reports": [
+      {"backend": "cuda", "available": true, "devices": [{"backend": "cuda", "index": 0, "name": "Box GPU", "uuid": "GPU-box9", "type": "discrete", "memory_total": 25769803776}]},
+      {"backend": "cpu", "available": true, "system": {"ram_total": 68719476736}}]}},
+    "cluster": {"plugin": "mock", "machine": {"name": "cluster", "capacity_managed_elsewhere": true}})";
+    auto corral = serve(model("a", "20GiB") + R"(, "r": {"path": "/dev/null", "runner": "box9", "memory": "20GiB"},
+                        "huge": {"path": "/dev/null", "runner": "cluster", "memory": "5000GiB"})",
+                        runners);
+    load(*corral, "a");
+    load(*corral, "r");
+    load(*corral, "huge");
+    EXPECT_EQ(corral->state("a"), "ready");
+    EXPECT_EQ(corral->state("r"), "ready");
+    EXPECT_EQ(devices_of(*corral, "r"), (std::map<std::string, uint64_t>{{"cuda:0", 20 * kGiB}}));
+    EXPECT_EQ(corral->model("r").at("placement").at("machine"), "box9");
+    EXPECT_EQ(corral->model("huge").at("placement").at("machine"), "cluster");
+    EXPECT_TRUE(devices_of(*corral, "huge").empty());
+    EXPECT_EQ(ledger(*corral), (std::map<std::string, uint64_t>{{"cuda:0", 0}, {"cuda:1", 20 * kGiB}, {"cuda:2", 0}}));
+
+    auto status = json::parse(corral->get("/corral/status").body);
+    const auto& machines = status.at("machines").as_array();
+    ASSERT_EQ(machines.size(), 3u) << status;
+    EXPECT_EQ(machines[1].at("name"), "box9");
+    EXPECT_EQ(machines[1].at("runner"), "box9");
+    EXPECT_EQ(machines[1].at("devices").at(0).at("memory_reserved").to_number<uint64_t>(), 20 * kGiB);
+    EXPECT_EQ(machines[2].at("name"), "cluster");
+    EXPECT_TRUE(machines[2].at("capacity_managed_elsewhere").as_bool());
+    EXPECT_EQ(machines[2].at("memory_reserved").to_number<uint64_t>(), 0u);
+
+    auto ps = run_process({CORRAL_TEST_BINARY, "ps", "--url", "http://127.0.0.1:" + std::to_string(corral->port)});
+    EXPECT_NE(ps.out.find("cluster  -       capacity managed elsewhere"), std::string::npos) << ps.out;
+    EXPECT_NE(ps.out.find("box9     cuda:0  Box GPU"), std::string::npos) << ps.out;
 }
 
 }  // namespace

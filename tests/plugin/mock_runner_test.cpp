@@ -47,6 +47,26 @@ protected:
     EventLog events_;
 };
 
+// Through the ABI 1.1 machines() call: the host's machine by default, or the one the option describes.
+TEST_F(MockRunnerTest, DescribesTheMachineItsOptionNames) {
+    EXPECT_EQ(test::expect_sdk_error([&] { make()->machines(); }).code(), sdk::ProcessError::NotSupported);
+    auto options = boost::json::parse(R"({"machine": {"name": "box9", "reports": [
+        {"backend": "cuda", "available": true, "devices": [{"backend": "cuda", "index": 0, "uuid": "GPU-9", "memory_total": 1024}]},
+        {"backend": "cpu", "available": true, "system": {"ram_total": 4096}}]}, "reply": "hi"})")
+                       .as_object();
+    auto machines = make(options)->machines();
+    ASSERT_EQ(machines.size(), 1u);
+    EXPECT_EQ(machines[0].name, "box9");
+    ASSERT_EQ(machines[0].reports.size(), 2u);
+    EXPECT_EQ(machines[0].reports[0].devices.at(0).uuid, "GPU-9");
+    EXPECT_EQ(machines[0].reports[1].system->ram_total, 4096u);
+
+    auto cluster = boost::json::parse(R"({"machine": {"name": "slurm", "capacity_managed_elsewhere": true}})").as_object();
+    EXPECT_TRUE(make(cluster)->machines().at(0).capacity_managed_elsewhere);
+    auto bad = boost::json::parse(R"({"machine": {"reports": []}})").as_object();
+    EXPECT_THAT(test::expect_sdk_error([&] { make(bad); }).what(), HasSubstr("options.machine.name"));
+}
+
 TEST_F(MockRunnerTest, StartsAServerThatAnswersLikeLlamaServer) {
     auto runner = make();
     auto h = runner->start(config("i1"));
