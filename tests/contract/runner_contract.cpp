@@ -118,6 +118,27 @@ TEST_F(RunnerContract, StartReturnsAReadyServer) {
     EXPECT_TRUE(events_.wait_for(RunnerEvent::Kind::Ready, id));
 }
 
+// ABI 1.1: machines() is optional. A runner that answers names each machine once and reports
+// devices with their memory; one that does not says NotSupported (not an error of another kind).
+TEST_F(RunnerContract, MachinesAreNotSupportedOrDescribed) {
+    std::vector<sdk::MachineInfo> machines;
+    try {
+        machines = runner_->machines();
+    } catch (const sdk::Error& e) {
+        ASSERT_EQ(e.code(), sdk::ProcessError::NotSupported) << e.what();
+        return;
+    }
+    ASSERT_FALSE(machines.empty()) << "machines() answered an empty list: throw NotSupported instead";
+    std::set<std::string> names;
+    for (const auto& m : machines) {
+        EXPECT_FALSE(m.name.empty());
+        EXPECT_TRUE(names.insert(m.name).second) << "machine " << m.name << " listed twice";
+        for (const auto& r : m.reports) {
+            for (const auto& d : r.devices) EXPECT_GT(d.memory_total, 0u) << m.name << ": " << d.backend << ":" << d.index;
+        }
+    }
+}
+
 TEST_F(RunnerContract, ListRunningShowsWhatRuns) {
     auto a = runner_->start(server_config(unique_id("list-a")));
     auto b = runner_->start(server_config(unique_id("list-b"), 1));
