@@ -7,6 +7,8 @@
 
 #include <corral/sdk/plugin.hpp>
 
+#include "mock_process_runner.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -18,14 +20,7 @@ using ::testing::HasSubstr;
 using ::testing::Return;
 using ::testing::Throw;
 
-class MockRunner : public sdk::ProcessRunner {
-public:
-    MOCK_METHOD(sdk::ProcessHandle, start, (const sdk::ServerConfig&), (override));
-    MOCK_METHOD(void, stop, (const sdk::ProcessHandle&, std::chrono::milliseconds), (override));
-    MOCK_METHOD(bool, is_running, (const sdk::ProcessHandle&), (override));
-    MOCK_METHOD(sdk::ServerHealth, health, (const sdk::ProcessHandle&), (override));
-    MOCK_METHOD(std::vector<sdk::ProcessHandle>, list_running, (), (override));
-};
+using MockRunner = test::MockProcessRunner;
 
 using Trampolines = sdk::detail::RunnerTrampolines<MockRunner>;
 

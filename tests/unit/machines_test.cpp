@@ -2,6 +2,8 @@
 #include "scheduler/machines.hpp"
 #include "scheduler/server_devices.hpp"
 
+#include "mock_process_runner.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -14,20 +16,9 @@ using ::testing::Pair;
 
 constexpr uint64_t GiB = 1ull << 30;
 
-sdk::ProbeReport cuda(std::vector<uint64_t> gib) {
-    sdk::ProbeReport r;
-    r.backend = "cuda";
-    r.available = true;
-    for (std::size_t i = 0; i < gib.size(); ++i) {
-        sdk::DeviceInfo d;
-        d.backend = "cuda";
-        d.index = static_cast<int32_t>(i);
-        d.name = "Fake GPU";
-        d.type = "discrete";
-        d.uuid = "GPU-" + std::to_string(i) + "aaaaaaa-0000-0000-0000-000000000000";
-        d.memory_total = gib[i] * GiB;
-        r.devices.push_back(d);
-    }
+sdk::ProbeReport cuda(const std::vector<uint64_t>& gib) {
+    auto r = test::cuda_report(gib);
+    for (auto& d : r.devices) d.uuid = "GPU-" + std::to_string(d.index) + "aaaaaaa-0000-0000-0000-000000000000";
     return r;
 }
 

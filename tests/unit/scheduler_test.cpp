@@ -3,6 +3,8 @@
 // at once, so each case takes milliseconds and nothing depends on timing.
 #include "scheduler/scheduler.hpp"
 
+#include "mock_process_runner.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -26,30 +28,8 @@ using ::testing::Return;
 
 constexpr uint64_t GiB = 1ull << 30;
 
-class MockRunner : public sdk::ProcessRunner {
-public:
-    MOCK_METHOD(sdk::ProcessHandle, start, (const sdk::ServerConfig&), (override));
-    MOCK_METHOD(void, stop, (const sdk::ProcessHandle&, std::chrono::milliseconds), (override));
-    MOCK_METHOD(bool, is_running, (const sdk::ProcessHandle&), (override));
-    MOCK_METHOD(sdk::ServerHealth, health, (const sdk::ProcessHandle&), (override));
-    MOCK_METHOD(std::vector<sdk::ProcessHandle>, list_running, (), (override));
-};
-
-sdk::ProbeReport cuda(std::vector<uint64_t> gib) {
-    sdk::ProbeReport r;
-    r.backend = "cuda";
-    r.available = true;
-    for (std::size_t i = 0; i < gib.size(); ++i) {
-        sdk::DeviceInfo d;
-        d.backend = "cuda";
-        d.index = static_cast<int32_t>(i);
-        d.type = "discrete";
-        d.uuid = "GPU-" + std::to_string(i);
-        d.memory_total = gib[i] * GiB;
-        r.devices.push_back(d);
-    }
-    return r;
-}
+using MockRunner = test::MockProcessRunner;
+using test::cuda_report;
 
 class SchedulerTest : public ::testing::Test {
 protected:
@@ -98,8 +78,8 @@ protected:
         c.models = std::move(models);
         c.scheduler.max_loaded = max_loaded;
         c.scheduler.memory_headroom = 0;
-        sdk::MachineInfo box2{"box2", false, {cuda({24})}};
-        MachineMap machines(describe_machine("local", {cuda({8, 24, 24})}, 0), {{"local", false, {}}, {"box2", true, {box2}}}, 0);
+        sdk::MachineInfo box2{"box2", false, {cuda_report({24})}};
+        MachineMap machines(describe_machine("local", {cuda_report({8, 24, 24})}, 0), {{"local", false, {}}, {"box2", true, {box2}}}, 0);
         scheduler_.apply_config(c, std::move(machines));
     }
 
