@@ -365,22 +365,29 @@ void Scheduler::on_instance_changed(std::shared_ptr<supervisor::Instance> instan
     auto entry = entry_of(*instance);
     if (notify_) notify_();
     if (!entry) return;
+    const auto& id = instance->server.instance_id;
     switch (instance->state) {
         case InstanceState::Ready:
             entry->last_used = clock::now();
             entry->last_error.clear();
             learn_memory(entry, *instance);
+            if (records_) records_->save(id, entry->placement);  // with the measured figures
             [[fallthrough]];
         case InstanceState::Unhealthy:
             dispatch(entry);
             after_idle(entry);
             break;
-        case InstanceState::Starting:
-        case InstanceState::Restarting:
+        case InstanceState::Starting:  // every launch, restarts included, has an id of its own
+            if (records_) records_->save(id, entry->placement);
+            break;
+        case InstanceState::Restarting:  // the launch that ended
+            if (records_) records_->forget(id);
+            break;
         case InstanceState::Stopping:
             break;
         case InstanceState::Stopped:
         case InstanceState::Failed: {
+            if (records_) records_->forget(id);
             entry->instance = nullptr;
             entry->placement = {};
             entry->ttl_timer.cancel();
@@ -431,12 +438,19 @@ bool Scheduler::adopt(sdk::ProcessHandle handle, const std::string& runner) {
     if (fingerprint.empty() || fingerprint != entry->fingerprint.substr(0, fingerprint.size())) return false;
     auto slot = runners_.find(runner);
     if (!slot) return false;
-    // Where an adopted server's layers are is not recorded: it is given the place a new one would
-    // get (on an empty machine if the others hold it), so the ledger counts it somewhere.
+    // Where the previous host placed it, from its record; without one (a record lost, or a server
+    // of an older corral), the place a new instance would get, so the ledger counts it somewhere.
     const auto& machine = machines_.of_runner(runner);
-    auto plan = plan_placement(machine, residents(), demand_of(*entry), {});
-    if (plan.kind != Plan::Kind::Place) plan = plan_placement(machine, {}, demand_of(*entry), {});
-    entry->placement = plan.kind == Plan::Kind::Place ? plan.reservation : Reservation{machine.name, {}, entry->memory};
+    auto recorded = records_ ? records_->load(handle.instance_id) : std::nullopt;
+    if (recorded && recorded->machine == machine.name) {
+        entry->placement = std::move(*recorded);
+    } else {
+        auto plan = plan_placement(machine, residents(), demand_of(*entry), {});
+        if (plan.kind != Plan::Kind::Place) plan = plan_placement(machine, {}, demand_of(*entry), {});
+        entry->placement = plan.kind == Plan::Kind::Place ? plan.reservation : Reservation{machine.name, {}, entry->memory};
+        log()->warn("{}: no placement record for adopted server {}: assuming {}", entry->config.name, handle.instance_id,
+                    plan.reason.empty() ? "its place" : plan.reason);
+    }
     entry->instance = supervisor_.adopt(entry->config, slot, entry->fingerprint, std::move(handle));
     entry->last_instance = entry->instance;
     return true;

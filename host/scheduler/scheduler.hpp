@@ -13,6 +13,7 @@
 #include "scheduler/placement.hpp"
 #include "serve/async_signal.hpp"
 #include "serve/runner_set.hpp"
+#include "state/placement_records.hpp"
 #include "supervisor/supervisor.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -153,6 +154,8 @@ public:
     void shutdown();
     // Called whenever a request ends or an instance changes state (the drain waits on it).
     void set_change_notifier(std::function<void()> notify) { notify_ = std::move(notify); }
+    // Where each server's placement is kept for a restarted corral's adoption (serve sets it).
+    void set_placement_records(const state::PlacementRecords* records) { records_ = records; }
     bool all_stopped() const;
 
     // The model entry for a name or alias; null if unknown.
@@ -199,6 +202,7 @@ private:
     std::vector<std::shared_ptr<ModelEntry>> retired_;                        // removed by a reload, still loaded
     std::deque<std::shared_ptr<ModelEntry>> pending_;                         // waiting for room, in order
     std::function<void()> notify_;
+    const state::PlacementRecords* records_ = nullptr;
     bool shutting_down_ = false;
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };

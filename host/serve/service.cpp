@@ -13,6 +13,7 @@
 #include <boost/asio/post.hpp>
 
 #include <csignal>
+#include <set>
 #include <thread>
 
 namespace corral::serve {
@@ -90,6 +91,8 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
     lock_ = std::make_unique<state::InstanceLock>(state_dir);
     server_keys_ = std::make_unique<state::ServerKeys>(state_dir);
     supervisor_.set_key_source([keys = server_keys_.get()](const std::string& id) { return keys->key_for(id); });
+    placement_records_ = std::make_unique<state::PlacementRecords>(state_dir);
+    scheduler_.set_placement_records(placement_records_.get());
     log()->info("state directory {}", state_dir.string());
 
     // The local machine: its GPUs (each with its own budget) and RAM, as the probes see them.
@@ -138,12 +141,15 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
 }
 
 void Service::adopt_leftovers() {
+    std::set<std::string> adopted;
+    bool every_runner_listed = true;
     for (const auto& [name, slot] : runners_.slots()) {
         std::vector<sdk::ProcessHandle> running;
         try {
             running = slot->runner->list_running();
         } catch (const std::exception& e) {
             log()->warn("runner {}: cannot list running servers: {}", name, e.what());
+            every_runner_listed = false;
             continue;
         }
         for (auto& handle : running) {
@@ -151,6 +157,7 @@ void Service::adopt_leftovers() {
             const std::string id = handle.instance_id;
             if (slot->can_adopt && scheduler_.adopt(handle, name)) {
                 log()->info("adopting {} ({}) left running by a previous host", id, handle.model_name);
+                adopted.insert(id);
                 continue;
             }
             log()->warn("stopping {} ({}) left running by a previous host: it no longer matches the configuration", id, handle.model_name);
@@ -161,6 +168,8 @@ void Service::adopt_leftovers() {
             }
         }
     }
+    // The records of servers that are gone (a runner that could not list keeps its own for later).
+    if (every_runner_listed) placement_records_->prune(adopted);
 }
 
 asio::awaitable<void> Service::route(proxy::Exchange& ex) {

@@ -18,6 +18,7 @@
 #include "scheduler/scheduler.hpp"
 #include "serve/runner_set.hpp"
 #include "state/instance_lock.hpp"
+#include "state/placement_records.hpp"
 #include "state/server_keys.hpp"
 #include "supervisor/supervisor.hpp"
 
@@ -63,6 +64,7 @@ private:
     plugins::PluginRegistry registry_;
     std::unique_ptr<state::InstanceLock> lock_;
     std::unique_ptr<state::ServerKeys> server_keys_;
+    std::unique_ptr<state::PlacementRecords> placement_records_;
     boost::asio::thread_pool workers_;
     admin::EventBus events_;
     admin::Metrics metrics_;

@@ -6,6 +6,8 @@
 #include "serve_harness.hpp"
 
 #include <gtest/gtest.h>
+
+#include <signal.h>
 #include <boost/json.hpp>
 
 #include <filesystem>
@@ -221,6 +223,30 @@ TEST_F(Placement, SplitsPinsAndCpuModels) {
     auto chat = corral->post("/v1/completions", R"({"model":"nowhere","prompt":"x","max_tokens":1})");
     EXPECT_EQ(chat.status, 503);
     EXPECT_NE(chat.body.find("model_unplaceable"), std::string::npos) << chat.body;
+}
+
+// A corral that crashes leaves its servers running; the next one adopts them where they really are:
+// each server's placement is recorded in the state directory, not guessed again.
+TEST_F(Placement, AnAdoptedServerKeepsTheGpusItWasPlacedOn) {
+    auto corral = serve(model("a", "20GiB") + "," + model("b", "20GiB"));
+    load(*corral, "a");
+    load(*corral, "b");
+    ASSERT_EQ(devices_of(*corral, "b"), (std::map<std::string, uint64_t>{{"cuda:2", 20 * kGiB}}));
+    ASSERT_EQ(corral->post("/corral/models/a/unload").status, 200);
+    const auto pid_b = corral->pid("b");
+    corral->stop(SIGKILL);
+
+    // A guess would put b on cuda:1 (the first free 24 GiB GPU); the record says cuda:2.
+    corral->start();
+    load(*corral, "b");  // waits for the adoption to finish
+    EXPECT_EQ(corral->pid("b"), pid_b);
+    EXPECT_TRUE(corral->model("b").at("adopted").as_bool());
+    EXPECT_EQ(devices_of(*corral, "b"), (std::map<std::string, uint64_t>{{"cuda:2", 20 * kGiB}}));
+    EXPECT_EQ(ledger(*corral), (std::map<std::string, uint64_t>{{"cuda:0", 0}, {"cuda:1", 0}, {"cuda:2", 20 * kGiB}}));
+    // And a newcomer goes beside it, not onto it.
+    load(*corral, "a");
+    EXPECT_EQ(devices_of(*corral, "a"), (std::map<std::string, uint64_t>{{"cuda:1", 20 * kGiB}}));
+    EXPECT_EQ(corral->pid("b"), pid_b);
 }
 
 // Machines the runners describe (the mock runner pretends, through the same ABI 1.1 call the ssh
