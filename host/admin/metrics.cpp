@@ -1,5 +1,6 @@
 #include "admin/metrics.hpp"
 
+#include <charconv>
 #include <cstdio>
 
 namespace corral::admin {
@@ -8,10 +9,11 @@ namespace {
 const std::vector<double> kLatencyBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
 const std::vector<double> kLoadBounds = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
 
+// The shortest text that reads back as `v` ("0.005", not %.17g's "0.0050000000000000001").
 std::string number(double v) {
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    return buf;
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
 }
 
 void header(std::string& out, const char* name, const char* type, const char* help) {

@@ -52,7 +52,10 @@ std::string placed_devices(const boost::json::object& model) {
     const auto* placement = model.if_contains("placement");
     if (!placement) return "-";
     std::string out;
-    for (const auto& d : placement->at("devices").as_array()) out += (out.empty() ? "" : ",") + std::string(d.as_string());
+    for (const auto& d : placement->at("devices").as_array()) {
+        if (!out.empty()) out.push_back(',');
+        out.append(d.as_string().data(), d.as_string().size());
+    }
     if (placement->at("ram").to_number<uint64_t>() > 0) out += out.empty() ? "ram" : "+ram";
     return out.empty() ? "-" : out;
 }

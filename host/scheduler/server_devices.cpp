@@ -49,8 +49,7 @@ std::vector<std::string> apply_placement(config::ModelConfig& model, const Machi
         server.devices.push_back(id);
         if (visibility_variable(d->kind)) {
             auto& list = visible[d->kind];
-            if (!list.empty()) list.push_back(',');
-            list.append(d->kind == "cuda" && !d->uuid.empty() ? d->uuid : std::to_string(d->index));
+            list += (list.empty() ? "" : ",") + (d->kind == "cuda" && !d->uuid.empty() ? d->uuid : std::to_string(d->index));
         }
         server.tensor_split.push_back(static_cast<double>(bytes >> 20));
     }
