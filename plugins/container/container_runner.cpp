@@ -16,6 +16,7 @@
 #include "instance_table.hpp"
 #include "io_thread.hpp"
 #include "log_ring.hpp"
+#include "once_per_key.hpp"
 #include "port_allocator.hpp"
 #include "port_retry.hpp"
 #include "run_command.hpp"
@@ -249,23 +250,17 @@ private:
 
     // What the image's llama-server supports, from its --help in a throwaway container, once per image.
     llama::ServerFeatures features_of(const ContainerOptions& options, const std::filesystem::path& engine) {
-        const auto key = options.image + "\n" + options.binary;
-        {
-            std::lock_guard lock(mutex_);
-            if (auto it = features_.find(key); it != features_.end()) return it->second;
-        }
-        auto r = engine_run(engine, engine_args(options, {"run", "--rm", "--pull", options.pull, "--network", "none", "--entrypoint",
-                                                          options.binary, options.image, "--help"}));
-        std::string text;
-        for (const auto& l : r.out) text += l + "\n";
-        for (const auto& l : r.err) text += l + "\n";
-        if (!r.ok())
-            host_.debug("`", options.binary, " --help` in ", options.image, " failed (", r.error_text(),
-                        "); assuming no optional features");
-        auto features = llama::parse_help(text);
-        std::lock_guard lock(mutex_);
-        features_[key] = features;
-        return features;
+        return features_.get(options.image + "\n" + options.binary, [&] {
+            auto r = engine_run(engine, engine_args(options, {"run", "--rm", "--pull", options.pull, "--network", "none", "--entrypoint",
+                                                              options.binary, options.image, "--help"}));
+            std::string text;
+            for (const auto& l : r.out) text += l + "\n";
+            for (const auto& l : r.err) text += l + "\n";
+            if (!r.ok())
+                host_.debug("`", options.binary, " --help` in ", options.image, " failed (", r.error_text(),
+                            "); assuming no optional features");
+            return llama::parse_help(text);
+        });
     }
 
     sdk::ProcessHandle start_once(const sdk::ServerConfig& config, const ContainerOptions& options, const std::filesystem::path& engine,
@@ -462,7 +457,7 @@ private:
     plugin_common::PortAllocator ports_;
     std::mutex mutex_;
     std::set<std::string> images_;  // images known to be present
-    std::map<std::string, llama::ServerFeatures> features_;
+    plugin_common::OncePerKey<std::string, llama::ServerFeatures> features_;
     plugin_common::InstanceTable<Instance> instances_;
     plugin_common::IoThread io_;  // last: its thread is joined before the members it uses go
 };

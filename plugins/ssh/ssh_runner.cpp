@@ -15,6 +15,7 @@
 #include "instance_table.hpp"
 #include "io_thread.hpp"
 #include "log_ring.hpp"
+#include "once_per_key.hpp"
 #include "port_allocator.hpp"
 #include "port_retry.hpp"
 #include "remote_scripts.hpp"
@@ -243,22 +244,17 @@ private:
     llama::ServerFeatures features_of(const SshOptions& options) {
         std::string key = options.binary;
         for (const auto& [k, v] : options.env) key += "\n" + k + "=" + v;
-        {
-            std::lock_guard lock(mutex_);
-            if (auto it = features_.find(key); it != features_.end()) return it->second;
-        }
-        auto r = connection_->run(help_command(options.binary, options.env), kCommandTimeout);
-        if (r.code == 127) {
-            throw Error(ProcessError::Configuration,
-                        "remote llama-server binary not found or not executable on " + options.target.host + ": " + options.binary);
-        }
-        if (r.code == 255 || !r.code) throw Error(ProcessError::StartFailed, "ssh " + options.target.host + ": " + r.error_text());
-        std::string text;
-        for (const auto& line : r.out) text += line + "\n";
-        auto features = llama::parse_help(text);
-        std::lock_guard lock(mutex_);
-        features_[key] = features;
-        return features;
+        return features_.get(key, [&] {
+            auto r = connection_->run(help_command(options.binary, options.env), kCommandTimeout);
+            if (r.code == 127) {
+                throw Error(ProcessError::Configuration,
+                            "remote llama-server binary not found or not executable on " + options.target.host + ": " + options.binary);
+            }
+            if (r.code == 255 || !r.code) throw Error(ProcessError::StartFailed, "ssh " + options.target.host + ": " + r.error_text());
+            std::string text;
+            for (const auto& line : r.out) text += line + "\n";
+            return llama::parse_help(text);
+        });
     }
 
     uint16_t pick_remote_port() {
@@ -542,7 +538,7 @@ private:
     plugin_common::PortAllocator ports_;
     std::mutex mutex_;
     std::mt19937 random_;
-    std::map<std::string, llama::ServerFeatures> features_;
+    plugin_common::OncePerKey<std::string, llama::ServerFeatures> features_;
     plugin_common::InstanceTable<Instance> instances_;
     std::set<std::shared_ptr<asio::steady_timer>> timers_;
     std::atomic<bool> closing_{false};
