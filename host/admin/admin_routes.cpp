@@ -9,6 +9,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
+#include <cstdlib>
+
 namespace corral::admin {
 namespace {
 
@@ -30,6 +32,34 @@ bool is_model_event(const boost::json::object& e, const std::string& model) {
 
 }  // namespace
 
+namespace {
+
+boost::json::object placement_json(const scheduler::Reservation& p) {
+    boost::json::array devices;
+    boost::json::object by_device;
+    for (const auto& [id, bytes] : p.devices) {
+        devices.push_back(boost::json::value(id));
+        by_device[id] = bytes;
+    }
+    return {{"machine", p.machine}, {"devices", devices}, {"memory_by_device", by_device}, {"ram", p.ram}};
+}
+
+boost::json::object to_json(const scheduler::ReplicaStatus& r) {
+    boost::json::object o{{"index", r.index}, {"name", r.name},           {"runner", r.runner},
+                          {"state", r.state}, {"in_flight", r.in_flight}, {"restarts", r.restarts}};
+    if (!r.message.empty()) o["message"] = r.message;
+    if (!r.instance_id.empty()) o["instance"] = r.instance_id;
+    if (!r.endpoint.empty()) o["endpoint"] = r.endpoint;
+    if (r.pid) o["pid"] = *r.pid;
+    if (r.idle_seconds) o["idle_seconds"] = *r.idle_seconds;
+    if (r.uptime_seconds) o["uptime_seconds"] = *r.uptime_seconds;
+    if (r.adopted) o["adopted"] = true;
+    if (r.placement) o["placement"] = placement_json(*r.placement);
+    return o;
+}
+
+}  // namespace
+
 boost::json::object to_json(const scheduler::ModelStatus& s) {
     boost::json::array aliases;
     for (const auto& a : s.aliases) aliases.push_back(boost::json::value(a));
@@ -43,16 +73,11 @@ boost::json::object to_json(const scheduler::ModelStatus& s) {
     if (s.idle_seconds) o["idle_seconds"] = *s.idle_seconds;
     if (s.uptime_seconds) o["uptime_seconds"] = *s.uptime_seconds;
     if (s.adopted) o["adopted"] = true;
-    if (s.placement) {
-        boost::json::array devices;
-        boost::json::object by_device;
-        for (const auto& [id, bytes] : s.placement->devices) {
-            devices.push_back(boost::json::value(id));
-            by_device[id] = bytes;
-        }
-        o["placement"] = boost::json::object{
-            {"machine", s.placement->machine}, {"devices", devices}, {"memory_by_device", by_device}, {"ram", s.placement->ram}};
-    }
+    if (s.placement) o["placement"] = placement_json(*s.placement);
+    boost::json::array replicas;
+    for (const auto& r : s.replicas) replicas.push_back(to_json(r));
+    o["replicas"] = std::move(replicas);
+    o["max_replicas"] = s.max_replicas;
     return o;
 }
 
@@ -91,7 +116,9 @@ boost::json::object AdminRoutes::status_json() const {
     boost::json::array models;
     uint64_t used = 0;
     for (const auto& s : scheduler_.status()) {
-        if (s.state != "unloaded" && s.state != "queued") used += s.memory;
+        for (const auto& r : s.replicas) {
+            if (r.state != "queued") used += s.memory;
+        }
         models.push_back(to_json(s));
     }
     boost::json::object o{{"version", CORRAL_SDK_VERSION},
@@ -229,7 +256,7 @@ asio::awaitable<void> AdminRoutes::unload(Exchange& ex, const std::string& model
     auto entry = scheduler_.find(model);
     auto sub = events_.subscribe(false);
     const auto deadline = clock::now() + scheduler_.config().supervisor.stop_grace + std::chrono::seconds(5);
-    while (entry->instance && clock::now() < deadline) {
+    while (entry->loaded() && clock::now() < deadline) {
         (*sub)->signal.rearm();
         (*sub)->pending.clear();
         co_await (*sub)->signal.wait(deadline);
@@ -262,7 +289,14 @@ asio::awaitable<void> AdminRoutes::events(Exchange& ex) {
 asio::awaitable<void> AdminRoutes::logs(Exchange& ex, const std::string& name) {
     std::shared_ptr<supervisor::Instance> instance = supervisor_.find(name);
     if (!instance) {
-        if (auto entry = scheduler_.find(name)) instance = entry->instance ? entry->instance : entry->last_instance;
+        if (auto entry = scheduler_.find(name)) {
+            instance = entry->instance() ? entry->instance() : entry->last_instance;
+        } else if (auto hash = name.rfind('#'); hash != std::string::npos) {  // one replica: "model#1"
+            auto model = scheduler_.find(std::string_view(name).substr(0, hash));
+            const auto index = std::atoi(name.c_str() + hash + 1);
+            if (model && index > 0 && static_cast<std::size_t>(index) < model->replicas.size())
+                instance = model->replicas[static_cast<std::size_t>(index)]->instance;
+        }
     }
     if (!instance) {
         co_await ex.write_error(404, "No model or instance `" + name + "` has run yet.", "invalid_request_error", "not_found");

@@ -109,6 +109,21 @@ void Metrics::rejected(const std::string& model, const std::string& reason) {
     ++rejections_[prometheus_label("model", model) + "," + prometheus_label("reason", reason)];
 }
 
+void Metrics::replica_request(const std::string& model, const std::string& replica) {
+    ++replica_requests_[prometheus_label("model", model) + "," + prometheus_label("replica", replica)];
+}
+
+void Metrics::failover(const std::string& model) {
+    ++failovers_[prometheus_label("model", model)];
+}
+
+void Metrics::prompt_cache(const std::string& model, uint64_t cached, uint64_t evaluated) {
+    if (cached == 0 && evaluated == 0) return;
+    std::string m = prometheus_label("model", model);
+    prompt_cached_[m] += cached;
+    prompt_evaluated_[m] += evaluated;
+}
+
 void Metrics::connection_closed(const std::string& reason) {
     ++connections_closed_[prometheus_label("reason", reason)];
 }
@@ -130,6 +145,11 @@ std::string Metrics::render(const std::vector<ModelGauges>& gauges, const std::v
                first_byte_seconds_);
     counters(out, "corral_prompt_tokens_total", "Prompt tokens reported by the servers (usage).", prompt_tokens_);
     counters(out, "corral_completion_tokens_total", "Generated tokens reported by the servers (usage).", completion_tokens_);
+    counters(out, "corral_prompt_tokens_cached_total", "Prompt tokens the servers took from their prompt cache (timings.cache_n).",
+             prompt_cached_);
+    counters(out, "corral_prompt_tokens_evaluated_total", "Prompt tokens the servers evaluated (timings.prompt_n).", prompt_evaluated_);
+    counters(out, "corral_replica_requests_total", "Requests by model and replica (\"model\", \"model#1\", ...).", replica_requests_);
+    counters(out, "corral_failovers_total", "Requests sent to another replica after theirs failed before answering.", failovers_);
     counters(out, "corral_model_loads_total", "Model starts by result.", loads_);
     histograms(out, "corral_model_load_duration_seconds", "Time from start to ready.", load_seconds_);
     counters(out, "corral_evictions_total", "Models unloaded by the scheduler (lru, ttl, admin, reload).", evictions_);
@@ -150,6 +170,13 @@ std::string Metrics::render(const std::vector<ModelGauges>& gauges, const std::v
     header(out, "corral_requests_in_flight", "gauge", "Requests being answered by the model's server.");
     for (const auto& g : gauges)
         out += "corral_requests_in_flight{" + prometheus_label("model", g.model) + "} " + std::to_string(g.in_flight) + "\n";
+    header(out, "corral_replica_requests_in_flight", "gauge", "Requests being answered by each replica of a model, with its state.");
+    for (const auto& g : gauges) {
+        for (const auto& r : g.replicas) {
+            out += "corral_replica_requests_in_flight{" + prometheus_label("model", g.model) + "," + prometheus_label("replica", r.name) +
+                   "," + prometheus_label("state", r.state) + "} " + std::to_string(r.in_flight) + "\n";
+        }
+    }
     header(out, "corral_queue_depth", "gauge", "Requests waiting for the model (loading or at its concurrency limit).");
     for (const auto& g : gauges) out += "corral_queue_depth{" + prometheus_label("model", g.model) + "} " + std::to_string(g.queued) + "\n";
     header(out, "corral_model_memory_bytes", "gauge", "Memory the scheduler reserves for the model while loaded.");

@@ -29,6 +29,12 @@ struct ModelGauges {
     int64_t in_flight = 0;
     int64_t queued = 0;
     uint64_t memory = 0;  // bytes reserved while loaded
+    struct Replica {
+        std::string name;  // "model", "model#1", ...
+        std::string state;
+        int64_t in_flight = 0;
+    };
+    std::vector<Replica> replicas;  // those with a server
 };
 
 // One device of a machine (or its RAM: device "ram") in the placement ledger.
@@ -48,6 +54,12 @@ public:
     void eviction(const std::string& model, const std::string& reason);
     void restart(const std::string& model);
     void rejected(const std::string& model, const std::string& reason);
+    // A request answered by one replica ("model", "model#1", ...) of a model.
+    void replica_request(const std::string& model, const std::string& replica);
+    // A request sent to another replica after its first one failed before answering.
+    void failover(const std::string& model);
+    // Prompt tokens a server took from its cache and those it evaluated (its "timings").
+    void prompt_cache(const std::string& model, uint64_t cached, uint64_t evaluated);
     // A client connection refused or cut short: max_connections, out_of_descriptors,
     // header_timeout, write_timeout.
     void connection_closed(const std::string& reason);
@@ -72,6 +84,10 @@ private:
     ByLabels<uint64_t> evictions_;
     ByLabels<uint64_t> restarts_;
     ByLabels<uint64_t> rejections_;
+    ByLabels<uint64_t> replica_requests_;
+    ByLabels<uint64_t> failovers_;
+    ByLabels<uint64_t> prompt_cached_;
+    ByLabels<uint64_t> prompt_evaluated_;
     ByLabels<uint64_t> connections_closed_;
     ByLabels<uint64_t> key_requests_;
     ByLabels<uint64_t> key_limited_;

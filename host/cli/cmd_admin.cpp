@@ -75,15 +75,29 @@ int ps(const ParsedArgs& args) {
     }
     std::vector<std::vector<std::string>> rows = {
         {"MODEL", "STATE", "RUNNER", "MACHINE", "DEVICES", "REQUESTS", "QUEUED", "MEMORY", "UP", "IDLE", "ENDPOINT"}};
-    for (const auto& m : status.at("models").as_array()) {
-        const auto& o = m.as_object();
+    // One line per server: a model with several replicas gets one per replica ("qwen", "qwen#1"),
+    // its queue on the first.
+    auto row = [&](const boost::json::object& o, const boost::json::object& model, bool first) {
         auto text = [&](const char* k) { return o.contains(k) ? std::string(o.at(k).as_string()) : std::string("-"); };
         auto secs = [&](const char* k) { return o.contains(k) ? seconds_text(o.at(k).to_number<double>()) : std::string("-"); };
         const auto* placement = o.if_contains("placement");
         rows.push_back({text("name"), text("state"), text("runner"), placement ? std::string(placement->at("machine").as_string()) : "-",
                         placed_devices(o), std::to_string(o.at("in_flight").to_number<int64_t>()),
-                        std::to_string(o.at("queued").to_number<int64_t>()), size_or_dash(o.if_contains("memory")), secs("uptime_seconds"),
-                        secs("idle_seconds"), text("endpoint")});
+                        first ? std::to_string(model.at("queued").to_number<int64_t>()) : "-", size_or_dash(model.if_contains("memory")),
+                        secs("uptime_seconds"), secs("idle_seconds"), text("endpoint")});
+    };
+    for (const auto& m : status.at("models").as_array()) {
+        const auto& o = m.as_object();
+        const auto* replicas = o.if_contains("replicas");
+        if (!replicas || replicas->as_array().size() < 2) {
+            row(o, o, true);
+            continue;
+        }
+        bool first = true;
+        for (const auto& r : replicas->as_array()) {
+            row(r.as_object(), o, first);
+            first = false;
+        }
     }
     print_table(rows);
 

@@ -77,16 +77,32 @@ struct TlsConfig {
     bool operator==(const TlsConfig&) const = default;
 };
 
+// How many servers one model runs on ("replicas"): an integer N runs N whenever the model is loaded;
+// {"min", "max", "scale_up_after"} keeps `min` running, starts max(min, 1) on demand and more, up to
+// `max`, while every running one has requests waiting for `scale_up_after`.
+struct ReplicaPolicy {
+    int32_t min = 0;    // kept running, like preload
+    int32_t start = 1;  // started together when a request finds none
+    int32_t max = 1;
+    std::chrono::milliseconds scale_up_after{std::chrono::seconds(2)};
+
+    bool autoscales() const noexcept { return max > start; }
+    bool operator==(const ReplicaPolicy&) const = default;
+};
+
 struct ModelConfig {
-    std::string name;  // the key under "models"
-    std::string runner;
+    std::string name;                  // the key under "models"
+    std::string runner;                // the first of `runners`
+    std::vector<std::string> runners;  // where its replicas may run, in the config's order (one or more)
     std::vector<std::string> aliases;
     std::optional<std::chrono::milliseconds> ttl;  // idle time before unloading; empty: never
     std::optional<uint64_t> memory;                // bytes the model needs, when given by hand
     std::optional<int32_t> concurrency;            // requests in flight at once
     std::optional<bool> send_loading_state;        // overrides Config::send_loading_state
     DeviceRequest devices;                         // which GPUs of its machine ("devices")
-    sdk::ServerConfig server;                      // server settings (instance_id left empty)
+    ReplicaPolicy replicas;
+    bool prefix_routing = true;  // "routing": "prefix" (default) or "least_busy"
+    sdk::ServerConfig server;    // server settings (instance_id left empty)
 };
 
 struct Config {

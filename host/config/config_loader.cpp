@@ -213,7 +213,84 @@ const Keys kCacheTypes = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl"
 const Keys kServerKeys = {"ctx_size", "gpu_layers",   "threads",      "batch_size",    "parallel",         "flash_attn",       "mlock",
                           "mmap",     "cache_type_k", "cache_type_v", "jinja",         "reasoning_format", "reasoning_budget", "seed",
                           "sampling", "env",          "extra_args",   "runner_options"};
-const Keys kModelOwnKeys = {"path", "runner", "aliases", "ttl", "memory", "concurrency", "send_loading_state", "devices"};
+const Keys kModelOwnKeys = {"path",    "runner",   "aliases", "ttl", "memory", "concurrency", "send_loading_state",
+                            "devices", "replicas", "routing"};
+
+// "replicas": an integer (that many whenever loaded), or {"min", "max", "scale_up_after"}.
+void parse_replicas(const ObjectReader& r, ReplicaPolicy& out) {
+    const auto* v = r.raw("replicas");
+    if (!v) return;
+    const auto path = r.child("replicas");
+    if (v->is_int64() || v->is_uint64()) {
+        auto n = v->to_number<int64_t>();
+        if (n < 1 || n > 64) {
+            r.error(path, "expected 1 to 64 replicas, got " + json::serialize(*v));
+            return;
+        }
+        out.start = out.max = static_cast<int32_t>(n);
+        return;
+    }
+    ObjectReader o(*v, path, r.errors(), {"min", "max", "scale_up_after"});
+    if (!o.valid()) {
+        r.errors().back().message = "expected a number of replicas or {\"min\": 0, \"max\": 4}, got " + json::serialize(*v);
+        return;
+    }
+    std::optional<int32_t> min, max;
+    o.read_min("min", min, 0);
+    o.read_min("max", max, 1);
+    if (!max && o.raw("max") == nullptr) o.error(o.child("max"), "required key is missing");
+    read_duration_into(o, "scale_up_after", out.scale_up_after);
+    if (!max) return;
+    if (*max > 64) {
+        o.error(o.child("max"), "must be at most 64");
+        return;
+    }
+    if (min && *min > *max) {
+        o.error(o.child("min"), "must not be above \"max\" (" + std::to_string(*max) + ")");
+        return;
+    }
+    out.min = min.value_or(0);
+    out.max = *max;
+    out.start = std::max(out.min, 1);
+}
+
+// "runner": one runner's name, or a list of them (where the model's replicas may run).
+void parse_model_runners(const ObjectReader& r, const Config& c, ModelConfig& m) {
+    const auto* v = r.raw("runner");
+    if (!v) {
+        if (r.object().if_contains("runner")) {
+            r.error(r.child("runner"), "expected a runner's name or a list of them, got null");
+        } else if (c.runners.size() == 1) {
+            m.runners = {c.runners.front().name};
+        } else {
+            r.error(r.child("runner"), c.runners.empty() ? "required key is missing (and no runners are configured)"
+                                                         : "required key is missing (several runners are configured: name one)");
+        }
+    } else if (v->is_string()) {
+        m.runners = {std::string(v->get_string())};
+    } else if (v->is_array() && !v->get_array().empty()) {
+        for (std::size_t i = 0; i < v->get_array().size(); ++i) {
+            const auto& item = v->get_array()[i];
+            const auto path = sdk::json_path_index(r.child("runner"), i);
+            if (!item.is_string()) {
+                r.error(path, "expected a runner's name, got " + json::serialize(item));
+                continue;
+            }
+            std::string name(item.get_string());
+            if (std::find(m.runners.begin(), m.runners.end(), name) != m.runners.end()) {
+                r.error(path, "\"" + name + "\" is listed twice");
+                continue;
+            }
+            if (!c.find_runner(name)) r.error(path, "no runner named \"" + name + "\" under \"runners\"");
+            m.runners.push_back(std::move(name));
+        }
+    } else {
+        r.error(r.child("runner"), "expected a runner's name or a non-empty list of them, got " + json::serialize(*v));
+    }
+    if (v && v->is_string() && !c.find_runner(m.runners.front()))
+        r.error(r.child("runner"), "no runner named \"" + m.runners.front() + "\" under \"runners\"");
+    if (!m.runners.empty()) m.runner = m.runners.front();
+}
 
 // "devices": "auto", "cpu", or a non-empty list of device selectors ("cuda:0", a UUID or its prefix).
 void parse_devices(const ObjectReader& r, DeviceRequest& out) {
@@ -598,19 +675,7 @@ private:
             ObjectReader r(kv.value(), path, errors_, model_keys());
             if (!r.valid()) continue;
             if (auto p = r.required<std::string>("path")) m.server.model_path = resolve(base_, *p).string();
-            if (!r.read_into("runner", m.runner)) {
-                if (r.raw("runner") == nullptr) {
-                    if (c.runners.size() == 1)
-                        m.runner = c.runners.front().name;
-                    else
-                        r.error(r.child("runner"), c.runners.empty()
-                                                       ? "required key is missing (and no runners are configured)"
-                                                       : "required key is missing (several runners are configured: name one)");
-                }
-            }
-            if (!m.runner.empty() && !c.find_runner(m.runner)) {
-                r.error(r.child("runner"), "no runner named \"" + m.runner + "\" under \"runners\"");
-            }
+            parse_model_runners(r, c, m);
             r.read_into("aliases", m.aliases);
             for (std::size_t i = 0; i < m.aliases.size(); ++i) {
                 auto alias_path = sdk::json_path_index(r.child("aliases"), i);
@@ -624,6 +689,10 @@ private:
             r.read_min("concurrency", m.concurrency, 1);
             r.read("send_loading_state", m.send_loading_state);
             parse_devices(r, m.devices);
+            parse_replicas(r, m.replicas);
+            std::optional<std::string> routing;
+            r.read_choice("routing", routing, {"prefix", "least_busy"});
+            if (routing) m.prefix_routing = *routing == "prefix";
             parse_server_settings(r, m.server);
             m.server.model_id = m.name;
             m.server.model_name = m.name;

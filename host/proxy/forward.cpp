@@ -90,26 +90,45 @@ std::string sse_error_event(const std::string& message) {
 
 }  // namespace
 
-void read_usage(std::string_view tail, uint64_t& prompt_tokens, uint64_t& completion_tokens) {
-    auto pos = tail.rfind("\"usage\"");
-    if (pos == std::string_view::npos) return;
+namespace {
+
+// The last JSON object that is the value of `"key"` in a body's tail.
+std::optional<boost::json::object> last_object_named(std::string_view tail, std::string_view key) {
+    auto pos = tail.rfind(key);
+    if (pos == std::string_view::npos) return std::nullopt;
     auto open = tail.find('{', pos);
-    if (open == std::string_view::npos) return;
+    if (open == std::string_view::npos) return std::nullopt;
     int depth = 0;
     for (std::size_t i = open; i < tail.size(); ++i) {
         if (tail[i] == '{') ++depth;
         if (tail[i] == '}' && --depth == 0) {
             boost::system::error_code ec;
             auto v = boost::json::parse(tail.substr(open, i - open + 1), ec);
-            if (ec || !v.is_object()) return;
-            auto number = [&](const char* key) -> uint64_t {
-                const auto* n = v.get_object().if_contains(key);
-                return n && n->is_number() ? n->to_number<uint64_t>() : 0;
-            };
-            prompt_tokens = number("prompt_tokens");
-            completion_tokens = number("completion_tokens");
-            return;
+            if (ec || !v.is_object()) return std::nullopt;
+            return std::move(v.get_object());
         }
+    }
+    return std::nullopt;
+}
+
+uint64_t number_of(const boost::json::object& o, const char* key) {
+    const auto* n = o.if_contains(key);
+    return n && n->is_number() && n->to_number<double>() >= 0 ? n->to_number<uint64_t>() : 0;
+}
+
+}  // namespace
+
+void read_usage(std::string_view tail, uint64_t& prompt_tokens, uint64_t& completion_tokens) {
+    if (auto usage = last_object_named(tail, "\"usage\"")) {
+        prompt_tokens = number_of(*usage, "prompt_tokens");
+        completion_tokens = number_of(*usage, "completion_tokens");
+    }
+}
+
+void read_timings(std::string_view tail, uint64_t& cached, uint64_t& evaluated) {
+    if (auto timings = last_object_named(tail, "\"timings\"")) {
+        cached = number_of(*timings, "cache_n");
+        evaluated = number_of(*timings, "prompt_n");
     }
 }
 
@@ -245,6 +264,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         }
     }
     read_usage(tail, result.prompt_tokens, result.completion_tokens);
+    read_timings(tail, result.prompt_cached, result.prompt_evaluated);
 
     if (!upstream_ok) {
         result.outcome = ForwardResult::Outcome::UpstreamFailed;

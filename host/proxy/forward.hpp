@@ -22,6 +22,8 @@ struct ForwardResult {
     std::optional<double> first_byte_seconds;
     uint64_t prompt_tokens = 0;  // from the response's "usage", when it has one
     uint64_t completion_tokens = 0;
+    uint64_t prompt_cached = 0;     // prompt tokens the server took from its cache ("timings"."cache_n")
+    uint64_t prompt_evaluated = 0;  // and those it evaluated ("timings"."prompt_n")
 };
 
 struct ForwardOptions {
@@ -35,5 +37,7 @@ boost::asio::awaitable<ForwardResult> forward(Exchange& exchange, UpstreamPool& 
 
 // Token counts from the last "usage" object in a JSON or SSE body tail.
 void read_usage(std::string_view tail, uint64_t& prompt_tokens, uint64_t& completion_tokens);
+// llama-server's prompt cache figures from the last "timings" object (cache_n, prompt_n).
+void read_timings(std::string_view tail, uint64_t& cached, uint64_t& evaluated);
 
 }  // namespace corral::proxy

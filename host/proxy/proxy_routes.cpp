@@ -3,6 +3,7 @@
 #include "logging/logging.hpp"
 #include "proxy/body_fields.hpp"
 #include "proxy/forward.hpp"
+#include "proxy/prompt_prefix.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -28,8 +29,9 @@ struct PendingAcquire {
     serve::AsyncSignal done;
 };
 
-asio::awaitable<void> acquire_into(scheduler::Scheduler* scheduler, std::string model, std::shared_ptr<PendingAcquire> pending) {
-    pending->result = co_await scheduler->acquire(std::move(model));
+asio::awaitable<void> acquire_into(scheduler::Scheduler* scheduler, std::string model, scheduler::Affinity affinity,
+                                   std::shared_ptr<PendingAcquire> pending) {
+    pending->result = co_await scheduler->acquire(std::move(model), std::move(affinity));
     pending->done.notify();
 }
 
@@ -53,7 +55,7 @@ std::optional<std::string> ProxyRoutes::default_model(const config::ApiKey* key)
     int serving = 0;
     for (const auto& s : models) {
         auto entry = scheduler_.find(s.name);
-        if (entry && entry->instance && entry->instance->serving()) {
+        if (entry && entry->serving()) {
             ++serving;
             loaded = s.name;
         }
@@ -71,8 +73,8 @@ asio::awaitable<boost::json::object> ProxyRoutes::model_entry(const scheduler::M
                               {"owned_by", "corral"}, {"aliases", aliases}, {"status", {{"value", s.state}}}};
     std::optional<boost::json::object> facts;
     auto model = scheduler_.find(s.name);
-    if (model && model->instance && model->instance->serving()) {
-        const auto instance = model->instance;  // the entry may change while the server answers
+    if (model && model->serving()) {
+        const auto instance = model->instance();  // the entry may change while the server answers
         facts = co_await facts_.of_server(pool_, instance->server.instance_id, instance->endpoint, instance->upstream_key, kFactsTimeout);
     }
     if (!facts && model) facts = facts_.of_file(model->config.server.model_path);
@@ -131,12 +133,23 @@ asio::awaitable<void> ProxyRoutes::forward_to_model(Exchange& ex, const Route& r
     auto entry = scheduler_.find(*model);
     if (co_await hidden_from_key(ex, entry.get(), *model, endpoint_name)) co_return;
     const bool chat = endpoint_name == "/v1/chat/completions" || endpoint_name == "/chat/completions";
-    if (entry && stream && chat && !(entry->instance && entry->instance->serving()) &&
-        entry->config.send_loading_state.value_or(scheduler_.config().send_loading_state)) {
+    if (entry && stream && chat && !entry->serving() && entry->config.send_loading_state.value_or(scheduler_.config().send_loading_state)) {
         co_await forward_with_progress(ex, entry->config.name, endpoint_name);
         co_return;
     }
     co_await acquire_and_relay(ex, *model, endpoint_name, "");
+}
+
+scheduler::Affinity ProxyRoutes::affinity_of(const Exchange& ex, const scheduler::ModelEntry* entry) const {
+    scheduler::Affinity affinity;
+    if (!entry || entry->ring.size() < 2) return affinity;  // one replica: nothing to choose
+    if (auto session = ex.request.find("X-Corral-Session"); session != ex.request.end() && !session->value().empty()) {
+        affinity.key = "session\n" + std::string(session->value());
+        affinity.session = true;
+    } else if (entry->config.prefix_routing && !ex.request.body().empty()) {
+        affinity.key = prompt_prefix(ex.request.body());
+    }
+    return affinity;
 }
 
 asio::awaitable<void> ProxyRoutes::forward_upstream(Exchange& ex, const Route& route) {
@@ -183,16 +196,21 @@ asio::awaitable<void> ProxyRoutes::index(Exchange& ex) {
 asio::awaitable<void> ProxyRoutes::acquire_and_relay(Exchange& ex, const std::string& model, const std::string& endpoint_name,
                                                      const std::string& target) {
     auto entry = scheduler_.find(model);
+    auto affinity = affinity_of(ex, entry.get());
     for (int attempt = 0; attempt < 2; ++attempt) {
-        auto acquired = co_await scheduler_.acquire(model);
+        auto acquired = co_await scheduler_.acquire(model, affinity);
         if (auto* refusal = std::get_if<scheduler::Refusal>(&acquired)) {
             co_await ex.write_error(refusal->status, refusal->message, refusal->type, refusal->code, refusal->retry_after);
             metrics_.request(entry ? entry->config.name : "", endpoint_name, refusal->status,
                              std::chrono::duration<double>(clock::now() - ex.received).count());
             co_return;
         }
-        // A server that died an instant ago may still look ready: then the request waits for its restart.
-        if (co_await relay(ex, std::move(std::get<scheduler::Lease>(acquired)), endpoint_name, false, attempt == 0, target)) co_return;
+        auto& lease = std::get<scheduler::Lease>(acquired);
+        const auto replica = lease.replica_index();
+        // A server that died an instant ago may still look ready: then the request goes to another
+        // replica, or waits for its server's restart.
+        if (co_await relay(ex, std::move(lease), endpoint_name, false, attempt == 0, target)) co_return;
+        affinity.avoid = replica;
     }
 }
 
@@ -207,7 +225,9 @@ asio::awaitable<bool> ProxyRoutes::hidden_from_key(Exchange& ex, const scheduler
 
 asio::awaitable<void> ProxyRoutes::forward_with_progress(Exchange& ex, const std::string& model, const std::string& endpoint_name) {
     auto pending = std::make_shared<PendingAcquire>(co_await asio::this_coro::executor);
-    asio::co_spawn(co_await asio::this_coro::executor, acquire_into(&scheduler_, model, pending), asio::detached);
+    const auto entry_now = scheduler_.find(model);
+    asio::co_spawn(co_await asio::this_coro::executor, acquire_into(&scheduler_, model, affinity_of(ex, entry_now.get()), pending),
+                   asio::detached);
 
     co_await ex.write_stream_header("text/event-stream", true);
 
@@ -215,7 +235,8 @@ asio::awaitable<void> ProxyRoutes::forward_with_progress(Exchange& ex, const std
     std::string last_state;
     while (!pending->done.notified()) {
         auto entry = scheduler_.find(model);
-        std::string state = entry && entry->instance ? std::string(supervisor::to_string(entry->instance->state)) : "queued";
+        auto instance = entry ? entry->instance() : nullptr;
+        std::string state = instance ? std::string(supervisor::to_string(instance->state)) : "queued";
         auto secs = std::chrono::duration_cast<std::chrono::seconds>(clock::now() - started).count();
         std::string text = state != last_state ? "corral: loading " + model + " (" + state + ")\n"
                                                : "corral: still loading, " + std::to_string(secs) + "s\n";
@@ -246,6 +267,8 @@ asio::awaitable<bool> ProxyRoutes::relay(Exchange& ex, scheduler::Lease lease, c
     const double seconds = std::chrono::duration<double>(clock::now() - ex.received).count();
     if (result.first_byte_seconds) metrics_.first_byte(model, *result.first_byte_seconds);
     metrics_.tokens(model, result.prompt_tokens, result.completion_tokens);
+    metrics_.prompt_cache(model, result.prompt_cached, result.prompt_evaluated);
+    if (result.status != 0) metrics_.replica_request(model, scheduler::replica_name(model, lease.replica_index()));
     switch (result.outcome) {
         case ForwardResult::Outcome::Complete:
             metrics_.request(model, endpoint_name, result.status, seconds);
@@ -255,10 +278,21 @@ asio::awaitable<bool> ProxyRoutes::relay(Exchange& ex, scheduler::Lease lease, c
             if (result.client_timed_out) metrics_.connection_closed("write_timeout");
             metrics_.request(model, endpoint_name, 499, seconds);  // nginx's "client closed request"
             break;
-        case ForwardResult::Outcome::UpstreamFailed:
+        case ForwardResult::Outcome::UpstreamFailed: {
             logging::get("proxy")->warn("{} {}: {} ({})", model, endpoint_name, result.error, endpoint);  // the address stays in the log
             pool_.drop(endpoint);
-            if (result.connect_failed && may_retry && !co_await supervisor_.verify_running(lease.instance())) co_return false;
+            const auto instance = lease.instance();
+            // Another replica takes a request nothing was answered to yet; the failed one is
+            // checked meanwhile, so the next requests avoid it too.
+            const bool elsewhere = lease.replicas() > 1 && result.status == 0;
+            if (may_retry && elsewhere) {
+                if (result.connect_failed && instance)
+                    asio::co_spawn(co_await asio::this_coro::executor, supervisor_.verify_running(instance), asio::detached);
+                logging::get("proxy")->info("{} {}: retrying on another replica", model, endpoint_name);
+                metrics_.failover(model);
+                co_return false;
+            }
+            if (result.connect_failed && may_retry && !co_await supervisor_.verify_running(instance)) co_return false;
             ex.keep_alive = false;
             if (result.status == 0 && !headers_sent) {
                 lease = {};  // release before answering, so the next request finds the model's new state
@@ -266,6 +300,7 @@ asio::awaitable<bool> ProxyRoutes::relay(Exchange& ex, scheduler::Lease lease, c
             }
             metrics_.request(model, endpoint_name, 502, seconds);
             break;
+        }
     }
     co_return true;
 }

@@ -43,13 +43,17 @@ private:
     // A model's /v1/models entry: corral's fields, then the server's or the GGUF's facts.
     boost::asio::awaitable<boost::json::object> model_entry(const scheduler::ModelStatus& status);
     boost::asio::awaitable<void> forward_with_progress(Exchange& ex, const std::string& model, const std::string& endpoint_name);
+    // Which replica the request prefers: X-Corral-Session, else its prompt prefix (prefix routing),
+    // for models with several replicas.
+    scheduler::Affinity affinity_of(const Exchange& ex, const scheduler::ModelEntry* entry) const;
     // Acquires the model (starting it when needed) and relays the request; one retry when the
-    // server turned out to be gone before the request reached it. The caller checked that the
-    // client's key may see the model.
+    // server failed before answering: on another replica, or (one replica) after its restart when
+    // it turned out to be gone before the request reached it. The caller checked that the client's
+    // key may see the model.
     boost::asio::awaitable<void> acquire_and_relay(Exchange& ex, const std::string& model, const std::string& endpoint_name,
                                                    const std::string& target);
-    // False when the server turned out to be gone before the request reached it (the caller may
-    // acquire the model again and retry once).
+    // False when the request may be sent again (once): nothing was answered and either another
+    // replica can take it or the server turned out to be gone before the request reached it.
     boost::asio::awaitable<bool> relay(Exchange& ex, scheduler::Lease lease, const std::string& endpoint_name, bool headers_sent,
                                        bool may_retry, const std::string& target = "");
 

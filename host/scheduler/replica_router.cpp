@@ -79,4 +79,10 @@ std::optional<std::size_t> choose_replica(const std::vector<ReplicaState>& repli
     return least_busy(replicas);
 }
 
+bool wants_another_replica(const std::vector<ReplicaState>& serving, std::size_t queued, int32_t starting, int32_t loaded, int32_t max) {
+    if (serving.empty() || starting > 0 || loaded >= max) return false;
+    if (queued > 0) return true;
+    return std::all_of(serving.begin(), serving.end(), [](const ReplicaState& r) { return r.in_flight > std::max(1, r.slots); });
+}
+
 }  // namespace corral::scheduler

@@ -45,4 +45,9 @@ private:
 std::optional<std::size_t> choose_replica(const std::vector<ReplicaState>& replicas, const HashRing& ring, Routing routing,
                                           std::optional<std::string_view> affinity, double load_factor = 1.25);
 
+// Whether a model with autoscaling replicas should start one more: every serving replica has requests
+// waiting (more in flight than its slots, or corral queues requests for it), none is starting (its
+// effect is not known yet), and fewer than `max` run. `serving` lists the serving replicas only.
+bool wants_another_replica(const std::vector<ReplicaState>& serving, std::size_t queued, int32_t starting, int32_t loaded, int32_t max);
+
 }  // namespace corral::scheduler

@@ -7,6 +7,7 @@
 #include <boost/asio/this_coro.hpp>
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 
 namespace corral::scheduler {
@@ -40,8 +41,12 @@ Refusal Refusal::model_not_found(const std::string& model) {
 
 // ---- Lease ----
 
-Lease::Lease(Scheduler* scheduler, std::shared_ptr<ModelEntry> entry, std::shared_ptr<supervisor::Instance> instance)
-    : scheduler_(scheduler), alive_(scheduler->alive_), entry_(std::move(entry)), instance_(std::move(instance)) {}
+Lease::Lease(Scheduler* scheduler, std::shared_ptr<ModelEntry> entry, std::shared_ptr<Replica> replica)
+    : scheduler_(scheduler),
+      alive_(scheduler->alive_),
+      entry_(std::move(entry)),
+      replica_(std::move(replica)),
+      instance_(replica_ ? replica_->instance : nullptr) {}
 
 Lease::~Lease() {
     release();
@@ -51,6 +56,7 @@ Lease::Lease(Lease&& other) noexcept
     : scheduler_(std::exchange(other.scheduler_, nullptr)),
       alive_(std::move(other.alive_)),
       entry_(std::move(other.entry_)),
+      replica_(std::move(other.replica_)),
       instance_(std::move(other.instance_)) {}
 
 Lease& Lease::operator=(Lease&& other) noexcept {
@@ -59,6 +65,7 @@ Lease& Lease::operator=(Lease&& other) noexcept {
         scheduler_ = std::exchange(other.scheduler_, nullptr);
         alive_ = std::move(other.alive_);
         entry_ = std::move(other.entry_);
+        replica_ = std::move(other.replica_);
         instance_ = std::move(other.instance_);
     }
     return *this;
@@ -66,7 +73,7 @@ Lease& Lease::operator=(Lease&& other) noexcept {
 
 void Lease::release() {
     auto* scheduler = std::exchange(scheduler_, nullptr);
-    if (scheduler && !alive_.expired()) scheduler->release(entry_);
+    if (scheduler && !alive_.expired()) scheduler->release(entry_, replica_);
 }
 
 const std::string& Lease::endpoint() const {
@@ -78,14 +85,66 @@ const std::string& Lease::model() const {
     return entry_->config.name;
 }
 
+int32_t Lease::replica_index() const noexcept {
+    return replica_ ? replica_->index : 0;
+}
+
+std::size_t Lease::replicas() const noexcept {
+    return entry_ ? entry_->ring.size() : 0;
+}
+
+// ---- Replicas ----
+
+bool Replica::serving() const noexcept {
+    return instance && instance->serving();
+}
+
+bool ModelEntry::serving() const noexcept {
+    return std::any_of(replicas.begin(), replicas.end(), [](const auto& r) { return r->serving(); });
+}
+
+bool ModelEntry::loaded() const noexcept {
+    return std::any_of(replicas.begin(), replicas.end(), [](const auto& r) { return r->instance != nullptr; });
+}
+
+std::shared_ptr<supervisor::Instance> ModelEntry::instance() const {
+    const Replica* best = nullptr;
+    for (const auto& r : replicas) {
+        if (!r->instance) continue;
+        if (!best || (r->serving() && (!best->serving() || r->in_flight < best->in_flight))) best = r.get();
+    }
+    return best ? best->instance : nullptr;
+}
+
+std::string replica_name(const std::string& model, int32_t index) {
+    return index == 0 ? model : model + "#" + std::to_string(index);
+}
+
 // ---- Scheduler ----
 
 Scheduler::Scheduler(asio::io_context& io, supervisor::Supervisor& supervisor, serve::RunnerSet& runners, admin::Metrics& metrics,
                      admin::EventBus& events, fit::MemoryPlanner& memory)
     : io_(io), supervisor_(supervisor), runners_(runners), metrics_(metrics), events_(events), memory_(memory) {}
 
+template <class Fn>
+void Scheduler::for_each_entry(Fn fn) const {
+    for (const auto& [name, e] : models_) fn(e);
+    for (const auto& e : retired_) fn(e);
+}
+
+std::vector<std::string> Scheduler::runners_of(const ModelEntry& entry) const {
+    return entry.config.runners.empty() ? std::vector<std::string>{entry.config.runner} : entry.config.runners;
+}
+
+std::string Scheduler::fingerprint_on(const ModelEntry& entry, const std::string& runner) const {
+    if (runner == entry.config.runner) return entry.fingerprint;
+    auto on = entry.config;
+    on.runner = runner;
+    return serve::model_fingerprint(on, config_.find_runner(runner));
+}
+
 // What the server really allocated replaces the estimate, for this and later placements.
-void Scheduler::learn_memory(const std::shared_ptr<ModelEntry>& entry, const supervisor::Instance& instance) {
+void Scheduler::learn_memory(const std::shared_ptr<ModelEntry>& entry, const Replica& replica, const supervisor::Instance& instance) {
     if (instance.memory_log.empty()) return;
     memory_.record(entry->fingerprint, instance.memory_log);
     if (entry->config.memory) return;  // given by hand: the user's figure stands
@@ -94,13 +153,12 @@ void Scheduler::learn_memory(const std::shared_ptr<ModelEntry>& entry, const sup
     std::string layers;
     if (figures.offloaded_layers)
         layers = fmt::format(", {}/{} layers on the GPU", *figures.offloaded_layers, figures.total_layers.value_or(0));
-    log()->info("{} uses {} (model {}, KV {}, compute {}{}); {} {} before", entry->config.name, config::format_size(measured.bytes),
-                config::format_size(figures.model()), config::format_size(figures.kv()), config::format_size(figures.compute()), layers,
-                entry->memory_source, config::format_size(entry->memory));
+    log()->info("{} uses {} (model {}, KV {}, compute {}{}); {} {} before", replica_name(entry->config.name, replica.index),
+                config::format_size(measured.bytes), config::format_size(figures.model()), config::format_size(figures.kv()),
+                config::format_size(figures.compute()), layers, entry->memory_source, config::format_size(entry->memory));
     entry->memory = measured.bytes;
     entry->memory_source = measured.source;
     entry->per_device_overhead = 0;  // the measurement has each device's own buffers
-    if (!machines_.of_runner(entry->config.runner).managed_elsewhere) entry->placement = measured_reservation(entry->placement, figures);
 }
 
 void Scheduler::apply_config(const config::Config& config, MachineMap machines) {
@@ -112,35 +170,50 @@ void Scheduler::apply_config(const config::Config& config, MachineMap machines) 
     for (const auto& m : config.models) {
         auto fingerprint = serve::model_fingerprint(m, config.find_runner(m.runner));
         auto it = models_.find(m.name);
-        std::shared_ptr<ModelEntry> entry;
-        if (it != models_.end()) {
-            entry = it->second;
-            if (entry->fingerprint != fingerprint && entry->instance) entry->stale = true;
-        } else {
-            entry = std::make_shared<ModelEntry>(io_.get_executor());
-        }
+        std::shared_ptr<ModelEntry> entry = it != models_.end() ? it->second : std::make_shared<ModelEntry>(io_.get_executor());
         entry->config = m;
         entry->fingerprint = fingerprint;
         auto sized = memory_.size(m, fingerprint);
         entry->memory = sized.bytes;
         entry->memory_source = sized.source;
         entry->per_device_overhead = sized.per_device_overhead;
+        // Replicas beyond a lowered max stay until they are idle (then they are stale); the ring
+        // covers the configured ones only.
+        const auto want = static_cast<std::size_t>(std::max(1, m.replicas.max));
+        std::vector<std::string> names;
+        for (std::size_t i = 0; i < std::max(want, entry->replicas.size()); ++i) {
+            if (i >= entry->replicas.size())
+                entry->replicas.push_back(std::make_shared<Replica>(io_.get_executor(), static_cast<int32_t>(i)));
+            if (i < want) names.push_back(replica_name(m.name, static_cast<int32_t>(i)));
+        }
+        entry->ring = HashRing(names);
+        const auto runners = runners_of(*entry);
+        for (std::size_t i = 0; i < entry->replicas.size(); ++i) {
+            auto& r = *entry->replicas[i];
+            if (!r.instance) continue;
+            const bool listed = std::find(runners.begin(), runners.end(), r.runner) != runners.end();
+            if (i >= want || !listed || r.fingerprint != fingerprint_on(*entry, r.runner)) r.stale = true;
+        }
         next[m.name] = entry;
     }
     for (auto& [name, entry] : models_) {
         if (next.count(name)) continue;
         entry->retired = true;
+        entry->scale_timer.cancel();
         fail_waiters(entry, {404, "The model `" + name + "` was removed from the configuration.", "invalid_request_error",
                              "model_not_found", std::nullopt});
-        if (entry->instance) retired_.push_back(entry);
+        if (entry->loaded()) retired_.push_back(entry);
     }
     models_ = std::move(next);
     for (auto& [name, entry] : models_) {
-        if (entry->stale && entry->idle()) stop(entry, "configuration changed");
+        after_idle(entry);
+        // Trim replicas past the ring once they have no server (the vector is indexed by replica).
+        while (entry->replicas.size() > static_cast<std::size_t>(entry->ring.size()) && !entry->replicas.back()->instance &&
+               !entry->replicas.back()->pending_load)
+            entry->replicas.pop_back();
+        if (entry->config.replicas.min > 0 && !shutting_down_) ensure_loading(entry, entry->config.replicas.min, true);
     }
-    for (auto& entry : retired_) {
-        if (entry->idle()) stop(entry, "removed from the configuration");
-    }
+    for (auto& entry : retired_) after_idle(entry);
     place_pending();
 }
 
@@ -151,16 +224,54 @@ std::shared_ptr<ModelEntry> Scheduler::find(std::string_view model) const {
     return it == models_.end() ? nullptr : it->second;
 }
 
-asio::awaitable<std::variant<Lease, Refusal>> Scheduler::acquire(std::string model) {
+Scheduler::ReplicaPtr Scheduler::pick(const ModelEntry& entry, const Affinity& affinity) const {
+    const auto limit = entry.config.concurrency;
+    const auto count = std::min(entry.replicas.size(), entry.ring.size());
+    std::vector<ReplicaState> states;
+    states.reserve(count);
+    bool avoided = false;  // the replica to avoid is the only one: take it rather than nothing
+    for (std::size_t i = 0; i < count; ++i) {
+        const auto& r = *entry.replicas[i];
+        bool available = r.serving() && !r.stale && (!limit || r.in_flight < *limit);
+        if (available && affinity.avoid && *affinity.avoid == r.index) {
+            available = false;
+            avoided = true;
+        }
+        states.push_back(
+            {replica_name(entry.config.name, r.index), r.in_flight, std::max(1, entry.config.server.parallel.value_or(1)), available});
+    }
+    const auto routing = entry.config.prefix_routing || affinity.session ? Routing::Prefix : Routing::LeastBusy;
+    std::optional<std::string_view> key;
+    if (affinity.key) key = *affinity.key;
+    auto chosen = choose_replica(states, entry.ring, routing, key);
+    if (!chosen && avoided) return entry.replicas[static_cast<std::size_t>(*affinity.avoid)];
+    if (!chosen) {
+        // Stale replicas (the config changed) serve when nothing else can, until they are idle.
+        for (std::size_t i = 0; i < entry.replicas.size(); ++i) {
+            const auto& r = entry.replicas[i];
+            if (r->serving() && (!limit || r->in_flight < *limit)) return r;
+        }
+        return nullptr;
+    }
+    return entry.replicas[*chosen];
+}
+
+void Scheduler::grant(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr& replica) {
+    ++replica->in_flight;
+    ++entry->in_flight;
+    replica->ttl_timer.cancel();
+}
+
+asio::awaitable<std::variant<Lease, Refusal>> Scheduler::acquire(std::string model, Affinity affinity) {
     auto entry = find(model);
     if (!entry) co_return Refusal::model_not_found(model);
     if (shutting_down_) co_return make_refusal(503, "corral is shutting down", "server_error", "shutting_down", 5);
-    const auto limit = entry->config.concurrency;
-    auto& inst = entry->instance;
-    if (inst && inst->serving() && entry->queue.empty() && (!limit || entry->in_flight < *limit)) {
-        ++entry->in_flight;
-        entry->ttl_timer.cancel();
-        co_return Lease(this, entry, inst);
+    if (entry->queue.empty()) {
+        if (auto replica = pick(*entry, affinity)) {
+            grant(entry, replica);
+            watch_backlog(entry);
+            co_return Lease(this, entry, replica);
+        }
     }
     if (entry->queue.size() >= static_cast<std::size_t>(config_.scheduler.max_queue)) {
         metrics_.rejected(entry->config.name, "queue_full");
@@ -169,24 +280,28 @@ asio::awaitable<std::variant<Lease, Refusal>> Scheduler::acquire(std::string mod
                                    " are already waiting (scheduler.max_queue).",
                                "rate_limit_error", "queue_full", 1);
     }
-    const bool loading = !(inst && inst->serving());
+    const bool loading = !entry->serving();
     auto waiter = std::make_shared<Waiter>(co_await asio::this_coro::executor);
+    waiter->affinity = std::move(affinity);
     entry->queue.push_back(waiter);
-    entry->ttl_timer.cancel();
     const auto timeout = loading ? config_.scheduler.load_timeout : config_.scheduler.queue_timeout;
-    if (loading) ensure_loading(entry);
+    if (loading) ensure_loading(entry, entry->config.replicas.start, false);
+    watch_backlog(entry);
     co_await waiter->signal.wait(clock::now() + timeout);
     if (waiter->granted) co_return Lease(this, entry, waiter->granted);
     if (waiter->refusal) co_return *waiter->refusal;
 
     entry->queue.erase(std::remove(entry->queue.begin(), entry->queue.end(), waiter), entry->queue.end());
     after_idle(entry);
+    watch_backlog(entry);
     const auto secs = std::chrono::duration_cast<std::chrono::seconds>(timeout).count();
     if (loading) {
         metrics_.rejected(entry->config.name, "load_timeout");
+        const bool waiting_for_room =
+            std::any_of(entry->replicas.begin(), entry->replicas.end(), [](const auto& r) { return r->pending_load; });
         co_return make_refusal(503,
                                "`" + entry->config.name + "` did not become ready within " + std::to_string(secs) +
-                                   "s (scheduler.load_timeout)" + (entry->pending_load ? ": every loaded model is busy" : ""),
+                                   "s (scheduler.load_timeout)" + (waiting_for_room ? ": every loaded model is busy" : ""),
                                "server_error", "model_load_timeout", 5);
     }
     metrics_.rejected(entry->config.name, "queue_timeout");
@@ -195,35 +310,44 @@ asio::awaitable<std::variant<Lease, Refusal>> Scheduler::acquire(std::string mod
                            "server_error", "queue_timeout", 1);
 }
 
-void Scheduler::release(const std::shared_ptr<ModelEntry>& entry) {
+void Scheduler::release(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr& replica) {
     --entry->in_flight;
     entry->last_used = clock::now();
+    if (replica) {
+        --replica->in_flight;
+        replica->last_used = entry->last_used;
+    }
     dispatch(entry);
     after_idle(entry);
+    watch_backlog(entry);
     place_pending();
     if (notify_) notify_();
 }
 
+// Idle replicas: those of a retired model stop, stale ones restart on the next request, the others
+// start their ttl.
 void Scheduler::after_idle(const std::shared_ptr<ModelEntry>& entry) {
-    if (!entry->idle() || !entry->instance) return;
-    if (entry->retired) {
-        stop(entry, "removed from the configuration");
-    } else if (entry->stale) {
-        stop(entry, "configuration changed");
-    } else {
-        arm_ttl(entry);
+    if (!entry->queue.empty()) return;
+    for (const auto& replica : entry->replicas) {
+        if (!replica->instance || replica->in_flight > 0) continue;
+        if (entry->retired) {
+            stop(replica, "removed from the configuration");
+        } else if (replica->stale) {
+            stop(replica, "configuration changed");
+        } else {
+            arm_ttl(entry, replica);
+        }
     }
 }
 
 void Scheduler::dispatch(const std::shared_ptr<ModelEntry>& entry) {
-    const auto& inst = entry->instance;
-    if (!inst || !inst->serving()) return;
-    const auto limit = entry->config.concurrency;
-    while (!entry->queue.empty() && (!limit || entry->in_flight < *limit)) {
+    while (!entry->queue.empty()) {
         auto waiter = entry->queue.front();
+        auto replica = pick(*entry, waiter->affinity);
+        if (!replica) break;
         entry->queue.pop_front();
-        waiter->granted = inst;
-        ++entry->in_flight;
+        grant(entry, replica);
+        waiter->granted = replica;
         waiter->signal.notify();
     }
 }
@@ -237,21 +361,40 @@ void Scheduler::fail_waiters(const std::shared_ptr<ModelEntry>& entry, const Ref
     }
 }
 
-void Scheduler::ensure_loading(const std::shared_ptr<ModelEntry>& entry) {
-    if (entry->instance || shutting_down_) return;
-    if (!entry->pending_load) {
-        entry->pending_load = true;
-        pending_.push_back(entry);
+void Scheduler::ensure_loading(const std::shared_ptr<ModelEntry>& entry, int32_t count, bool wanted) {
+    if (shutting_down_ || entry->retired) return;
+    count = std::min<int32_t>(count, static_cast<int32_t>(entry->ring.size()));
+    int32_t have = 0;
+    for (const auto& r : entry->replicas) {
+        if ((r->instance && !r->stale) || r->pending_load) ++have;
+    }
+    for (std::size_t i = 0; i < entry->ring.size() && have < count; ++i) {
+        const auto& r = entry->replicas[i];
+        if (r->instance || r->pending_load) {
+            if (r->pending_load && wanted) r->wanted = true;
+            continue;
+        }
+        r->pending_load = true;
+        r->wanted = wanted;
+        pending_.emplace_back(entry, r);
+        ++have;
+    }
+    if (wanted) {
+        for (const auto& r : entry->replicas) {
+            if (r->pending_load) r->wanted = true;
+        }
     }
     place_pending();
 }
 
 void Scheduler::place_pending() {
     for (auto it = pending_.begin(); it != pending_.end();) {
-        auto entry = *it;
-        bool done = entry->instance || entry->retired || shutting_down_ || (entry->queue.empty() && !entry->wanted) || place(entry);
+        auto [entry, replica] = *it;
+        const bool needed = replica->wanted || !entry->queue.empty();
+        bool done = replica->instance || entry->retired || shutting_down_ || !needed || place(entry, replica);
         if (done) {
-            entry->pending_load = false;
+            replica->pending_load = false;
+            replica->wanted = false;
             it = pending_.erase(it);
         } else {
             ++it;
@@ -259,15 +402,16 @@ void Scheduler::place_pending() {
     }
 }
 
-std::vector<Resident> Scheduler::residents() const {
+std::vector<Resident> Scheduler::residents(const ModelEntry* placing) const {
     std::vector<Resident> out;
-    auto add = [&](const std::shared_ptr<ModelEntry>& e) {
-        if (!e->instance || e->instance->gone()) return;
-        out.push_back({e->config.name, e->placement, e->idle() && e->instance->serving(), e->instance->state == InstanceState::Stopping,
-                       e->last_used});
-    };
-    for (const auto& [name, e] : models_) add(e);
-    for (const auto& e : retired_) add(e);
+    for_each_entry([&](const std::shared_ptr<ModelEntry>& e) {
+        for (const auto& r : e->replicas) {
+            if (!r->instance || r->instance->gone()) continue;
+            const bool idle = e.get() != placing && r->in_flight == 0 && e->queue.empty() && r->instance->serving();
+            out.push_back(
+                {replica_name(e->config.name, r->index), r->placement, idle, r->instance->state == InstanceState::Stopping, r->last_used});
+        }
+    });
     return out;
 }
 
@@ -276,109 +420,209 @@ Demand Scheduler::demand_of(const ModelEntry& entry) const {
     return {entry.config.name, entry.memory, entry.per_device_overhead, entry.config.devices, !(layers && *layers == "all")};
 }
 
-bool Scheduler::place(const std::shared_ptr<ModelEntry>& entry) {
-    const auto& machine = machines_.of_runner(entry->config.runner);
-    auto plan = plan_placement(machine, residents(), demand_of(*entry), limits_);
-    switch (plan.kind) {
-        case Plan::Kind::Place:
-            log()->info("placing {} on {}: {} ({})", entry->config.name, machine.name, plan.reason,
-                        config::format_size(plan.reservation.total()));
-            entry->placement = std::move(plan.reservation);
-            start(entry);
-            return true;
-        case Plan::Kind::Evict:
-            for (const auto& name : plan.evict) {
-                auto victim = models_.count(name) ? models_.at(name) : nullptr;
-                if (!victim) {
-                    for (const auto& e : retired_) {
-                        if (e->config.name == name) victim = e;
-                    }
-                }
-                if (!victim) continue;
-                metrics_.eviction(name, "lru");
-                stop(victim, "evicted to make room for " + entry->config.name);
-            }
-            return false;
-        case Plan::Kind::Wait:
-            log()->debug("{} waits for room on {}: {}", entry->config.name, machine.name, plan.reason);
-            return false;
-        case Plan::Kind::Impossible:
-            log()->error("{} cannot be placed on {}: {}", entry->config.name, machine.name, plan.reason);
-            entry->wanted = false;
-            entry->last_error = plan.reason;
-            fail_waiters(entry, {503, "`" + entry->config.name + "` cannot be placed: " + plan.reason, "server_error", "model_unplaceable",
-                                 std::nullopt});
-            return true;
-    }
-    return false;
+std::pair<std::shared_ptr<ModelEntry>, Scheduler::ReplicaPtr> Scheduler::replica_named(std::string_view name) const {
+    std::pair<std::shared_ptr<ModelEntry>, ReplicaPtr> found;
+    for_each_entry([&](const std::shared_ptr<ModelEntry>& e) {
+        for (const auto& r : e->replicas) {
+            if (!found.second && r->instance && replica_name(e->config.name, r->index) == name) found = {e, r};
+        }
+    });
+    return found;
 }
 
-void Scheduler::start(const std::shared_ptr<ModelEntry>& entry) {
-    auto runner = runners_.find(entry->config.runner);
+// The first of the model's runners whose machine takes the replica now, in order of free capacity
+// (the config's order between equals); else the first that makes room by evicting idle servers.
+bool Scheduler::place(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr& replica) {
+    const auto all = residents(entry.get());
+    struct Candidate {
+        std::string runner;
+        const Machine* machine;
+        uint64_t free;
+    };
+    std::vector<Candidate> candidates;
+    for (const auto& runner : runners_of(*entry)) {
+        const auto& machine = machines_.of_runner(runner);
+        uint64_t capacity = machine.managed_elsewhere ? UINT64_MAX : machine.ram_capacity.value_or(UINT64_MAX);
+        if (!machine.managed_elsewhere && !machine.devices.empty()) {
+            capacity = 0;
+            for (const auto& d : machine.devices) capacity += d.capacity;
+        }
+        const auto reserved = ledger_of(machine, all).total_reserved;
+        candidates.push_back({runner, &machine, capacity > reserved ? capacity - reserved : 0});
+    }
+    std::stable_sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) { return a.free > b.free; });
+    const auto name = replica_name(entry->config.name, replica->index);
+    std::optional<std::pair<Plan, std::string>> eviction;
+    std::string waiting, impossible;
+    for (const auto& c : candidates) {
+        auto plan = plan_placement(*c.machine, all, demand_of(*entry), limits_);
+        switch (plan.kind) {
+            case Plan::Kind::Place:
+                log()->info("placing {} on {}: {} ({})", name, c.machine->name, plan.reason, config::format_size(plan.reservation.total()));
+                replica->runner = c.runner;
+                replica->placement = std::move(plan.reservation);
+                start(entry, replica);
+                return true;
+            case Plan::Kind::Evict:
+                if (!eviction) eviction.emplace(std::move(plan), c.machine->name);
+                break;
+            case Plan::Kind::Wait:
+                if (waiting.empty()) waiting = c.machine->name + ": " + plan.reason;
+                break;
+            case Plan::Kind::Impossible:
+                impossible += (impossible.empty() ? "" : "; ") + plan.reason;
+                break;
+        }
+    }
+    if (eviction) {
+        for (const auto& victim_name : eviction->first.evict) {
+            auto [victim_entry, victim] = replica_named(victim_name);
+            if (!victim) continue;
+            metrics_.eviction(victim_entry->config.name, "lru");
+            stop(victim, "evicted to make room for " + name);
+        }
+        return false;
+    }
+    if (!waiting.empty()) {
+        log()->debug("{} waits for room on {}", name, waiting);
+        return false;
+    }
+    if (entry->loaded()) {  // the model runs elsewhere: only this replica is given up
+        log()->warn("replica {} cannot be placed: {}", name, impossible);
+        return true;
+    }
+    log()->error("{} cannot be placed: {}", entry->config.name, impossible);
+    entry->last_error = impossible;
+    for (const auto& r : entry->replicas) r->wanted = false;
+    fail_waiters(entry,
+                 {503, "`" + entry->config.name + "` cannot be placed: " + impossible, "server_error", "model_unplaceable", std::nullopt});
+    return true;
+}
+
+void Scheduler::start(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr& replica) {
+    auto runner = runners_.find(replica->runner);
     if (!runner) {
-        fail_waiters(entry, {500, "no runner named \"" + entry->config.runner + "\"", "server_error", "runner_missing", std::nullopt});
+        fail_waiters(entry, {500, "no runner named \"" + replica->runner + "\"", "server_error", "runner_missing", std::nullopt});
         return;
     }
-    entry->stale = false;
-    entry->wanted = false;  // the explicit load is under way; from here on the model is an ordinary loaded one
+    replica->stale = false;
+    replica->fingerprint = fingerprint_on(*entry, replica->runner);
     auto launch = entry->config;
-    const auto& machine = machines_.of_runner(entry->config.runner);
-    for (const auto& note : apply_placement(launch, machine, entry->placement)) log()->warn("{}: {}", entry->config.name, note);
+    launch.runner = replica->runner;
+    const auto& machine = machines_.of_runner(replica->runner);
+    for (const auto& note : apply_placement(launch, machine, replica->placement))
+        log()->warn("{}: {}", replica_name(entry->config.name, replica->index), note);
     std::vector<sdk::DeviceInfo> gpus;
-    for (const auto& [id, bytes] : entry->placement.devices) {
+    for (const auto& [id, bytes] : replica->placement.devices) {
         if (const auto* d = machine.device(id)) gpus.push_back(device_info(*d, bytes, config_.scheduler.memory_headroom));
     }
     memory_.prepare_launch(launch, gpus);
-    entry->instance = supervisor_.launch(launch, runner, entry->fingerprint);
-    entry->last_instance = entry->instance;
+    replica->instance = supervisor_.launch(launch, runner, replica->fingerprint);
+    entry->last_instance = replica->instance;
 }
 
-void Scheduler::stop(const std::shared_ptr<ModelEntry>& entry, const std::string& reason) {
-    entry->ttl_timer.cancel();
-    if (entry->instance) supervisor_.stop(entry->instance, reason);
+void Scheduler::stop(const ReplicaPtr& replica, const std::string& reason) {
+    replica->ttl_timer.cancel();
+    if (replica->instance) supervisor_.stop(replica->instance, reason);
 }
 
-void Scheduler::arm_ttl(const std::shared_ptr<ModelEntry>& entry) {
+void Scheduler::stop_all(const std::shared_ptr<ModelEntry>& entry, const std::string& reason) {
+    entry->scale_timer.cancel();
+    entry->backlog_since.reset();
+    for (const auto& r : entry->replicas) {
+        r->wanted = false;
+        stop(r, reason);
+    }
+}
+
+void Scheduler::arm_ttl(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr& replica) {
     const auto ttl = entry->config.ttl;
-    if (!ttl || !entry->instance || !entry->instance->serving()) return;
-    entry->ttl_timer.expires_after(*ttl);
-    entry->ttl_timer.async_wait([this, weak = std::weak_ptr<ModelEntry>(entry)](boost::system::error_code ec) {
+    if (!ttl || !replica->serving()) return;
+    replica->ttl_timer.expires_after(*ttl);
+    replica->ttl_timer.async_wait(
+        [this, weak_entry = std::weak_ptr<ModelEntry>(entry), weak = std::weak_ptr<Replica>(replica)](boost::system::error_code ec) {
+            auto entry = weak_entry.lock();
+            auto replica = weak.lock();
+            if (ec || !entry || !replica || replica->in_flight > 0 || !entry->queue.empty() || !replica->serving()) return;
+            if (!entry->config.ttl || clock::now() - replica->last_used < *entry->config.ttl) return;
+            // Never below the model's minimum: the replicas that stay are the lowest-numbered ones.
+            int32_t running = 0;
+            for (const auto& r : entry->replicas) {
+                if (r->instance && r->instance->state != InstanceState::Stopping) ++running;
+            }
+            if (running <= entry->config.replicas.min) return;
+            metrics_.eviction(entry->config.name, "ttl");
+            stop(replica, "idle for its ttl");
+        });
+}
+
+// Autoscaling: while every serving replica has a backlog for replicas.scale_up_after, one more starts.
+void Scheduler::watch_backlog(const std::shared_ptr<ModelEntry>& entry) {
+    const auto& policy = entry->config.replicas;
+    if (!policy.autoscales() || shutting_down_ || entry->retired) return;
+    std::vector<ReplicaState> serving;
+    int32_t starting = 0, loaded = 0;
+    for (std::size_t i = 0; i < std::min(entry->replicas.size(), entry->ring.size()); ++i) {
+        const auto& r = *entry->replicas[i];
+        if (r.pending_load || (r.instance && !r.serving() && !r.instance->gone() && r.instance->state != InstanceState::Stopping))
+            ++starting;
+        if (r.instance || r.pending_load) ++loaded;
+        if (r.serving()) serving.push_back({"", r.in_flight, std::max(1, entry->config.server.parallel.value_or(1)), true});
+    }
+    if (!wants_another_replica(serving, entry->queue.size(), starting, loaded, policy.max)) {
+        entry->backlog_since.reset();
+        entry->scale_timer.cancel();
+        return;
+    }
+    if (entry->backlog_since) return;  // the timer runs
+    entry->backlog_since = clock::now();
+    entry->scale_timer.expires_after(policy.scale_up_after);
+    entry->scale_timer.async_wait([this, weak = std::weak_ptr<ModelEntry>(entry)](boost::system::error_code ec) {
         auto entry = weak.lock();
-        if (ec || !entry || !entry->idle() || !entry->instance || !entry->instance->serving()) return;
-        if (!entry->config.ttl || clock::now() - entry->last_used < *entry->config.ttl) return;
-        metrics_.eviction(entry->config.name, "ttl");
-        stop(entry, "idle for its ttl");
+        if (ec || !entry || !entry->backlog_since) return;
+        entry->backlog_since.reset();
+        int32_t loaded = 0;
+        for (const auto& r : entry->replicas) {
+            if (r->instance || r->pending_load) ++loaded;
+        }
+        log()->info("{}: every replica has had a backlog for {} ms: starting replica {} of at most {}", entry->config.name,
+                    entry->config.replicas.scale_up_after.count(), loaded + 1, entry->config.replicas.max);
+        ensure_loading(entry, loaded + 1, true);
+        watch_backlog(entry);
     });
 }
 
-std::shared_ptr<ModelEntry> Scheduler::entry_of(const supervisor::Instance& instance) const {
-    for (const auto& [name, e] : models_) {
-        if (e->instance.get() == &instance) return e;
-    }
-    for (const auto& e : retired_) {
-        if (e->instance.get() == &instance) return e;
-    }
-    return nullptr;
+std::pair<std::shared_ptr<ModelEntry>, Scheduler::ReplicaPtr> Scheduler::replica_of(const supervisor::Instance& instance) const {
+    std::pair<std::shared_ptr<ModelEntry>, ReplicaPtr> found;
+    for_each_entry([&](const std::shared_ptr<ModelEntry>& e) {
+        for (const auto& r : e->replicas) {
+            if (r->instance.get() == &instance) found = {e, r};
+        }
+    });
+    return found;
 }
 
 void Scheduler::on_instance_changed(std::shared_ptr<supervisor::Instance> instance) {
-    auto entry = entry_of(*instance);
+    auto [entry, replica] = replica_of(*instance);
     if (notify_) notify_();
     if (!entry) return;
     const auto& id = instance->server.instance_id;
     switch (instance->state) {
         case InstanceState::Ready:
-            entry->last_used = clock::now();
+            replica->last_used = clock::now();
             entry->last_error.clear();
-            learn_memory(entry, *instance);
-            if (records_) records_->save(id, entry->placement);  // with the measured figures
+            learn_memory(entry, *replica, *instance);
+            if (!machines_.of_runner(replica->runner).managed_elsewhere && !instance->memory_log.empty())
+                replica->placement = measured_reservation(replica->placement, instance->memory_log);
+            if (records_) records_->save(id, replica->placement);  // with the measured figures
             [[fallthrough]];
         case InstanceState::Unhealthy:
             dispatch(entry);
             after_idle(entry);
+            watch_backlog(entry);
             break;
         case InstanceState::Starting:  // every launch, restarts included, has an id of its own
-            if (records_) records_->save(id, entry->placement);
+            if (records_) records_->save(id, replica->placement);
             break;
         case InstanceState::Restarting:  // the launch that ended
             if (records_) records_->forget(id);
@@ -388,19 +632,27 @@ void Scheduler::on_instance_changed(std::shared_ptr<supervisor::Instance> instan
         case InstanceState::Stopped:
         case InstanceState::Failed: {
             if (records_) records_->forget(id);
-            entry->instance = nullptr;
-            entry->placement = {};
-            entry->ttl_timer.cancel();
+            replica->instance = nullptr;
+            replica->placement = {};
+            replica->ttl_timer.cancel();
+            replica->stale = false;
             if (instance->state == InstanceState::Failed) {
-                entry->wanted = false;
                 entry->last_error = instance->message;
-                fail_waiters(entry, {503, "`" + entry->config.name + "` failed: " + instance->message, "server_error", "model_failed",
-                                     std::nullopt});
+                if (!entry->loaded()) {
+                    for (const auto& r : entry->replicas) r->wanted = false;
+                    fail_waiters(entry, {503, "`" + entry->config.name + "` failed: " + instance->message, "server_error", "model_failed",
+                                         std::nullopt});
+                }
             }
             if (entry->retired) {
-                retired_.erase(std::remove(retired_.begin(), retired_.end(), entry), retired_.end());
-            } else if (!entry->queue.empty() || entry->wanted) {
-                ensure_loading(entry);  // requests arrived while it was stopping
+                if (!entry->loaded()) retired_.erase(std::remove(retired_.begin(), retired_.end(), entry), retired_.end());
+            } else {
+                if (!entry->serving() && !entry->queue.empty())
+                    ensure_loading(entry, entry->config.replicas.start, false);  // requests arrived while it was stopping
+                if (instance->state == InstanceState::Stopped && entry->config.replicas.min > 0 && !shutting_down_)
+                    ensure_loading(entry, entry->config.replicas.min, true);
+                dispatch(entry);  // a stale replica's waiters may go to the others
+                watch_backlog(entry);
             }
             place_pending();
             break;
@@ -412,20 +664,18 @@ std::optional<Refusal> Scheduler::load(const std::string& model) {
     auto entry = find(model);
     if (!entry) return Refusal::model_not_found(model);
     if (shutting_down_) return Refusal{503, "corral is shutting down", "server_error", "shutting_down", 5};
-    if (entry->instance && entry->instance->state == InstanceState::Failed) entry->instance = nullptr;
-    entry->wanted = true;
-    ensure_loading(entry);
+    for (const auto& r : entry->replicas) {
+        if (r->instance && r->instance->state == InstanceState::Failed) r->instance = nullptr;
+    }
+    ensure_loading(entry, std::max(entry->config.replicas.start, entry->config.replicas.min), true);
     return std::nullopt;
 }
 
 std::optional<Refusal> Scheduler::unload(const std::string& model) {
     auto entry = find(model);
     if (!entry) return Refusal::model_not_found(model);
-    entry->wanted = false;
-    if (entry->instance) {
-        metrics_.eviction(entry->config.name, "admin");
-        stop(entry, "unloaded on request");
-    }
+    if (entry->loaded()) metrics_.eviction(entry->config.name, "admin");
+    stop_all(entry, "unloaded on request");
     return std::nullopt;
 }
 
@@ -433,9 +683,16 @@ bool Scheduler::adopt(sdk::ProcessHandle handle, const std::string& runner) {
     auto it = models_.find(handle.model_name);
     if (it == models_.end()) return false;
     auto entry = it->second;
-    if (entry->instance || entry->config.runner != runner) return false;
+    const auto runners = runners_of(*entry);
+    if (std::find(runners.begin(), runners.end(), runner) == runners.end()) return false;
+    ReplicaPtr replica;
+    for (std::size_t i = 0; i < entry->ring.size() && !replica; ++i) {
+        if (!entry->replicas[i]->instance && !entry->replicas[i]->pending_load) replica = entry->replicas[i];
+    }
+    if (!replica) return false;  // more servers than replicas: the caller stops this one
     auto fingerprint = supervisor::Supervisor::fingerprint_of_instance_id(handle.instance_id);
-    if (fingerprint.empty() || fingerprint != entry->fingerprint.substr(0, fingerprint.size())) return false;
+    const auto expected = fingerprint_on(*entry, runner);
+    if (fingerprint.empty() || fingerprint != expected.substr(0, fingerprint.size())) return false;
     auto slot = runners_.find(runner);
     if (!slot) return false;
     // Where the previous host placed it, from its record; without one (a record lost, or a server
@@ -443,16 +700,20 @@ bool Scheduler::adopt(sdk::ProcessHandle handle, const std::string& runner) {
     const auto& machine = machines_.of_runner(runner);
     auto recorded = records_ ? records_->load(handle.instance_id) : std::nullopt;
     if (recorded && recorded->machine == machine.name) {
-        entry->placement = std::move(*recorded);
+        replica->placement = std::move(*recorded);
     } else {
         auto plan = plan_placement(machine, residents(), demand_of(*entry), {});
         if (plan.kind != Plan::Kind::Place) plan = plan_placement(machine, {}, demand_of(*entry), {});
-        entry->placement = plan.kind == Plan::Kind::Place ? plan.reservation : Reservation{machine.name, {}, entry->memory};
+        replica->placement = plan.kind == Plan::Kind::Place ? plan.reservation : Reservation{machine.name, {}, entry->memory};
         log()->warn("{}: no placement record for adopted server {}: assuming {}", entry->config.name, handle.instance_id,
                     plan.reason.empty() ? "its place" : plan.reason);
     }
-    entry->instance = supervisor_.adopt(entry->config, slot, entry->fingerprint, std::move(handle));
-    entry->last_instance = entry->instance;
+    replica->runner = runner;
+    replica->fingerprint = expected;
+    auto launch = entry->config;
+    launch.runner = runner;
+    replica->instance = supervisor_.adopt(launch, slot, expected, std::move(handle));
+    entry->last_instance = replica->instance;
     return true;
 }
 
@@ -460,16 +721,19 @@ void Scheduler::begin_drain() {
     shutting_down_ = true;
     pending_.clear();
     for (auto& [name, entry] : models_) {
-        entry->pending_load = false;
-        entry->wanted = false;
+        entry->scale_timer.cancel();
+        for (const auto& r : entry->replicas) {
+            r->pending_load = false;
+            r->wanted = false;
+        }
         fail_waiters(entry, {503, "corral is shutting down", "server_error", "shutting_down", 5});
     }
 }
 
 void Scheduler::shutdown() {
     begin_drain();
-    for (auto& [name, entry] : models_) stop(entry, "corral is shutting down");
-    for (auto& entry : retired_) stop(entry, "corral is shutting down");
+    for (auto& [name, entry] : models_) stop_all(entry, "corral is shutting down");
+    for (auto& entry : retired_) stop_all(entry, "corral is shutting down");
 }
 
 bool Scheduler::all_stopped() const {
@@ -478,13 +742,52 @@ bool Scheduler::all_stopped() const {
 
 int32_t Scheduler::in_flight() const {
     int32_t n = 0;
-    for (const auto& [name, e] : models_) n += e->in_flight;
-    for (const auto& e : retired_) n += e->in_flight;
+    for_each_entry([&](const std::shared_ptr<ModelEntry>& e) { n += e->in_flight; });
     return n;
 }
 
-ModelStatus Scheduler::describe(const ModelEntry& e) const {
+ReplicaStatus Scheduler::describe(const ModelEntry& e, const Replica& r) const {
     const auto now = clock::now();
+    ReplicaStatus s;
+    s.index = r.index;
+    s.name = replica_name(e.config.name, r.index);
+    s.runner = r.runner;
+    s.in_flight = r.in_flight;
+    if (!r.instance) {
+        s.state = "queued";
+        return s;
+    }
+    const auto& inst = *r.instance;
+    s.state = std::string(supervisor::to_string(inst.state));
+    s.message = inst.message;
+    s.instance_id = inst.server.instance_id;
+    s.restarts = inst.restarts;
+    s.adopted = inst.adopted;
+    if (inst.handle) {
+        s.endpoint = inst.handle->endpoint;
+        s.pid = inst.handle->pid;
+    }
+    s.placement = r.placement;
+    if (inst.ready_at) s.uptime_seconds = std::chrono::duration<double>(now - *inst.ready_at).count();
+    if (r.in_flight == 0 && e.queue.empty() && inst.serving()) s.idle_seconds = std::chrono::duration<double>(now - r.last_used).count();
+    return s;
+}
+
+namespace {
+
+// Which replica's state stands for the model's: the one closest to serving.
+int state_rank(std::string_view state) {
+    static constexpr std::array<std::string_view, 8> order = {"ready",    "unhealthy", "starting", "restarting",
+                                                              "stopping", "queued",    "failed",   "stopped"};
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        if (order[i] == state) return static_cast<int>(i);
+    }
+    return static_cast<int>(order.size());
+}
+
+}  // namespace
+
+ModelStatus Scheduler::describe(const ModelEntry& e) const {
     ModelStatus s;
     s.name = e.config.name;
     s.aliases = e.config.aliases;
@@ -494,23 +797,30 @@ ModelStatus Scheduler::describe(const ModelEntry& e) const {
     s.memory = e.memory;
     s.memory_source = e.memory_source;
     s.message = e.last_error;
-    if (e.instance) {
-        const auto& inst = *e.instance;
-        s.state = std::string(supervisor::to_string(inst.state));
-        s.message = inst.message;
-        s.instance_id = inst.server.instance_id;
-        s.restarts = inst.restarts;
-        s.adopted = inst.adopted;
-        if (inst.handle) {
-            s.endpoint = inst.handle->endpoint;
-            s.pid = inst.handle->pid;
-        }
-        s.placement = e.placement;
-        if (inst.ready_at) s.uptime_seconds = std::chrono::duration<double>(now - *inst.ready_at).count();
-        if (e.idle() && inst.serving()) s.idle_seconds = std::chrono::duration<double>(now - e.last_used).count();
-    } else {
-        s.state = e.pending_load ? "queued" : "unloaded";
+    s.max_replicas = e.config.replicas.max;
+    for (const auto& r : e.replicas) {
+        if (r->instance || r->pending_load) s.replicas.push_back(describe(e, *r));
     }
+    const ReplicaStatus* primary = nullptr;
+    for (const auto& r : s.replicas) {
+        if (r.state != "queued" && (!primary || state_rank(r.state) < state_rank(primary->state))) primary = &r;
+    }
+    if (!primary) {
+        s.state = s.replicas.empty() ? "unloaded" : "queued";
+        return s;
+    }
+    s.state = primary->state;
+    s.runner = primary->runner;
+    s.message = primary->message;
+    s.instance_id = primary->instance_id;
+    s.endpoint = primary->endpoint;
+    s.pid = primary->pid;
+    s.adopted = primary->adopted;
+    s.placement = primary->placement;
+    s.uptime_seconds = primary->uptime_seconds;
+    s.idle_seconds =
+        e.idle() && e.serving() ? std::optional<double>(std::chrono::duration<double>(clock::now() - e.last_used).count()) : std::nullopt;
+    for (const auto& r : s.replicas) s.restarts += r.restarts;
     return s;
 }
 
@@ -542,7 +852,13 @@ std::vector<MachineStatus> Scheduler::machine_status() const {
 std::vector<admin::ModelGauges> Scheduler::gauges() const {
     std::vector<admin::ModelGauges> out;
     for (const auto& s : status()) {
-        out.push_back({s.name, s.state, s.in_flight, s.queued, s.state == "unloaded" || s.state == "queued" ? 0 : s.memory});
+        admin::ModelGauges g{s.name, s.state, s.in_flight, s.queued, 0, {}};
+        for (const auto& r : s.replicas) {
+            if (r.state == "queued") continue;
+            g.memory += s.memory;
+            g.replicas.push_back({r.name, r.state, r.in_flight});
+        }
+        out.push_back(std::move(g));
     }
     return out;
 }

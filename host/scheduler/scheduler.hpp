@@ -1,8 +1,10 @@
-// Which models are loaded, and who may use them. A request acquires a Lease on its model: the model
-// is started on demand (concurrent requests share one start), requests beyond the model's
-// concurrency wait in a bounded queue, and a model that does not fit (max_loaded, memory budget)
-// evicts the least recently used idle models; busy models are never evicted. Idle models unload
-// after their ttl. Everything runs on the serve thread.
+// Which models are loaded, and who may use them. A request acquires a Lease on one of its model's
+// replicas (servers): the model is started on demand (concurrent requests share one start), requests
+// beyond every replica's concurrency wait in a bounded queue, and a server that does not fit
+// (max_loaded, its machine's devices) evicts the least recently used idle servers; busy ones are
+// never evicted. Requests go to the least busy replica, or by prompt prefix (replica_router.hpp);
+// autoscaling models start another replica while every one has a backlog. Idle replicas unload after
+// their ttl, never below the model's minimum. Everything runs on the serve thread.
 #pragma once
 
 #include "admin/event_bus.hpp"
@@ -11,6 +13,7 @@
 #include "fit/memory_planner.hpp"
 #include "scheduler/machines.hpp"
 #include "scheduler/placement.hpp"
+#include "scheduler/replica_router.hpp"
 #include "serve/async_signal.hpp"
 #include "serve/runner_set.hpp"
 #include "state/placement_records.hpp"
@@ -33,6 +36,7 @@ namespace corral::scheduler {
 
 class Scheduler;
 struct ModelEntry;
+struct Replica;
 
 // Why a request cannot be served now, as the HTTP answer to give.
 struct Refusal {
@@ -46,11 +50,11 @@ struct Refusal {
     static Refusal model_not_found(const std::string& model);
 };
 
-// The right to send one request to a model's server; released when destroyed.
+// The right to send one request to one of a model's servers; released when destroyed.
 class Lease {
 public:
     Lease() = default;
-    Lease(Scheduler* scheduler, std::shared_ptr<ModelEntry> entry, std::shared_ptr<supervisor::Instance> instance);
+    Lease(Scheduler* scheduler, std::shared_ptr<ModelEntry> entry, std::shared_ptr<Replica> replica);
     ~Lease();
     Lease(Lease&& other) noexcept;
     Lease& operator=(Lease&& other) noexcept;
@@ -60,6 +64,8 @@ public:
     const std::string& endpoint() const;
     const std::string& model() const;
     const std::shared_ptr<supervisor::Instance>& instance() const noexcept { return instance_; }
+    int32_t replica_index() const noexcept;
+    std::size_t replicas() const noexcept;  // how many the model may have (its replicas.max)
 
 private:
     void release();
@@ -67,38 +73,88 @@ private:
     Scheduler* scheduler_ = nullptr;
     std::weak_ptr<void> alive_;  // the scheduler's liveness token: a lease outliving it releases nothing
     std::shared_ptr<ModelEntry> entry_;
+    std::shared_ptr<Replica> replica_;
     std::shared_ptr<supervisor::Instance> instance_;
+};
+
+// Which replica a request prefers (prefix routing), and which it must avoid (a retry after a failure).
+struct Affinity {
+    std::optional<std::string> key;  // prompt prefix or X-Corral-Session; none: least busy
+    bool session = false;            // `key` is a session: it pins even with least_busy routing
+    std::optional<int32_t> avoid;    // a replica index that just failed this request
 };
 
 struct Waiter {
     explicit Waiter(const boost::asio::any_io_executor& ex) : signal(ex) {}
     serve::AsyncSignal signal;
-    std::shared_ptr<supervisor::Instance> granted;
+    Affinity affinity;
+    std::shared_ptr<Replica> granted;
     std::optional<Refusal> refusal;
 };
 
-struct ModelEntry {
-    ModelEntry(const boost::asio::any_io_executor& ex) : ttl_timer(ex) {}
+// One server of a model. Its index is stable: the prefix ring and the status name it ("model#1").
+struct Replica {
+    Replica(const boost::asio::any_io_executor& ex, int32_t index) : index(index), ttl_timer(ex) {}
 
-    config::ModelConfig config;
-    std::string fingerprint;
-    uint64_t memory = 0;               // bytes the model needs (the whole footprint)
-    uint64_t per_device_overhead = 0;  // what each extra GPU of a split adds
-    std::string memory_source;         // fit::ModelMemory::source
-    Reservation placement;             // where its instance is and what it holds there, while it has one
-    std::shared_ptr<supervisor::Instance> instance;
-    std::shared_ptr<supervisor::Instance> last_instance;  // kept after it stops, for its logs
+    int32_t index = 0;
+    std::string runner;                              // where its server runs (one of the model's runners)
+    std::string fingerprint;                         // the model's on that runner, at launch
+    Reservation placement;                           // what its server holds, while it has one
+    std::shared_ptr<supervisor::Instance> instance;  // its server, from launch until stopped
     int32_t in_flight = 0;
-    std::deque<std::shared_ptr<Waiter>> queue;
     std::chrono::steady_clock::time_point last_used{};
     boost::asio::steady_timer ttl_timer;
     bool pending_load = false;  // waiting for room
-    bool wanted = false;        // an explicit load asked for it (kept pending without waiters)
+    bool wanted = false;        // placed even without waiting requests (explicit load, min, scale up)
     bool stale = false;         // the config changed: restart when idle
-    bool retired = false;       // removed from the config: unload when idle
+
+    bool serving() const noexcept;
+};
+
+struct ModelEntry {
+    explicit ModelEntry(const boost::asio::any_io_executor& ex) : scale_timer(ex) {}
+
+    config::ModelConfig config;
+    std::string fingerprint;                              // on its first runner (memory figures are kept under it)
+    uint64_t memory = 0;                                  // bytes one server needs (the whole footprint)
+    uint64_t per_device_overhead = 0;                     // what each extra GPU of a split adds
+    std::string memory_source;                            // fit::ModelMemory::source
+    std::vector<std::shared_ptr<Replica>> replicas;       // replicas.max of them, by index
+    HashRing ring{{}};                                    // over the replicas' names
+    std::shared_ptr<supervisor::Instance> last_instance;  // the latest launched, kept after it stops, for its logs
+    int32_t in_flight = 0;                                // over every replica
+    std::deque<std::shared_ptr<Waiter>> queue;
+    std::chrono::steady_clock::time_point last_used{};
+    std::optional<std::chrono::steady_clock::time_point> backlog_since;  // autoscaling: since when every replica has a backlog
+    boost::asio::steady_timer scale_timer;
+    bool retired = false;  // removed from the config: unload when idle
     std::string last_error;
 
     bool idle() const noexcept { return in_flight == 0 && queue.empty(); }
+    bool serving() const noexcept;  // some replica serves
+    bool loaded() const noexcept;   // some replica has a server (in any state)
+    // A replica that serves (the least loaded), else any with a server; null when none has one.
+    std::shared_ptr<supervisor::Instance> instance() const;
+};
+
+// "model" for the first replica, "model#N" for the others: their names on the ring, in the ledger and in logs.
+std::string replica_name(const std::string& model, int32_t index);
+
+struct ReplicaStatus {
+    int32_t index = 0;
+    std::string name;
+    std::string runner;
+    std::string state;  // "queued" (waiting for room) or an instance state
+    std::string message;
+    std::string instance_id;
+    std::string endpoint;
+    std::optional<int64_t> pid;
+    int32_t in_flight = 0;
+    uint32_t restarts = 0;
+    std::optional<double> idle_seconds;
+    std::optional<double> uptime_seconds;
+    bool adopted = false;
+    std::optional<Reservation> placement;
 };
 
 struct ModelStatus {
@@ -119,6 +175,8 @@ struct ModelStatus {
     std::optional<double> uptime_seconds;
     bool adopted = false;
     std::optional<Reservation> placement;  // while it has an instance
+    int32_t max_replicas = 1;
+    std::vector<ReplicaStatus> replicas;  // those with a server or waiting for room, by index
 };
 
 // One device's (or a machine's RAM's) share of the ledger, for status and metrics.
@@ -136,8 +194,8 @@ public:
     // Takes the models and limits of `config` and the machines they run on (first call, and on every reload).
     void apply_config(const config::Config& config, MachineMap machines);
 
-    // Waits until the model (name or alias) can take one more request.
-    boost::asio::awaitable<std::variant<Lease, Refusal>> acquire(std::string model);
+    // Waits until the model (name or alias) can take one more request, on the replica `affinity` prefers.
+    boost::asio::awaitable<std::variant<Lease, Refusal>> acquire(std::string model, Affinity affinity = {});
 
     // Starts the model if it is not loaded (`corral load`); nullopt, or why not.
     std::optional<Refusal> load(const std::string& model);
@@ -174,20 +232,34 @@ public:
 
 private:
     friend class Lease;
-    void release(const std::shared_ptr<ModelEntry>& entry);
+    using ReplicaPtr = std::shared_ptr<Replica>;
+    void release(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr& replica);
+    // The replica the next request with `affinity` goes to now; null when none can take one.
+    ReplicaPtr pick(const ModelEntry& entry, const Affinity& affinity) const;
+    void grant(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr& replica);
     void dispatch(const std::shared_ptr<ModelEntry>& entry);
-    void ensure_loading(const std::shared_ptr<ModelEntry>& entry);
+    // At least `count` replicas have a server or wait for room (`wanted`: placed without waiters too).
+    void ensure_loading(const std::shared_ptr<ModelEntry>& entry, int32_t count, bool wanted);
     void place_pending();
-    bool place(const std::shared_ptr<ModelEntry>& entry);
-    void start(const std::shared_ptr<ModelEntry>& entry);
-    void stop(const std::shared_ptr<ModelEntry>& entry, const std::string& reason);
+    bool place(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr& replica);
+    void start(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr& replica);
+    void stop(const ReplicaPtr& replica, const std::string& reason);
+    void stop_all(const std::shared_ptr<ModelEntry>& entry, const std::string& reason);
     void fail_waiters(const std::shared_ptr<ModelEntry>& entry, const Refusal& refusal);
-    void arm_ttl(const std::shared_ptr<ModelEntry>& entry);
+    void arm_ttl(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr& replica);
     void after_idle(const std::shared_ptr<ModelEntry>& entry);
-    std::shared_ptr<ModelEntry> entry_of(const supervisor::Instance& instance) const;
-    void learn_memory(const std::shared_ptr<ModelEntry>& entry, const supervisor::Instance& instance);
-    std::vector<Resident> residents() const;
+    void watch_backlog(const std::shared_ptr<ModelEntry>& entry);
+    std::pair<std::shared_ptr<ModelEntry>, ReplicaPtr> replica_of(const supervisor::Instance& instance) const;
+    std::pair<std::shared_ptr<ModelEntry>, ReplicaPtr> replica_named(std::string_view name) const;
+    void learn_memory(const std::shared_ptr<ModelEntry>& entry, const Replica& replica, const supervisor::Instance& instance);
+    // Every server and what it holds; `placing`'s own replicas count as busy (a model never evicts itself).
+    std::vector<Resident> residents(const ModelEntry* placing = nullptr) const;
     Demand demand_of(const ModelEntry& entry) const;
+    std::vector<std::string> runners_of(const ModelEntry& entry) const;
+    std::string fingerprint_on(const ModelEntry& entry, const std::string& runner) const;
+    ReplicaStatus describe(const ModelEntry& entry, const Replica& replica) const;
+    template <class Fn>
+    void for_each_entry(Fn fn) const;
 
     boost::asio::io_context& io_;
     supervisor::Supervisor& supervisor_;
@@ -200,7 +272,7 @@ private:
     MachineMap machines_;
     std::map<std::string, std::shared_ptr<ModelEntry>, std::less<>> models_;  // by name
     std::vector<std::shared_ptr<ModelEntry>> retired_;                        // removed by a reload, still loaded
-    std::deque<std::shared_ptr<ModelEntry>> pending_;                         // waiting for room, in order
+    std::deque<std::pair<std::shared_ptr<ModelEntry>, ReplicaPtr>> pending_;  // waiting for room, in order
     std::function<void()> notify_;
     const state::PlacementRecords* records_ = nullptr;
     bool shutting_down_ = false;

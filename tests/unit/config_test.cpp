@@ -126,6 +126,43 @@ TEST(Config, DevicesAreAutoCpuOrAListOfSelectors) {
     EXPECT_THAT(r.errors, HasError("models.d.devices", "got 0"));
 }
 
+TEST(Config, ReplicasAreACountOrARangeAndRunnersMayBeAList) {
+    auto r = parse_config(R"({"runners": {"l": {"plugin": "mock"}, "box2": {"plugin": "mock"}},
+                             "models": {"a": {"path": "/a", "runner": "l"},
+                                        "b": {"path": "/b", "runner": ["l", "box2"], "replicas": 2, "routing": "least_busy"},
+                                        "c": {"path": "/c", "runner": "l", "replicas": {"min": 1, "max": 4, "scale_up_after": "5s"}},
+                                        "d": {"path": "/d", "runner": "l", "replicas": {"max": 3}}}})",
+                          "");
+    ASSERT_TRUE(r.config) << r.errors.front().to_string();
+    const auto& m = r.config->models;
+    EXPECT_EQ(m[0].replicas, ReplicaPolicy{});
+    EXPECT_EQ(m[0].runners, std::vector<std::string>{"l"});
+    EXPECT_TRUE(m[0].prefix_routing);
+    EXPECT_EQ(m[1].runner, "l");
+    EXPECT_EQ(m[1].runners, (std::vector<std::string>{"l", "box2"}));
+    EXPECT_EQ(m[1].replicas, (ReplicaPolicy{0, 2, 2, std::chrono::seconds(2)}));
+    EXPECT_FALSE(m[1].prefix_routing);
+    EXPECT_EQ(m[2].replicas, (ReplicaPolicy{1, 1, 4, std::chrono::seconds(5)}));
+    EXPECT_TRUE(m[2].replicas.autoscales());
+    EXPECT_EQ(m[3].replicas, (ReplicaPolicy{0, 1, 3, std::chrono::seconds(2)}));
+
+    r = parse_config(R"({"runners": {"l": {"plugin": "mock"}},
+                        "models": {"a": {"path": "/a", "replicas": 0}, "b": {"path": "/b", "replicas": {"min": 3, "max": 2}},
+                                   "c": {"path": "/c", "replicas": {"min": 1}}, "d": {"path": "/d", "replicas": "two"},
+                                   "e": {"path": "/e", "runner": ["l", "l", "x", 3]}, "f": {"path": "/f", "routing": "random"},
+                                   "g": {"path": "/g", "runner": []}}})",
+                     "");
+    EXPECT_THAT(r.errors, HasError("models.a.replicas", "expected 1 to 64 replicas, got 0"));
+    EXPECT_THAT(r.errors, HasError("models.b.replicas.min", "must not be above \"max\" (2)"));
+    EXPECT_THAT(r.errors, HasError("models.c.replicas.max", "required key is missing"));
+    EXPECT_THAT(r.errors, HasError("models.d.replicas", "expected a number of replicas or {\"min\": 0, \"max\": 4}"));
+    EXPECT_THAT(r.errors, HasError("models.e.runner[1]", "\"l\" is listed twice"));
+    EXPECT_THAT(r.errors, HasError("models.e.runner[2]", "no runner named \"x\""));
+    EXPECT_THAT(r.errors, HasError("models.e.runner[3]", "expected a runner's name, got 3"));
+    EXPECT_THAT(r.errors, HasError("models.f.routing", "expected one of prefix, least_busy"));
+    EXPECT_THAT(r.errors, HasError("models.g.runner", "non-empty list"));
+}
+
 TEST(Config, MissingRunnerAndPluginAreReported) {
     auto r = parse_config(R"({"runners": {"a": {}, "b": {"plugin": "mock"}},
                              "models": {"m": {"path": "/x", "runner": "nope"}, "n": {"path": "/y"}, "o": {"runner": "b"}}})",

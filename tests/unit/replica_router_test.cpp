@@ -120,5 +120,16 @@ TEST(PromptPrefix, EveryApiShapeHasAPrefix) {
     EXPECT_FALSE(proxy::prompt_prefix(std::string(2000, '[')));  // deeper than any body: refused, not a crash
 }
 
+TEST(ReplicaScaling, AnotherReplicaOnlyWhenEveryServingOneHasABacklog) {
+    const std::vector<ReplicaState> busy = {{"a", 3, 2, true}, {"b", 5, 4, true}};  // both above their slots
+    EXPECT_TRUE(wants_another_replica(busy, 0, 0, 2, 3));
+    EXPECT_FALSE(wants_another_replica(busy, 0, 0, 3, 3));  // at max
+    EXPECT_FALSE(wants_another_replica(busy, 0, 1, 2, 3));  // one is starting: wait for it
+    const std::vector<ReplicaState> one_free = {{"a", 3, 2, true}, {"b", 4, 4, true}};
+    EXPECT_FALSE(wants_another_replica(one_free, 0, 0, 2, 3));
+    EXPECT_TRUE(wants_another_replica(one_free, 1, 0, 2, 3));  // corral queues requests: every slot is taken
+    EXPECT_FALSE(wants_another_replica({}, 5, 0, 0, 3));       // nothing serves yet: that is loading, not backlog
+}
+
 }  // namespace
 }  // namespace corral::scheduler

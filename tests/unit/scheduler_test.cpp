@@ -231,3 +231,141 @@ TEST_F(SchedulerTest, MaxLoadedCountsEveryMachine) {
 
 }  // namespace
 }  // namespace corral::scheduler
+
+namespace corral::scheduler {
+namespace {
+
+class ReplicaTest : public SchedulerTest {
+protected:
+    static config::ModelConfig replicated(std::string name, uint64_t gib, config::ReplicaPolicy policy) {
+        auto m = model(std::move(name), gib);
+        m.replicas = policy;
+        return m;
+    }
+    static config::ReplicaPolicy fixed(int32_t n) {
+        config::ReplicaPolicy p;
+        p.start = p.max = n;
+        return p;
+    }
+    std::vector<sdk::ServerConfig> starts_of(const std::string& name) {
+        std::lock_guard lock(mutex_);
+        std::vector<sdk::ServerConfig> out;
+        for (const auto& c : started_) {
+            if (c.model_name == name) out.push_back(c);
+        }
+        return out;
+    }
+    int32_t serving_replicas(const std::string& name) {
+        int32_t n = 0;
+        for (const auto& r : scheduler_.describe(*scheduler_.find(name)).replicas) n += r.state == "ready";
+        return n;
+    }
+    // The replica index a granted request went to.
+    int32_t granted(const std::shared_ptr<std::optional<std::variant<Lease, Refusal>>>& r) {
+        EXPECT_TRUE(run_until([&] { return r->has_value(); }));
+        EXPECT_TRUE(std::holds_alternative<Lease>(**r));
+        return std::get<Lease>(**r).replica_index();
+    }
+};
+
+TEST_F(ReplicaTest, AModelWithTwoReplicasRunsTwoServersOnTwoGpus) {
+    configure({replicated("r", 20, fixed(2))});
+    ASSERT_FALSE(scheduler_.load("r"));
+    ASSERT_TRUE(run_until([&] { return serving_replicas("r") == 2; }));
+    auto starts = starts_of("r");
+    ASSERT_EQ(starts.size(), 2u);
+    EXPECT_NE(starts[0].env.at("CUDA_VISIBLE_DEVICES"), starts[1].env.at("CUDA_VISIBLE_DEVICES"));
+    auto s = scheduler_.describe(*scheduler_.find("r"));
+    ASSERT_EQ(s.replicas.size(), 2u);
+    EXPECT_EQ(s.replicas[0].name, "r");
+    EXPECT_EQ(s.replicas[1].name, "r#1");
+    EXPECT_EQ(scheduler_.machine_status()[0].ledger.total_reserved, 40 * GiB);
+}
+
+TEST_F(ReplicaTest, RequestsGoToTheLeastBusyReplica) {
+    auto m = replicated("r", 1, fixed(2));
+    m.prefix_routing = false;
+    configure({m});
+    ASSERT_FALSE(scheduler_.load("r"));
+    ASSERT_TRUE(run_until([&] { return serving_replicas("r") == 2; }));
+    auto a = acquire("r");
+    auto b = acquire("r");
+    EXPECT_NE(granted(a), granted(b));
+    a->reset();
+    run_until([] { return false; }, std::chrono::milliseconds(20));
+    auto c = acquire("r");
+    EXPECT_NE(granted(c), granted(b));  // the replica a left is the idle one
+}
+
+TEST_F(ReplicaTest, APromptPrefixKeepsItsReplicaAndAFailedOneIsAvoided) {
+    configure({replicated("r", 1, fixed(2))});
+    ASSERT_FALSE(scheduler_.load("r"));
+    ASSERT_TRUE(run_until([&] { return serving_replicas("r") == 2; }));
+    auto acquire_with = [&](Affinity affinity) {
+        auto result = std::make_shared<std::optional<std::variant<Lease, Refusal>>>();
+        asio::co_spawn(io_, scheduler_.acquire("r", std::move(affinity)), [result](std::exception_ptr e, std::variant<Lease, Refusal> r) {
+            if (!e) result->emplace(std::move(r));
+        });
+        return result;
+    };
+    Affinity conversation;
+    conversation.key = "You are a helpful assistant.\nuser: hello";
+    auto first = acquire_with(conversation);
+    const auto home = granted(first);
+    first->reset();
+    for (int turn = 0; turn < 5; ++turn) {
+        auto next = acquire_with(conversation);
+        EXPECT_EQ(granted(next), home) << "turn " << turn;
+    }
+    conversation.avoid = home;  // a retry after `home` failed
+    EXPECT_NE(granted(acquire_with(conversation)), home);
+}
+
+TEST_F(ReplicaTest, ABacklogStartsAnotherReplicaAndIdleOnesUnloadToTheMinimum) {
+    config::ReplicaPolicy policy;
+    policy.min = 1;
+    policy.start = 1;
+    policy.max = 2;
+    policy.scale_up_after = std::chrono::milliseconds(30);
+    auto m = replicated("r", 1, policy);
+    m.ttl = std::chrono::milliseconds(60);
+    m.server.parallel = 1;
+    configure({m});
+    // min 1: one runs without a request.
+    ASSERT_TRUE(run_until([&] { return serving_replicas("r") == 1; }));
+    EXPECT_EQ(starts_of("r").size(), 1u);
+
+    // Two requests on one slot: a backlog; after scale_up_after a second replica starts.
+    auto a = acquire("r");
+    auto b = acquire("r");
+    ASSERT_TRUE(run_until([&] { return a->has_value() && b->has_value(); }));
+    ASSERT_TRUE(run_until([&] { return serving_replicas("r") == 2; }));
+    EXPECT_EQ(starts_of("r").size(), 2u);
+
+    // Idle: the extra replica unloads after its ttl, the minimum stays.
+    a->reset();
+    b->reset();
+    ASSERT_TRUE(run_until([&] { return stopped().size() == 1; }));
+    run_until([] { return false; }, std::chrono::milliseconds(200));
+    EXPECT_EQ(stopped().size(), 1u);
+    EXPECT_EQ(serving_replicas("r"), 1);
+}
+
+TEST_F(ReplicaTest, ReplicasMayUseSeveralRunnersMostFreeFirst) {
+    auto m = replicated("r", 20, fixed(3));
+    m.runners = {"box2", "local"};
+    configure({m});
+    ASSERT_FALSE(scheduler_.load("r"));
+    ASSERT_TRUE(run_until([&] { return serving_replicas("r") == 3; }));
+    auto s = scheduler_.describe(*scheduler_.find("r"));
+    ASSERT_EQ(s.replicas.size(), 3u);
+    // local has 56 GiB free, box2 24: two replicas go local (56, then 36 free), the third to box2
+    // (local has 16 left), whatever the list's order.
+    std::vector<std::string> where;
+    for (const auto& r : s.replicas) where.push_back(r.placement->machine + "/" + r.runner);
+    EXPECT_THAT(where, ElementsAre("local/local", "local/local", "box2/box2"));
+    EXPECT_EQ(scheduler_.machine_status()[1].ledger.total_reserved, 20 * GiB);
+}
+
+}  // namespace
+}  // namespace corral::scheduler
