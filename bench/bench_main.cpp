@@ -2,7 +2,7 @@
 // side-by-side table per section and writes all numbers, with a description of the machine, as JSON.
 //
 // corral-bench --corral PATH --plugins DIR --llama-server PATH --models DIR [--work DIR]
-//              [--out FILE.json] [--only proxy,streaming,swap,crash,scale,footprint,chaos] [--quick] [--soak-seconds N]
+//              [--out FILE.json] [--only proxy,streaming,swap,crash,scale,footprint,chaos,replicas] [--quick] [--soak-seconds N]
 #include "benchmarks.hpp"
 
 #include <sys/utsname.h>
@@ -61,7 +61,7 @@ boost::json::object machine() {
 
 int usage() {
     std::cerr << "usage: corral-bench --corral PATH --plugins DIR --llama-server PATH --models DIR [--work DIR] [--out FILE.json]\n"
-                 "                    [--only proxy,streaming,swap,crash,scale,footprint,chaos] [--quick] [--soak-seconds N]\n";
+                 "                    [--only proxy,streaming,swap,crash,scale,footprint,chaos,replicas] [--quick] [--soak-seconds N]\n";
     return 2;
 }
 
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
 
     const std::vector<std::pair<std::string, std::function<Section(const BenchEnv&)>>> sections = {
         {"proxy", bench_proxy}, {"streaming", bench_streaming}, {"swap", bench_swap},  {"crash", bench_crash},
-        {"scale", bench_scale}, {"footprint", bench_footprint}, {"chaos", bench_chaos}};
+        {"scale", bench_scale}, {"footprint", bench_footprint}, {"chaos", bench_chaos}, {"replicas", bench_replicas}};
     const std::string only = args.count("only") ? "," + args["only"] + "," : "";
 
     auto m = machine();

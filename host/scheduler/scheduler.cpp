@@ -212,6 +212,8 @@ void Scheduler::apply_config(const config::Config& config, MachineMap machines) 
                !entry->replicas.back()->pending_load)
             entry->replicas.pop_back();
         if (entry->config.replicas.min > 0 && !shutting_down_) ensure_loading(entry, entry->config.replicas.min, true);
+        // A loaded model whose replica count grew gets the new ones now.
+        if (entry->serving() && !shutting_down_) ensure_loading(entry, entry->config.replicas.start, true);
     }
     for (auto& entry : retired_) after_idle(entry);
     place_pending();
@@ -535,25 +537,31 @@ void Scheduler::stop_all(const std::shared_ptr<ModelEntry>& entry, const std::st
     }
 }
 
+// A replica unloads after the model's ttl without requests: its own requests when the model
+// autoscales (extra replicas go first), any of the model's otherwise (a model of N replicas runs N
+// while it is used at all), never below the model's minimum.
 void Scheduler::arm_ttl(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr& replica) {
     const auto ttl = entry->config.ttl;
-    if (!ttl || !replica->serving()) return;
-    replica->ttl_timer.expires_after(*ttl);
-    replica->ttl_timer.async_wait(
-        [this, weak_entry = std::weak_ptr<ModelEntry>(entry), weak = std::weak_ptr<Replica>(replica)](boost::system::error_code ec) {
-            auto entry = weak_entry.lock();
-            auto replica = weak.lock();
-            if (ec || !entry || !replica || replica->in_flight > 0 || !entry->queue.empty() || !replica->serving()) return;
-            if (!entry->config.ttl || clock::now() - replica->last_used < *entry->config.ttl) return;
-            // Never below the model's minimum: the replicas that stay are the lowest-numbered ones.
-            int32_t running = 0;
-            for (const auto& r : entry->replicas) {
-                if (r->instance && r->instance->state != InstanceState::Stopping) ++running;
-            }
-            if (running <= entry->config.replicas.min) return;
-            metrics_.eviction(entry->config.name, "ttl");
-            stop(replica, "idle for its ttl");
-        });
+    if (!ttl || !replica->serving() || replica->in_flight > 0 || !entry->queue.empty()) return;
+    const auto last_use = entry->config.replicas.autoscales() ? replica->last_used : std::max(replica->last_used, entry->last_used);
+    const auto deadline = last_use + *ttl;
+    if (deadline > clock::now()) {
+        replica->ttl_timer.expires_at(deadline);
+        replica->ttl_timer.async_wait(
+            [this, weak_entry = std::weak_ptr<ModelEntry>(entry), weak = std::weak_ptr<Replica>(replica)](boost::system::error_code ec) {
+                auto entry = weak_entry.lock();
+                auto replica = weak.lock();
+                if (!ec && entry && replica) arm_ttl(entry, replica);  // the deadline may have moved meanwhile
+            });
+        return;
+    }
+    int32_t running = 0;  // the lowest-numbered replicas are the ones that stay
+    for (const auto& r : entry->replicas) {
+        if (r->instance && r->instance->state != InstanceState::Stopping) ++running;
+    }
+    if (running <= entry->config.replicas.min) return;
+    metrics_.eviction(entry->config.name, "ttl");
+    stop(replica, "idle for its ttl");
 }
 
 // Autoscaling: while every serving replica has a backlog for replicas.scale_up_after, one more starts.
@@ -612,7 +620,8 @@ void Scheduler::on_instance_changed(std::shared_ptr<supervisor::Instance> instan
             replica->last_used = clock::now();
             entry->last_error.clear();
             learn_memory(entry, *replica, *instance);
-            if (!machines_.of_runner(replica->runner).managed_elsewhere && !instance->memory_log.empty())
+            // What the server logged replaces the plan, unless the user gave the model's memory by hand.
+            if (!entry->config.memory && !machines_.of_runner(replica->runner).managed_elsewhere && !instance->memory_log.empty())
                 replica->placement = measured_reservation(replica->placement, instance->memory_log);
             if (records_) records_->save(id, replica->placement);  // with the measured figures
             [[fallthrough]];
@@ -818,8 +827,11 @@ ModelStatus Scheduler::describe(const ModelEntry& e) const {
     s.adopted = primary->adopted;
     s.placement = primary->placement;
     s.uptime_seconds = primary->uptime_seconds;
-    s.idle_seconds =
-        e.idle() && e.serving() ? std::optional<double>(std::chrono::duration<double>(clock::now() - e.last_used).count()) : std::nullopt;
+    if (e.idle()) {  // since the last request anywhere ended: the most recently idle replica's
+        for (const auto& r : s.replicas) {
+            if (r.idle_seconds && (!s.idle_seconds || *r.idle_seconds < *s.idle_seconds)) s.idle_seconds = r.idle_seconds;
+        }
+    }
     for (const auto& r : s.replicas) s.restarts += r.restarts;
     return s;
 }
