@@ -1,11 +1,11 @@
 // 8. Replicas and the prompt cache: 8 conversations of 6 turns each, interleaved (one client per
-// conversation, all at once), on one model with 2 replicas routed by prompt prefix, the same with
-// least_busy routing, and one server with as many slots as both replicas together (the ceiling).
-// The figure is the share of prompt tokens the servers took from their cache (timings.cache_n over
-// cache_n + prompt_n, from corral's metrics).
+// conversation, all at once, with a pause of 20-140 ms to read each answer), on one model with 2 replicas routed by prompt prefix, the same
+// with least_busy routing, and one server with as many slots as both replicas together (the ceiling). The figure is the share of prompt
+// tokens the servers took from their cache (timings.cache_n over cache_n + prompt_n, from corral's metrics).
 #include "benchmarks.hpp"
 #include "http_client.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -44,6 +44,9 @@ boost::json::object run_conversations(const CorralServe& corral) {
                 auto answer = boost::json::parse(r.body).at("choices").at(0).at("message").at("content");
                 messages.push_back(boost::json::object{{"role", "assistant"}, {"content", answer}});
                 messages.push_back(boost::json::object{{"role", "user"}, {"content", "follow-up " + std::to_string(turn)}});
+                // A person reads the answer before the next turn: the other conversations move on
+                // meanwhile, so where this one's next request lands is not where it just left.
+                std::this_thread::sleep_for(std::chrono::milliseconds(20 + (c * 37 + turn * 53) % 120));
             }
         });
     }
@@ -66,17 +69,20 @@ Section bench_replicas(const BenchEnv& env) {
     const std::vector<std::pair<std::string, std::string>> setups = {
         {"2 replicas, prefix routing", R"(, "parallel": 4, "ctx_size": 8192, "replicas": 2, "routing": "prefix")"},
         {"2 replicas, least_busy routing", R"(, "parallel": 4, "ctx_size": 8192, "replicas": 2, "routing": "least_busy")"},
+        {"4 replicas, prefix routing", R"(, "parallel": 2, "ctx_size": 4096, "replicas": 4, "routing": "prefix")"},
+        {"4 replicas, least_busy routing", R"(, "parallel": 2, "ctx_size": 4096, "replicas": 4, "routing": "least_busy")"},
         {"1 server, 8 slots (ceiling)", R"(, "parallel": 8, "ctx_size": 16384)"}};
     int n = 0;
     for (const auto& [name, extra] : setups) {
-        CorralServe corral(env, env.work / ("replicas-" + std::to_string(n++)), llama_runners(env),
-                           "{" + tiny_model(env, "tiny-a", extra) + "}", R"(, "probes": ["cpu"])");
+        const std::string model =
+            R"({"tiny-a": {"path": ")" + (env.models / "tiny-a.gguf").string() + R"(", "runner": "local")" + extra + "}}";
+        CorralServe corral(env, env.work / ("replicas-" + std::to_string(n++)), llama_runners(env), model, R"(, "probes": ["cpu"])");
         test::http_request("127.0.0.1", corral.port(), "POST", "/corral/models/tiny-a/load");
         wait_ready(corral, "tiny-a");
-        for (int i = 0; i < 600; ++i) {  // every replica ready, not only the first
-            int ready = 0;
-            for (const auto& r : corral.model("tiny-a").at("replicas").as_array()) ready += r.at("state") == "ready";
-            if (ready == static_cast<int>(corral.model("tiny-a").at("replicas").as_array().size())) break;
+        for (int i = 0; i < 600; ++i) {                  // every replica ready, not only the first
+            const auto status = corral.model("tiny-a");  // named: the loop below reads into it
+            const auto& replicas = status.at("replicas").as_array();
+            if (std::all_of(replicas.begin(), replicas.end(), [](const auto& r) { return r.at("state") == "ready"; })) break;
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
         auto r = run_conversations(corral);
@@ -88,6 +94,9 @@ Section bench_replicas(const BenchEnv& env) {
                           fixed(100 * share, 1) + " %", fixed(r.at("seconds").as_double(), 1)});
         s.json[name] = std::move(r);
     }
+    s.notes.push_back(
+        "llama-server keeps prompts in a RAM cache of its own (--cache-ram): a conversation that moves to a replica it "
+        "visited before is a hit there too, so least_busy loses only each replica's first visit");
     s.notes.push_back("prompt tokens = cache_n + prompt_n summed over every answer (llama-server's timings, via corral's metrics)");
     s.notes.push_back("each conversation resends its whole history every turn, as chat clients do; 8 slots in every setup");
     return s;
