@@ -65,18 +65,7 @@ protected:
     // tiny-a and tiny-b on the real llama-server, toy on the mock runner; `extra` adds top-level
     // keys, the others add keys to a model's entry.
     std::string config(const std::string& extra = "", const std::string& tiny_a_extra = "", const std::string& toy_extra = "") {
-        return R"({
-  "listen": "127.0.0.1:0",
-  "plugin_dirs": [")" +
-               std::string(CORRAL_TEST_PLUGIN_DIR) + R"("],
-  "probes": ["cpu"],
-  "state_dir": ")" +
-               (dir_ / "state").string() + R"(",
-  "runners": {
-    "local": {"plugin": "llama_server", "binary": ")" +
-               std::string(CORRAL_TEST_LLAMA_SERVER) + R"("},
-    "fake": {"plugin": "mock"}
-  },
+        return config_head(dir_) + R"(,
   "models": {
     "tiny-a": {"path": ")" +
                kModels + R"(/tiny-a.gguf", "runner": "local", "ctx_size": 2048)" + tiny_a_extra + R"(},

@@ -41,18 +41,7 @@ protected:
     }
 
     std::string config(const std::string& model_settings) {
-        return R"({
-  "listen": "127.0.0.1:0",
-  "plugin_dirs": [")" +
-               std::string(CORRAL_TEST_PLUGIN_DIR) + R"("],
-  "probes": ["cpu"],
-  "state_dir": ")" +
-               (dir_ / "state").string() + R"(",
-  "runners": {
-    "local": {"plugin": "llama_server", "binary": ")" +
-               std::string(CORRAL_TEST_LLAMA_SERVER) + R"("},
-    "fake": {"plugin": "mock", "token_delay_ms": 50}
-  },
+        return config_head(dir_, R"(, "token_delay_ms": 50)") + R"(,
   "supervisor": {"restart_backoff": "100ms"},
   "models": {
     "tiny-a": {"path": ")" +

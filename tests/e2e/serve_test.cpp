@@ -79,18 +79,7 @@ protected:
     // budget whatever GPUs it has (and Mesa's Vulkan driver, which leaks under LSan, stays out).
     std::string config(const std::string& extra = "", const std::string& more_models = "",
                        const std::string& scheduler = R"({"max_loaded": 1})") {
-        return R"({
-  "listen": "127.0.0.1:0",
-  "plugin_dirs": [")" +
-               std::string(CORRAL_TEST_PLUGIN_DIR) + R"("],
-  "probes": ["cpu"],
-  "state_dir": ")" +
-               (dir_ / "state").string() + R"(",
-  "runners": {
-    "local": {"plugin": "llama_server", "binary": ")" +
-               std::string(CORRAL_TEST_LLAMA_SERVER) + R"("},
-    "fake": {"plugin": "mock"}
-  },
+        return config_head(dir_) + R"(,
   "scheduler": )" +
                scheduler + R"(,
   "supervisor": {"restart_backoff": "100ms"},

@@ -21,6 +21,28 @@
 
 namespace corral::test {
 
+#if defined(CORRAL_TEST_PLUGIN_DIR) && defined(CORRAL_TEST_LLAMA_SERVER)
+// The start of a config the e2e tests share: a free loopback port, the built plugins, the cpu probe
+// only (the machine's RAM is the budget whatever GPUs it has), a state directory under `dir`, and the
+// runners "local" (the test llama-server) and "fake" (the mock runner, `fake_options` added to its
+// object). The caller goes on with `,` and its own keys, and closes the object.
+inline std::string config_head(const std::filesystem::path& dir, const std::string& fake_options = "") {
+    return R"({
+  "listen": "127.0.0.1:0",
+  "plugin_dirs": [")" +
+           std::string(CORRAL_TEST_PLUGIN_DIR) + R"("],
+  "probes": ["cpu"],
+  "state_dir": ")" +
+           (dir / "state").string() + R"(",
+  "runners": {
+    "local": {"plugin": "llama_server", "binary": ")" +
+           std::string(CORRAL_TEST_LLAMA_SERVER) + R"("},
+    "fake": {"plugin": "mock")" +
+           fake_options + R"(}
+  })";
+}
+#endif
+
 // Whether the process exists and is not a zombie.
 inline bool process_alive(int64_t pid) {
     if (::kill(static_cast<pid_t>(pid), 0) != 0) return false;
