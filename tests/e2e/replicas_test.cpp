@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace corral::test {
@@ -187,6 +188,32 @@ TEST_F(Replicas, AConversationStaysOnOneReplicaAndASessionHeaderPins) {
     auto logs = corral.get("/corral/logs/tiny-a%231?lines=5");
     EXPECT_EQ(logs.status, 200) << logs.body;
     EXPECT_EQ(corral.stop(), 0);
+}
+
+TEST_F(Replicas, ARestartedHostAdoptsEveryReplica) {
+    const auto text = config(R"(, "replicas": 2)");
+    std::set<int64_t> pids;
+    {
+        Corral corral(dir_, text);
+        ASSERT_EQ(corral.post("/corral/models/tiny-a/load").status, 200);
+        ASSERT_TRUE(wait_until([&] { return replicas_in(corral, "tiny-a", "ready") == 2; }));
+        const auto status = corral.model("tiny-a");
+        for (const auto& r : status.at("replicas").as_array()) pids.insert(r.at("pid").as_int64());
+        corral.stop(SIGKILL);
+    }
+    ASSERT_EQ(pids.size(), 2u);
+    Corral corral(dir_, text);
+    ASSERT_TRUE(wait_until([&] { return replicas_in(corral, "tiny-a", "ready") == 2; }));
+    const auto status = corral.model("tiny-a");
+    std::set<int64_t> adopted;
+    for (const auto& r : status.at("replicas").as_array()) {
+        adopted.insert(r.at("pid").as_int64());
+        EXPECT_TRUE(r.as_object().contains("adopted")) << json::serialize(r);
+    }
+    EXPECT_EQ(adopted, pids);
+    EXPECT_EQ(corral.post("/v1/chat/completions", chat("tiny-a", "sys", "after the restart")).status, 200);
+    EXPECT_EQ(corral.stop(), 0);
+    for (auto pid : pids) EXPECT_FALSE(process_alive(pid));
 }
 
 TEST_F(Replicas, ABacklogStartsASecondMockReplicaThatUnloadsWhenIdle) {
