@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
     fs::create_directories(env.work);
 
     const std::vector<std::pair<std::string, std::function<Section(const BenchEnv&)>>> sections = {
-        {"proxy", bench_proxy}, {"streaming", bench_streaming}, {"swap", bench_swap},  {"crash", bench_crash},
+        {"proxy", bench_proxy}, {"streaming", bench_streaming}, {"swap", bench_swap},   {"crash", bench_crash},
         {"scale", bench_scale}, {"footprint", bench_footprint}, {"chaos", bench_chaos}, {"replicas", bench_replicas}};
     const std::string only = args.count("only") ? "," + args["only"] + "," : "";
 
