@@ -71,7 +71,13 @@ Section bench_replicas(const BenchEnv& env) {
         {"2 replicas, least_busy routing", R"(, "parallel": 4, "ctx_size": 8192, "replicas": 2, "routing": "least_busy")"},
         {"4 replicas, prefix routing", R"(, "parallel": 2, "ctx_size": 4096, "replicas": 4, "routing": "prefix")"},
         {"4 replicas, least_busy routing", R"(, "parallel": 2, "ctx_size": 4096, "replicas": 4, "routing": "least_busy")"},
-        {"1 server, 8 slots (ceiling)", R"(, "parallel": 8, "ctx_size": 16384)"}};
+        {"1 server, 8 slots (ceiling)", R"(, "parallel": 8, "ctx_size": 16384)"},
+        // The servers' slot caches alone (no RAM prompt cache): what routing does by itself.
+        {"2 replicas, prefix routing, --cache-ram 0",
+         R"(, "parallel": 4, "ctx_size": 8192, "replicas": 2, "routing": "prefix", "extra_args": ["--cache-ram", "0"])"},
+        {"2 replicas, least_busy routing, --cache-ram 0",
+         R"(, "parallel": 4, "ctx_size": 8192, "replicas": 2, "routing": "least_busy", "extra_args": ["--cache-ram", "0"])"},
+        {"1 server, 8 slots, --cache-ram 0 (ceiling)", R"(, "parallel": 8, "ctx_size": 16384, "extra_args": ["--cache-ram", "0"])"}};
     int n = 0;
     for (const auto& [name, extra] : setups) {
         const std::string model =
