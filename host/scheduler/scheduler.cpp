@@ -4,6 +4,7 @@
 #include "logging/logging.hpp"
 #include "scheduler/server_devices.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include <algorithm>
@@ -211,12 +212,19 @@ void Scheduler::apply_config(const config::Config& config, MachineMap machines) 
         while (entry->replicas.size() > static_cast<std::size_t>(entry->ring.size()) && !entry->replicas.back()->instance &&
                !entry->replicas.back()->pending_load)
             entry->replicas.pop_back();
-        if (entry->config.replicas.min > 0 && !shutting_down_) ensure_loading(entry, entry->config.replicas.min, true);
-        // A loaded model whose replica count grew gets the new ones now.
-        if (entry->serving() && !shutting_down_) ensure_loading(entry, entry->config.replicas.start, true);
     }
     for (auto& entry : retired_) after_idle(entry);
     place_pending();
+    // The replicas kept running (`min`), and those a loaded model gained, start once the caller's
+    // current step is over: at start-up that is the adoption of the servers a previous host left,
+    // which take those places instead of new servers.
+    asio::post(io_, [this, alive = std::weak_ptr<int>(alive_)] {
+        if (alive.expired() || shutting_down_) return;
+        for (auto& [name, entry] : models_) {
+            if (entry->config.replicas.min > 0) ensure_loading(entry, entry->config.replicas.min, true);
+            if (entry->serving()) ensure_loading(entry, entry->config.replicas.start, true);
+        }
+    });
 }
 
 std::shared_ptr<ModelEntry> Scheduler::find(std::string_view model) const {

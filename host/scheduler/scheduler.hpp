@@ -191,7 +191,8 @@ public:
     Scheduler(boost::asio::io_context& io, supervisor::Supervisor& supervisor, serve::RunnerSet& runners, admin::Metrics& metrics,
               admin::EventBus& events, fit::MemoryPlanner& memory);
 
-    // Takes the models and limits of `config` and the machines they run on (first call, and on every reload).
+    // Takes the models and limits of `config` and the machines they run on (first call, and on every
+    // reload). Replicas kept running (`min`) start after the caller's current step (see adopt()).
     void apply_config(const config::Config& config, MachineMap machines);
 
     // Waits until the model (name or alias) can take one more request, on the replica `affinity` prefers.

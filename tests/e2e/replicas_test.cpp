@@ -191,11 +191,11 @@ TEST_F(Replicas, AConversationStaysOnOneReplicaAndASessionHeaderPins) {
 }
 
 TEST_F(Replicas, ARestartedHostAdoptsEveryReplica) {
-    const auto text = config(R"(, "replicas": 2)");
+    // min 2: both run from start-up; a restarted host adopts them instead of starting two more.
+    const auto text = config(R"(, "replicas": {"min": 2, "max": 2})");
     std::set<int64_t> pids;
     {
         Corral corral(dir_, text);
-        ASSERT_EQ(corral.post("/corral/models/tiny-a/load").status, 200);
         ASSERT_TRUE(wait_until([&] { return replicas_in(corral, "tiny-a", "ready") == 2; }));
         const auto status = corral.model("tiny-a");
         for (const auto& r : status.at("replicas").as_array()) pids.insert(r.at("pid").as_int64());
@@ -211,6 +211,7 @@ TEST_F(Replicas, ARestartedHostAdoptsEveryReplica) {
         EXPECT_TRUE(r.as_object().contains("adopted")) << json::serialize(r);
     }
     EXPECT_EQ(adopted, pids);
+    EXPECT_EQ(status.at("replicas").as_array().size(), 2u);
     EXPECT_EQ(corral.post("/v1/chat/completions", chat("tiny-a", "sys", "after the restart")).status, 200);
     EXPECT_EQ(corral.stop(), 0);
     for (auto pid : pids) EXPECT_FALSE(process_alive(pid));
