@@ -284,7 +284,7 @@ asio::awaitable<bool> ProxyRoutes::relay(Exchange& ex, scheduler::Lease lease, c
             const auto instance = lease.instance();
             // Another replica takes a request nothing was answered to yet; the failed one is
             // checked meanwhile, so the next requests avoid it too.
-            const bool elsewhere = lease.replicas() > 1 && result.status == 0;
+            const bool elsewhere = result.status == 0 && lease.another_serves();
             if (may_retry && elsewhere) {
                 if (result.connect_failed && instance)
                     asio::co_spawn(co_await asio::this_coro::executor, supervisor_.verify_running(instance), asio::detached);

@@ -90,8 +90,9 @@ int32_t Lease::replica_index() const noexcept {
     return replica_ ? replica_->index : 0;
 }
 
-std::size_t Lease::replicas() const noexcept {
-    return entry_ ? entry_->ring.size() : 0;
+bool Lease::another_serves() const noexcept {
+    if (!entry_) return false;
+    return std::any_of(entry_->replicas.begin(), entry_->replicas.end(), [&](const auto& r) { return r != replica_ && r->serving(); });
 }
 
 // ---- Replicas ----

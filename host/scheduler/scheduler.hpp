@@ -65,7 +65,8 @@ public:
     const std::string& model() const;
     const std::shared_ptr<supervisor::Instance>& instance() const noexcept { return instance_; }
     int32_t replica_index() const noexcept;
-    std::size_t replicas() const noexcept;  // how many the model may have (its replicas.max)
+    // Whether another replica of the model serves now (a failed request may go there).
+    bool another_serves() const noexcept;
 
 private:
     void release();
