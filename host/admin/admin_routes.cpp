@@ -44,17 +44,22 @@ boost::json::object placement_json(const scheduler::Reservation& p) {
     return {{"machine", p.machine}, {"devices", devices}, {"memory_by_device", by_device}, {"ram", p.ram}};
 }
 
+// The fields a model and each of its replicas share, where they have a value.
+void put_server_fields(boost::json::object& o, const scheduler::ServerStatus& s) {
+    if (!s.message.empty()) o["message"] = s.message;
+    if (!s.instance_id.empty()) o["instance"] = s.instance_id;
+    if (!s.endpoint.empty()) o["endpoint"] = s.endpoint;
+    if (s.pid) o["pid"] = *s.pid;
+    if (s.idle_seconds) o["idle_seconds"] = *s.idle_seconds;
+    if (s.uptime_seconds) o["uptime_seconds"] = *s.uptime_seconds;
+    if (s.adopted) o["adopted"] = true;
+    if (s.placement) o["placement"] = placement_json(*s.placement);
+}
+
 boost::json::object to_json(const scheduler::ReplicaStatus& r) {
     boost::json::object o{{"index", r.index}, {"name", r.name},           {"runner", r.runner},
                           {"state", r.state}, {"in_flight", r.in_flight}, {"restarts", r.restarts}};
-    if (!r.message.empty()) o["message"] = r.message;
-    if (!r.instance_id.empty()) o["instance"] = r.instance_id;
-    if (!r.endpoint.empty()) o["endpoint"] = r.endpoint;
-    if (r.pid) o["pid"] = *r.pid;
-    if (r.idle_seconds) o["idle_seconds"] = *r.idle_seconds;
-    if (r.uptime_seconds) o["uptime_seconds"] = *r.uptime_seconds;
-    if (r.adopted) o["adopted"] = true;
-    if (r.placement) o["placement"] = placement_json(*r.placement);
+    put_server_fields(o, r);
     return o;
 }
 
@@ -66,14 +71,7 @@ boost::json::object to_json(const scheduler::ModelStatus& s) {
     boost::json::object o{{"name", s.name},           {"aliases", aliases}, {"runner", s.runner}, {"state", s.state},
                           {"in_flight", s.in_flight}, {"queued", s.queued}, {"memory", s.memory}, {"memory_source", s.memory_source},
                           {"restarts", s.restarts}};
-    if (!s.message.empty()) o["message"] = s.message;
-    if (!s.instance_id.empty()) o["instance"] = s.instance_id;
-    if (!s.endpoint.empty()) o["endpoint"] = s.endpoint;
-    if (s.pid) o["pid"] = *s.pid;
-    if (s.idle_seconds) o["idle_seconds"] = *s.idle_seconds;
-    if (s.uptime_seconds) o["uptime_seconds"] = *s.uptime_seconds;
-    if (s.adopted) o["adopted"] = true;
-    if (s.placement) o["placement"] = placement_json(*s.placement);
+    put_server_fields(o, s);
     boost::json::array replicas;
     for (const auto& r : s.replicas) replicas.push_back(to_json(r));
     o["replicas"] = std::move(replicas);

@@ -827,20 +827,15 @@ ModelStatus Scheduler::describe(const ModelEntry& e) const {
         s.state = s.replicas.empty() ? "unloaded" : "queued";
         return s;
     }
-    s.state = primary->state;
-    s.runner = primary->runner;
-    s.message = primary->message;
-    s.instance_id = primary->instance_id;
-    s.endpoint = primary->endpoint;
-    s.pid = primary->pid;
-    s.adopted = primary->adopted;
-    s.placement = primary->placement;
-    s.uptime_seconds = primary->uptime_seconds;
+    static_cast<ServerStatus&>(s) = *primary;
+    s.in_flight = e.in_flight;
+    s.idle_seconds.reset();
     if (e.idle()) {  // since the last request anywhere ended: the most recently idle replica's
         for (const auto& r : s.replicas) {
             if (r.idle_seconds && (!s.idle_seconds || *r.idle_seconds < *s.idle_seconds)) s.idle_seconds = r.idle_seconds;
         }
     }
+    s.restarts = 0;
     for (const auto& r : s.replicas) s.restarts += r.restarts;
     return s;
 }

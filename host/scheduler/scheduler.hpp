@@ -141,41 +141,35 @@ struct ModelEntry {
 // "model" for the first replica, "model#N" for the others: their names on the ring, in the ledger and in logs.
 std::string replica_name(const std::string& model, int32_t index);
 
-struct ReplicaStatus {
-    int32_t index = 0;
-    std::string name;
+// What one server is doing: a replica's own status, and its model's (from the replica closest to serving).
+struct ServerStatus {
     std::string runner;
-    std::string state;  // "queued" (waiting for room) or an instance state
+    std::string state;  // "queued" (waiting for room) or an instance state; a model's also "unloaded"
     std::string message;
     std::string instance_id;
     std::string endpoint;
     std::optional<int64_t> pid;
     int32_t in_flight = 0;
-    uint32_t restarts = 0;
-    std::optional<double> idle_seconds;
-    std::optional<double> uptime_seconds;
-    bool adopted = false;
-    std::optional<Reservation> placement;
-};
-
-struct ModelStatus {
-    std::string name;
-    std::vector<std::string> aliases;
-    std::string runner;
-    std::string state;  // "unloaded", "queued" (waiting for room) or an instance state
-    std::string message;
-    std::string instance_id;
-    std::string endpoint;
-    std::optional<int64_t> pid;
-    int32_t in_flight = 0;
-    int32_t queued = 0;
-    uint64_t memory = 0;
-    std::string memory_source;  // "config", "measured", "estimate", "file size" or "unknown"
     uint32_t restarts = 0;
     std::optional<double> idle_seconds;  // since the last request ended, while loaded
     std::optional<double> uptime_seconds;
     bool adopted = false;
     std::optional<Reservation> placement;  // while it has an instance
+};
+
+struct ReplicaStatus : ServerStatus {
+    int32_t index = 0;
+    std::string name;
+};
+
+// A model: its own figures, and the server fields of its replica closest to serving, with
+// `in_flight` and `restarts` summed over its replicas.
+struct ModelStatus : ServerStatus {
+    std::string name;
+    std::vector<std::string> aliases;
+    int32_t queued = 0;
+    uint64_t memory = 0;
+    std::string memory_source;  // "config", "measured", "estimate", "file size" or "unknown"
     int32_t max_replicas = 1;
     std::vector<ReplicaStatus> replicas;  // those with a server or waiting for room, by index
 };
