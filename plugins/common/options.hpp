@@ -13,13 +13,17 @@
 namespace corral::plugin_common {
 
 // Throws sdk::JsonPathError("<path>.<key>", "unknown <what> option") for the first key not in `known`.
-inline void reject_unknown_keys(const boost::json::object& options, std::initializer_list<std::string_view> known, const std::string& path,
+inline void reject_unknown_keys(const boost::json::object& options, const std::vector<std::string_view>& known, const std::string& path,
                                 std::string_view what) {
     for (const auto& kv : options) {
         if (std::find(known.begin(), known.end(), std::string_view(kv.key())) == known.end()) {
             throw sdk::JsonPathError(sdk::json_path_join(path, kv.key()), "unknown " + std::string(what) + " option");
         }
     }
+}
+inline void reject_unknown_keys(const boost::json::object& options, std::initializer_list<std::string_view> known, const std::string& path,
+                                std::string_view what) {
+    reject_unknown_keys(options, std::vector<std::string_view>(known), path, what);
 }
 
 // Adds the "<key>" object's variables to `env` (replacing those it names); a name that is empty or

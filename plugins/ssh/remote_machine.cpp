@@ -7,6 +7,9 @@
 #include <sstream>
 
 namespace corral::ssh {
+
+using plugin_common::shell_join;
+using plugin_common::shell_quote;
 namespace {
 
 constexpr std::string_view kGpuMarker = "@corral-gpus";

@@ -7,6 +7,9 @@
 #include <stdexcept>
 
 namespace corral::ssh {
+
+using plugin_common::shell_join;
+using plugin_common::shell_quote;
 namespace {
 
 // `sh -c '<script>' <name> <args...>`, every word quoted for the login shell.

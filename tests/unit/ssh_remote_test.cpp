@@ -1,5 +1,6 @@
 // The ssh runner's quoting and remote scripts, run by a real /bin/sh on this machine exactly as the
 // remote login shell would run them (no sshd needed: ssh hands the command line to `sh -c`).
+#include "hostile_words.hpp"
 #include "process.hpp"
 #include "remote_scripts.hpp"
 #include "shell_quote.hpp"
@@ -15,37 +16,15 @@
 #include <sstream>
 
 namespace corral::ssh {
+
+using plugin_common::shell_join;
+using plugin_common::shell_quote;
 namespace {
 
 namespace fs = std::filesystem;
+using test::kHostile;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-const std::vector<std::string> kHostile = {
-    "plain",
-    "with space",
-    "it's",
-    "\"double\"",
-    "$(touch CANARY)",
-    "`touch CANARY`",
-    "; touch CANARY",
-    "a && touch CANARY",
-    "x | touch CANARY",
-    "$HOME",
-    "${HOME}",
-    "*",
-    "~",
-    "line\nbreak",
-    "back\\slash",
-    "'",
-    "''",
-    "-n",
-    "--",
-    "a=b",
-    "tab\there",
-    "\xc3\xa9t\xc3\xa9",
-    "",
-};
 
 // Runs `command` the way sshd hands it to the login shell.
 // `input` is its stdin (as ssh forwards it), else there is none.

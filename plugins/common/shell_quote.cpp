@@ -1,6 +1,6 @@
 #include "shell_quote.hpp"
 
-namespace corral::ssh {
+namespace corral::plugin_common {
 
 std::string shell_quote(std::string_view word) {
     auto safe = [](char c) {
@@ -29,4 +29,4 @@ std::string shell_join(const std::vector<std::string>& words) {
     return out;
 }
 
-}  // namespace corral::ssh
+}  // namespace corral::plugin_common
