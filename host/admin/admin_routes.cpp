@@ -54,6 +54,7 @@ void put_server_fields(boost::json::object& o, const scheduler::ServerStatus& s)
     if (s.uptime_seconds) o["uptime_seconds"] = *s.uptime_seconds;
     if (s.adopted) o["adopted"] = true;
     if (s.placement) o["placement"] = placement_json(*s.placement);
+    if (!s.runner_details.empty()) o["runner_details"] = s.runner_details;
 }
 
 boost::json::object to_json(const scheduler::ReplicaStatus& r) {

@@ -784,6 +784,7 @@ ReplicaStatus Scheduler::describe(const ModelEntry& e, const Replica& r) const {
     if (inst.handle) {
         s.endpoint = inst.handle->endpoint;
         s.pid = inst.handle->pid;
+        if (const auto* details = inst.handle->runner_data.if_object()) s.runner_details = *details;
     }
     s.placement = r.placement;
     if (inst.ready_at) s.uptime_seconds = std::chrono::duration<double>(now - *inst.ready_at).count();

@@ -155,6 +155,7 @@ struct ServerStatus {
     std::optional<double> uptime_seconds;
     bool adopted = false;
     std::optional<Reservation> placement;  // while it has an instance
+    boost::json::object runner_details;    // the runner's own facts (the handle's runner_data): a job id, a node
 };
 
 struct ReplicaStatus : ServerStatus {

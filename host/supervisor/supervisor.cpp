@@ -225,10 +225,13 @@ void Supervisor::on_runner_event(const plugins::RunnerEvent& event) {
             const auto* line = o ? o->if_contains("line") : nullptr;
             const auto* stream = o ? o->if_contains("stream") : nullptr;
             if (line && line->is_string()) {
+                const std::string name = stream && stream->is_string() ? std::string(stream->get_string()) : "stdout";
                 // The buffer sizes are logged while the model loads; later lines are requests.
                 if (instance->state == InstanceState::Starting) instance->memory_log.add_line(line->get_string());
-                instance->logs.append(stream && stream->is_string() ? std::string(stream->get_string()) : "stdout",
-                                      std::string(line->get_string()));
+                // The runner's word on a start under way (a queue's reason) is its message too.
+                if (name == "status" && instance->state == InstanceState::Starting)
+                    set_state(instance, InstanceState::Starting, std::string(line->get_string()));
+                instance->logs.append(name, std::string(line->get_string()));
             }
             break;
         }

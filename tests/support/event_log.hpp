@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -22,14 +23,15 @@ public:
         };
     }
 
-    // The first event of `kind` for `instance`, waiting up to `timeout` for it.
+    // The first event of `kind` for `instance` (that `matches`, when given), waiting up to `timeout` for it.
     std::optional<plugins::RunnerEvent> wait_for(plugins::RunnerEvent::Kind kind, const std::string& instance,
-                                                 std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+                                                 std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                                                 const std::function<bool(const plugins::RunnerEvent&)>& matches = nullptr) {
         std::unique_lock lock(mutex_);
         std::optional<plugins::RunnerEvent> found;
         cv_.wait_for(lock, timeout, [&] {
             for (const auto& ev : events_) {
-                if (ev.kind == kind && ev.instance_id == instance) {
+                if (ev.kind == kind && ev.instance_id == instance && (!matches || matches(ev))) {
                     found = ev;
                     return true;
                 }
@@ -37,6 +39,15 @@ public:
             return false;
         });
         return found;
+    }
+
+    // Every event of `kind` for `instance` so far.
+    std::vector<plugins::RunnerEvent> all_of(plugins::RunnerEvent::Kind kind, const std::string& instance) {
+        std::lock_guard lock(mutex_);
+        std::vector<plugins::RunnerEvent> out;
+        for (const auto& ev : events_)
+            if (ev.kind == kind && ev.instance_id == instance) out.push_back(ev);
+        return out;
     }
 
 private:

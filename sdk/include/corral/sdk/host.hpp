@@ -79,6 +79,11 @@ public:
         emit(CORRAL_EVENT_LOG_LINE, instance_id, boost::json::serialize(o));
     }
 
+    // Where a start stands while start() still waits, in the runner's words ("job 12 waits in the
+    // queue (PENDING: Resources)"): the host shows it as the instance's message and in its log.
+    // A log line of stream "status", so hosts older than this see it in the log only.
+    void emit_status(std::string_view instance_id, std::string_view text) const { emit_log_line(instance_id, "status", text); }
+
 private:
     bool has(std::size_t offset, std::size_t size) const noexcept { return api_ && api_->struct_size >= offset + size; }
 

@@ -93,7 +93,8 @@ typedef enum corral_log_level {
 typedef enum corral_event_kind {
     CORRAL_EVENT_READY = 1,   /* payload: ProcessHandle JSON */
     CORRAL_EVENT_EXITED = 2,  /* payload: {"exit_code":int|null,"signal":int|null,"message":string} */
-    CORRAL_EVENT_LOG_LINE = 3 /* payload: {"stream":"stdout"|"stderr","line":string} */
+    CORRAL_EVENT_LOG_LINE = 3 /* payload: {"stream":"stdout"|"stderr"|"status","line":string}; "status": the runner's own
+                                 word on a start under way (e.g. a cluster queue's reason), shown as the instance's message */
 } corral_event_kind;
 
 /* An event about one server instance. All members are borrowed for the duration of the callback. */
