@@ -16,6 +16,7 @@ packages=(
   libvulkan-dev mesa-vulkan-drivers  # vulkan probe: headers to build, Mesa's llvmpipe to test on
   openssh-client openssh-server  # ssh runner: the client it drives, a private sshd for its tests
   podman runc docker.io busybox-static  # container runner tests: real engines, an image made from busybox
+  munge slurmctld slurmd slurm-client  # slurm runner tests: a private cluster (tests/slurm/slurm_fixture.sh)
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(wrk nginx-light)
@@ -38,5 +39,14 @@ echo "install-deps: installing ${missing[*]}"
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
+# Packages with daemons (munge, slurmctld, slurmd, sshd, dockerd) must not start system-wide copies
+# here: the tests start private ones. A policy-rc.d that refuses every start, for the install only.
+own_policy=0
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+  $sudo chmod 755 /usr/sbin/policy-rc.d
+  own_policy=1
+fi
+trap 'if [ $own_policy = 1 ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi' EXIT
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
