@@ -7,8 +7,8 @@
 // command line: the job's state is asked with a backoff up to a second, only while starting). Then
 // `sattach JOB.0` follows the server's output, and its end is the event that the job ended; a
 // modest fallback check (poll_interval_ms, one `squeue --json` for all jobs) catches what sattach
-// cannot see, such as a lost node (NODE_FAIL). Stop is scancel (TERM, the cluster's KillWait, KILL),
-// forced with SIGKILL once corral's grace is over. Jobs are named <prefix><instance> and carry the
+// cannot see, such as a lost node (NODE_FAIL). Stop is SIGTERM to the server's step, then SIGKILL and
+// scancel once corral's grace is over. Jobs are named <prefix><instance> and carry the
 // model and port in their comment, so a restarted host lists and adopts them.
 #include "child_process.hpp"
 #include "clock.hpp"
@@ -63,6 +63,8 @@ struct Instance {
     std::shared_ptr<ChildProcess> attach;  // I/O: sattach JOB.0
     int attach_attempts = 0;               // I/O
     bool checking = false;                 // I/O: a state check for this instance is under way
+    int completing_checks = 0;             // I/O: checks that found the job COMPLETING without an exit status
+    bool step_done = false;                // I/O: step 0's output ended (its server is gone)
 
     std::mutex mutex;
     JobInfo job;  // as last seen
@@ -403,8 +405,16 @@ private:
                 auto comment = parse_comment(job->comment);
                 if (job->state == "RUNNING" && comment && comment->port && !job->batch_host.empty()) {
                     auto endpoint = plugin_common::format_http_endpoint(node_address(job->batch_host), *comment->port);
+                    // The whole record once (the GPUs given are only in the JSON).
+                    try {
+                        for (auto& full : all_jobs())
+                            if (std::to_string(full.id) == inst->job_id) job = std::move(full);
+                    } catch (const std::exception& e) {
+                        host_.debug("cannot read job ", inst->job_id, " in full: ", e.what());
+                    }
                     {
                         std::lock_guard lock(inst->mutex);
+                        inst->job = *job;
                         handle.endpoint = endpoint;
                         handle.runner_data = runner_data(inst->job_id, *job);
                     }
@@ -483,8 +493,9 @@ private:
                     inst->log->push(line);
                     host_.emit_log_line(inst->handle.instance_id, stream, line);
                 },
-                [this, inst](const ExitStatus&) {
+                [this, inst](const ExitStatus& status) {
                     inst->attach.reset();
+                    inst->step_done = status.code == 0;  // sattach ends 0 with the step; otherwise it failed or was killed
                     check(inst);
                 });
         } catch (const std::exception& e) {
@@ -539,13 +550,18 @@ private:
                 inst->job = it->second;
             }
             if (job_ended(it->second.state)) {
-                if (it->second.state == "COMPLETING" && !it->second.exit_code) {
+                // A job still completing may not have its exit status yet, and its server may still run
+                // (scancel's KillWait): done once the step's output ended, else ask again (10 s at most).
+                if (it->second.state == "COMPLETING" && it->second.exit_code.value_or(0) == 0 && !inst->step_done &&
+                    ++inst->completing_checks <= 10) {
                     recheck_soon(inst);
                     continue;
                 }
                 finalize(inst, it->second);
             } else if (it->second.state == "RUNNING" && !inst->attach && serving(inst)) {
-                if (inst->attach_attempts < 5)
+                if (inst->step_done)
+                    recheck_soon(inst);  // the server is gone and the job about to end
+                else if (inst->attach_attempts < 5)
                     attach(inst);
                 else
                     recheck_soon(inst);
@@ -585,7 +601,9 @@ private:
 
     void finalize(const std::shared_ptr<Instance>& inst, const std::optional<JobInfo>& job) {
         if (inst->exited) return;  // I/O thread only
-        ExitStatus status = job ? exit_status_of(*job) : ExitStatus{};
+        // A job still completing with status 0 has not been given its real one yet: unknown.
+        const bool known = job && !(job->state == "COMPLETING" && job->exit_code.value_or(0) == 0);
+        ExitStatus status = known ? exit_status_of(*job) : ExitStatus{};
         inst->exited = true;
         if (inst->start) inst->start->settle({StartOutcome::Kind::Exited, status});
         std::string message = "job " + inst->job_id + " " + (job ? describe_end(*job, status) : std::string("is gone from Slurm"));
@@ -599,9 +617,13 @@ private:
 
     // ---- stop -----------------------------------------------------------------------------------
 
-    // scancel: TERM, then the cluster's KillWait, then KILL; after corral's own grace, KILL at once.
+    // SIGTERM to the server (step 0) alone, so its own exit ends the job; after corral's grace, SIGKILL
+    // to it and scancel for the job. (A plain scancel would leave the server to the cluster-wide
+    // KillWait, and a job already completing takes no other signal.) A job without its step yet
+    // (waiting, or its script still running) is cancelled at once.
     void stop_instance(const std::shared_ptr<Instance>& inst, std::chrono::milliseconds grace) {
-        auto r = slurm("scancel", {inst->job_id});
+        auto r = slurm("scancel", {"--signal=TERM", inst->job_id + ".0"});
+        if (!r.ok()) r = slurm("scancel", {inst->job_id});
         if (!r.ok()) {
             if (contains(r.error_text(), "Invalid job id") || contains(r.error_text(), "already completing or completed")) {
                 asio::post(io_.context(), [this, inst] { check(inst); });
@@ -612,8 +634,9 @@ private:
         }
         asio::post(io_.context(), [this, inst] { check(inst); });
         if (wait_gone(inst, grace)) return;
-        host_.warn("job ", inst->job_id, " did not end within ", grace.count(), " ms of scancel: sending SIGKILL");
-        slurm("scancel", {"--signal=KILL", "--full", inst->job_id});
+        host_.warn("job ", inst->job_id, "'s server did not end within ", grace.count(), " ms of SIGTERM: sending SIGKILL");
+        slurm("scancel", {"--signal=KILL", inst->job_id + ".0"});
+        slurm("scancel", {inst->job_id});
         if (!wait_gone(inst, kCommandTimeout)) throw Error(ProcessError::StopFailed, "job " + inst->job_id + " did not end after SIGKILL");
     }
 

@@ -9,7 +9,9 @@
 #   stop        cancels every job and stops the daemons this fixture started (by their pid files).
 #   kill-node   kill -9 of one node's slurmd (its jobs' processes live on, as on a lost node).
 #   start-node  starts that node's slurmd again.
-# Timings the tests rely on: KillWait=5 (scancel grace), SlurmdTimeout=10 (a silent node is down).
+# Timings the tests rely on: KillWait=30 (scancel grace: longer than any grace corral gives in the
+# tests, so its own SIGKILL is what ends a server that ignores SIGTERM), SlurmdTimeout=10 (a silent
+# node is down).
 set -euo pipefail
 action=${1:?usage: slurm_fixture.sh start DIR PORT_BASE | stop DIR | kill-node DIR NODE | start-node DIR NODE}
 dir=${2:?DIR}
@@ -105,7 +107,7 @@ SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=256
 ReturnToService=2
 MinJobAge=300
-KillWait=5
+KillWait=30
 SlurmdTimeout=10
 InactiveLimit=0
 # The nodes say they have 4 CPUs each on a 2-core machine: oversubscribed on purpose.
