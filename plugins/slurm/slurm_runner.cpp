@@ -171,6 +171,7 @@ public:
             if (!comment || known.count(comment->instance_id) || job.name != job_name(options_.job_name_prefix, comment->instance_id))
                 continue;
             if (job_waiting(job.state)) {
+                if (comment->started_at_ms >= created_at_ms_) continue;  // this runner's, about to be in its table
                 host_.info("cancelling job ", job.id, " (", job.name, "): an earlier host submitted it and it has not started");
                 slurm("scancel", {std::to_string(job.id)});
                 continue;
@@ -369,7 +370,9 @@ private:
                 throw Error(ProcessError::Configuration, "sbatch refused the job for " + config.model_name + ": " + text);
             throw Error(ProcessError::StartFailed, "sbatch failed for " + config.model_name + ": " + text);
         }
-        inst->job_id = r.out.front().substr(0, r.out.front().find(';'));
+        inst->job_id = r.out.front().substr(0, r.out.front().find(';'));  // "ID" or "ID;cluster"
+        if (inst->job_id.empty() || inst->job_id.find_first_not_of("0123456789") != std::string::npos)
+            throw Error(ProcessError::StartFailed, "sbatch answered no job id for " + config.model_name + ": " + r.stdout_text());
         handle.runner_data = boost::json::object{{"job_id", inst->job_id}, {"job_name", name}, {"cluster", options_.cluster_name}};
         if (!instances_.insert(id, inst)) {
             slurm("scancel", {inst->job_id});
@@ -439,7 +442,12 @@ private:
             std::this_thread::sleep_for(pause);
             pause = std::min<std::chrono::milliseconds>(pause * 2, 1s);
         }
-        if (inst->exited || job_ended(inst->job.state)) {
+        bool ended = inst->exited;
+        {
+            std::lock_guard lock(inst->mutex);
+            ended = ended || job_ended(inst->job.state);
+        }
+        if (ended) {
             asio::post(io_.context(), [this, inst] { check(inst); });
             outcome.wait_for(kCommandTimeout);
         }
@@ -654,6 +662,7 @@ private:
     sdk::Host host_;
     SlurmOptions options_;
     std::vector<std::string> env_;  // Slurm's commands' environment
+    const int64_t created_at_ms_ = plugin_common::unix_time_ms();
     std::mutex mutex_;
     std::map<std::string, std::string> node_addresses_;
     plugin_common::OncePerKey<std::string, llama::ServerFeatures> features_;

@@ -13,6 +13,7 @@
 
 #include <unistd.h>
 #include <filesystem>
+#include <future>
 #include <mutex>
 
 namespace corral::scheduler {
@@ -220,6 +221,60 @@ TEST_F(SchedulerTest, APinToNoDeviceFailsTheWaitersWithTheReason) {
     EXPECT_EQ(refusal.code, "model_unplaceable");
     EXPECT_THAT(refusal.message, HasSubstr("\"cuda:9\" is no device of machine local"));
     EXPECT_EQ(state("nowhere"), "unloaded");
+}
+
+// A runner's "status" lines while its start() waits (a cluster queue's reason) are the starting
+// model's message; once it serves, the handle's runner_data is its runner_details.
+TEST_F(SchedulerTest, ARunnersStatusLineIsTheStartingModelsMessage) {
+    std::promise<void> release;
+    auto released = release.get_future().share();
+    struct Release {  // a failed assertion must not leave the worker blocked in start()
+        std::promise<void>& p;
+        ~Release() {
+            try {
+                p.set_value();
+            } catch (const std::future_error&) {
+            }
+        }
+    } guard{release};
+    EXPECT_CALL(*remote_, start(_)).WillOnce([this, released](const sdk::ServerConfig& c) {
+        {
+            std::lock_guard lock(mutex_);
+            started_.push_back(c);
+        }
+        released.wait();
+        return sdk::ProcessHandle{c.instance_id,
+                                  c.model_name,
+                                  "box2",
+                                  std::nullopt,
+                                  "http://127.0.0.1:9",
+                                  0,
+                                  boost::json::object{{"job_id", "12"}, {"node", "c2"}}};
+    });
+    configure({model("cluster", 10, "box2")});
+    ASSERT_FALSE(scheduler_.load("cluster"));
+    std::string id;
+    ASSERT_TRUE(run_until([&] {
+        std::lock_guard lock(mutex_);
+        if (!started_.empty()) id = started_.back().instance_id;
+        return !id.empty();
+    }));
+    const std::string line = "job 12 waits in the queue (PENDING: Resources)";
+    supervisor_.on_runner_event(
+        {plugins::RunnerEvent::Kind::LogLine, "gmock", id, boost::json::object{{"stream", "status"}, {"line", line}}});
+    auto starting = scheduler_.describe(*scheduler_.find("cluster"));
+    EXPECT_EQ(starting.state, "starting");
+    EXPECT_EQ(starting.message, line);
+    // The server's own output is not a message.
+    supervisor_.on_runner_event(
+        {plugins::RunnerEvent::Kind::LogLine, "gmock", id, boost::json::object{{"stream", "stderr"}, {"line", "x"}}});
+    EXPECT_EQ(scheduler_.describe(*scheduler_.find("cluster")).message, line);
+
+    release.set_value();
+    ASSERT_TRUE(run_until([&] { return ready("cluster"); }));
+    auto serving = scheduler_.describe(*scheduler_.find("cluster"));
+    EXPECT_EQ(serving.runner_details.at("node"), "c2");
+    EXPECT_EQ(serving.runner_details.at("job_id"), "12");
 }
 
 TEST_F(SchedulerTest, MaxLoadedCountsEveryMachine) {
