@@ -1,5 +1,6 @@
 // The key corral sends to each model server: configured, or derived from a secret in the state dir.
 #include "supervisor/server_key.hpp"
+#include "scratch_dir.hpp"
 #include "state/server_keys.hpp"
 
 #include <gtest/gtest.h>
@@ -43,16 +44,9 @@ TEST(ServerKey, ConfiguredKeysAreFoundAsLlamaServerReadsThem) {
     fs::remove(file);
 }
 
-class ServerKeysDir : public ::testing::Test {
+class ServerKeysDir : public test::ScratchDirTest {
 protected:
-    void SetUp() override {
-        dir_ = fs::temp_directory_path() /
-               ("corral-server-keys-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fs::remove_all(dir_);
-        fs::create_directories(dir_);
-    }
-    void TearDown() override { fs::remove_all(dir_); }
-    fs::path dir_;
+    ServerKeysDir() : ScratchDirTest("corral-server-keys") {}
 };
 
 TEST_F(ServerKeysDir, KeysAreStablePerInstanceAndSecretPerStateDir) {

@@ -4,6 +4,7 @@
 #include "slurm_jobs.hpp"
 #include "hostile_words.hpp"
 #include "process.hpp"
+#include "scratch_dir.hpp"
 #include "slurm_options.hpp"
 
 #include <corral/sdk/json.hpp>
@@ -202,19 +203,16 @@ TEST(SlurmJobs, NodeAddressesFromSinfo) {
 }
 
 // The job script on a "node": bash with scontrol and srun stand-ins that record what they were given.
-class JobScriptRun : public ::testing::Test {
+class JobScriptRun : public test::ScratchDirTest {
 protected:
+    JobScriptRun() : ScratchDirTest("corral-slurm-test") {}
     void SetUp() override {
-        dir_ = fs::temp_directory_path() /
-               ("corral-slurm-test-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fs::remove_all(dir_);
+        ScratchDirTest::SetUp();
         fs::create_directories(dir_ / "bin");
         write_tool("scontrol", "printf '%s\\n' \"$@\" > \"$RECORD/scontrol\"\n");
         write_tool("srun", "printf '%s\\n' \"$@\" > \"$RECORD/srun\"\n");
         write_tool("llama-server", "exit 0\n");
     }
-    void TearDown() override { fs::remove_all(dir_); }
-
     void write_tool(const std::string& name, const std::string& body) {
         auto path = dir_ / "bin" / name;
         std::ofstream(path) << "#!/bin/sh\n" << body;
@@ -250,8 +248,6 @@ protected:
         s.comment = {"m-1", "m", 5, std::nullopt};
         return s;
     }
-
-    fs::path dir_;
 };
 
 TEST_F(JobScriptRun, PublishesAFreePortAndRunsTheServerAsStepZero) {

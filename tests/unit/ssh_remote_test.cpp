@@ -3,6 +3,7 @@
 #include "hostile_words.hpp"
 #include "process.hpp"
 #include "remote_scripts.hpp"
+#include "scratch_dir.hpp"
 #include "shell_quote.hpp"
 
 #include <gmock/gmock.h>
@@ -33,17 +34,10 @@ test::ProcessResult remote_sh(const std::string& command, const fs::path& cwd, c
         {"/bin/sh", "-c", "cd " + shell_quote(cwd.string()) + " && printf '%s' " + shell_quote(input) + " | " + command});
 }
 
-class ScratchDir : public ::testing::Test {
+class ScratchDir : public test::ScratchDirTest {
 protected:
-    void SetUp() override {
-        dir_ = fs::temp_directory_path() /
-               ("corral-ssh-test-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fs::remove_all(dir_);
-        fs::create_directories(dir_);
-    }
-    void TearDown() override { fs::remove_all(dir_); }
+    ScratchDir() : ScratchDirTest("corral-ssh-test") {}
     bool canary_exists() const { return fs::exists(dir_ / "CANARY"); }
-    fs::path dir_;
 };
 
 using ShellQuote = ScratchDir;
