@@ -170,10 +170,10 @@ TEST_F(Hygiene, StalledReadersLoseTheirModelSlot) {
     stalled.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
                  std::to_string(body.size()) + "\r\n\r\n" + body);
     ASSERT_TRUE(eventually([&] { return corral.model("toy").at("in_flight").as_int64() == 1; }));
-    const auto start = std::chrono::steady_clock::now();
+    // The stream cannot end while its reader reads nothing, so an answer within the queue's 20 s
+    // means the write deadline freed the slot (no wall-clock bound of its own: it flaked under ASan).
     auto next = corral.post("/v1/chat/completions", chat("toy", 2, false));
     EXPECT_EQ(next.status, 200) << next.body;
-    EXPECT_LT(std::chrono::steady_clock::now() - start, 10s) << "the slot came free only when the stream ended";
     EXPECT_NE(corral.get("/metrics").body.find("corral_client_connections_closed_total{reason=\"write_timeout\"}"), std::string::npos);
 }
 
