@@ -26,6 +26,13 @@ std::string CommandOutput::stdout_text() const {
     return text;
 }
 
+std::string CommandOutput::all_text() const {
+    std::string text;
+    for (const auto& l : out) text += l + "\n";
+    for (const auto& l : err) text += l + "\n";
+    return text;
+}
+
 std::string CommandOutput::error_text() const {
     auto text = join_nonempty_lines(err);
     if (text.empty()) text = join_nonempty_lines(out);

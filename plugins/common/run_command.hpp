@@ -21,6 +21,7 @@ struct CommandOutput {
     bool ok() const { return code == 0; }
     std::string stdout_text() const;  // stdout lines joined with '\n'
     std::string error_text() const;   // stderr (else stdout, else the status) joined, for messages
+    std::string all_text() const;     // stdout's lines, then stderr's, each ending in '\n' (a --help may use either)
 };
 
 // Runs `binary args...` with `env` (the complete environment) on `io` (run by another thread) and

@@ -253,13 +253,10 @@ private:
         return features_.get(options.image + "\n" + options.binary, [&] {
             auto r = engine_run(engine, engine_args(options, {"run", "--rm", "--pull", options.pull, "--network", "none", "--entrypoint",
                                                               options.binary, options.image, "--help"}));
-            std::string text;
-            for (const auto& l : r.out) text += l + "\n";
-            for (const auto& l : r.err) text += l + "\n";
             if (!r.ok())
                 host_.debug("`", options.binary, " --help` in ", options.image, " failed (", r.error_text(),
                             "); assuming no optional features");
-            return llama::parse_help(text);
+            return llama::parse_help(r.all_text());
         });
     }
 

@@ -1,9 +1,9 @@
 #include "remote_scripts.hpp"
 
+#include "percent_escape.hpp"
 #include "shell_quote.hpp"
 
 #include <charconv>
-#include <cstdio>
 #include <stdexcept>
 
 namespace corral::ssh {
@@ -117,18 +117,9 @@ std::vector<std::string> env_words(const std::map<std::string, std::string>& env
 }  // namespace
 
 std::string instance_dir_name(const std::string& instance_id) {
-    std::string out;
-    for (unsigned char c : instance_id) {
-        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-                     (c == '.' && !out.empty());
-        if (plain) {
-            out += static_cast<char>(c);
-        } else {
-            char buf[4];
-            std::snprintf(buf, sizeof buf, "%%%02X", c);
-            out += buf;
-        }
-    }
+    auto out = plugin_common::percent_escape(instance_id, [](unsigned char c, bool first) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || (c == '.' && !first);
+    });
     return out.empty() ? "%" : out;
 }
 
