@@ -1,5 +1,6 @@
 #include "slurm_jobs.hpp"
 
+#include "percent_escape.hpp"
 #include "shell_quote.hpp"
 
 #include <boost/json.hpp>
@@ -17,34 +18,7 @@ bool plain(char c) {
 }
 
 std::string escape(const std::string& value) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (char c : value) {
-        if (plain(c)) {
-            out += c;
-        } else {
-            out += '%';
-            out += hex[static_cast<unsigned char>(c) >> 4];
-            out += hex[static_cast<unsigned char>(c) & 15];
-        }
-    }
-    return out;
-}
-
-std::optional<std::string> unescape(const std::string& value) {
-    std::string out;
-    for (std::size_t i = 0; i < value.size(); ++i) {
-        if (value[i] != '%') {
-            out += value[i];
-            continue;
-        }
-        if (i + 2 >= value.size()) return std::nullopt;
-        if (!std::isxdigit(static_cast<unsigned char>(value[i + 1])) || !std::isxdigit(static_cast<unsigned char>(value[i + 2])))
-            return std::nullopt;
-        out += static_cast<char>(std::stoi(value.substr(i + 1, 2), nullptr, 16));
-        i += 2;
-    }
-    return out;
+    return plugin_common::percent_escape(value, [](unsigned char c, bool) { return plain(static_cast<char>(c)); });
 }
 
 constexpr std::string_view kCommentMark = "corral";
@@ -108,7 +82,7 @@ std::optional<JobComment> parse_comment(const std::string& text) {
         auto eq = field.find('=');
         if (eq == std::string::npos) continue;
         auto key = field.substr(0, eq);
-        auto value = unescape(field.substr(eq + 1));
+        auto value = plugin_common::percent_unescape(field.substr(eq + 1));
         if (!value) return std::nullopt;
         try {
             if (key == "instance") {
@@ -221,6 +195,23 @@ std::vector<JobInfo> parse_squeue_json(const std::string& text) {
         out.push_back(std::move(info));
     }
     return out;
+}
+
+std::optional<JobInfo> parse_squeue_line(const std::string& line) {
+    std::vector<std::string> fields;
+    std::size_t at = 0;
+    for (int i = 0; i < 3; ++i) {
+        auto bar = line.find('|', at);
+        if (bar == std::string::npos) return std::nullopt;
+        fields.push_back(line.substr(at, bar - at));
+        at = bar + 1;
+    }
+    JobInfo job;
+    job.state = fields[0];
+    job.reason = fields[1];
+    job.batch_host = fields[2];
+    job.comment = line.substr(at);  // the last field: corral's comments hold no '|' (escaped)
+    return job;
 }
 
 std::map<std::string, std::string> parse_node_addresses(const std::string& text) {

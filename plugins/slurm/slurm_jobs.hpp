@@ -82,6 +82,11 @@ struct JobInfo {
 // std::runtime_error for anything else.
 std::vector<JobInfo> parse_squeue_json(const std::string& text);
 
+// One job as `squeue --noheader --format=<kSqueueLineFormat>` prints it (state, reason, batch host
+// and comment: what a start waits on, cheaper than the JSON); nullopt for another line.
+inline constexpr const char* kSqueueLineFormat = "%T|%r|%B|%k";
+std::optional<JobInfo> parse_squeue_line(const std::string& line);
+
 // The address of each node (sinfo --json: nodes[].name -> address). Throws std::runtime_error.
 std::map<std::string, std::string> parse_node_addresses(const std::string& text);
 

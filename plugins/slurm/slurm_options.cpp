@@ -55,7 +55,7 @@ void check_word(const std::string& value, const std::string& path) {
         if (c <= ' ' || c == 0x7f) throw JsonPathError(path, "must not contain spaces or control characters");
 }
 
-bool all_of(const std::string& s, const char* allowed) {
+bool made_of(const std::string& s, const char* allowed) {
     return std::all_of(s.begin(), s.end(), [&](char c) { return std::isalnum(static_cast<unsigned char>(c)) || std::strchr(allowed, c); });
 }
 
@@ -72,7 +72,7 @@ void read_job_part(sdk::FieldReader& r, SlurmOptions& o, const std::string& path
         auto upper = o.time_limit;
         std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
         if (upper != "UNLIMITED" && upper != "INFINITE" &&
-            !(std::isdigit(static_cast<unsigned char>(o.time_limit.front())) && all_of(o.time_limit, ":-")))
+            !(std::isdigit(static_cast<unsigned char>(o.time_limit.front())) && made_of(o.time_limit, ":-")))
             throw JsonPathError(json_path_join(path, "time_limit"),
                                 "expected minutes, [D-]HH:MM[:SS] or UNLIMITED, got \"" + o.time_limit + "\"");
     }
@@ -104,7 +104,7 @@ void read_job_part(sdk::FieldReader& r, SlurmOptions& o, const std::string& path
         throw JsonPathError(json_path_join(path, "working_dir"), "expected a directory");
     plugin_common::read_env(r, "env", o.env);
     for (const auto& [name, value] : o.env) {
-        if (!all_of(name, "_") || std::isdigit(static_cast<unsigned char>(name.front())))
+        if (!made_of(name, "_") || std::isdigit(static_cast<unsigned char>(name.front())))
             throw JsonPathError(json_path_join(json_path_join(path, "env"), name), "not a variable name");
         if (name.rfind("SLURM_", 0) == 0)
             throw JsonPathError(json_path_join(json_path_join(path, "env"), name),
@@ -188,7 +188,7 @@ SlurmOptions parse_runner_options(const boost::json::object& options, const std:
     r.optional_or_keep("slurm_conf", o.slurm_conf);
     r.optional_or_keep("commands_dir", o.commands_dir);
     r.optional_or_keep("job_name_prefix", o.job_name_prefix);
-    if (o.job_name_prefix.empty() || !all_of(o.job_name_prefix, "._-") || o.job_name_prefix.front() == '-')
+    if (o.job_name_prefix.empty() || !made_of(o.job_name_prefix, "._-") || o.job_name_prefix.front() == '-')
         throw JsonPathError(json_path_join(path, "job_name_prefix"), "expected letters, digits, '.', '_' or '-' (not first)");
     r.optional_or_keep("cluster_name", o.cluster_name);
     if (o.cluster_name.empty()) throw JsonPathError(json_path_join(path, "cluster_name"), "must not be empty");

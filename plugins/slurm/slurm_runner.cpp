@@ -77,10 +77,7 @@ struct Instance {
 class SlurmRunner final : public sdk::ProcessRunner {
 public:
     SlurmRunner(sdk::Host host, const boost::json::object& options)
-        : host_(host), options_(parse_runner_options(options, "options")), poll_timer_(io_.context()) {
-        std::vector<std::pair<std::string, std::string>> extra;
-        if (!options_.slurm_conf.empty()) extra.emplace_back("SLURM_CONF", options_.slurm_conf);
-        env_ = plugin_common::environment_with(extra);
+        : host_(host), options_(parse_runner_options(options, "options")), env_(environment({})), poll_timer_(io_.context()) {
         asio::post(io_.context(), [this] { schedule_poll(); });
     }
 
@@ -213,6 +210,12 @@ public:
 private:
     // ---- Slurm's commands ----------------------------------------------------------------------
 
+    // This process's environment with `extra` and the configured SLURM_CONF.
+    std::vector<std::string> environment(std::vector<std::pair<std::string, std::string>> extra) const {
+        if (!options_.slurm_conf.empty()) extra.emplace_back("SLURM_CONF", options_.slurm_conf);
+        return plugin_common::environment_with(extra);
+    }
+
     std::filesystem::path command(const std::string& name) {
         auto path = options_.commands_dir.empty() ? name : (std::filesystem::path(options_.commands_dir) / name).string();
         if (auto found = plugin_common::find_executable(path)) return *found;
@@ -245,23 +248,9 @@ private:
 
     // One job's state, from squeue's one-line format (cheaper than its JSON while a start waits).
     std::optional<JobInfo> job_state(const std::string& job_id) {
-        auto r = slurm("squeue", {"--noheader", "--jobs=" + job_id, "--states=all", "--format=%T|%r|%B|%k"});
+        auto r = slurm("squeue", {"--noheader", "--jobs=" + job_id, "--states=all", std::string("--format=") + kSqueueLineFormat});
         if (!r.ok() || r.out.empty()) return std::nullopt;
-        const auto& line = r.out.front();
-        JobInfo job;
-        std::size_t at = 0;
-        std::vector<std::string> fields;
-        for (int i = 0; i < 3; ++i) {
-            auto bar = line.find('|', at);
-            if (bar == std::string::npos) return std::nullopt;
-            fields.push_back(line.substr(at, bar - at));
-            at = bar + 1;
-        }
-        job.state = fields[0];
-        job.reason = fields[1];
-        job.batch_host = fields[2];
-        job.comment = line.substr(at);
-        return job;
+        return parse_squeue_line(r.out.front());
     }
 
     std::string node_address(const std::string& node) {
@@ -320,11 +309,7 @@ private:
                 host_.debug(options.binary, " is not on this machine: assuming no optional llama-server features");
                 return llama::ServerFeatures{};
             }
-            auto r = plugin_common::run_command(io_.context(), *binary, {"--help"}, env_, kCommandTimeout);
-            std::string text;
-            for (const auto& l : r.out) text += l + "\n";
-            for (const auto& l : r.err) text += l + "\n";
-            return llama::parse_help(text);
+            return llama::parse_help(plugin_common::run_command(io_.context(), *binary, {"--help"}, env_, kCommandTimeout).all_text());
         });
     }
 
@@ -360,8 +345,7 @@ private:
         // The server's environment (its key among it) travels in sbatch's: never on a command line.
         std::vector<std::pair<std::string, std::string>> extra(options.env.begin(), options.env.end());
         extra.insert(extra.end(), config.env.begin(), config.env.end());
-        if (!options_.slurm_conf.empty()) extra.emplace_back("SLURM_CONF", options_.slurm_conf);
-        auto env = plugin_common::environment_with(extra);
+        auto env = environment(std::move(extra));
         auto r = slurm("sbatch", sbatch_arguments(options, name, format_comment(script.comment)), &env, job_script(script));
         if (!r.ok() || r.out.empty() || r.out.front().empty()) {
             auto text = r.error_text();
@@ -373,7 +357,9 @@ private:
         inst->job_id = r.out.front().substr(0, r.out.front().find(';'));  // "ID" or "ID;cluster"
         if (inst->job_id.empty() || inst->job_id.find_first_not_of("0123456789") != std::string::npos)
             throw Error(ProcessError::StartFailed, "sbatch answered no job id for " + config.model_name + ": " + r.stdout_text());
-        handle.runner_data = boost::json::object{{"job_id", inst->job_id}, {"job_name", name}, {"cluster", options_.cluster_name}};
+        JobInfo submitted;
+        submitted.name = name;
+        handle.runner_data = runner_data(inst->job_id, submitted);
         if (!instances_.insert(id, inst)) {
             slurm("scancel", {inst->job_id});
             throw Error(ProcessError::StartFailed, "instance id " + id + " is already running");

@@ -177,6 +177,25 @@ TEST(SlurmJobs, ReadsSqueueJsonOfBothGenerations) {
     EXPECT_THROW(parse_squeue_json(R"({"errors": []})"), std::runtime_error);
 }
 
+TEST(SlurmJobs, ReadsSqueuesOneLineFormat) {
+    auto job = parse_squeue_line("RUNNING|None|c2|corral;instance=a%7Cb;model=m;started=5;port=4000");
+    ASSERT_TRUE(job);
+    EXPECT_EQ(job->state, "RUNNING");
+    EXPECT_EQ(job->reason, "None");
+    EXPECT_EQ(job->batch_host, "c2");
+    auto comment = parse_comment(job->comment);
+    ASSERT_TRUE(comment);
+    EXPECT_EQ(comment->instance_id, "a|b");
+    EXPECT_EQ(comment->port, 4000);
+    auto pending = parse_squeue_line("PENDING|Resources||");
+    ASSERT_TRUE(pending);
+    EXPECT_TRUE(job_waiting(pending->state));
+    EXPECT_EQ(pending->batch_host, "");
+    EXPECT_EQ(pending->comment, "");
+    EXPECT_FALSE(parse_squeue_line("slurm_load_jobs error: Invalid job id specified"));
+    EXPECT_FALSE(parse_squeue_line("RUNNING|None"));
+}
+
 TEST(SlurmJobs, ExitStatusesFromRawWaitStatuses) {
     auto status = [](int64_t raw) {
         JobInfo j;
