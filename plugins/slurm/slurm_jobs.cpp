@@ -121,10 +121,12 @@ std::string job_script(const JobScript& s) {
     out += "binary=" + shell_quote(s.binary) + "\n";
     out += "command -v \"$binary\" >/dev/null 2>&1 || { echo \"corral: $binary not found on $where\" >&2; exit " +
            std::to_string(kScriptBinaryMissing) + "; }\n";
-    // A port nothing listens on: connecting is refused at once.
+    // A port nothing listens on (connecting is refused at once), probed from a place set by the job
+    // id: jobs starting together on one node begin at different ports (random picks collided, and
+    // both servers found their port free before either bound it).
     out += "port=\n";
-    out += "for try in $(seq 1 100); do\n";
-    out += "  p=$((" + std::to_string(s.port_first) + " + (RANDOM * 32768 + RANDOM) % " +
+    out += "for try in $(seq 0 99); do\n";
+    out += "  p=$((" + std::to_string(s.port_first) + " + (${SLURM_JOB_ID:-0} + try) % " +
            std::to_string(static_cast<unsigned>(s.port_last) - s.port_first + 1) + "))\n";
     out += "  if ! (exec 3<>\"/dev/tcp/127.0.0.1/$p\") 2>/dev/null; then port=$p; break; fi\n";
     out += "done\n";

@@ -279,8 +279,7 @@ TEST_F(JobScriptRun, PublishesAFreePortAndRunsTheServerAsStepZero) {
     ASSERT_THAT(scontrol[2], StartsWith("Comment=corral;instance=m-1;model=m;started=5;port="));
     auto comment = parse_comment(scontrol[2].substr(8));
     ASSERT_TRUE(comment && comment->port);
-    EXPECT_GE(*comment->port, 45000);
-    EXPECT_LE(*comment->port, 45009);
+    EXPECT_EQ(*comment->port, 45002) << "job 42's place in 45000-45009";
     EXPECT_THAT(lines("srun"),
                 ElementsAre("--unbuffered", "--nodes=1", "--ntasks=1", "--cpus-per-task=3", "--kill-on-bad-exit=1", "--", "llama-server",
                             "--model", (dir_ / "model.gguf").string(), "--port", std::to_string(*comment->port), "--alias", "m"));
