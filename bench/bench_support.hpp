@@ -66,6 +66,7 @@ public:
                 const std::string& more = "");
     ~CorralServe();
     uint16_t port() const { return port_; }
+    fs::path state_dir() const { return config_.parent_path() / "state"; }
     int pid() const { return process_->pid(); }
     double startup_ms() const { return startup_ms_; }  // spawn until it printed that it serves
     boost::json::value status() const;

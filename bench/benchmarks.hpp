@@ -21,6 +21,9 @@ std::string tiny_model(const BenchEnv& env, const std::string& name, const std::
 
 // Waits (up to a minute) for a preloaded model to be ready; returns its server's endpoint.
 std::string wait_ready(const CorralServe& corral, const std::string& model);
+// The key a running model's server takes (llama-server's --api-key: corral starts every server with
+// one), derived the way corral derives it, so "direct" and nginx rows reach the server as corral does.
+std::string server_key(const CorralServe& corral, const std::string& model);
 
 // Streams a chat request and returns the milliseconds until the response header (the first byte).
 double time_to_first_byte(uint16_t port, const std::string& model);

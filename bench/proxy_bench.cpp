@@ -11,8 +11,9 @@
 namespace corral::bench {
 namespace {
 
-// nginx as a keep-alive reverse proxy to one upstream, one worker (corral serves on one I/O thread).
-void write_nginx_config(const fs::path& dir, uint16_t listen, uint16_t upstream) {
+// nginx as a keep-alive reverse proxy to one upstream, one worker (corral serves on one I/O thread),
+// sending the server's key as corral does.
+void write_nginx_config(const fs::path& dir, uint16_t listen, uint16_t upstream, const std::string& key) {
     fs::create_directories(dir / "tmp");
     std::ofstream(dir / "nginx.conf") << "daemon off;\nworker_processes 1;\npid " << (dir / "nginx.pid").string()
                                       << ";\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
@@ -21,7 +22,9 @@ void write_nginx_config(const fs::path& dir, uint16_t listen, uint16_t upstream)
                                       << "; keepalive 128; }\n"
                                       << "  server {\n    listen 127.0.0.1:" << listen << ";\n    location / {\n"
                                       << "      proxy_pass http://llama;\n      proxy_http_version 1.1;\n"
-                                      << "      proxy_set_header Connection \"\";\n      proxy_buffering off;\n    }\n  }\n}\n";
+                                      << "      proxy_set_header Connection \"\";\n      proxy_set_header Authorization \"Bearer " << key
+                                      << "\";\n"
+                                      << "      proxy_buffering off;\n    }\n  }\n}\n";
 }
 
 uint16_t port_of(const std::string& endpoint) {
@@ -46,9 +49,10 @@ Section bench_proxy(const BenchEnv& env) {
     // The preloaded server: "direct" is this very server, so every target reaches the same one.
     const std::string endpoint = wait_ready(corral, "tiny-a");
     const uint16_t direct = port_of(endpoint);
+    const std::string key = server_key(corral, "tiny-a");
 
     const uint16_t nginx_port = free_port();
-    write_nginx_config(dir / "nginx", nginx_port, direct);
+    write_nginx_config(dir / "nginx", nginx_port, direct, key);
     Background nginx({"/usr/sbin/nginx", "-p", (dir / "nginx").string(), "-c", (dir / "nginx" / "nginx.conf").string(), "-e",
                       (dir / "nginx" / "error.log").string()},
                      dir / "nginx" / "out.log");
@@ -87,7 +91,9 @@ Section bench_proxy(const BenchEnv& env) {
         for (int conns : {1, 8, 64}) {
             double direct_rps = 0;
             for (const auto& t : targets) {
-                auto r = run_wrk(dir, "http://127.0.0.1:" + std::to_string(t.port) + e.path, e.body, conns, env.seconds);
+                const bool to_server = std::string(t.name) == "direct";
+                auto r =
+                    run_wrk(dir, "http://127.0.0.1:" + std::to_string(t.port) + e.path, e.body, conns, env.seconds, to_server ? key : "");
                 if (std::string(t.name) == "direct") direct_rps = r.requests_per_second;
                 double ratio = direct_rps > 0 ? r.requests_per_second / direct_rps : 0;
                 s.rows.push_back({e.name, std::to_string(conns), t.name, fixed(r.requests_per_second, 0), fixed(ratio, 2),

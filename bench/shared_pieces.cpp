@@ -1,6 +1,7 @@
 // Pieces the benchmark sections share.
 #include "benchmarks.hpp"
 #include "http_client.hpp"
+#include "state/server_keys.hpp"
 
 #include <functional>
 #include <thread>
@@ -23,6 +24,11 @@ std::string wait_ready(const CorralServe& corral, const std::string& model) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     throw std::runtime_error(model + " did not become ready");
+}
+
+std::string server_key(const CorralServe& corral, const std::string& model) {
+    const auto m = corral.model(model);
+    return state::ServerKeys(corral.state_dir()).key_for(std::string(m.at("instance").as_string()));
 }
 
 double time_to_first_byte(uint16_t port, const std::string& model) {

@@ -102,15 +102,16 @@ asio::awaitable<void> client(asio::ip::tcp::endpoint endpoint, std::string reque
 
 }  // namespace
 
-StreamLoadResult run_stream_load(const std::string& host, uint16_t port, const std::string& body, int clients,
+StreamLoadResult run_stream_load(const std::string& host, uint16_t port, const std::string& body, int clients, const std::string& key,
                                  std::chrono::seconds timeout) {
     asio::io_context io(1);
     StreamLoadResult result;
     result.clients = clients;
     asio::ip::tcp::endpoint endpoint(asio::ip::make_address(host), port);
     std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: " + host +
-                          "\r\nContent-Type: application/json\r\nConnection: close\r\n" + "Content-Length: " + std::to_string(body.size()) +
-                          "\r\n\r\n" + body;
+                          "\r\nContent-Type: application/json\r\nConnection: close\r\n" +
+                          (key.empty() ? std::string() : "Authorization: Bearer " + key + "\r\n") +
+                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
     const auto started = clock::now();
     for (int i = 0; i < clients; ++i) asio::co_spawn(io, client(endpoint, request, result), asio::detached);
     io.run_for(timeout);

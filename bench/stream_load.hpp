@@ -20,8 +20,9 @@ struct StreamLoadResult {
 };
 
 // Starts `clients` streaming requests with `body` (a JSON chat request with "stream": true) to
-// http://host:port/v1/chat/completions at once and waits for all of them.
-StreamLoadResult run_stream_load(const std::string& host, uint16_t port, const std::string& body, int clients,
+// http://host:port/v1/chat/completions at once and waits for all of them (with `Authorization:
+// Bearer key` when a key is given).
+StreamLoadResult run_stream_load(const std::string& host, uint16_t port, const std::string& body, int clients, const std::string& key = "",
                                  std::chrono::seconds timeout = std::chrono::seconds(120));
 
 }  // namespace corral::bench

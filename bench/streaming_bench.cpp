@@ -21,11 +21,12 @@ Section bench_streaming(const BenchEnv& env) {
     std::string host;
     uint16_t direct = 0;
     test::split_endpoint(endpoint, host, direct);
+    const std::string key = server_key(corral, "tiny-a");
 
     const std::string body = R"({"model": "tiny-a", "max_tokens": 32, "stream": true, "messages": [{"role": "user", "content": "hello"}]})";
     const int clients = 256;
     for (auto [name, port] : {std::pair<const char*, uint16_t>{"direct", direct}, {"corral", corral.port()}}) {
-        auto r = run_stream_load("127.0.0.1", port, body, clients);
+        auto r = run_stream_load("127.0.0.1", port, body, clients, port == direct ? key : "");
         auto ttft = stats_of(r.ttft_ms), gap = stats_of(r.gap_ms);
         double tps = r.seconds > 0 ? static_cast<double>(r.tokens) / r.seconds : 0;
         s.rows.push_back({name, std::to_string(r.errors), fixed(tps, 0), fixed(ttft.median, 1), fixed(ttft.p99, 1), fixed(gap.median, 2),

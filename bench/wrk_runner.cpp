@@ -49,10 +49,13 @@ WrkResult parse_wrk(const std::string& report) {
     return r;
 }
 
-WrkResult run_wrk(const fs::path& work, const std::string& url, const std::string& body, int connections, int seconds) {
+WrkResult run_wrk(const fs::path& work, const std::string& url, const std::string& body, int connections, int seconds,
+                  const std::string& key) {
     auto script = work / "wrk-post.lua";
-    std::ofstream(script) << "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = " << lua_string(body)
-                          << "\n";
+    std::ofstream lua(script);
+    lua << "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = " << lua_string(body) << "\n";
+    if (!key.empty()) lua << "wrk.headers[\"Authorization\"] = " << lua_string("Bearer " + key) << "\n";
+    lua.close();
     auto r = test::run_process({"/usr/bin/wrk", "-t", std::to_string(std::min(connections, 2)), "-c", std::to_string(connections), "-d",
                                 std::to_string(seconds) + "s", "--latency", "-s", script.string(), url});
     if (r.exit_code != 0) throw std::runtime_error("wrk failed: " + r.err + r.out);

@@ -15,8 +15,10 @@ struct WrkResult {
     std::string raw;      // wrk's own report, kept for the JSON
 };
 
-// POSTs `body` (JSON) to `url` over `connections` keep-alive connections for `seconds`.
-WrkResult run_wrk(const fs::path& work, const std::string& url, const std::string& body, int connections, int seconds);
+// POSTs `body` (JSON) to `url` over `connections` keep-alive connections for `seconds`, with
+// `Authorization: Bearer key` when a key is given.
+WrkResult run_wrk(const fs::path& work, const std::string& url, const std::string& body, int connections, int seconds,
+                  const std::string& key = "");
 
 // Pure: wrk's --latency report to numbers (exposed for checking the parser).
 WrkResult parse_wrk(const std::string& report);
