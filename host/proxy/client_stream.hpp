@@ -34,6 +34,7 @@ public:
     void expires_after(Duration d) {
         tcp().expires_after(d);
     }
+    void expires_at(std::chrono::steady_clock::time_point t) { tcp().expires_at(t); }
     void expires_never() { tcp().expires_never(); }
     void cancel() { tcp().cancel(); }
 

@@ -42,8 +42,8 @@ boost::asio::awaitable<void> Exchange::write(http::response<http::string_body> r
         co_await http::async_write_header(stream, sr, boost::asio::use_awaitable);
         co_return;
     }
-    arm_write();
-    co_await http::async_write(stream, response, boost::asio::use_awaitable);
+    http::response_serializer<http::string_body> sr(response);
+    if (auto ec = co_await send(sr)) throw boost::system::system_error(ec);
 }
 
 boost::asio::awaitable<void> Exchange::write_json(http::status s, const boost::json::value& body) {
@@ -77,14 +77,12 @@ boost::asio::awaitable<void> Exchange::write_stream_header(const char* content_t
 
 boost::asio::awaitable<void> Exchange::write_chunk(std::string_view data) {
     if (data.empty()) co_return;
-    arm_write();
-    co_await boost::asio::async_write(stream, http::make_chunk(boost::asio::const_buffer(data.data(), data.size())),
-                                      boost::asio::use_awaitable);
+    if (auto ec = co_await send_buffers(http::make_chunk(boost::asio::const_buffer(data.data(), data.size()))))
+        throw boost::system::system_error(ec);
 }
 
 boost::asio::awaitable<void> Exchange::write_last_chunk() {
-    arm_write();
-    co_await boost::asio::async_write(stream, http::make_chunk_last(), boost::asio::use_awaitable);
+    if (auto ec = co_await send_buffers(http::make_chunk_last())) throw boost::system::system_error(ec);
 }
 
 boost::asio::awaitable<void> Exchange::write_error(int s, const std::string& message, const std::string& type, const std::string& code,

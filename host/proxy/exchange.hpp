@@ -4,8 +4,11 @@
 
 #include "proxy/client_stream.hpp"
 #include "proxy/http_text.hpp"
+#include "proxy/nonblocking_io.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/value.hpp>
 
@@ -56,9 +59,46 @@ struct Exchange {
     // Every write to the client is bounded: called before each one (a stalled reader times out
     // with beast::error::timeout and its connection closes).
     void arm_write() { stream.expires_after(write_timeout); }
+    // Writes the serializer's output to the client (up to the end of the body piece it holds):
+    // at once when the socket takes it all, else waiting under the write deadline (TLS always
+    // waits that way). An error is returned, not thrown; beast::error::timeout for a stalled reader.
+    template <class Serializer>
+    boost::asio::awaitable<boost::system::error_code> send(Serializer& serializer);
+    // The same for raw bytes (chunk framing and data).
+    template <class ConstBuffers>
+    boost::asio::awaitable<boost::system::error_code> send_buffers(const ConstBuffers& buffers);
     // {"error":{"message","type","code"}}, with Retry-After when given.
     boost::asio::awaitable<void> write_error(int status, const std::string& message, const std::string& type, const std::string& code,
                                              std::optional<int> retry_after = std::nullopt);
 };
+
+template <class Serializer>
+boost::asio::awaitable<boost::system::error_code> Exchange::send(Serializer& serializer) {
+    boost::system::error_code ec;
+    if (!stream.tls()) {
+        NonBlockingSocket socket(stream.tcp().socket());
+        http::write(socket, serializer, ec);
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec != boost::asio::error::would_block) co_return ec;
+    }
+    arm_write();
+    std::tie(ec, std::ignore) = co_await http::async_write(stream, serializer, boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (ec == http::error::need_buffer) ec = {};
+    co_return ec;
+}
+
+template <class ConstBuffers>
+boost::asio::awaitable<boost::system::error_code> Exchange::send_buffers(const ConstBuffers& buffers) {
+    boost::beast::buffers_suffix<ConstBuffers> rest(buffers);
+    boost::system::error_code ec;
+    if (!stream.tls()) {
+        NonBlockingSocket socket(stream.tcp().socket());
+        rest.consume(boost::asio::write(socket, buffers, ec));
+        if (ec != boost::asio::error::would_block) co_return ec;
+    }
+    arm_write();
+    std::tie(ec, std::ignore) = co_await boost::asio::async_write(stream, rest, boost::asio::as_tuple(boost::asio::use_awaitable));
+    co_return ec;
+}
 
 }  // namespace corral::proxy

@@ -1,83 +1,24 @@
 #include "proxy/forward.hpp"
 
 #include "logging/logging.hpp"
+#include "proxy/message_head.hpp"
+#include "proxy/nonblocking_io.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/json.hpp>
 
 #include <array>
+#include <span>
 
 namespace corral::proxy {
 namespace {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kTail = 16 * 1024;
-
-// Headers that describe one connection (RFC 9110 7.6.1), never relayed either way, plus those corral
-// sets itself: framing, Host, the client's credentials (the server gets corral's key instead) and
-// Expect (answered by corral's listener).
-bool hop_by_hop(http::field f, std::string_view name) {
-    switch (f) {
-        case http::field::connection:
-        case http::field::keep_alive:
-        case http::field::proxy_authenticate:
-        case http::field::proxy_authorization:
-        case http::field::proxy_connection:
-        case http::field::te:
-        case http::field::trailer:
-        case http::field::transfer_encoding:
-        case http::field::upgrade:
-        case http::field::content_length:
-        case http::field::host:
-        case http::field::expect:
-        case http::field::authorization:
-            return true;
-        default:
-            return beast::iequals(name, "x-api-key");
-    }
-}
-
-// The header names a Connection header lists are hop-by-hop too.
-template <class Fields>
-std::vector<std::string> connection_options(const Fields& fields) {
-    std::vector<std::string> names;
-    for (auto it = fields.find(http::field::connection); it != fields.end() && it->name() == http::field::connection; ++it) {
-        for (const auto& token : http::token_list(it->value())) names.emplace_back(token);
-    }
-    return names;
-}
-
-bool listed(const std::vector<std::string>& names, std::string_view name) {
-    for (const auto& n : names) {
-        if (beast::iequals(n, name)) return true;
-    }
-    return false;
-}
-
-http::request<http::string_body> upstream_request(Exchange& ex, const ForwardOptions& options) {
-    const auto target = options.target.empty() ? std::string(ex.request.target()) : options.target;
-    http::request<http::string_body> up{ex.request.method(), target, 11};
-    const auto connection_listed = connection_options(ex.request);
-    for (const auto& f : ex.request) {
-        if (hop_by_hop(f.name(), f.name_string()) || listed(connection_listed, f.name_string())) continue;
-        up.insert(f.name_string(), f.value());
-    }
-    up.set(http::field::host, host_header_of(options.endpoint));
-    if (!options.upstream_key.empty()) up.set(http::field::authorization, "Bearer " + options.upstream_key);
-    up.keep_alive(true);
-    up.body() = ex.request.body();
-    if (!up.body().empty() || ex.request.method() == http::verb::post || ex.request.method() == http::verb::put ||
-        ex.request.method() == http::verb::patch) {
-        up.prepare_payload();
-    }
-    return up;
-}
 
 void keep_tail(std::string& tail, const char* data, std::size_t n) {
     tail.append(data, n);
@@ -134,7 +75,9 @@ void read_timings(std::string_view tail, uint64_t& cached, uint64_t& evaluated) 
 
 asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const ForwardOptions& options) {
     ForwardResult result;
-    auto request = upstream_request(ex, options);
+    const std::string request_head = upstream_request_head(ex.request, ex.request.body().size(),
+                                                           options.target.empty() ? std::string_view(ex.request.target()) : options.target,
+                                                           host_header_of(options.endpoint), options.upstream_key);
     std::unique_ptr<UpstreamConnection> up;
     std::optional<http::response_parser<http::buffer_body>> parser_storage;
     auto fresh_parser = [&]() -> http::response_parser<http::buffer_body>& {
@@ -157,11 +100,17 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
             result.error = "cannot connect to the model server: " + e.code().message();
             co_return result;
         }
-        auto [wec, wn] = co_await http::async_write(up->stream, request, tuple_awaitable);
-        boost::system::error_code rec = wec;
+        auto& socket = up->stream.socket();
+        NonBlockingSocket server(socket);
+        // The header and the body in one write, the body from the client's request as it is.
+        const std::array<asio::const_buffer, 2> request_out{asio::buffer(request_head), asio::buffer(ex.request.body())};
+        beast::buffers_suffix<std::array<asio::const_buffer, 2>> unsent(request_out);
+        boost::system::error_code rec = co_await when_ready(
+            socket, socket.wait_write, [&](boost::system::error_code& ec) { unsent.consume(asio::write(server, unsent, ec)); });
         auto* fresh = &fresh_parser();
         if (ex.head()) fresh->skip(true);  // a response to HEAD has no body, whatever its Content-Length says
-        if (!rec) std::tie(rec, std::ignore) = co_await http::async_read_header(up->stream, up->buffer, *fresh, tuple_awaitable);
+        auto read_header = [&](boost::system::error_code& ec) { http::read_header(server, up->buffer, *fresh, ec); };
+        if (!rec) rec = co_await when_ready(socket, socket.wait_read, read_header);
         // Interim responses (RFC 9110 15.2) are not the answer: read on until the final one. 101 would
         // switch protocols, which corral does not relay.
         while (!rec && fresh->get().result_int() >= 100 && fresh->get().result_int() < 200) {
@@ -171,7 +120,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
             }
             fresh = &fresh_parser();
             if (ex.head()) fresh->skip(true);
-            std::tie(rec, std::ignore) = co_await http::async_read_header(up->stream, up->buffer, *fresh, tuple_awaitable);
+            rec = co_await when_ready(socket, socket.wait_read, read_header);
         }
         if (!rec) break;
         if (up->reused && attempt == 0 &&
@@ -196,45 +145,63 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     result.first_byte_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ex.received).count();
     const bool sse = beast::iequals(parser.get()[http::field::content_type].substr(0, 17), "text/event-stream");
 
-    http::response<http::buffer_body> out;
-    std::optional<http::response_serializer<http::buffer_body>> serializer;
+    // The client's header goes out with the first piece of body (one send instead of two per
+    // response: a server's header is followed at once by its body, or for SSE by its first event).
     const bool own_header = !options.headers_already_sent;
+    std::string head;  // unsent while not empty
+    bool chunked = !own_header;
     if (own_header) {
-        out.result(parser.get().result());
-        out.version(11);
-        const auto connection_listed = connection_options(parser.get());
-        for (const auto& f : parser.get()) {
-            if (hop_by_hop(f.name(), f.name_string()) || listed(connection_listed, f.name_string())) continue;
-            // CORS is corral's policy (cors_origins), not each server's.
-            if (f.name_string().size() > 15 && beast::iequals(f.name_string().substr(0, 15), "access-control-")) continue;
-            out.insert(f.name_string(), f.value());
-        }
-        for (const auto& [name, value] : ex.extra_headers) out.set(name, value);
-        out.keep_alive(ex.keep_alive && ex.request.keep_alive());
-        ex.keep_alive = out.keep_alive();
+        auto framing = BodyFraming::None;
         if (!parser.chunked() && parser.content_length()) {
-            out.content_length(*parser.content_length());
+            framing = BodyFraming::ContentLength;
         } else if (ex.request.method() != http::verb::head && result.status != 204 && result.status != 304) {
-            out.chunked(true);
+            framing = BodyFraming::Chunked;
         }
+        chunked = framing == BodyFraming::Chunked;
+        ex.keep_alive = ex.keep_alive && ex.request.keep_alive();
+        head = client_response_head(parser.get(), ex.extra_headers, ex.keep_alive, framing, parser.content_length().value_or(0));
         ex.status = result.status;
-        serializer.emplace(out);
-        out.body().data = nullptr;
-        out.body().more = true;
-        // The header goes out with the first piece of body (one send instead of two per response;
-        // a server's header is followed at once by its body, or for SSE by its first event).
     } else if (result.status != 200) {
         // The client already has a 200 SSE header (loading progress): report the failure as an event.
         co_await ex.write_chunk(sse_error_event("the model server answered " + std::to_string(result.status)));
     }
+    const bool relay_body = own_header || result.status == 200;
+
+    // Writes the header if still unsent, then `data` framed as the response needs, then the last
+    // chunk when `last`: one gather write.
+    static constexpr std::string_view kCrlf = "\r\n", kLastChunk = "0\r\n\r\n";
+    char size_line[20];
+    auto send = [&](std::string_view data, bool last) -> asio::awaitable<boost::system::error_code> {
+        std::array<asio::const_buffer, 5> out;
+        std::size_t n = 0;
+        if (!head.empty()) out[n++] = asio::buffer(head);
+        if (relay_body && !data.empty()) {
+            if (chunked) out[n++] = asio::buffer(chunk_size_line(data.size(), size_line));
+            out[n++] = asio::buffer(data);
+            if (chunked) out[n++] = asio::buffer(kCrlf);
+        }
+        if (relay_body && last && chunked) out[n++] = asio::buffer(kLastChunk);
+        if (n == 0) co_return boost::system::error_code{};
+        const auto ec = co_await ex.send_buffers(std::span<const asio::const_buffer>(out.data(), n));
+        if (!ec) head.clear();
+        co_return ec;
+    };
+    auto client_gone = [&](const boost::system::error_code& ec) {
+        result.outcome = ForwardResult::Outcome::ClientGone;  // `up` closes with the caller's scope: the server stops generating
+        result.client_timed_out = ec == beast::error::timeout;
+    };
 
     std::array<char, 16 * 1024> buf;
     std::string tail;
     bool upstream_ok = true;
+    bool ended = false;  // the last chunk was sent
+    auto& socket = up->stream.socket();
+    NonBlockingSocket server(socket);
+    auto read_body = [&](boost::system::error_code& ec) { http::read_some(server, up->buffer, parser, ec); };
     while (!parser.is_done()) {
         parser.get().body().data = buf.data();
         parser.get().body().size = buf.size();
-        auto [rec, rn] = co_await http::async_read_some(up->stream, up->buffer, parser, tuple_awaitable);
+        auto rec = co_await when_ready(socket, socket.wait_read, read_body);
         if (rec == http::error::need_buffer) rec = {};
         if (rec) {
             upstream_ok = false;
@@ -244,24 +211,13 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         const std::size_t got = buf.size() - parser.get().body().size;
         if (got == 0) continue;
         keep_tail(tail, buf.data(), got);
-        boost::system::error_code wec;
-        if (own_header) {
-            out.body().data = buf.data();
-            out.body().size = got;
-            out.body().more = true;
-            ex.arm_write();
-            std::tie(wec, std::ignore) = co_await http::async_write(ex.stream, *serializer, tuple_awaitable);
-            if (wec == http::error::need_buffer) wec = {};
-        } else if (result.status == 200) {
-            ex.arm_write();
-            std::tie(wec, std::ignore) =
-                co_await asio::async_write(ex.stream, http::make_chunk(asio::const_buffer(buf.data(), got)), tuple_awaitable);
-        }
-        if (wec) {
-            result.outcome = ForwardResult::Outcome::ClientGone;  // `up` closes with this scope: the server stops generating
-            result.client_timed_out = wec == beast::error::timeout;
+        // The last piece goes out with the end of the body (a chunked one's last chunk).
+        const bool last = parser.is_done() && own_header;
+        if (auto wec = co_await send(std::string_view(buf.data(), got), last)) {
+            client_gone(wec);
             co_return result;
         }
+        ended = last;
     }
     read_usage(tail, result.prompt_tokens, result.completion_tokens);
     read_timings(tail, result.prompt_cached, result.prompt_evaluated);
@@ -269,22 +225,17 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     if (!upstream_ok) {
         result.outcome = ForwardResult::Outcome::UpstreamFailed;
         ex.keep_alive = false;
-        if (own_header && !serializer->is_header_done()) {
+        if (!head.empty()) {
             // Nothing was relayed yet: the header still goes first, then the same endings as below.
-            out.body().data = nullptr;
-            out.body().more = true;
-            ex.arm_write();
-            auto [hec, hn] = co_await http::async_write_header(ex.stream, *serializer, tuple_awaitable);
-            if (hec) {
-                result.outcome = ForwardResult::Outcome::ClientGone;
-                result.client_timed_out = hec == beast::error::timeout;
+            if (auto hec = co_await send({}, false)) {
+                client_gone(hec);
                 co_return result;
             }
         }
         if (sse || !own_header) {
             // End the event stream with an error the client libraries understand, then close.
             std::string event = sse_error_event(result.error);
-            if (!own_header || out.chunked()) {
+            if (chunked) {
                 co_await ex.write_chunk(event);
                 co_await ex.write_last_chunk();
             }
@@ -293,15 +244,11 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         co_return result;
     }
     if (own_header) {
-        out.body().data = nullptr;
-        out.body().size = 0;
-        out.body().more = false;
-        ex.arm_write();
-        auto [fec, fn] = co_await http::async_write(ex.stream, *serializer, tuple_awaitable);
-        if (fec) {
-            result.outcome = ForwardResult::Outcome::ClientGone;
-            result.client_timed_out = fec == beast::error::timeout;
-            co_return result;
+        if (!ended) {
+            if (auto fec = co_await send({}, true)) {
+                client_gone(fec);
+                co_return result;
+            }
         }
     } else {
         co_await ex.write_last_chunk();

@@ -2,6 +2,7 @@
 
 #include "cloexec.hpp"
 #include "logging/logging.hpp"
+#include "proxy/nonblocking_io.hpp"
 #include "proxy/request_framing.hpp"
 
 #include <fcntl.h>
@@ -82,6 +83,55 @@ EarlyAnswer unreadable_request(const boost::system::error_code& ec, uint64_t bod
     return {400, "Malformed HTTP request: " + ec.message(), "bad_request"};
 }
 
+using Deadline = std::chrono::steady_clock::time_point;
+
+// Reads what the socket holds now into `buffer` (plain TCP: no wait when something is there),
+// else waits for the next bytes until `deadline` (beast::error::timeout when none come by then).
+asio::awaitable<boost::system::error_code> read_more(ClientStream& stream, beast::flat_buffer& buffer, Deadline deadline) {
+    const auto space = buffer.prepare(16 * 1024);
+    boost::system::error_code ec;
+    std::size_t n = 0;
+    if (!stream.tls()) {
+        n = stream.tcp().socket().read_some(space, ec);
+        if (ec != asio::error::would_block) {
+            buffer.commit(n);
+            co_return ec;
+        }
+    }
+    stream.expires_at(deadline);
+    std::tie(ec, n) = co_await stream.async_read_some(space, tuple_awaitable);
+    buffer.commit(n);
+    co_return ec;
+}
+
+// Beast's read algorithm (parse what is buffered, read more only when the parser needs it) over
+// read_more, until `done(parser)` or `deadline` (for the whole part, however slowly it trickles in):
+// a request that is already in the socket is read without a wait.
+template <class Done>
+asio::awaitable<boost::system::error_code> read_until(ClientStream& stream, beast::flat_buffer& buffer,
+                                                      http::request_parser<http::string_body>& parser, Deadline deadline, Done done) {
+    for (;;) {
+        if (done(parser)) co_return boost::system::error_code{};
+        if (buffer.size() > 0) {
+            boost::system::error_code ec;
+            buffer.consume(parser.put(buffer.data(), ec));
+            if (ec != http::error::need_more) {
+                if (ec) co_return ec;
+                continue;
+            }
+        }
+        auto ec = co_await read_more(stream, buffer, deadline);
+        if (ec == asio::error::eof) {
+            if (!parser.got_some()) co_return http::error::end_of_stream;
+            ec = {};
+            parser.put_eof(ec);  // a request cut short: partial_message
+            if (ec) co_return ec;
+            continue;
+        }
+        if (ec) co_return ec;
+    }
+}
+
 int open_spare() {
     return ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
@@ -138,6 +188,7 @@ asio::awaitable<void> HttpServer::accept_loop() {
             continue;
         }
         socket.set_option(tcp::no_delay(true), ec);
+        make_nonblocking(socket);
         asio::co_spawn(io_, run_session(this, std::move(socket), tls_), asio::detached);
     }
 }
@@ -203,13 +254,12 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket, std::s
             const auto& timeouts = server->timeouts_;
             if (buffer.size() == 0) {
                 // Waiting for the next request: the idle deadline. Its first byte starts the header's.
-                stream.expires_after(timeouts.idle);
-                auto [idle_ec, got] = co_await stream.async_read_some(buffer.prepare(16 * 1024), tuple_awaitable);
-                if (idle_ec) break;  // closed, drained, or idle too long: a normal end
-                buffer.commit(got);
+                if (co_await read_more(stream, buffer, std::chrono::steady_clock::now() + timeouts.idle))
+                    break;  // closed, drained, or idle too long: a normal end
             }
-            stream.expires_after(timeouts.header);
-            auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, tuple_awaitable);
+            parser.eager(false);
+            auto ec = co_await read_until(stream, buffer, parser, std::chrono::steady_clock::now() + timeouts.header,
+                                          [](const auto& p) { return p.is_header_done(); });
             if (ec == beast::error::timeout) server->closed("header_timeout");
             // A request answered without reaching the router: an error, then the connection closes.
             std::optional<EarlyAnswer> early;
@@ -234,8 +284,9 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket, std::s
                 }
                 if (!ec && !early) {
                     // The body: the header's deadline again, from now (a large body on a slow link may need a longer one).
-                    stream.expires_after(timeouts.header);
-                    std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
+                    parser.eager(true);
+                    ec = co_await read_until(stream, buffer, parser, std::chrono::steady_clock::now() + timeouts.header,
+                                             [](const auto& p) { return p.is_done(); });
                     if (ec == beast::error::timeout) server->closed("header_timeout");
                 }
             }

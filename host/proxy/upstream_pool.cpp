@@ -2,6 +2,7 @@
 
 #include "cloexec.hpp"
 #include "http_health.hpp"
+#include "proxy/nonblocking_io.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -61,6 +62,7 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::get(const std
     co_await c->stream.async_connect(target, asio::use_awaitable);
     c->stream.expires_never();
     c->stream.socket().set_option(asio::ip::tcp::no_delay(true));
+    make_nonblocking(c->stream.socket());
     co_return c;
 }
 

@@ -1,0 +1,131 @@
+#include "proxy/message_head.hpp"
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+
+#include <charconv>
+
+namespace corral::proxy {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+// The header names a Connection header lists are hop-by-hop too.
+template <class Fields>
+std::vector<std::string_view> connection_options(const Fields& fields) {
+    std::vector<std::string_view> names;
+    for (auto it = fields.find(http::field::connection); it != fields.end() && it->name() == http::field::connection; ++it) {
+        for (const auto& token : http::token_list(it->value())) names.emplace_back(token.data(), token.size());
+    }
+    return names;
+}
+
+bool listed(const std::vector<std::string_view>& names, std::string_view name) {
+    for (const auto& n : names) {
+        if (beast::iequals(n, name)) return true;
+    }
+    return false;
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+    out.append(name).append(": ").append(value).append("\r\n");
+}
+
+void append_number(std::string& out, std::size_t n) {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+    out.append(digits, end);
+}
+
+}  // namespace
+
+bool hop_by_hop(http::field f, std::string_view name) {
+    switch (f) {
+        case http::field::connection:
+        case http::field::keep_alive:
+        case http::field::proxy_authenticate:
+        case http::field::proxy_authorization:
+        case http::field::proxy_connection:
+        case http::field::te:
+        case http::field::trailer:
+        case http::field::transfer_encoding:
+        case http::field::upgrade:
+        case http::field::content_length:
+        case http::field::host:
+        case http::field::expect:
+        case http::field::authorization:
+            return true;
+        default:
+            return beast::iequals(name, "x-api-key");
+    }
+}
+
+std::string upstream_request_head(const http::request_header<>& request, std::size_t body_size, std::string_view target,
+                                  std::string_view host, std::string_view key) {
+    std::string out;
+    out.reserve(256 + target.size());
+    const auto method = request.method_string();
+    out.append(method.data(), method.size()).append(" ").append(target).append(" HTTP/1.1\r\n");
+    const auto connection_listed = connection_options(request);
+    for (const auto& f : request) {
+        const auto name = f.name_string();
+        const std::string_view n(name.data(), name.size());
+        if (hop_by_hop(f.name(), n) || listed(connection_listed, n)) continue;
+        const auto value = f.value();
+        append_field(out, n, std::string_view(value.data(), value.size()));
+    }
+    append_field(out, "Host", host);
+    if (!key.empty()) out.append("Authorization: Bearer ").append(key).append("\r\n");
+    const auto verb = request.method();
+    if (body_size > 0 || verb == http::verb::post || verb == http::verb::put || verb == http::verb::patch) {
+        out.append("Content-Length: ");
+        append_number(out, body_size);
+        out.append("\r\n");
+    }
+    out.append("\r\n");
+    return out;
+}
+
+std::string client_response_head(const http::response_header<>& response, const std::vector<std::pair<std::string, std::string>>& extra,
+                                 bool keep_alive, BodyFraming framing, std::size_t content_length) {
+    std::string out;
+    out.reserve(512);
+    out.append("HTTP/1.1 ");
+    append_number(out, response.result_int());
+    const auto reason = http::obsolete_reason(response.result());
+    out.append(" ").append(reason.data(), reason.size()).append("\r\n");
+    const auto connection_listed = connection_options(response);
+    for (const auto& f : response) {
+        const auto name = f.name_string();
+        const std::string_view n(name.data(), name.size());
+        if (hop_by_hop(f.name(), n) || listed(connection_listed, n)) continue;
+        // CORS is corral's policy (cors_origins), not each server's.
+        if (n.size() > 15 && beast::iequals(n.substr(0, 15), "access-control-")) continue;
+        bool replaced = false;
+        for (const auto& [extra_name, extra_value] : extra) replaced = replaced || beast::iequals(extra_name, n);
+        if (replaced) continue;
+        const auto value = f.value();
+        append_field(out, n, std::string_view(value.data(), value.size()));
+    }
+    for (const auto& [name, value] : extra) append_field(out, name, value);
+    if (!keep_alive) out.append("Connection: close\r\n");
+    if (framing == BodyFraming::ContentLength) {
+        out.append("Content-Length: ");
+        append_number(out, content_length);
+        out.append("\r\n");
+    } else if (framing == BodyFraming::Chunked) {
+        out.append("Transfer-Encoding: chunked\r\n");
+    }
+    out.append("\r\n");
+    return out;
+}
+
+std::string_view chunk_size_line(std::size_t size, char (&out)[20]) {
+    auto end = std::to_chars(out, out + sizeof out - 2, size, 16).ptr;
+    *end++ = '\r';
+    *end++ = '\n';
+    return {out, static_cast<std::size_t>(end - out)};
+}
+
+}  // namespace corral::proxy

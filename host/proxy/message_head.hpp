@@ -1,0 +1,44 @@
+// The header text corral writes when it relays: the request a model server gets and the response
+// header its client gets, written straight into one string each (no message object, no copies of
+// the body) and sent with the body in one gather write. Pure: no I/O (unit-tested on their own).
+//
+// What is relayed and what is not (README, "What corral relays"): hop-by-hop headers (RFC 9110
+// 7.6.1) and the ones a Connection header lists never cross; Host, framing, the client's
+// credentials and Expect are corral's own; the server's CORS headers give way to corral's policy.
+#pragma once
+
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace corral::proxy {
+
+// The request a model server gets for `request`: its method, `target`, the client's end-to-end
+// headers, Host: `host`, `Authorization: Bearer key` when a key is given, and Content-Length when
+// there is a body (or the method carries one). HTTP/1.1, kept alive. Ends with the blank line;
+// the body follows as is.
+std::string upstream_request_head(const boost::beast::http::request_header<>& request, std::size_t body_size, std::string_view target,
+                                  std::string_view host, std::string_view key);
+
+// How a relayed response's body is framed to the client.
+enum class BodyFraming { None, ContentLength, Chunked };
+
+// The response header a client gets for the server's `response`: its status, its end-to-end
+// headers (less Access-Control-*), then `extra` (which replace the server's headers of the same
+// name), `Connection: close` when not kept alive, and the framing.
+std::string client_response_head(const boost::beast::http::response_header<>& response,
+                                 const std::vector<std::pair<std::string, std::string>>& extra, bool keep_alive, BodyFraming framing,
+                                 std::size_t content_length);
+
+// Whether a header never crosses the relay (hop-by-hop, or one corral sets itself).
+bool hop_by_hop(boost::beast::http::field field, std::string_view name);
+
+// "1a\r\n": the line before a chunk of `size` bytes; written into `out`, which it returns a view of.
+std::string_view chunk_size_line(std::size_t size, char (&out)[20]);
+
+}  // namespace corral::proxy

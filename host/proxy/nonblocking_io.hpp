@@ -1,0 +1,70 @@
+// Reads and writes that complete at once when they can. On a busy relay most do: the client's
+// request is already in the socket, the server's answer fits its buffer, a response fits the
+// client's. Beast's synchronous algorithms run on a socket in non-blocking mode (it answers
+// would_block where it would wait), and only then does the caller await readiness: no reactor
+// round, no composed operation and no timer for the reads and writes that need none (bench/README.md,
+// proxy section, measured what this saves).
+#pragma once
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cstddef>
+
+namespace corral::proxy {
+
+// A SyncReadStream/SyncWriteStream over a connected socket in non-blocking mode (set with
+// `make_nonblocking` once, after connect or accept): read_some and write_some end with
+// asio::error::would_block instead of waiting.
+class NonBlockingSocket {
+public:
+    using executor_type = boost::asio::ip::tcp::socket::executor_type;
+    explicit NonBlockingSocket(boost::asio::ip::tcp::socket& socket) : socket_(socket) {}
+    executor_type get_executor() { return socket_.get_executor(); }
+
+    template <class MutableBuffers>
+    std::size_t read_some(const MutableBuffers& buffers, boost::system::error_code& ec) {
+        return socket_.read_some(buffers, ec);
+    }
+    template <class MutableBuffers>
+    std::size_t read_some(const MutableBuffers& buffers) {
+        return socket_.read_some(buffers);
+    }
+    template <class ConstBuffers>
+    std::size_t write_some(const ConstBuffers& buffers, boost::system::error_code& ec) {
+        return socket_.write_some(buffers, ec);
+    }
+    template <class ConstBuffers>
+    std::size_t write_some(const ConstBuffers& buffers) {
+        return socket_.write_some(buffers);
+    }
+
+private:
+    boost::asio::ip::tcp::socket& socket_;
+};
+
+// Puts a socket in non-blocking mode for NonBlockingSocket (its asynchronous operations work as before).
+inline void make_nonblocking(boost::asio::ip::tcp::socket& socket) {
+    boost::system::error_code ignored;
+    socket.non_blocking(true, ignored);
+}
+
+// Runs `attempt(ec)`, a synchronous operation on `socket` in non-blocking mode, until it ends
+// other than with would_block, awaiting the socket's readiness (`wait`) between tries. No
+// deadline: for connections whose waits are bounded elsewhere (the model servers').
+template <class Attempt>
+boost::asio::awaitable<boost::system::error_code> when_ready(boost::asio::ip::tcp::socket& socket,
+                                                             boost::asio::ip::tcp::socket::wait_type wait, Attempt attempt) {
+    for (;;) {
+        boost::system::error_code ec;
+        attempt(ec);
+        if (ec != boost::asio::error::would_block) co_return ec;
+        auto [wait_ec] = co_await socket.async_wait(wait, boost::asio::as_tuple(boost::asio::use_awaitable));
+        if (wait_ec) co_return wait_ec;
+    }
+}
+
+}  // namespace corral::proxy

@@ -1,0 +1,124 @@
+// The header text corral relays: what a model server and a client are sent, byte for byte, read
+// back with Beast's own parser where framing matters.
+#include "proxy/message_head.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+namespace corral::proxy {
+namespace {
+
+namespace http = boost::beast::http;
+
+http::request_header<> client_request(http::verb method) {
+    http::request_header<> r;
+    r.method(method);
+    r.target("/v1/chat/completions");
+    r.set(http::field::host, "corral.example:8080");
+    r.set(http::field::authorization, "Bearer client-key");
+    r.set("X-Api-Key", "client-key");
+    r.set(http::field::content_type, "application/json");
+    r.set(http::field::connection, "keep-alive, X-Hop");
+    r.set("X-Hop", "private to this connection");
+    r.set(http::field::te, "trailers");
+    r.set(http::field::expect, "100-continue");
+    r.set(http::field::content_length, "999");
+    r.set(http::field::transfer_encoding, "chunked");
+    r.set("X-Corral-Session", "s1");
+    r.set("traceparent", "00-abc-01");
+    return r;
+}
+
+TEST(MessageHead, TheServerGetsTheEndToEndHeadersWithCorralsHostKeyAndLength) {
+    const auto head =
+        upstream_request_head(client_request(http::verb::post), 17, "/v1/chat/completions?x=1", "127.0.0.1:5001", "server-key");
+    EXPECT_EQ(head,
+              "POST /v1/chat/completions?x=1 HTTP/1.1\r\n"
+              "Content-Type: application/json\r\n"
+              "X-Corral-Session: s1\r\n"
+              "traceparent: 00-abc-01\r\n"
+              "Host: 127.0.0.1:5001\r\n"
+              "Authorization: Bearer server-key\r\n"
+              "Content-Length: 17\r\n\r\n");
+}
+
+TEST(MessageHead, ABodylessGetHasNoLengthAndNoKeyWhenNoneIsGiven) {
+    auto request = client_request(http::verb::get);
+    const auto head = upstream_request_head(request, 0, "/props", "127.0.0.1:5001", "");
+    EXPECT_EQ(head.find("Content-Length"), std::string::npos);
+    EXPECT_EQ(head.find("Authorization"), std::string::npos);
+    EXPECT_EQ(head.rfind("GET /props HTTP/1.1\r\n", 0), 0u);
+    // A POST without a body still says so: llama-server (and RFC 9110) want the length.
+    EXPECT_NE(upstream_request_head(client_request(http::verb::post), 0, "/x", "h", "").find("Content-Length: 0\r\n"), std::string::npos);
+}
+
+TEST(MessageHead, AnUnknownMethodIsSentAsTheClientSpelledIt) {
+    http::request_header<> r;
+    r.method_string("PROPFIND");
+    EXPECT_EQ(upstream_request_head(r, 0, "/", "h", "").rfind("PROPFIND / HTTP/1.1\r\n", 0), 0u);
+}
+
+http::response_header<> server_response() {
+    http::response_header<> r;
+    r.result(http::status::ok);
+    r.set(http::field::server, "llama.cpp");
+    r.set(http::field::content_type, "text/event-stream");
+    r.set(http::field::connection, "close, X-Hop");
+    r.set("X-Hop", "1");
+    r.set(http::field::keep_alive, "timeout=5");
+    r.set(http::field::transfer_encoding, "chunked");
+    r.set(http::field::access_control_allow_origin, "*");
+    r.set(http::field::vary, "Accept");
+    r.set("X-Request-Id", "r1");
+    return r;
+}
+
+TEST(MessageHead, TheClientGetsTheServersEndToEndHeadersAndCorralsPolicyAndFraming) {
+    const std::vector<std::pair<std::string, std::string>> cors{{"Access-Control-Allow-Origin", "https://app.example"}, {"Vary", "Origin"}};
+    EXPECT_EQ(client_response_head(server_response(), cors, true, BodyFraming::Chunked, 0),
+              "HTTP/1.1 200 OK\r\n"
+              "Server: llama.cpp\r\n"
+              "Content-Type: text/event-stream\r\n"
+              "X-Request-Id: r1\r\n"
+              "Access-Control-Allow-Origin: https://app.example\r\n"
+              "Vary: Origin\r\n"
+              "Transfer-Encoding: chunked\r\n\r\n");
+    EXPECT_EQ(client_response_head(server_response(), {}, false, BodyFraming::ContentLength, 42),
+              "HTTP/1.1 200 OK\r\n"
+              "Server: llama.cpp\r\n"
+              "Content-Type: text/event-stream\r\n"
+              "Vary: Accept\r\n"
+              "X-Request-Id: r1\r\n"
+              "Connection: close\r\n"
+              "Content-Length: 42\r\n\r\n");
+}
+
+TEST(MessageHead, TheStatusLineUsesTheStandardReasonAndBeastReadsTheHeaderBack) {
+    http::response_header<> r;
+    r.result(429);
+    r.reason("Slow Down Please");
+    r.set(http::field::retry_after, "3");
+    const auto head = client_response_head(r, {}, true, BodyFraming::ContentLength, 5) + "hello";
+    EXPECT_EQ(head.rfind("HTTP/1.1 429 Too Many Requests\r\n", 0), 0u);
+    http::response_parser<http::string_body> parser;
+    parser.eager(true);
+    boost::system::error_code ec;
+    parser.put(boost::asio::buffer(head), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_TRUE(parser.is_done());
+    EXPECT_EQ(parser.get().body(), "hello");
+    EXPECT_EQ(parser.get()[http::field::retry_after], "3");
+    EXPECT_TRUE(parser.get().keep_alive());
+}
+
+TEST(MessageHead, ChunkSizeLinesAreHexadecimal) {
+    char line[20];
+    EXPECT_EQ(chunk_size_line(1, line), "1\r\n");
+    EXPECT_EQ(chunk_size_line(0x1ec, line), "1ec\r\n");
+    EXPECT_EQ(chunk_size_line(16 * 1024, line), "4000\r\n");
+    EXPECT_EQ(chunk_size_line(SIZE_MAX, line), "ffffffffffffffff\r\n");
+}
+
+}  // namespace
+}  // namespace corral::proxy
