@@ -16,8 +16,11 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <mutex>
@@ -183,6 +186,10 @@ std::shared_ptr<ChildProcess> ChildProcess::spawn(asio::io_context& ioc, const s
         ::close(out[0]), ::close(out[1]);
         throw sdk::Error(sdk::ProcessError::ResourceExhausted, "pipe2 failed: " + std::string(std::strerror(errno)));
     }
+    // Room for the output written while the reader batches a flood (read_lines); where the
+    // system's pipe-max-size allows less, the default stays.
+    ::fcntl(out[0], F_SETPIPE_SZ, 1 << 20);
+    ::fcntl(err[0], F_SETPIPE_SZ, 1 << 20);
     impl->out.assign(out[0]);
     impl->err.assign(err[0]);
     int in[2] = {-1, -1};
@@ -228,17 +235,80 @@ std::shared_ptr<ChildProcess> ChildProcess::adopt(asio::io_context& ioc, int pid
 
 // Not a lambda: a coroutine's frame keeps its parameters, while a lambda's captures die with the closure.
 asio::awaitable<void> ChildProcess::read_lines(std::shared_ptr<ChildProcess> self, asio::readable_pipe& pipe, const char* name) {
+    // Whatever the pipe holds in one read (a chatty server writes line by line), split here: every
+    // complete line is delivered, the rest waits for its end (an over-long one is cut at kMaxLine).
+    std::array<char, 64 * 1024> chunk;
     std::string buffer;
+    auto deliver = [&](std::string_view text) {
+        while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+        if (self->impl_->on_line) self->impl_->on_line(name, std::string(text));
+    };
+    // Every complete line in `buffer` is delivered; an over-long one is cut at kMaxLine.
+    auto take = [&](std::size_t n) {
+        buffer.append(chunk.data(), n);
+        std::size_t start = 0, lines = 0;
+        for (auto nl = buffer.find('\n'); nl != std::string::npos; nl = buffer.find('\n', start)) {
+            deliver(std::string_view(buffer).substr(start, nl + 1 - start));
+            start = nl + 1;
+            ++lines;
+        }
+        buffer.erase(0, start);
+        if (buffer.size() >= kMaxLine) {
+            deliver(buffer);
+            buffer.clear();
+        }
+        return lines;
+    };
+    // A server that floods its output (llama-server lists its whole prompt cache on every request
+    // at --log-verbosity 4: tens of thousands of lines a second under load) would wake this thread
+    // once per write. Past kFloodLines lines within kFloodWindow the pipe leaves the reactor and is
+    // read every kBatchDelay until a batch brings fewer than kQuietLines; quiet output (a start,
+    // a crash) is read the moment it comes.
+    constexpr std::size_t kFloodLines = 1000, kQuietLines = 10;
+    constexpr auto kFloodWindow = std::chrono::milliseconds(100);
+    constexpr auto kBatchDelay = std::chrono::milliseconds(10);
+    asio::steady_timer batch(pipe.get_executor());
+    auto window_start = std::chrono::steady_clock::now();
+    std::size_t window_lines = 0;
     for (;;) {
-        auto [ec, n] = co_await asio::async_read_until(pipe, asio::dynamic_buffer(buffer, kMaxLine), '\n', kAwait);
-        if (ec == asio::error::not_found)
-            n = buffer.size();  // an over-long line: deliver what we have
-        else if (ec)
-            break;
-        std::string line = buffer.substr(0, n);
-        buffer.erase(0, n);
-        while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-        if (self->impl_->on_line) self->impl_->on_line(name, line);
+        const auto now = std::chrono::steady_clock::now();
+        if (now - window_start > kFloodWindow) {
+            window_start = now;
+            window_lines = 0;
+        }
+        if (window_lines > kFloodLines) {
+            struct Released {  // the descriptor, out of the reactor; closed if the reader is destroyed with it
+                int fd;
+                ~Released() {
+                    if (fd >= 0) ::close(fd);
+                }
+            } released{pipe.release()};
+            ::fcntl(released.fd, F_SETFL, ::fcntl(released.fd, F_GETFL) | O_NONBLOCK);
+            bool ended = false;
+            for (std::size_t lines = kQuietLines; lines >= kQuietLines && !ended;) {
+                batch.expires_after(kBatchDelay);
+                co_await batch.async_wait(kAwait);
+                lines = 0;
+                for (;;) {
+                    const auto n = ::read(released.fd, chunk.data(), chunk.size());
+                    if (n > 0) {
+                        lines += take(static_cast<std::size_t>(n));
+                        continue;
+                    }
+                    ended = n == 0 || (errno != EAGAIN && errno != EINTR);
+                    if (n < 0 && errno == EINTR) continue;
+                    break;
+                }
+            }
+            boost::system::error_code ignored;
+            pipe.assign(std::exchange(released.fd, -1), ignored);  // the pipe closes it with the process
+            if (ended) break;
+            window_start = std::chrono::steady_clock::now();
+            window_lines = 0;
+        }
+        auto [ec, n] = co_await pipe.async_read_some(asio::buffer(chunk), kAwait);
+        if (ec) break;
+        window_lines += take(n);
     }
     if (!buffer.empty() && self->impl_->on_line) self->impl_->on_line(name, buffer);
     --self->impl_->open_streams;

@@ -15,6 +15,7 @@
 #include "http_health.hpp"
 #include "instance_table.hpp"
 #include "io_thread.hpp"
+#include "llama_output.hpp"
 #include "log_ring.hpp"
 #include "once_per_key.hpp"
 #include "port_allocator.hpp"
@@ -381,6 +382,7 @@ private:
     // ---- I/O thread ------------------------------------------------------------------------------
 
     void deliver(const std::shared_ptr<Instance>& inst, const char* stream, const std::string& line) {
+        if (plugin_common::is_prompt_cache_listing(line)) return;
         inst->log->push(line);
         host_.emit_log_line(inst->handle.instance_id, stream, line);
         if (inst->start && !inst->start->listening && plugin_common::is_listening_line(line)) {

@@ -13,6 +13,7 @@
 #include "instance_records.hpp"
 #include "io_thread.hpp"
 #include "llama_options.hpp"
+#include "llama_output.hpp"
 #include "log_ring.hpp"
 #include "port_allocator.hpp"
 #include "port_retry.hpp"
@@ -226,6 +227,7 @@ private:
         handle.started_at_ms = plugin_common::unix_time_ms();
 
         auto on_line = [this, id, log, signal, endpoint](const char* stream, const std::string& line) {
+            if (plugin_common::is_prompt_cache_listing(line)) return;
             log->push(line);
             host_.emit_log_line(id, stream, line);
             if (!signal->listening && plugin_common::is_listening_line(line)) {

@@ -16,6 +16,7 @@
 #include "http_health.hpp"
 #include "instance_table.hpp"
 #include "io_thread.hpp"
+#include "llama_output.hpp"
 #include "log_ring.hpp"
 #include "once_per_key.hpp"
 #include "port_retry.hpp"
@@ -484,6 +485,7 @@ private:
             inst->attach = ChildProcess::spawn(
                 io_.context(), command("sattach"), {"--quiet", inst->job_id + ".0"}, env_,
                 [this, inst](const char* stream, const std::string& line) {
+                    if (plugin_common::is_prompt_cache_listing(line)) return;
                     inst->log->push(line);
                     host_.emit_log_line(inst->handle.instance_id, stream, line);
                 },

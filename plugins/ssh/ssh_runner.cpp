@@ -14,6 +14,7 @@
 #include "http_health.hpp"
 #include "instance_table.hpp"
 #include "io_thread.hpp"
+#include "llama_output.hpp"
 #include "log_ring.hpp"
 #include "once_per_key.hpp"
 #include "port_allocator.hpp"
@@ -398,6 +399,7 @@ private:
 
     void deliver(const std::shared_ptr<Instance>& inst, const std::string& line) {
         inst->log_bytes += line.size() + 1;
+        if (plugin_common::is_prompt_cache_listing(line)) return;
         inst->log->push(line);
         host_.emit_log_line(inst->handle.instance_id, "stderr", line);
         if (inst->start && !inst->start->listening && plugin_common::is_listening_line(line)) {

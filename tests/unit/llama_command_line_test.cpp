@@ -1,5 +1,6 @@
 // ServerConfig -> llama-server flags.
 #include "command_line.hpp"
+#include "llama_output.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -154,3 +155,22 @@ TEST(LlamaServerFeatures, ReadFromHelpText) {
 
 }  // namespace
 }  // namespace corral::llama
+
+// Lines from llama-server 0.7.0 at --log-verbosity 4 serving 16 streaming clients.
+TEST(LlamaOutput, PromptCacheListingsAreDroppedButNotTheirSummaryOrTheRequestLines) {
+    using corral::plugin_common::is_prompt_cache_listing;
+    EXPECT_TRUE(is_prompt_cache_listing(
+        "0.01.023.101 I srv          load:    - prompt with length     29, lcp =     28, f_keep = 0.966, f_sim = 0.966"));
+    EXPECT_TRUE(is_prompt_cache_listing(
+        "0.01.023.109 I srv        update:    - prompt 0x55d1c3a2b0c0:      29 tokens, checkpoints:  0,     0.406 MiB"));
+    EXPECT_TRUE(is_prompt_cache_listing("0.01.021.648 I slot get_availabl: id  0 | task -1 |  - skipping, slot is empty"));
+    EXPECT_TRUE(is_prompt_cache_listing("0.01.021.649 I slot get_availabl: id  1 | task 12 |  - skipping, is_processing = 1"));
+    EXPECT_FALSE(is_prompt_cache_listing("0.01.021.986 I srv        update:  - cache state: 3 prompts, 1.219 MiB (limits: 8192.000 MiB)"));
+    EXPECT_FALSE(
+        is_prompt_cache_listing("0.01.021.922 I srv          load:  - looking for better prompt, base f_keep = -1.000, f_sim = 0.000"));
+    EXPECT_FALSE(
+        is_prompt_cache_listing("1.25.106.633 I slot      release: id  2 | task 6940 | stop processing: n_tokens = 45, truncated = 0"));
+    EXPECT_FALSE(is_prompt_cache_listing("0.00.048.351 I sched_reserve:        CPU compute buffer size =     3.14 MiB"));
+    EXPECT_FALSE(is_prompt_cache_listing("main: server is listening on http://127.0.0.1:8080"));
+    EXPECT_FALSE(is_prompt_cache_listing("user text:    - prompt injection attempt"));
+}
