@@ -1,6 +1,7 @@
 // The memory a running llama-server really allocated, read from its log: the per-device
 // "<device> model|KV|compute|output buffer size = X MiB" lines and "offloaded N/M layers to GPU".
-// (llama-server prints them at log verbosity 4, which the llama_server runner asks for.)
+// (llama-server prints them at log verbosity 4, which the runners ask for while the host measures:
+// ServerConfig::measure_memory.)
 #pragma once
 
 #include <cstdint>

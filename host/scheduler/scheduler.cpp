@@ -528,6 +528,8 @@ void Scheduler::start(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr
         if (const auto* d = machine.device(id)) gpus.push_back(device_info(*d, bytes, config_.scheduler.memory_headroom));
     }
     memory_.prepare_launch(launch, gpus);
+    // A model whose memory is given by hand needs no measurement (nor the slower logging it costs).
+    launch.server.measure_memory = !launch.memory;
     replica->instance = supervisor_.launch(launch, runner, replica->fingerprint);
     entry->last_instance = replica->instance;
 }

@@ -26,7 +26,7 @@ const char* const kContainerOptionsSchema = R"json({
     "run_args": {"type": "array", "items": {"type": "string"}, "description": "more flags for the engine's run command"},
     "startup_timeout_ms": {"type": "integer", "minimum": 1, "description": "longest wait for a server to become ready"},
     "log_lines": {"type": "integer", "minimum": 1, "description": "lines of server output kept per instance"},
-    "log_verbosity": {"type": "integer", "minimum": 0, "description": "llama-server --log-verbosity (default 4)"}
+    "log_verbosity": {"type": "integer", "minimum": 0, "description": "llama-server --log-verbosity (default: 4 while corral measures the model's memory from the buffer sizes printed there, else llama-server's own)"}
   }
 })json";
 
@@ -59,7 +59,7 @@ void read_run_part(sdk::FieldReader& r, ContainerOptions& o, const std::string& 
     std::optional<uint32_t> timeout;
     r.optional("startup_timeout_ms", timeout);
     if (timeout) o.startup_timeout = std::chrono::milliseconds(*timeout);
-    r.optional_or_keep("log_verbosity", o.log_verbosity);
+    r.optional("log_verbosity", o.log_verbosity);
     if (o.binary.empty()) throw JsonPathError(json_path_join(path, "binary"), "must not be empty");
 }
 

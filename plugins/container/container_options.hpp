@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,7 @@ struct ContainerOptions {
     std::vector<std::string> run_args;       // engine `run` flags
     std::chrono::milliseconds startup_timeout{std::chrono::minutes(10)};
     uint32_t log_lines = 5000;
-    uint32_t log_verbosity = 4;
+    std::optional<uint32_t> log_verbosity;  // unset: 4 while the host measures memory, else the server's default
 
     std::string engine_name() const { return engine == Engine::Docker ? "docker" : "podman"; }
     std::string command() const { return engine_command.empty() ? engine_name() : engine_command; }

@@ -66,8 +66,9 @@ std::vector<std::string> server_arguments(const sdk::ServerConfig& c, uint16_t p
     opt("--top-p", c.sampling.top_p);
     opt("--min-p", c.sampling.min_p);
     opt("--repeat-penalty", c.sampling.repeat_penalty);
-    if (options.log_verbosity && options.features.log_verbosity) {
-        a.insert(a.end(), {"--log-verbosity", std::to_string(*options.log_verbosity)});
+    const auto verbosity = options.log_verbosity ? options.log_verbosity : c.measure_memory ? std::optional<uint32_t>(4) : std::nullopt;
+    if (verbosity && options.features.log_verbosity) {
+        a.insert(a.end(), {"--log-verbosity", std::to_string(*verbosity)});
     }
     a.insert(a.end(), options.runner_extra_args.begin(), options.runner_extra_args.end());
     a.insert(a.end(), c.extra_args.begin(), c.extra_args.end());

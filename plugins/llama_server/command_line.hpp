@@ -13,8 +13,12 @@
 namespace corral::llama {
 
 struct ArgumentOptions {
-    ServerFeatures features;                // what the binary supports
-    std::optional<uint32_t> log_verbosity;  // --log-verbosity, where supported
+    ServerFeatures features;  // what the binary supports
+    // --log-verbosity, where supported: the runner's option; unset, 4 while the host measures the
+    // server's memory (ServerConfig::measure_memory: the buffer sizes are printed only there), else
+    // llama-server's own default (3). 4 also lists the prompt cache on every request, which makes a
+    // busy server about a third slower (bench/README.md, streaming).
+    std::optional<uint32_t> log_verbosity;
     std::vector<std::string> runner_extra_args;
 };
 

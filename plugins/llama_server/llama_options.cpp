@@ -19,7 +19,7 @@ const char* const kLlamaOptionsSchema = R"json({
     "state_dir": {"type": "string", "minLength": 1, "description": "where instance records are kept for adoption"},
     "startup_timeout_ms": {"type": "integer", "minimum": 1, "description": "longest wait for a server to become ready"},
     "log_lines": {"type": "integer", "minimum": 1, "description": "lines of server output kept per instance"},
-    "log_verbosity": {"type": "integer", "minimum": 0, "description": "llama-server --log-verbosity (default 4: prints the buffer sizes corral learns memory use from)"}
+    "log_verbosity": {"type": "integer", "minimum": 0, "description": "llama-server --log-verbosity (default: 4 while corral measures the model's memory from the buffer sizes printed there, else llama-server's own)"}
   }
 })json";
 
@@ -44,7 +44,7 @@ LlamaOptions parse_options(LlamaOptions base, const boost::json::object& options
     r.optional("startup_timeout_ms", timeout);
     if (timeout) base.startup_timeout = std::chrono::milliseconds(*timeout);
     r.optional_or_keep("log_lines", base.log_lines);
-    r.optional_or_keep("log_verbosity", base.log_verbosity);
+    r.optional("log_verbosity", base.log_verbosity);
     if (base.binary.empty()) throw sdk::JsonPathError(sdk::json_path_join(path, "binary"), "must not be empty");
     if (base.log_lines == 0) throw sdk::JsonPathError(sdk::json_path_join(path, "log_lines"), "must be at least 1");
     return base;

@@ -23,7 +23,7 @@ struct LlamaOptions {
     uint32_t log_lines = 5000;  // per-instance ring buffer
     // llama-server's --log-verbosity: 4 prints the per-device model/KV/compute buffer sizes the host
     // reads to learn a model's real memory use (and ~16 lines per request); 3 is llama-server's default.
-    uint32_t log_verbosity = 4;
+    std::optional<uint32_t> log_verbosity;  // unset: 4 while the host measures memory, else the server's default
 };
 
 extern const char* const kLlamaOptionsSchema;

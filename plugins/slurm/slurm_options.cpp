@@ -38,7 +38,7 @@ const char* const kSlurmOptionsSchema = R"json({
                    "description": "[first, last]: the job picks a free port of these on its node (default [20000, 39999])"},
     "startup_timeout_ms": {"type": "integer", "minimum": 1, "description": "longest wait for a server: time in the queue plus loading (default 10 min)"},
     "log_lines": {"type": "integer", "minimum": 1, "description": "lines of server output kept per instance"},
-    "log_verbosity": {"type": "integer", "minimum": 0, "description": "llama-server --log-verbosity (default 4)"}
+    "log_verbosity": {"type": "integer", "minimum": 0, "description": "llama-server --log-verbosity (default: 4 while corral measures the model's memory from the buffer sizes printed there, else llama-server's own)"}
   }
 })json";
 
@@ -122,7 +122,7 @@ void read_job_part(sdk::FieldReader& r, SlurmOptions& o, const std::string& path
     std::optional<uint32_t> timeout;
     r.optional("startup_timeout_ms", timeout);
     if (timeout) o.startup_timeout = std::chrono::milliseconds(*timeout);
-    r.optional_or_keep("log_verbosity", o.log_verbosity);
+    r.optional("log_verbosity", o.log_verbosity);
 }
 
 const std::vector<std::string_view> kJobKeys = {"partition",    "account", "qos",        "time_limit",  "gpus",

@@ -41,7 +41,7 @@ struct SlurmOptions {
     uint16_t port_last = 39999;
     std::chrono::milliseconds startup_timeout{std::chrono::minutes(10)};  // queue wait + load
     uint32_t log_lines = 5000;
-    uint32_t log_verbosity = 4;
+    std::optional<uint32_t> log_verbosity;  // unset: 4 while the host measures memory, else the server's default
 };
 
 extern const char* const kSlurmOptionsSchema;

@@ -32,7 +32,7 @@ const char* const kSshOptionsSchema = R"json({
     "extra_args": {"type": "array", "items": {"type": "string"}, "description": "arguments added to every server"},
     "startup_timeout_ms": {"type": "integer", "minimum": 1, "description": "longest wait for a server to become ready"},
     "log_lines": {"type": "integer", "minimum": 1, "description": "lines of server output kept per instance"},
-    "log_verbosity": {"type": "integer", "minimum": 0, "description": "llama-server --log-verbosity (default 4)"},
+    "log_verbosity": {"type": "integer", "minimum": 0, "description": "llama-server --log-verbosity (default: 4 while corral measures the model's memory from the buffer sizes printed there, else llama-server's own)"},
     "machine": {"type": ["boolean", "object"], "additionalProperties": false,
                 "description": "the remote machine for placement: probed (default), false (not described), or {name, probe, nvidia_smi, devices, ram_total}",
                 "properties": {
@@ -57,7 +57,7 @@ void read_server_part(sdk::FieldReader& r, SshOptions& o, const std::string& pat
     std::optional<uint32_t> timeout;
     r.optional("startup_timeout_ms", timeout);
     if (timeout) o.startup_timeout = std::chrono::milliseconds(*timeout);
-    r.optional_or_keep("log_verbosity", o.log_verbosity);
+    r.optional("log_verbosity", o.log_verbosity);
     if (o.binary.empty()) throw JsonPathError(json_path_join(path, "binary"), "must not be empty");
     if (o.binary.find('=') != std::string::npos) throw JsonPathError(json_path_join(path, "binary"), "must not contain '='");
 }

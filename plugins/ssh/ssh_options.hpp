@@ -48,8 +48,8 @@ struct SshOptions {
     std::vector<std::string> extra_args;
     std::chrono::milliseconds startup_timeout{std::chrono::minutes(10)};
     uint32_t log_lines = 5000;
-    uint32_t log_verbosity = 4;
-    MachineOptions machine;  // how the runner describes its machine for placement ("machine")
+    std::optional<uint32_t> log_verbosity;  // unset: 4 while the host measures memory, else the server's default
+    MachineOptions machine;                 // how the runner describes its machine for placement ("machine")
 
     std::string bind_address() const { return !bind.empty() ? bind : connect == ConnectMode::Direct ? "0.0.0.0" : "127.0.0.1"; }
     // The address the host reaches the server at (Direct mode): direct_host, else the ssh host

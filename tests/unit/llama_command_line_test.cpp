@@ -144,6 +144,30 @@ TEST(LlamaCommandLine, LogVerbosityOnlyWhereSupported) {
     EXPECT_EQ(std::count(a.begin(), a.end(), "--log-verbosity"), 0);
 }
 
+TEST(LlamaCommandLine, Verbosity4OnlyWhileTheHostMeasuresMemoryUnlessTheRunnerSaysOtherwise) {
+    const ServerFeatures supported{.log_verbosity = true};
+    sdk::ServerConfig c;
+    ASSERT_TRUE(c.measure_memory);  // the default: the host reads the buffer sizes
+    EXPECT_TRUE(has_pair(server_arguments(c, 1, {supported, std::nullopt, {}}), "--log-verbosity", "4"));
+    c.measure_memory = false;  // memory given by hand: llama-server's own default, no flag
+    auto a = server_arguments(c, 1, {supported, std::nullopt, {}});
+    EXPECT_EQ(std::count(a.begin(), a.end(), "--log-verbosity"), 0);
+    // The runner's log_verbosity option wins either way.
+    EXPECT_TRUE(has_pair(server_arguments(c, 1, {supported, 2, {}}), "--log-verbosity", "2"));
+    c.measure_memory = true;
+    EXPECT_TRUE(has_pair(server_arguments(c, 1, {supported, 3, {}}), "--log-verbosity", "3"));
+}
+
+TEST(LlamaCommandLine, MeasureMemoryCrossesThePluginBoundaryOnlyWhenFalse) {
+    sdk::ServerConfig c;
+    c.instance_id = "i";
+    c.model_id = c.model_name = "m";
+    EXPECT_FALSE(sdk::to_json(c).as_object().contains("measure_memory"));  // older plugins see what they saw
+    EXPECT_TRUE(sdk::from_json<sdk::ServerConfig>(sdk::to_json(c), "").measure_memory);
+    c.measure_memory = false;
+    EXPECT_FALSE(sdk::from_json<sdk::ServerConfig>(sdk::to_json(c), "").measure_memory);
+}
+
 TEST(LlamaServerFeatures, ReadFromHelpText) {
     auto f = parse_help("-fitt, --fit-target MiB0,MiB1\n-lv,   --verbosity, --log-verbosity N   Set the verbosity");
     EXPECT_TRUE(f.fit);

@@ -64,6 +64,10 @@ struct ServerConfig {
     std::vector<double> tensor_split;
     std::vector<std::string> extra_args;  // appended verbatim to the server's arguments
     boost::json::object runner_options;   // per-model options for the runner plugin
+    // Whether the host reads the server's memory use from its output (llama-server prints its buffer
+    // sizes only at --log-verbosity 4, which also slows a busy server). False when the host does not
+    // need it (the model's memory is given by hand): runners then keep the server's own verbosity.
+    bool measure_memory = true;
 };
 
 // A running server, as the runner reports it. runner_data is the runner's own JSON, kept by the
@@ -198,6 +202,7 @@ inline boost::json::value to_json(const ServerConfig& c) {
     if (!c.tensor_split.empty()) o["tensor_split"] = boost::json::value_from(c.tensor_split);
     if (!c.extra_args.empty()) o["extra_args"] = boost::json::value_from(c.extra_args);
     if (!c.runner_options.empty()) o["runner_options"] = c.runner_options;
+    if (!c.measure_memory) o["measure_memory"] = false;
     return o;
 }
 
@@ -235,6 +240,7 @@ inline ServerConfig from_json<ServerConfig>(const boost::json::value& v, const s
     r.optional_or_keep("tensor_split", c.tensor_split);
     r.optional_or_keep("extra_args", c.extra_args);
     r.optional_or_keep("runner_options", c.runner_options);
+    r.optional_or_keep("measure_memory", c.measure_memory);
     return c;
 }
 
