@@ -43,9 +43,10 @@ Section bench_proxy(const BenchEnv& env) {
               {},
               {}};
     auto dir = env.work / "proxy";
-    CorralServe corral(env, dir / "corral", llama_runners(env),
-                       "{" + tiny_model(env, "tiny-a", R"(, "parallel": 8, "memory": "64MiB", "extra_args": ["--threads-http", "300"])") + "}",
-                       R"(, "probes": ["cpu"], "preload": ["tiny-a"])");
+    CorralServe corral(
+        env, dir / "corral", llama_runners(env),
+        "{" + tiny_model(env, "tiny-a", R"(, "parallel": 8, "memory": "64MiB", "extra_args": ["--threads-http", "300"])") + "}",
+        R"(, "probes": ["cpu"], "preload": ["tiny-a"])");
     // The preloaded server: "direct" is this very server, so every target reaches the same one.
     const std::string endpoint = wait_ready(corral, "tiny-a");
     const uint16_t direct = port_of(endpoint);

@@ -14,9 +14,10 @@ Section bench_streaming(const BenchEnv& env) {
               {},
               {},
               {}};
-    CorralServe corral(env, env.work / "streaming", llama_runners(env),
-                       "{" + tiny_model(env, "tiny-a", R"(, "parallel": 8, "memory": "64MiB", "extra_args": ["--threads-http", "300"])") + "}",
-                       R"(, "probes": ["cpu"], "preload": ["tiny-a"])");
+    CorralServe corral(
+        env, env.work / "streaming", llama_runners(env),
+        "{" + tiny_model(env, "tiny-a", R"(, "parallel": 8, "memory": "64MiB", "extra_args": ["--threads-http", "300"])") + "}",
+        R"(, "probes": ["cpu"], "preload": ["tiny-a"])");
     const std::string endpoint = wait_ready(corral, "tiny-a");
     std::string host;
     uint16_t direct = 0;
