@@ -1,5 +1,8 @@
 #include "proxy/http_text.hpp"
 
+#include "percent_escape.hpp"
+
+#include <algorithm>
 #include <cctype>
 #include <string>
 
@@ -71,38 +74,15 @@ boost::json::value openai_error(const std::string& message, const std::string& t
 }
 
 std::string url_encode(std::string_view segment) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : segment) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += kHex[c >> 4];
-            out += kHex[c & 15];
-        }
-    }
-    return out;
+    return plugin_common::percent_escape(
+        segment, [](unsigned char c, bool) { return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~'; });
 }
 
 std::optional<std::string> url_decode(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        char c = text[i];
-        if (c == '+') {
-            out += ' ';
-        } else if (c == '%') {
-            if (i + 2 >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
-                !std::isxdigit(static_cast<unsigned char>(text[i + 2])))
-                return std::nullopt;
-            out += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
-            i += 2;
-        } else {
-            out += c;
-        }
-    }
-    if (!valid_utf8(out)) return std::nullopt;  // no name corral knows is anything but UTF-8
+    std::string spaced(text);
+    std::replace(spaced.begin(), spaced.end(), '+', ' ');  // a query's '+' is a space; "%2B" stays a '+'
+    auto out = plugin_common::percent_unescape(spaced);
+    if (!out || !valid_utf8(*out)) return std::nullopt;  // no name corral knows is anything but UTF-8
     return out;
 }
 
