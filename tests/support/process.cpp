@@ -158,4 +158,32 @@ int SpawnedProcess::kill_and_wait(int sig) {
     return status;
 }
 
+std::vector<std::string> proc_list(int64_t pid, const char* file) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/" + file, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::string> out;
+    for (std::size_t start = 0; start < text.size();) {
+        auto end = text.find('\0', start);
+        if (end == std::string::npos) end = text.size();
+        out.push_back(text.substr(start, end - start));
+        start = end + 1;
+    }
+    return out;
+}
+
+std::optional<std::string> environ_of(int64_t pid, const std::string& name) {
+    for (const auto& entry : proc_list(pid, "environ")) {
+        if (entry.rfind(name + "=", 0) == 0) return entry.substr(name.size() + 1);
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> argument_after(int64_t pid, const std::string& flag) {
+    auto args = proc_list(pid, "cmdline");
+    for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+        if (args[i] == flag) return args[i + 1];
+    }
+    return std::nullopt;
+}
+
 }  // namespace corral::test

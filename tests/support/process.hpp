@@ -2,7 +2,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,13 @@ inline const std::map<std::string, std::string> kVulkanDriverLeaksAllowed = {{"L
 
 // argv[0] is the program path. `env` entries are added to the current environment.
 ProcessResult run_process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {});
+
+// A NUL-separated /proc file of a process ("cmdline", "environ"), one entry per element.
+std::vector<std::string> proc_list(int64_t pid, const char* file);
+// A variable of the process's environment; nullopt when it has none of that name.
+std::optional<std::string> environ_of(int64_t pid, const std::string& name);
+// The argument after `flag` on the process's command line; nullopt when the flag is not there.
+std::optional<std::string> argument_after(int64_t pid, const std::string& flag);
 
 // A process left running: its stdout is a pipe the test reads line by line.
 class SpawnedProcess {
