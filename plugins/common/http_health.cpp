@@ -41,9 +41,10 @@ std::string format_http_endpoint(const std::string& host, uint16_t port, bool tl
     return (tls ? "https://" : "http://") + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
-asio::awaitable<sdk::ServerHealth> check_health(HttpEndpoint endpoint, std::chrono::milliseconds timeout) {
+asio::awaitable<HttpReply> http_exchange(HttpEndpoint endpoint, HttpCall call, std::chrono::milliseconds timeout) {
     constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
-    sdk::ServerHealth health;
+    HttpReply reply;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
     boost::system::error_code ec;
     auto address = asio::ip::make_address(endpoint.host, ec);
     if (ec) {
@@ -51,8 +52,8 @@ asio::awaitable<sdk::ServerHealth> check_health(HttpEndpoint endpoint, std::chro
         asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
         auto [resolve_ec, results] = co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kAwait);
         if (resolve_ec || results.empty()) {
-            health.message = "cannot resolve " + endpoint.host + ": " + resolve_ec.message();
-            co_return health;
+            reply.error = "cannot resolve " + endpoint.host + ": " + resolve_ec.message();
+            co_return reply;
         }
         address = results.begin()->endpoint().address();
     }
@@ -61,43 +62,65 @@ asio::awaitable<sdk::ServerHealth> check_health(HttpEndpoint endpoint, std::chro
     boost::system::error_code open_ec;
     stream.socket().open(target.protocol(), open_ec);
     if (open_ec) {
-        health.message = "cannot open a socket: " + open_ec.message();
-        co_return health;
+        reply.error = "cannot open a socket: " + open_ec.message();
+        co_return reply;
     }
     set_cloexec(stream.socket().native_handle());
-    stream.expires_after(timeout);
+    stream.expires_at(deadline);
     auto [connect_ec] = co_await stream.async_connect(target, kAwait);
     if (connect_ec) {
-        health.message = "cannot connect: " + connect_ec.message();
-        co_return health;
+        reply.error = "cannot connect: " + connect_ec.message();
+        co_return reply;
     }
-    http::request<http::empty_body> req{http::verb::get, "/health", 11};
+    const auto what = call.method + " " + call.target;
+    http::request<http::string_body> req{http::string_to_verb(call.method), call.target, 11};
     req.set(http::field::host, endpoint.host);
     req.set(http::field::user_agent, "corral");
+    if (!call.bearer_token.empty()) req.set(http::field::authorization, "Bearer " + call.bearer_token);
+    if (!call.body.empty()) req.set(http::field::content_type, "application/json");
+    req.body() = std::move(call.body);
+    req.prepare_payload();
+    stream.expires_at(deadline);
     auto [write_ec, written] = co_await http::async_write(stream, req, kAwait);
-    http::response<http::string_body> res;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(16u << 20);
     beast::flat_buffer buffer;
     if (!write_ec) {
-        auto [read_ec, read] = co_await http::async_read(stream, buffer, res, kAwait);
+        stream.expires_at(deadline);
+        auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, kAwait);
         ec = read_ec;
     } else {
         ec = write_ec;
     }
     if (ec) {
-        health.message = "no answer to GET /health: " + ec.message();
+        reply.error = "no answer to " + what + ": " + ec.message();
+        co_return reply;
+    }
+    reply.status = static_cast<int32_t>(parser.get().result_int());
+    reply.body = std::move(parser.get().body());
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    co_return reply;
+}
+
+asio::awaitable<sdk::ServerHealth> check_health(HttpEndpoint endpoint, std::chrono::milliseconds timeout) {
+    sdk::ServerHealth health;
+    HttpCall call;
+    call.target = "/health";
+    auto reply = co_await http_exchange(std::move(endpoint), std::move(call), timeout);
+    if (reply.status == 0) {
+        health.message = std::move(reply.error);
         co_return health;
     }
-    health.http_status = static_cast<int32_t>(res.result_int());
-    if (res.result() == http::status::ok) {
+    health.http_status = reply.status;
+    if (reply.status == 200) {
         health.state = sdk::HealthState::Ok;
-    } else if (res.result() == http::status::service_unavailable) {
+    } else if (reply.status == 503) {
         health.state = sdk::HealthState::Loading;
         health.message = "loading";
     } else {
         health.state = sdk::HealthState::Error;
-        health.message = "GET /health answered " + std::to_string(res.result_int());
+        health.message = "GET /health answered " + std::to_string(reply.status);
     }
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     co_return health;
 }
 

@@ -1,5 +1,7 @@
-// The /health check runner plugins share: GET <endpoint>/health on an Asio executor, bounded by a
-// timeout, mapped to ServerHealth (200 ok, 503 loading, anything else error, no answer unreachable).
+// HTTP to a model server from runner plugins and the host: the /health check runners share (GET
+// <endpoint>/health mapped to ServerHealth: 200 ok, 503 loading, anything else error, no answer
+// unreachable) and one bounded request/response exchange (slot cache saves, health). Plain HTTP
+// only: model servers listen on loopback or a private network.
 #pragma once
 
 #include <corral/sdk/types.hpp>
@@ -25,6 +27,22 @@ std::optional<HttpEndpoint> parse_http_endpoint(const std::string& url);
 
 // Formats "http://host:port" ("https://" with `tls`), bracketing IPv6 addresses.
 std::string format_http_endpoint(const std::string& host, uint16_t port, bool tls = false);
+
+struct HttpCall {
+    std::string method = "GET";
+    std::string target = "/";
+    std::string body;          // sent as application/json when not empty
+    std::string bearer_token;  // "Authorization: Bearer ..." when not empty
+};
+
+struct HttpReply {
+    int32_t status = 0;  // 0: no answer (`error` says why)
+    std::string body;
+    std::string error;
+};
+
+// One request on a fresh connection, connect to last byte bounded by `timeout`.
+boost::asio::awaitable<HttpReply> http_exchange(HttpEndpoint endpoint, HttpCall call, std::chrono::milliseconds timeout);
 
 boost::asio::awaitable<sdk::ServerHealth> check_health(HttpEndpoint endpoint, std::chrono::milliseconds timeout);
 
