@@ -16,7 +16,8 @@ std::vector<std::string> capability_names(uint64_t capabilities) {
     static constexpr std::pair<uint64_t, const char*> kNames[] = {{CORRAL_CAP_ADOPT, "adopt"},
                                                                   {CORRAL_CAP_EXIT_EVENTS, "exit_events"},
                                                                   {CORRAL_CAP_LOG_EVENTS, "log_events"},
-                                                                  {CORRAL_CAP_REMOTE, "remote"}};
+                                                                  {CORRAL_CAP_REMOTE, "remote"},
+                                                                  {CORRAL_CAP_SLOT_CACHE, "slot_cache"}};
     std::vector<std::string> out;
     for (const auto& [bit, name] : kNames) {
         if (capabilities & bit) out.emplace_back(name);

@@ -43,6 +43,7 @@ void RunnerSet::apply(const config::Config& config) {
         slot->options = rc.options;
         slot->can_adopt = (plugin->info().capabilities & CORRAL_CAP_ADOPT) != 0;
         slot->remote = (plugin->info().capabilities & CORRAL_CAP_REMOTE) != 0;
+        slot->slot_cache = (plugin->info().capabilities & CORRAL_CAP_SLOT_CACHE) != 0;
         try {
             slot->runner = plugin->create_runner(options, on_event_);
         } catch (const std::exception& e) {

@@ -33,6 +33,7 @@ struct RunnerSlot {
     std::unique_ptr<sdk::ProcessRunner> runner;
     bool can_adopt = false;
     bool remote = false;                     // CORRAL_CAP_REMOTE
+    bool slot_cache = false;                 // CORRAL_CAP_SLOT_CACHE
     std::vector<sdk::MachineInfo> machines;  // what it said at creation (ProcessRunner::machines); empty: nothing
 };
 
@@ -87,6 +88,7 @@ struct Instance {
     bool adopted = false;
     bool relaunching = false;     // the current launch is a restart after a crash
     bool stop_requested = false;  // stop as soon as the current start returns
+    bool after_start = false;     // up, running the supervisor's after_start hook before it is ready
     uint32_t restarts = 0;
     RestartPolicy restart;
     boost::asio::steady_timer restart_timer;

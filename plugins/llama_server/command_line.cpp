@@ -70,6 +70,11 @@ std::vector<std::string> server_arguments(const sdk::ServerConfig& c, uint16_t p
     if (verbosity && options.features.log_verbosity) {
         a.insert(a.end(), {"--log-verbosity", std::to_string(*verbosity)});
     }
+    if (c.slot_save_path && options.features.slot_save_path) {
+        auto dir = *c.slot_save_path;
+        if (!dir.empty() && dir.back() != '/') dir += '/';  // llama-server appends the file name as is
+        a.insert(a.end(), {"--slot-save-path", dir});
+    }
     a.insert(a.end(), options.runner_extra_args.begin(), options.runner_extra_args.end());
     a.insert(a.end(), c.extra_args.begin(), c.extra_args.end());
     return a;

@@ -303,4 +303,5 @@ private:
 }  // namespace corral::llama
 
 CORRAL_RUNNER_PLUGIN(corral::llama::LlamaServerRunner, "llama_server", CORRAL_SDK_VERSION, "llama.cpp's llama-server as local processes",
-                     corral::llama::kLlamaOptionsSchema, CORRAL_CAP_ADOPT | CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS);
+                     corral::llama::kLlamaOptionsSchema,
+                     CORRAL_CAP_ADOPT | CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS | CORRAL_CAP_SLOT_CACHE);

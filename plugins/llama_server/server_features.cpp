@@ -6,6 +6,7 @@ ServerFeatures parse_help(std::string_view help) {
     ServerFeatures f;
     f.fit = help.find("--fit-target") != std::string_view::npos;
     f.log_verbosity = help.find("--log-verbosity") != std::string_view::npos;
+    f.slot_save_path = help.find("--slot-save-path") != std::string_view::npos;
     return f;
 }
 

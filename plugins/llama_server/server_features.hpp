@@ -7,8 +7,9 @@
 namespace corral::llama {
 
 struct ServerFeatures {
-    bool fit = false;            // --fit on|off, --fit-target MiB,..., -ngl auto
-    bool log_verbosity = false;  // --log-verbosity N (the per-device buffer sizes are printed at 4)
+    bool fit = false;             // --fit on|off, --fit-target MiB,..., -ngl auto
+    bool log_verbosity = false;   // --log-verbosity N (the per-device buffer sizes are printed at 4)
+    bool slot_save_path = false;  // --slot-save-path DIR (POST /slots/N?action=save|restore)
 };
 
 // Pure: the features a --help text announces.

@@ -158,6 +158,20 @@ TEST(LlamaCommandLine, Verbosity4OnlyWhileTheHostMeasuresMemoryUnlessTheRunnerSa
     EXPECT_TRUE(has_pair(server_arguments(c, 1, {supported, 3, {}}), "--log-verbosity", "3"));
 }
 
+TEST(LlamaCommandLine, SlotSavePathIsADirectoryWithItsSlashWhereSupported) {
+    sdk::ServerConfig c;
+    auto a = server_arguments(c, 1, {{.slot_save_path = true}, std::nullopt, {}});
+    EXPECT_EQ(std::count(a.begin(), a.end(), "--slot-save-path"), 0);  // the host keeps no caches for it
+    c.slot_save_path = "/var/lib/corral/kv-cache/m/0123";
+    // llama-server appends the file name to the path as it is.
+    EXPECT_TRUE(has_pair(server_arguments(c, 1, {{.slot_save_path = true}, std::nullopt, {}}), "--slot-save-path",
+                         "/var/lib/corral/kv-cache/m/0123/"));
+    a = server_arguments(c, 1, {{}, std::nullopt, {}});  // a binary without it
+    EXPECT_EQ(std::count(a.begin(), a.end(), "--slot-save-path"), 0);
+    EXPECT_TRUE(parse_help("  --slot-save-path PATH   path to save slot kv cache (default: disabled)").slot_save_path);
+    EXPECT_FALSE(parse_help("--slots").slot_save_path);
+}
+
 TEST(LlamaCommandLine, MeasureMemoryCrossesThePluginBoundaryOnlyWhenFalse) {
     sdk::ServerConfig c;
     c.instance_id = "i";
@@ -166,6 +180,9 @@ TEST(LlamaCommandLine, MeasureMemoryCrossesThePluginBoundaryOnlyWhenFalse) {
     EXPECT_TRUE(sdk::from_json<sdk::ServerConfig>(sdk::to_json(c), "").measure_memory);
     c.measure_memory = false;
     EXPECT_FALSE(sdk::from_json<sdk::ServerConfig>(sdk::to_json(c), "").measure_memory);
+    EXPECT_FALSE(sdk::to_json(c).as_object().contains("slot_save_path"));
+    c.slot_save_path = "/state/kv-cache/m/f";
+    EXPECT_EQ(sdk::from_json<sdk::ServerConfig>(sdk::to_json(c), "").slot_save_path, c.slot_save_path);
 }
 
 TEST(LlamaServerFeatures, ReadFromHelpText) {

@@ -81,6 +81,7 @@ typedef enum corral_plugin_kind {
 #define CORRAL_CAP_EXIT_EVENTS UINT64_C(0x2) /* runner: emits CORRAL_EVENT_EXITED when a server dies */
 #define CORRAL_CAP_LOG_EVENTS UINT64_C(0x4)  /* runner: emits CORRAL_EVENT_LOG_LINE for server output */
 #define CORRAL_CAP_REMOTE UINT64_C(0x8)      /* runner: servers run on another machine */
+#define CORRAL_CAP_SLOT_CACHE UINT64_C(0x10) /* runner: servers save slot caches in ServerConfig.slot_save_path */
 
 typedef enum corral_log_level {
     CORRAL_LOG_TRACE = 0,

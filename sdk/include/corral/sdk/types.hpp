@@ -68,6 +68,10 @@ struct ServerConfig {
     // sizes only at --log-verbosity 4, which also slows a busy server). False when the host does not
     // need it (the model's memory is given by hand): runners then keep the server's own verbosity.
     bool measure_memory = true;
+    // Set by the host for a runner with CORRAL_CAP_SLOT_CACHE: a directory on corral's machine where
+    // the server may save and restore its slots' prompt caches (llama-server --slot-save-path).
+    // The host saves them there before it stops an idle server and restores them when it starts again.
+    std::optional<std::string> slot_save_path;
 };
 
 // A running server, as the runner reports it. runner_data is the runner's own JSON, kept by the
@@ -203,6 +207,7 @@ inline boost::json::value to_json(const ServerConfig& c) {
     if (!c.extra_args.empty()) o["extra_args"] = boost::json::value_from(c.extra_args);
     if (!c.runner_options.empty()) o["runner_options"] = c.runner_options;
     if (!c.measure_memory) o["measure_memory"] = false;
+    put_optional(o, "slot_save_path", c.slot_save_path);
     return o;
 }
 
@@ -241,6 +246,7 @@ inline ServerConfig from_json<ServerConfig>(const boost::json::value& v, const s
     r.optional_or_keep("extra_args", c.extra_args);
     r.optional_or_keep("runner_options", c.runner_options);
     r.optional_or_keep("measure_memory", c.measure_memory);
+    r.optional("slot_save_path", c.slot_save_path);
     return c;
 }
 
