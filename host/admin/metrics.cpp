@@ -124,6 +124,16 @@ void Metrics::prompt_cache(const std::string& model, uint64_t cached, uint64_t e
     prompt_evaluated_[m] += evaluated;
 }
 
+void Metrics::slot_cache(const std::string& model, const std::string& action, bool ok, uint64_t tokens) {
+    const auto labels = prometheus_label("model", model) + "," + prometheus_label("action", action);
+    ++slot_caches_[labels + "," + prometheus_label("result", ok ? "ok" : "failed")];
+    if (ok) slot_cache_tokens_[labels] += tokens;
+}
+
+void Metrics::slot_cache_pruned(uint64_t files) {
+    slot_caches_pruned_ += files;
+}
+
 void Metrics::connection_closed(const std::string& reason) {
     ++connections_closed_[prometheus_label("reason", reason)];
 }
@@ -148,6 +158,12 @@ std::string Metrics::render(const std::vector<ModelGauges>& gauges, const std::v
     counters(out, "corral_prompt_tokens_cached_total", "Prompt tokens the servers took from their prompt cache (timings.cache_n).",
              prompt_cached_);
     counters(out, "corral_prompt_tokens_evaluated_total", "Prompt tokens the servers evaluated (timings.prompt_n).", prompt_evaluated_);
+    counters(out, "corral_slot_caches_total",
+             "Slot prompt caches saved before a server stopped (action=save) or restored after it started (action=restore), by result.",
+             slot_caches_);
+    counters(out, "corral_slot_cache_tokens_total", "Tokens in the slot prompt caches saved or restored.", slot_cache_tokens_);
+    header(out, "corral_slot_cache_files_pruned_total", "counter", "Saved slot caches deleted to stay within kv_cache.max_disk.");
+    out += "corral_slot_cache_files_pruned_total " + std::to_string(slot_caches_pruned_) + "\n";
     counters(out, "corral_replica_requests_total", "Requests by model and replica (\"model\", \"model#1\", ...).", replica_requests_);
     counters(out, "corral_failovers_total", "Requests sent to another replica after theirs failed before answering.", failovers_);
     counters(out, "corral_model_loads_total", "Model starts by result.", loads_);

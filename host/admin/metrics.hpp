@@ -60,6 +60,10 @@ public:
     void failover(const std::string& model);
     // Prompt tokens a server took from its cache and those it evaluated (its "timings").
     void prompt_cache(const std::string& model, uint64_t cached, uint64_t evaluated);
+    // Slot caches saved before a server stopped, or restored after it started ("save", "restore"),
+    // by result ("ok", "failed"), and their tokens; caches pruned for the disk budget.
+    void slot_cache(const std::string& model, const std::string& action, bool ok, uint64_t tokens);
+    void slot_cache_pruned(uint64_t files);
     // A client connection refused or cut short: max_connections, out_of_descriptors,
     // header_timeout, write_timeout.
     void connection_closed(const std::string& reason);
@@ -89,6 +93,9 @@ private:
     ByLabels<uint64_t> prompt_cached_;
     ByLabels<uint64_t> prompt_evaluated_;
     ByLabels<uint64_t> connections_closed_;
+    ByLabels<uint64_t> slot_caches_;
+    ByLabels<uint64_t> slot_cache_tokens_;
+    uint64_t slot_caches_pruned_ = 0;
     ByLabels<uint64_t> key_requests_;
     ByLabels<uint64_t> key_limited_;
 };

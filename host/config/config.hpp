@@ -35,6 +35,22 @@ struct SchedulerConfig {
     std::chrono::milliseconds load_timeout{std::chrono::minutes(5)};
     std::chrono::milliseconds queue_timeout{std::chrono::seconds(30)};
     int32_t max_queue = 64;  // requests waiting per model beyond its concurrency; more get 429
+    // Swaps ("swap_batch", "max_wait_for_swap"): while a model waits for the room loaded ones hold,
+    // those take at most swap_batch_requests more requests each, for at most swap_batch_time (an
+    // empty bound: none), then yield (their queues wait for their next turn): alternating traffic is
+    // served in batches, not one swap per request. A model waiting max_wait_for_swap goes next
+    // whatever its priority, and loaded ones yield to it at once.
+    std::optional<int32_t> swap_batch_requests = 8;
+    std::optional<std::chrono::milliseconds> swap_batch_time = std::chrono::seconds(10);
+    std::chrono::milliseconds max_wait_for_swap{std::chrono::seconds(30)};
+};
+
+// Prompt caches kept across a server's restarts ("kv_cache"): saved to disk before corral stops an
+// idle server (eviction, ttl, unload, reload, shutdown), restored when the model starts again.
+struct KvCacheConfig {
+    bool keep = true;                                             // a model's "kv_cache": {"keep"} overrides it
+    uint64_t max_disk = 10ull << 30;                              // saved caches on disk; least recently used pruned
+    std::chrono::milliseconds timeout{std::chrono::seconds(10)};  // one server's saves (or restores) together
 };
 
 // How the supervisor watches servers and restarts the ones that die.
@@ -101,8 +117,10 @@ struct ModelConfig {
     std::optional<bool> send_loading_state;        // overrides Config::send_loading_state
     DeviceRequest devices;                         // which GPUs of its machine ("devices")
     ReplicaPolicy replicas;
-    bool prefix_routing = true;  // "routing": "prefix" (default) or "least_busy"
-    sdk::ServerConfig server;    // server settings (instance_id left empty)
+    bool prefix_routing = true;         // "routing": "prefix" (default) or "least_busy"
+    int32_t priority = 0;               // among models waiting for room, higher goes first
+    std::optional<bool> keep_kv_cache;  // "kv_cache": {"keep"}; empty: KvCacheConfig::keep
+    sdk::ServerConfig server;           // server settings (instance_id left empty)
 };
 
 struct Config {
@@ -113,6 +131,7 @@ struct Config {
     std::vector<std::string> probes;  // probe plugin names; empty: every probe plugin found
     SchedulerConfig scheduler;
     SupervisorConfig supervisor;
+    KvCacheConfig kv_cache;
     std::vector<ModelConfig> models;  // in file order
     std::vector<std::string> preload;
     std::optional<std::filesystem::path> state_dir;

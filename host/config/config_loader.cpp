@@ -213,8 +213,8 @@ const Keys kCacheTypes = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl"
 const Keys kServerKeys = {"ctx_size", "gpu_layers",   "threads",      "batch_size",    "parallel",         "flash_attn",       "mlock",
                           "mmap",     "cache_type_k", "cache_type_v", "jinja",         "reasoning_format", "reasoning_budget", "seed",
                           "sampling", "env",          "extra_args",   "runner_options"};
-const Keys kModelOwnKeys = {"path",    "runner",   "aliases", "ttl", "memory", "concurrency", "send_loading_state",
-                            "devices", "replicas", "routing"};
+const Keys kModelOwnKeys = {"path",    "runner",   "aliases", "ttl",      "memory",  "concurrency", "send_loading_state",
+                            "devices", "replicas", "routing", "priority", "kv_cache"};
 
 // "replicas": an integer (that many whenever loaded), or {"min", "max", "scale_up_after"}.
 void parse_replicas(const ObjectReader& r, ReplicaPolicy& out) {
@@ -404,9 +404,26 @@ public:
     Config parse(const json::value& doc) {
         Config c;
         ObjectReader r(doc, "", errors_,
-                       {"listen", "plugin_dirs", "runners", "probes", "scheduler", "models", "preload", "state_dir", "log_level",
-                        "api_keys", "admin_api_key", "tls", "cors_origins", "supervisor", "max_request_body", "max_connections",
-                        "client_timeouts", "shutdown_grace", "send_loading_state"});
+                       {"listen",
+                        "plugin_dirs",
+                        "runners",
+                        "probes",
+                        "scheduler",
+                        "models",
+                        "preload",
+                        "state_dir",
+                        "log_level",
+                        "api_keys",
+                        "admin_api_key",
+                        "tls",
+                        "cors_origins",
+                        "supervisor",
+                        "max_request_body",
+                        "max_connections",
+                        "client_timeouts",
+                        "shutdown_grace",
+                        "send_loading_state",
+                        "kv_cache"});
         if (!r.valid()) return c;
         parse_listen(r, c.listen);
         std::vector<std::string> dirs;
@@ -417,6 +434,7 @@ public:
         r.read_into("probes", c.probes);
         if (const auto* scheduler = r.raw("scheduler")) parse_scheduler(*scheduler, c.scheduler);
         if (const auto* supervisor = r.raw("supervisor")) parse_supervisor(*supervisor, c.supervisor);
+        if (const auto* kv_cache = r.raw("kv_cache")) parse_kv_cache(*kv_cache, c.kv_cache);
         if (const auto* models = r.raw("models")) parse_models(*models, c);
         r.read_into("preload", c.preload);
         for (std::size_t i = 0; i < c.preload.size(); ++i) {
@@ -487,7 +505,8 @@ private:
 
     void parse_scheduler(const json::value& v, SchedulerConfig& s) {
         ObjectReader r(v, "scheduler", errors_,
-                       {"max_loaded", "memory_headroom", "memory_budget", "load_timeout", "queue_timeout", "max_queue"});
+                       {"max_loaded", "memory_headroom", "memory_budget", "load_timeout", "queue_timeout", "max_queue", "swap_batch",
+                        "max_wait_for_swap"});
         if (!r.valid()) return;
         r.read_min("max_loaded", s.max_loaded, 1);
         std::optional<double> headroom;
@@ -503,6 +522,50 @@ private:
         std::optional<int32_t> max_queue;
         r.read_min("max_queue", max_queue, 0);
         if (max_queue) s.max_queue = *max_queue;
+        parse_swap_batch(r, s);
+        read_duration_into(r, "max_wait_for_swap", s.max_wait_for_swap);
+    }
+
+    // "swap_batch": a number of requests, a duration, or {"requests", "time"} (both bounds).
+    void parse_swap_batch(const ObjectReader& r, SchedulerConfig& s) {
+        const auto* v = r.raw("swap_batch");
+        if (!v) return;
+        const auto path = r.child("swap_batch");
+        if (v->is_int64() || v->is_uint64()) {
+            if (v->to_number<int64_t>() < 1 || v->to_number<int64_t>() > 1'000'000)
+                r.error(path, "expected 1 to 1000000 requests, got " + json::serialize(*v));
+            else
+                s.swap_batch_requests = static_cast<int32_t>(v->to_number<int64_t>());
+            s.swap_batch_time.reset();
+            return;
+        }
+        if (v->is_string()) {
+            s.swap_batch_time.reset();
+            r.read_duration("swap_batch", s.swap_batch_time);
+            s.swap_batch_requests.reset();
+            return;
+        }
+        ObjectReader o(*v, path, r.errors(), {"requests", "time"});
+        if (!o.valid()) {
+            r.errors().back().message =
+                "expected a number of requests, a duration, or {\"requests\": 8, \"time\": \"10s\"}, got " + json::serialize(*v);
+            return;
+        }
+        s.swap_batch_requests.reset();
+        s.swap_batch_time.reset();
+        o.read_min("requests", s.swap_batch_requests, 1);
+        o.read_duration("time", s.swap_batch_time);
+    }
+
+    void parse_kv_cache(const json::value& v, KvCacheConfig& k) {
+        ObjectReader r(v, "kv_cache", errors_, {"keep", "max_disk", "timeout"});
+        if (!r.valid()) return;
+        r.read_into("keep", k.keep);
+        std::optional<uint64_t> max_disk;
+        r.read_size("max_disk", max_disk);
+        if (max_disk) k.max_disk = *max_disk;
+        read_duration_into(r, "timeout", k.timeout);
+        if (k.timeout.count() < 100) r.error(r.child("timeout"), "must be at least 100ms");
     }
 
     // "api_keys": strings, or objects {"key" | "key_file" | "key_env", "name", "models", "admin",
@@ -693,6 +756,11 @@ private:
             std::optional<std::string> routing;
             r.read_choice("routing", routing, {"prefix", "least_busy"});
             if (routing) m.prefix_routing = *routing == "prefix";
+            r.read_into("priority", m.priority);
+            if (const auto* kv_cache = r.raw("kv_cache")) {
+                ObjectReader k(*kv_cache, r.child("kv_cache"), errors_, {"keep"});
+                if (k.valid()) k.read("keep", m.keep_kv_cache);
+            }
             parse_server_settings(r, m.server);
             m.server.model_id = m.name;
             m.server.model_name = m.name;

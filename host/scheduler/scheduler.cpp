@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <set>
 
 namespace corral::scheduler {
 namespace {
@@ -166,8 +167,22 @@ void Scheduler::learn_memory(const std::shared_ptr<ModelEntry>& entry, const Rep
 void Scheduler::apply_config(const config::Config& config, MachineMap machines) {
     config_ = config;
     limits_ = {config.scheduler.max_loaded};
+    swap_ = {config.scheduler.swap_batch_requests, config.scheduler.swap_batch_time, config.scheduler.max_wait_for_swap};
     machines_ = std::move(machines);
     memory_.set_headroom(config.scheduler.memory_headroom);
+    if (slot_caches_) {
+        slot_caches_->set_config(config.kv_cache);
+        std::map<std::string, std::set<std::string>> fingerprints;  // the saved caches still usable
+        for (const auto& m : config.models) {
+            auto& mine = fingerprints[m.name];
+            for (const auto& runner : m.runners.empty() ? std::vector<std::string>{m.runner} : m.runners) {
+                auto on = m;
+                on.runner = runner;
+                mine.insert(serve::model_fingerprint(on, config.find_runner(runner)));
+            }
+        }
+        slot_caches_->retain(fingerprints);
+    }
     std::map<std::string, std::shared_ptr<ModelEntry>, std::less<>> next;
     for (const auto& m : config.models) {
         auto fingerprint = serve::model_fingerprint(m, config.find_runner(m.runner));
@@ -243,7 +258,7 @@ Scheduler::ReplicaPtr Scheduler::pick(const ModelEntry& entry, const Affinity& a
     bool avoided = false;  // the replica to avoid is the only one: take it rather than nothing
     for (std::size_t i = 0; i < count; ++i) {
         const auto& r = *entry.replicas[i];
-        bool available = r.serving() && !r.stale && (!limit || r.in_flight < *limit);
+        bool available = r.serving() && !r.stale && (!limit || r.in_flight < *limit) && !closed(entry, r);
         if (available && affinity.avoid && *affinity.avoid == r.index) {
             available = false;
             avoided = true;
@@ -260,7 +275,7 @@ Scheduler::ReplicaPtr Scheduler::pick(const ModelEntry& entry, const Affinity& a
         // Stale replicas (the config changed) serve when nothing else can, until they are idle.
         for (std::size_t i = 0; i < entry.replicas.size(); ++i) {
             const auto& r = entry.replicas[i];
-            if (r->serving() && (!limit || r->in_flight < *limit)) return r;
+            if (r->serving() && (!limit || r->in_flight < *limit) && !closed(entry, *r)) return r;
         }
         return nullptr;
     }
@@ -268,6 +283,7 @@ Scheduler::ReplicaPtr Scheduler::pick(const ModelEntry& entry, const Affinity& a
 }
 
 void Scheduler::grant(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr& replica) {
+    if (replica->yield) ++replica->yield->granted;
     ++replica->in_flight;
     ++entry->in_flight;
     replica->ttl_timer.cancel();
@@ -295,10 +311,18 @@ asio::awaitable<std::variant<Lease, Refusal>> Scheduler::acquire(std::string mod
     auto waiter = std::make_shared<Waiter>(co_await asio::this_coro::executor);
     waiter->affinity = std::move(affinity);
     entry->queue.push_back(waiter);
-    const auto timeout = loading ? config_.scheduler.load_timeout : config_.scheduler.queue_timeout;
+    const auto queued_at = clock::now();
+    bool cold = loading || swapping_out(*entry);  // waits for a (re)load, not for a slot
+    auto timeout = cold ? config_.scheduler.load_timeout : config_.scheduler.queue_timeout;
     if (loading) ensure_loading(entry, entry->config.replicas.start, false);
     watch_backlog(entry);
-    co_await waiter->signal.wait(clock::now() + timeout);
+    co_await waiter->signal.wait(queued_at + timeout);
+    // A model that gave its room to another meanwhile comes back like a cold one: load_timeout.
+    if (!waiter->granted && !waiter->refusal && !cold && (!entry->serving() || swapping_out(*entry))) {
+        cold = true;
+        timeout = std::max(timeout, config_.scheduler.load_timeout);
+        co_await waiter->signal.wait(queued_at + timeout);
+    }
     if (waiter->granted) co_return Lease(this, entry, waiter->granted);
     if (waiter->refusal) co_return *waiter->refusal;
 
@@ -306,7 +330,7 @@ asio::awaitable<std::variant<Lease, Refusal>> Scheduler::acquire(std::string mod
     after_idle(entry);
     watch_backlog(entry);
     const auto secs = std::chrono::duration_cast<std::chrono::seconds>(timeout).count();
-    if (loading) {
+    if (cold) {
         metrics_.rejected(entry->config.name, "load_timeout");
         const bool waiting_for_room =
             std::any_of(entry->replicas.begin(), entry->replicas.end(), [](const auto& r) { return r->pending_load; });
@@ -352,6 +376,7 @@ void Scheduler::after_idle(const std::shared_ptr<ModelEntry>& entry) {
 }
 
 void Scheduler::dispatch(const std::shared_ptr<ModelEntry>& entry) {
+    if (!pending_.empty()) update_yields();  // a replica that just became ready may owe room already
     while (!entry->queue.empty()) {
         auto waiter = entry->queue.front();
         auto replica = pick(*entry, waiter->affinity);
@@ -387,7 +412,7 @@ void Scheduler::ensure_loading(const std::shared_ptr<ModelEntry>& entry, int32_t
         }
         r->pending_load = true;
         r->wanted = wanted;
-        pending_.emplace_back(entry, r);
+        pending_.push_back({entry, r, {entry->config.priority, now_()}});
         ++have;
     }
     if (wanted) {
@@ -399,18 +424,75 @@ void Scheduler::ensure_loading(const std::shared_ptr<ModelEntry>& entry, int32_t
 }
 
 void Scheduler::place_pending() {
-    for (auto it = pending_.begin(); it != pending_.end();) {
-        auto [entry, replica] = *it;
+    // The most urgent first (swap_policy.hpp: starved, then priority, then arrival).
+    const auto now = now_();
+    std::stable_sort(pending_.begin(), pending_.end(),
+                     [&](const Pending& a, const Pending& b) { return goes_before(a.contender, b.contender, now, swap_); });
+    for (std::size_t i = 0; i < pending_.size();) {
+        auto [entry, replica, contender] = pending_[i];
         const bool needed = replica->wanted || !entry->queue.empty();
         bool done = replica->instance || entry->retired || shutting_down_ || !needed || place(entry, replica);
         if (done) {
             replica->pending_load = false;
             replica->wanted = false;
-            it = pending_.erase(it);
+            // place() may have changed pending_ (a failed model's other replicas): find it again.
+            auto it = std::find_if(pending_.begin(), pending_.end(), [&](const Pending& p) { return p.replica == replica; });
+            if (it != pending_.end()) pending_.erase(it);
         } else {
-            ++it;
+            ++i;
         }
     }
+    update_yields();
+}
+
+std::vector<std::string> Scheduler::blocking(const std::shared_ptr<ModelEntry>& entry) const {
+    auto all = residents(entry.get());
+    for (auto& r : all) r.idle = r.idle || !r.stopping;  // as if every busy server were done
+    for (const auto& runner : runners_of(*entry)) {
+        auto plan = plan_placement(machines_.of_runner(runner), all, demand_of(*entry), limits_);
+        if (plan.kind == Plan::Kind::Evict) return plan.evict;
+        if (plan.kind == Plan::Kind::Place) return {};
+    }
+    return {};
+}
+
+void Scheduler::update_yields() {
+    const auto now = now_();
+    std::map<const Replica*, Contender> asked;
+    for (const auto& p : pending_) {
+        if (p.replica->instance || p.entry->retired || !(p.replica->wanted || !p.entry->queue.empty())) continue;
+        for (const auto& name : blocking(p.entry)) {
+            auto [holder_entry, holder] = replica_named(name);
+            if (!holder || holder_entry == p.entry) continue;
+            auto [it, inserted] = asked.emplace(holder.get(), p.contender);
+            if (!inserted) it->second = most_urgent(it->second, p.contender, now, swap_);
+        }
+    }
+    for_each_entry([&](const std::shared_ptr<ModelEntry>& e) {
+        for (const auto& r : e->replicas) {
+            auto it = asked.find(r.get());
+            if (it == asked.end() || !r->serving()) {
+                r->yield.reset();
+                continue;
+            }
+            if (!r->yield) r->yield = Yield{now, 0};
+            r->yield_to = it->second;
+        }
+    });
+}
+
+bool Scheduler::closed(const ModelEntry& entry, const Replica& replica) const {
+    return replica.yield && !may_take_request(*replica.yield, entry.config.priority, replica.yield_to, now_(), swap_);
+}
+
+bool Scheduler::swapping_out(const ModelEntry& entry) const {
+    bool any = false;
+    for (const auto& r : entry.replicas) {
+        if (!r->serving()) continue;
+        if (!closed(entry, *r)) return false;
+        any = true;
+    }
+    return any;
 }
 
 std::vector<Resident> Scheduler::residents(const ModelEntry* placing) const {
@@ -418,7 +500,8 @@ std::vector<Resident> Scheduler::residents(const ModelEntry* placing) const {
     for_each_entry([&](const std::shared_ptr<ModelEntry>& e) {
         for (const auto& r : e->replicas) {
             if (!r->instance || r->instance->gone()) continue;
-            const bool idle = e.get() != placing && r->in_flight == 0 && e->queue.empty() && r->instance->serving();
+            // A replica that yields is idle once its requests are done, whatever its model has queued.
+            const bool idle = e.get() != placing && r->in_flight == 0 && (e->queue.empty() || closed(*e, *r)) && r->instance->serving();
             out.push_back(
                 {replica_name(e->config.name, r->index), r->placement, idle, r->instance->state == InstanceState::Stopping, r->last_used});
         }
@@ -530,6 +613,7 @@ void Scheduler::start(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr
     memory_.prepare_launch(launch, gpus);
     // A model whose memory is given by hand needs no measurement (nor the slower logging it costs).
     launch.server.measure_memory = !launch.memory;
+    if (slot_caches_) launch.server.slot_save_path = slot_caches_->save_path(launch, replica->fingerprint, *runner);
     replica->instance = supervisor_.launch(launch, runner, replica->fingerprint);
     entry->last_instance = replica->instance;
 }
@@ -732,6 +816,8 @@ bool Scheduler::adopt(sdk::ProcessHandle handle, const std::string& runner) {
     replica->fingerprint = expected;
     auto launch = entry->config;
     launch.runner = runner;
+    // Started by a previous host with the same settings: its caches go where that host put them.
+    if (slot_caches_) launch.server.slot_save_path = slot_caches_->save_path(launch, expected, *slot);
     replica->instance = supervisor_.adopt(launch, slot, expected, std::move(handle));
     entry->last_instance = replica->instance;
     return true;

@@ -4,7 +4,9 @@
 // (max_loaded, its machine's devices) evicts the least recently used idle servers; busy ones are
 // never evicted. Requests go to the least busy replica, or by prompt prefix (replica_router.hpp);
 // autoscaling models start another replica while every one has a backlog. Idle replicas unload after
-// their ttl, never below the model's minimum. Everything runs on the serve thread.
+// their ttl, never below the model's minimum. While a model waits for room that busy servers hold,
+// those serve a bounded batch more and then yield (swap_policy.hpp). Everything runs on the serve
+// thread.
 #pragma once
 
 #include "admin/event_bus.hpp"
@@ -14,8 +16,10 @@
 #include "scheduler/machines.hpp"
 #include "scheduler/placement.hpp"
 #include "scheduler/replica_router.hpp"
+#include "scheduler/swap_policy.hpp"
 #include "serve/async_signal.hpp"
 #include "serve/runner_set.hpp"
+#include "serve/slot_cache_keeper.hpp"
 #include "state/placement_records.hpp"
 #include "supervisor/supervisor.hpp"
 
@@ -105,9 +109,11 @@ struct Replica {
     int32_t in_flight = 0;
     std::chrono::steady_clock::time_point last_used{};
     boost::asio::steady_timer ttl_timer;
-    bool pending_load = false;  // waiting for room
-    bool wanted = false;        // placed even without waiting requests (explicit load, min, scale up)
-    bool stale = false;         // the config changed: restart when idle
+    bool pending_load = false;   // waiting for room
+    bool wanted = false;         // placed even without waiting requests (explicit load, min, scale up)
+    bool stale = false;          // the config changed: restart when idle
+    std::optional<Yield> yield;  // another model waits for its room (swap_policy.hpp)
+    Contender yield_to;          // the most urgent of those, while `yield` is set
 
     bool serving() const noexcept;
 };
@@ -211,6 +217,10 @@ public:
     void set_change_notifier(std::function<void()> notify) { notify_ = std::move(notify); }
     // Where each server's placement is kept for a restarted corral's adoption (serve sets it).
     void set_placement_records(const state::PlacementRecords* records) { records_ = records; }
+    // Where servers keep their prompt caches across restarts (serve sets it; without: not kept).
+    void set_slot_caches(serve::SlotCacheKeeper* caches) { slot_caches_ = caches; }
+    // The clock swap decisions read (waits for room, batches); tests set a fake one.
+    void set_clock(std::function<SwapClock::time_point()> now) { now_ = std::move(now); }
     bool all_stopped() const;
 
     // The model entry for a name or alias; null if unknown.
@@ -238,6 +248,14 @@ private:
     // At least `count` replicas have a server or wait for room (`wanted`: placed without waiters too).
     void ensure_loading(const std::shared_ptr<ModelEntry>& entry, int32_t count, bool wanted);
     void place_pending();
+    // Marks the servers that models waiting for room need (Replica::yield), and clears the others.
+    void update_yields();
+    // The servers that would have to go for one more of `entry`'s replicas to fit, busy or not.
+    std::vector<std::string> blocking(const std::shared_ptr<ModelEntry>& entry) const;
+    // Whether the replica takes no more requests: it yields to a model waiting for its room.
+    bool closed(const ModelEntry& entry, const Replica& replica) const;
+    // Whether every serving replica is closed: requests wait for the model's next turn.
+    bool swapping_out(const ModelEntry& entry) const;
     bool place(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr& replica);
     void start(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr& replica);
     void stop(const ReplicaPtr& replica, const std::string& reason);
@@ -269,9 +287,17 @@ private:
     MachineMap machines_;
     std::map<std::string, std::shared_ptr<ModelEntry>, std::less<>> models_;  // by name
     std::vector<std::shared_ptr<ModelEntry>> retired_;                        // removed by a reload, still loaded
-    std::deque<std::pair<std::shared_ptr<ModelEntry>, ReplicaPtr>> pending_;  // waiting for room, in order
+    struct Pending {
+        std::shared_ptr<ModelEntry> entry;
+        ReplicaPtr replica;
+        Contender contender;
+    };
+    std::deque<Pending> pending_;  // waiting for room, in order of arrival
+    SwapSettings swap_;
+    std::function<SwapClock::time_point()> now_ = [] { return SwapClock::now(); };
     std::function<void()> notify_;
     const state::PlacementRecords* records_ = nullptr;
+    serve::SlotCacheKeeper* slot_caches_ = nullptr;
     bool shutting_down_ = false;
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };

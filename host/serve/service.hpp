@@ -17,6 +17,7 @@
 #include "proxy/upstream_pool.hpp"
 #include "scheduler/scheduler.hpp"
 #include "serve/runner_set.hpp"
+#include "serve/slot_cache_keeper.hpp"
 #include "state/instance_lock.hpp"
 #include "state/placement_records.hpp"
 #include "state/server_keys.hpp"
@@ -65,6 +66,7 @@ private:
     std::unique_ptr<state::InstanceLock> lock_;
     std::unique_ptr<state::ServerKeys> server_keys_;
     std::unique_ptr<state::PlacementRecords> placement_records_;
+    std::unique_ptr<SlotCacheKeeper> slot_caches_;
     boost::asio::thread_pool workers_;
     admin::EventBus events_;
     admin::Metrics metrics_;

@@ -4,6 +4,7 @@
 
 #include "logging/logging.hpp"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 
 #include <unistd.h>
@@ -143,13 +144,16 @@ void Supervisor::on_started(const std::shared_ptr<Instance>& instance, uint64_t 
         instance->endpoint = instance->handle->endpoint;
         instance->ready_at = clock::now();
         metrics_.load(instance->model, seconds_since(instance->launched_at), true);
-        if (instance->stop_requested) {
-            instance->state = InstanceState::Ready;  // it runs now, so stop() can stop it
-            stop(instance, "stop requested while it was starting");
+        if (after_start_ && !instance->adopted && !instance->stop_requested) {
+            instance->after_start = true;
+            asio::co_spawn(io_, after_start_(instance), [this, instance, generation](std::exception_ptr) {
+                if (generation != instance->generation) return;  // it died meanwhile (on_died took over)
+                instance->after_start = false;
+                become_ready(instance);
+            });
             return;
         }
-        instance->relaunching = false;
-        set_state(instance, InstanceState::Ready, instance->adopted ? "adopted " + instance->handle->endpoint : instance->handle->endpoint);
+        become_ready(instance);
         return;
     }
     metrics_.load(instance->model, 0, false);
@@ -162,6 +166,16 @@ void Supervisor::on_started(const std::shared_ptr<Instance>& instance, uint64_t 
         by_id_.erase(instance->server.instance_id);
         set_state(instance, InstanceState::Failed, std::move(error));
     }
+}
+
+void Supervisor::become_ready(const std::shared_ptr<Instance>& instance) {
+    if (instance->stop_requested) {
+        instance->state = InstanceState::Ready;  // it runs now, so stop() can stop it
+        stop(instance, "stop requested while it was starting");
+        return;
+    }
+    instance->relaunching = false;
+    set_state(instance, InstanceState::Ready, instance->adopted ? "adopted " + instance->handle->endpoint : instance->handle->endpoint);
 }
 
 void Supervisor::stop(std::shared_ptr<Instance> instance, const std::string& reason) {
@@ -183,14 +197,24 @@ void Supervisor::stop(std::shared_ptr<Instance> instance, const std::string& rea
         case InstanceState::Unhealthy:
             break;
     }
-    ++instance->generation;
+    const bool was_ready = instance->state == InstanceState::Ready;
+    const uint64_t generation = ++instance->generation;
     set_state(instance, InstanceState::Stopping, reason);
-    stop_server(instance, [this, instance, reason](std::string error) {
-        by_id_.erase(instance->server.instance_id);
-        instance->handle.reset();
-        if (!error.empty()) log()->error("stopping {} failed: {}", instance->server.instance_id, error);
-        set_state(instance, InstanceState::Stopped, error.empty() ? reason : reason + " (stop failed: " + error + ")");
-    });
+    auto stop_now = [this, instance, reason] {
+        stop_server(instance, [this, instance, reason](std::string error) {
+            by_id_.erase(instance->server.instance_id);
+            instance->handle.reset();
+            if (!error.empty()) log()->error("stopping {} failed: {}", instance->server.instance_id, error);
+            set_state(instance, InstanceState::Stopped, error.empty() ? reason : reason + " (stop failed: " + error + ")");
+        });
+    };
+    if (before_stop_ && was_ready) {
+        asio::co_spawn(io_, before_stop_(instance), [instance, generation, stop_now](std::exception_ptr) {
+            if (generation == instance->generation) stop_now();
+        });
+        return;
+    }
+    stop_now();
 }
 
 asio::awaitable<bool> Supervisor::verify_running(std::shared_ptr<Instance> instance) {
@@ -236,7 +260,9 @@ void Supervisor::on_runner_event(const plugins::RunnerEvent& event) {
             break;
         }
         case plugins::RunnerEvent::Kind::Exited: {
-            if (!instance->serving()) break;  // a stop or restart we asked for, or a start that will report itself
+            // A stop or restart we asked for, or a start that will report itself; but a server that
+            // dies while the after_start hook talks to it has died.
+            if (!instance->serving() && !instance->after_start) break;
             const auto* o = event.payload.if_object();
             const auto* message = o ? o->if_contains("message") : nullptr;
             on_died(instance, message && message->is_string() ? std::string(message->get_string()) : "the server exited");
@@ -249,6 +275,7 @@ void Supervisor::on_runner_event(const plugins::RunnerEvent& event) {
 
 void Supervisor::on_died(const std::shared_ptr<Instance>& instance, const std::string& why) {
     instance->handle.reset();
+    instance->after_start = false;
     ++instance->generation;
     auto delay = instance->restart.on_exit(instance->launched_at, clock::now());
     if (!delay || instance->stop_requested) {

@@ -38,6 +38,15 @@ public:
     // without one, servers get no key of corral's).
     using KeySource = std::function<std::string(const std::string& instance_id)>;
     void set_key_source(KeySource source) { key_source_ = std::move(source); }
+    // Work on a live server around a stop or start (its prompt caches, kv_cache): `before_stop` runs
+    // when a ready instance is asked to stop, before its runner stops it (the instance is stopping
+    // meanwhile); `after_start` when a launched one is up, before it is ready (it stays starting).
+    // Each must end by itself in bounded time; it is given the instance and its exceptions are ignored.
+    using Hook = std::function<boost::asio::awaitable<void>(std::shared_ptr<Instance>)>;
+    void set_hooks(Hook before_stop, Hook after_start) {
+        before_stop_ = std::move(before_stop);
+        after_start_ = std::move(after_start);
+    }
 
     // Starts a server for `model`. The instance is returned in state starting.
     std::shared_ptr<Instance> launch(const config::ModelConfig& model, std::shared_ptr<RunnerSlot> runner, std::string fingerprint);
@@ -83,6 +92,8 @@ private:
     // `done(error)` on the serve thread unless the instance moved on meanwhile.
     void stop_server(const std::shared_ptr<Instance>& instance, std::function<void(std::string error)> done);
     void set_state(std::shared_ptr<Instance> instance, InstanceState state, std::string message);
+    // The instance is up (started or adopted): ready now, or stopped when a stop came meanwhile.
+    void become_ready(const std::shared_ptr<Instance>& instance);
     void health_tick();
     void check_health(const std::shared_ptr<Instance>& instance);
 
@@ -97,6 +108,8 @@ private:
     admin::Metrics& metrics_;
     Listener listener_;
     KeySource key_source_;
+    Hook before_stop_;
+    Hook after_start_;
     std::map<std::string, std::shared_ptr<Instance>, std::less<>> by_id_;  // current launch id -> instance
     std::vector<std::shared_ptr<Instance>> live_;
     boost::asio::steady_timer health_timer_;

@@ -328,6 +328,56 @@ TEST(Config, ServeSettingsAreParsedAndChecked) {
     EXPECT_THAT(bad.errors, HasError("supervisor.restart_atempts", "did you mean \"restart_attempts\""));
 }
 
+TEST(Config, SwapBatchesPrioritiesAndPromptCaches) {
+    auto defaults = parse_config("{}", "");
+    ASSERT_TRUE(defaults.config);
+    EXPECT_EQ(defaults.config->scheduler.swap_batch_requests, 8);
+    EXPECT_EQ(defaults.config->scheduler.swap_batch_time, std::chrono::seconds(10));
+    EXPECT_EQ(defaults.config->scheduler.max_wait_for_swap, std::chrono::seconds(30));
+    EXPECT_TRUE(defaults.config->kv_cache.keep);
+    EXPECT_EQ(defaults.config->kv_cache.max_disk, 10ull << 30);
+
+    auto by_count = parse_config(R"({"scheduler": {"swap_batch": 1, "max_wait_for_swap": "2m"}})", "");
+    ASSERT_TRUE(by_count.config) << by_count.errors.front().to_string();
+    EXPECT_EQ(by_count.config->scheduler.swap_batch_requests, 1);
+    EXPECT_FALSE(by_count.config->scheduler.swap_batch_time);  // a number bounds requests only
+    EXPECT_EQ(by_count.config->scheduler.max_wait_for_swap, std::chrono::minutes(2));
+    auto by_time = parse_config(R"({"scheduler": {"swap_batch": "5s"}})", "");
+    ASSERT_TRUE(by_time.config);
+    EXPECT_FALSE(by_time.config->scheduler.swap_batch_requests);
+    EXPECT_EQ(by_time.config->scheduler.swap_batch_time, std::chrono::seconds(5));
+    auto both = parse_config(R"({"scheduler": {"swap_batch": {"requests": 4, "time": "1m"}},
+        "kv_cache": {"keep": false, "max_disk": "2GiB", "timeout": "3s"},
+        "runners": {"l": {"plugin": "llama_server"}},
+        "models": {"m": {"path": "/m.gguf", "priority": -2, "kv_cache": {"keep": true}}, "n": {"path": "/n.gguf"}}})",
+                             "");
+    ASSERT_TRUE(both.config) << both.errors.front().to_string();
+    EXPECT_EQ(both.config->scheduler.swap_batch_requests, 4);
+    EXPECT_EQ(both.config->scheduler.swap_batch_time, std::chrono::minutes(1));
+    EXPECT_FALSE(both.config->kv_cache.keep);
+    EXPECT_EQ(both.config->kv_cache.max_disk, 2ull << 30);
+    EXPECT_EQ(both.config->kv_cache.timeout, std::chrono::seconds(3));
+    EXPECT_EQ(both.config->models[0].priority, -2);
+    EXPECT_EQ(both.config->models[0].keep_kv_cache, true);
+    EXPECT_EQ(both.config->models[1].keep_kv_cache, std::nullopt);
+
+    auto bad = parse_config(R"({"scheduler": {"swap_batch": 0, "max_wait_for_swap": "soon"},
+        "kv_cache": {"keep": "yes", "max_disk": "lots", "timeout": "1ms", "kep": 1},
+        "runners": {"l": {"plugin": "llama_server"}},
+        "models": {"m": {"path": "/m.gguf", "priority": 1.5, "kv_cache": {"keep": 1}}}})",
+                            "");
+    EXPECT_THAT(bad.errors, HasError("scheduler.swap_batch", "1 to 1000000 requests"));
+    EXPECT_THAT(bad.errors, HasError("scheduler.max_wait_for_swap", "expected a duration"));
+    EXPECT_THAT(bad.errors, HasError("kv_cache.keep", "expected bool"));
+    EXPECT_THAT(bad.errors, HasError("kv_cache.max_disk", "expected a size"));
+    EXPECT_THAT(bad.errors, HasError("kv_cache.timeout", "at least 100ms"));
+    EXPECT_THAT(bad.errors, HasError("kv_cache.kep", "did you mean \"keep\""));
+    EXPECT_THAT(bad.errors, HasError("models.m.priority", "expected"));
+    EXPECT_THAT(bad.errors, HasError("models.m.kv_cache.keep", "expected bool"));
+    auto shape = parse_config(R"({"scheduler": {"swap_batch": [1]}})", "");
+    EXPECT_THAT(shape.errors, HasError("scheduler.swap_batch", "a number of requests, a duration"));
+}
+
 TEST(Config, ListenPortZeroPicksAFreePort) {
     auto r = parse_config(R"({"listen": "127.0.0.1:0"})", "");
     ASSERT_TRUE(r.config);

@@ -77,6 +77,7 @@ protected:
         config::Config c;
         c.runners = {{"local", "gmock", {}}, {"box2", "gmock", {}}};
         c.models = std::move(models);
+        c.scheduler = scheduling_;
         c.scheduler.max_loaded = max_loaded;
         c.scheduler.memory_headroom = 0;
         sdk::MachineInfo box2{"box2", false, {cuda_report({24})}};
@@ -135,6 +136,7 @@ protected:
         return stopped_;
     }
 
+    config::SchedulerConfig scheduling_;  // swap settings for configure()
     std::filesystem::path state_dir_ = std::filesystem::temp_directory_path() / ("corral-scheduler-test-" + std::to_string(::getpid()));
     asio::io_context io_;
     asio::thread_pool workers_{2};
@@ -282,6 +284,154 @@ TEST_F(SchedulerTest, MaxLoadedCountsEveryMachine) {
     load("local-a");
     load("remote");
     EXPECT_THAT(stopped(), ElementsAre("local-a"));
+}
+
+// Swaps between models that do not fit together (max_loaded 1): collation, the starvation bound and
+// priorities, on a fake clock.
+class SwapTest : public SchedulerTest {
+protected:
+    using Request = std::shared_ptr<std::optional<std::variant<Lease, Refusal>>>;
+
+    SwapTest() {
+        scheduler_.set_clock([this] { return now_; });
+        scheduling_.max_wait_for_swap = std::chrono::seconds(30);
+    }
+    static config::ModelConfig one_at_a_time(std::string name, int32_t priority = 0) {
+        auto m = model(std::move(name), 4);
+        m.concurrency = 1;
+        m.priority = priority;
+        return m;
+    }
+    // Lets everything that can happen now happen.
+    void settle() {
+        run_until([] { return false; }, std::chrono::milliseconds(30));
+    }
+    bool leased(const Request& r) { return r->has_value() && std::holds_alternative<Lease>(**r); }
+    void finish(Request& r) {
+        ASSERT_TRUE(run_until([&] { return leased(r); }));
+        r->reset();
+        settle();
+    }
+    std::vector<std::string> starts() {
+        std::lock_guard lock(mutex_);
+        std::vector<std::string> out;
+        for (const auto& c : started_) out.push_back(c.model_name);
+        return out;
+    }
+
+    SwapClock::time_point now_ = SwapClock::now();
+};
+
+TEST_F(SwapTest, ALoadedModelServesABatchOfItsQueueThenYieldsABABBecomesAABB) {
+    scheduling_.swap_batch_requests = 2;
+    scheduling_.swap_batch_time.reset();
+    configure({one_at_a_time("a"), one_at_a_time("b")}, 1);
+    load("a");
+    auto a1 = acquire("a");
+    ASSERT_TRUE(run_until([&] { return leased(a1); }));
+    auto b1 = acquire("b");  // b waits for a's room
+    auto a2 = acquire("a");  // behind a1 (concurrency 1)
+    auto b2 = acquire("b");
+    auto a3 = acquire("a");
+    auto a4 = acquire("a");
+    settle();
+    EXPECT_EQ(state("b"), "queued");
+
+    finish(a1);  // a's batch: a2 and a3, while b waits
+    EXPECT_TRUE(leased(a2));
+    finish(a2);
+    EXPECT_TRUE(leased(a3));
+    EXPECT_TRUE(stopped().empty());
+    finish(a3);  // batch spent: a4 waits for a's next turn, b takes the room
+    EXPECT_FALSE(a4->has_value());
+    ASSERT_TRUE(run_until([&] { return leased(b1); }));
+    EXPECT_THAT(stopped(), ElementsAre("a"));
+    finish(b1);
+    EXPECT_TRUE(leased(b2));  // b's own queue first
+    finish(b2);
+    ASSERT_TRUE(run_until([&] { return leased(a4); }));
+    EXPECT_THAT(starts(), ElementsAre("a", "b", "a"));
+    EXPECT_THAT(stopped(), ElementsAre("a", "b"));
+}
+
+TEST_F(SwapTest, ABatchOfOneSwapsOnEveryTurnLikeArrivalOrder) {
+    scheduling_.swap_batch_requests = 1;
+    configure({one_at_a_time("a"), one_at_a_time("b")}, 1);
+    load("a");
+    auto a1 = acquire("a");
+    ASSERT_TRUE(run_until([&] { return leased(a1); }));
+    auto b1 = acquire("b");
+    auto a2 = acquire("a");
+    auto b2 = acquire("b");
+    auto a3 = acquire("a");
+    settle();
+    finish(a1);  // a1 came before b: a2 is a's one request of the turn
+    finish(a2);
+    ASSERT_TRUE(run_until([&] { return leased(b1); }));
+    finish(b1);
+    ASSERT_TRUE(run_until([&] { return leased(a3); }));
+    EXPECT_FALSE(b2->has_value());
+    finish(a3);
+    ASSERT_TRUE(run_until([&] { return leased(b2); }));
+    EXPECT_THAT(starts(), ElementsAre("a", "b", "a", "b"));
+}
+
+TEST_F(SwapTest, ABatchEndsAfterItsTime) {
+    scheduling_.swap_batch_requests.reset();
+    scheduling_.swap_batch_time = std::chrono::seconds(10);
+    configure({one_at_a_time("a"), one_at_a_time("b")}, 1);
+    load("a");
+    auto a1 = acquire("a");
+    ASSERT_TRUE(run_until([&] { return leased(a1); }));
+    auto b1 = acquire("b");
+    std::vector<Request> more;
+    for (int i = 0; i < 5; ++i) more.push_back(acquire("a"));
+    settle();
+    finish(a1);
+    finish(more[0]);
+    finish(more[1]);  // 3 requests, no time passed: still a's batch
+    EXPECT_TRUE(leased(more[2]));
+    now_ += std::chrono::seconds(11);
+    finish(more[2]);
+    EXPECT_FALSE(more[3]->has_value());
+    ASSERT_TRUE(run_until([&] { return leased(b1); }));
+}
+
+TEST_F(SwapTest, ALowerPriorityModelWaitsForAHigherOneButNeverLongerThanMaxWait) {
+    scheduling_.swap_batch_requests = 1;
+    configure({one_at_a_time("high", 5), one_at_a_time("low", 0)}, 1);
+    load("high");
+    auto h1 = acquire("high");
+    ASSERT_TRUE(run_until([&] { return leased(h1); }));
+    auto l1 = acquire("low");
+    std::vector<Request> highs;
+    for (int i = 0; i < 4; ++i) highs.push_back(acquire("high"));
+    settle();
+    finish(h1);
+    finish(highs[0]);  // past the batch: a lower priority does not hurry high
+    EXPECT_TRUE(leased(highs[1]));
+    now_ += std::chrono::seconds(30);  // low has waited max_wait_for_swap
+    finish(highs[1]);
+    EXPECT_FALSE(highs[2]->has_value());
+    ASSERT_TRUE(run_until([&] { return leased(l1); }));
+    EXPECT_THAT(stopped(), ElementsAre("high"));
+}
+
+TEST_F(SwapTest, WaitingModelsGetTheRoomByPriorityThenArrival) {
+    configure({one_at_a_time("a"), one_at_a_time("early", 0), one_at_a_time("urgent", 3)}, 1);
+    load("a");
+    auto a1 = acquire("a");
+    ASSERT_TRUE(run_until([&] { return leased(a1); }));
+    auto early = acquire("early");
+    now_ += std::chrono::seconds(1);
+    auto urgent = acquire("urgent");
+    settle();
+    finish(a1);
+    ASSERT_TRUE(run_until([&] { return leased(urgent); }));
+    EXPECT_FALSE(early->has_value());
+    finish(urgent);
+    ASSERT_TRUE(run_until([&] { return leased(early); }));
+    EXPECT_THAT(starts(), ElementsAre("a", "urgent", "early"));
 }
 
 }  // namespace

@@ -1,0 +1,207 @@
+#include "serve/slot_cache_keeper.hpp"
+
+#include "config/units.hpp"
+#include "http_health.hpp"
+#include "logging/logging.hpp"
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <system_error>
+
+namespace corral::serve {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using clock = std::chrono::steady_clock;
+
+std::shared_ptr<spdlog::logger> log() {
+    return logging::get("kv-cache");
+}
+
+// A JSON member as an integer; 0 when absent or not a number.
+int64_t integer(const json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v && v->is_number() ? v->to_number<int64_t>() : 0;
+}
+
+// One call to the server with what is left of the deadline.
+class ServerCalls {
+public:
+    ServerCalls(const supervisor::Instance& instance, clock::time_point deadline)
+        : endpoint_(plugin_common::parse_http_endpoint(instance.handle ? instance.handle->endpoint : "")),
+          key_(instance.upstream_key),
+          deadline_(deadline) {}
+
+    bool valid() const { return endpoint_.has_value(); }
+
+    // The JSON answer of a 200; nullopt (with `error` set) for anything else.
+    asio::awaitable<std::optional<json::value>> call(std::string method, std::string target, std::string body) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - clock::now());
+        if (left.count() <= 0) {
+            error = "kv_cache.timeout passed";
+            co_return std::nullopt;
+        }
+        plugin_common::HttpCall c;
+        c.method = std::move(method);
+        c.target = std::move(target);
+        c.body = std::move(body);
+        c.bearer_token = key_;
+        const auto what = c.method + " " + c.target;
+        auto reply = co_await plugin_common::http_exchange(*endpoint_, std::move(c), left);
+        if (reply.status != 200) {
+            error = reply.status == 0 ? reply.error : what + " answered " + std::to_string(reply.status) + ": " + reply.body.substr(0, 200);
+            co_return std::nullopt;
+        }
+        std::error_code ec;
+        auto parsed = json::parse(reply.body, ec);
+        if (ec) {
+            error = what + " answered no JSON: " + ec.message();
+            co_return std::nullopt;
+        }
+        co_return parsed;
+    }
+
+    std::string error;
+
+private:
+    std::optional<plugin_common::HttpEndpoint> endpoint_;
+    std::string key_;
+    clock::time_point deadline_;
+};
+
+std::string slot_target(int64_t slot, std::string_view action) {
+    return "/slots/" + std::to_string(slot) + "?action=" + std::string(action);
+}
+
+std::string file_body(const std::string& name) {
+    return json::serialize(json::object{{"filename", name}});
+}
+
+}  // namespace
+
+SlotCacheKeeper::SlotCacheKeeper(std::filesystem::path state_dir, admin::Metrics& metrics, admin::EventBus& events)
+    : files_(std::move(state_dir)), metrics_(metrics), events_(events) {}
+
+std::optional<std::string> SlotCacheKeeper::save_path(const config::ModelConfig& model, const std::string& fingerprint,
+                                                      const supervisor::RunnerSlot& runner) const {
+    if (!model.keep_kv_cache.value_or(config_.keep)) return std::nullopt;
+    // The server writes the files itself: only a runner that passes the path on, with its servers on
+    // this machine, can use a directory of corral's.
+    if (!runner.slot_cache || runner.remote) return std::nullopt;
+    auto dir = files_.directory(model.name, fingerprint);
+    if (!state::SlotCacheFiles::prepare(dir, model.server.model_path)) return std::nullopt;
+    return dir.string();
+}
+
+asio::awaitable<void> SlotCacheKeeper::save(std::shared_ptr<supervisor::Instance> instance) {
+    if (!instance->server.slot_save_path) co_return;
+    const std::filesystem::path dir = *instance->server.slot_save_path;
+    const auto started = clock::now();
+    ServerCalls server(*instance, started + config_.timeout);
+    if (!server.valid()) co_return;
+    auto slots = co_await server.call("GET", "/slots", "");
+    if (!slots || !slots->is_array()) {
+        log()->warn("{}: prompt caches not saved: {}", instance->model, slots ? "GET /slots answered no list" : server.error);
+        metrics_.slot_cache(instance->model, "save", false, 0);
+        co_return;
+    }
+    int32_t saved = 0;
+    int64_t tokens = 0, bytes = 0;
+    std::string failure;
+    for (const auto& s : slots->get_array()) {
+        const auto* slot = s.if_object();
+        if (!slot) continue;
+        const auto* processing = slot->if_contains("is_processing");
+        if ((processing && processing->is_bool() && processing->get_bool()) || integer(*slot, "n_prompt_tokens") <= 0) continue;
+        const auto id = integer(*slot, "id");
+        const auto name = state::SlotCacheFiles::file_name(static_cast<int32_t>(id), instance->server.instance_id);
+        auto answer = co_await server.call("POST", slot_target(id, "save"), file_body(name));
+        const auto* result = answer ? answer->if_object() : nullptr;
+        if (!result) {
+            failure = answer ? "no object in the answer" : server.error;
+            metrics_.slot_cache(instance->model, "save", false, 0);
+            std::error_code ec;
+            std::filesystem::remove(dir / name, ec);  // a partial file must not be restored
+            if (!answer && server.error == "kv_cache.timeout passed") break;
+            continue;
+        }
+        const auto n_saved = integer(*result, "n_saved");
+        if (n_saved <= 0) {
+            std::error_code ec;
+            std::filesystem::remove(dir / name, ec);
+            continue;
+        }
+        state::SlotCacheFiles::drop_older(dir, static_cast<int32_t>(id), name);
+        metrics_.slot_cache(instance->model, "save", true, static_cast<uint64_t>(n_saved));
+        ++saved;
+        tokens += n_saved;
+        bytes += integer(*result, "n_written");
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count();
+    if (!failure.empty()) log()->warn("{}: a prompt cache was not saved: {}", instance->model, failure);
+    if (saved > 0) {
+        log()->info("{}: saved the prompt caches of {} slot(s) ({} tokens, {}) in {} ms", instance->model, saved, tokens,
+                    config::format_size(static_cast<uint64_t>(bytes)), ms);
+        events_.publish({{"type", "kv_cache"},
+                         {"action", "save"},
+                         {"model", instance->model},
+                         {"instance", instance->server.instance_id},
+                         {"slots", saved},
+                         {"tokens", tokens},
+                         {"bytes", bytes},
+                         {"ms", ms}});
+    }
+    if (const auto pruned = files_.prune(config_.max_disk)) metrics_.slot_cache_pruned(pruned);
+}
+
+asio::awaitable<void> SlotCacheKeeper::restore(std::shared_ptr<supervisor::Instance> instance) {
+    if (!instance->server.slot_save_path) co_return;
+    const std::filesystem::path dir = *instance->server.slot_save_path;
+    const auto files = state::SlotCacheFiles::newest(dir);
+    if (files.empty()) co_return;
+    const auto started = clock::now();
+    ServerCalls server(*instance, started + config_.timeout);
+    if (!server.valid()) co_return;
+    auto slots = co_await server.call("GET", "/slots", "");
+    if (!slots || !slots->is_array()) {
+        log()->warn("{}: prompt caches not restored: {}", instance->model, slots ? "GET /slots answered no list" : server.error);
+        metrics_.slot_cache(instance->model, "restore", false, 0);
+        co_return;
+    }
+    const auto count = static_cast<int32_t>(slots->get_array().size());
+    int32_t restored = 0;
+    int64_t tokens = 0;
+    std::string failure;
+    for (const auto& [slot, file] : files) {
+        if (slot >= count) continue;  // saved by a server with more slots
+        auto answer = co_await server.call("POST", slot_target(slot, "restore"), file_body(file.name));
+        const auto* result = answer ? answer->if_object() : nullptr;
+        if (!result) {
+            failure = answer ? "no object in the answer" : server.error;
+            metrics_.slot_cache(instance->model, "restore", false, 0);
+            if (!answer && server.error == "kv_cache.timeout passed") break;
+            continue;
+        }
+        state::SlotCacheFiles::touch(dir / file.name);
+        const auto n_restored = integer(*result, "n_restored");
+        metrics_.slot_cache(instance->model, "restore", true, static_cast<uint64_t>(std::max<int64_t>(0, n_restored)));
+        ++restored;
+        tokens += n_restored;
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count();
+    if (!failure.empty()) log()->warn("{}: a prompt cache was not restored: {}", instance->model, failure);
+    if (restored > 0) {
+        log()->info("{}: restored the prompt caches of {} slot(s) ({} tokens) in {} ms", instance->model, restored, tokens, ms);
+        events_.publish({{"type", "kv_cache"},
+                         {"action", "restore"},
+                         {"model", instance->model},
+                         {"instance", instance->server.instance_id},
+                         {"slots", restored},
+                         {"tokens", tokens},
+                         {"ms", ms}});
+    }
+}
+
+}  // namespace corral::serve
