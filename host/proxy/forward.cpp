@@ -132,6 +132,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         result.error = "the model server failed before answering: " + rec.message();
         co_return result;
     }
+    up->head_received();
     auto& parser = *parser_storage;
     if (parser.get().result() == http::status::unauthorized && !options.upstream_key.empty()) {
         // The server refuses the key corral sent it: one corral did not start with that key (adopted

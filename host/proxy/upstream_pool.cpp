@@ -63,10 +63,16 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::get(const std
     c->stream.expires_never();
     c->stream.socket().set_option(asio::ip::tcp::no_delay(true));
     make_nonblocking(c->stream.socket());
+    auto& awaiting = awaiting_[endpoint];
+    if (!awaiting) awaiting = std::make_shared<int>(0);
+    ++*awaiting;
+    c->awaiting_head = awaiting;
     co_return c;
 }
 
 void UpstreamPool::put(const std::string& endpoint, std::unique_ptr<UpstreamConnection> connection) {
+    connection->head_received();
+    if (awaiting_head(endpoint) > 0) return;  // closed: its server thread takes a connection that waits
     auto& list = idle_[endpoint];
     if (list.size() >= kMaxIdlePerEndpoint) return;
     connection->buffer.clear();

@@ -1,6 +1,13 @@
 // Keep-alive connections to model servers, per endpoint. A connection goes back to the pool only
 // after a complete response that allowed keep-alive; idle ones older than the servers' own
 // keep-alive timeout, or already closed by the peer, are never handed out.
+//
+// llama-server serves each connection on one of its HTTP threads until the connection closes (as
+// many threads as cores by default). An idle pooled connection holds one of them, so during a burst
+// of more requests than it has threads, the connections beyond them wait in its backlog until an
+// idle one times out (5 s). So while a new connection to a server waits for its first response
+// header, connections that finish there are closed rather than pooled: each frees a thread for the
+// next one waiting. Under steady load the pool is warm, no new connection waits, and all are kept.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -23,6 +30,17 @@ struct UpstreamConnection {
     boost::beast::flat_buffer buffer;
     bool reused = false;  // came from the pool: the peer may have closed it meanwhile
     std::chrono::steady_clock::time_point idle_since;
+
+    // The response header came (or the connection goes): it no longer waits for a server thread.
+    void head_received() noexcept {
+        if (awaiting_head) --*awaiting_head;
+        awaiting_head.reset();
+    }
+    ~UpstreamConnection() { head_received(); }
+    UpstreamConnection(const UpstreamConnection&) = delete;
+    UpstreamConnection& operator=(const UpstreamConnection&) = delete;
+
+    std::shared_ptr<int> awaiting_head;  // a new connection's count in its endpoint's, until its first header
 };
 
 // The Host header for a request to `endpoint` ("http://host:port[/]" -> "host:port").
@@ -42,10 +60,19 @@ public:
     boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> get(const std::string& endpoint, bool fresh = false);
     void put(const std::string& endpoint, std::unique_ptr<UpstreamConnection> connection);
     // Closes the idle connections of a server that went away.
-    void drop(const std::string& endpoint) { idle_.erase(endpoint); }
+    void drop(const std::string& endpoint) {
+        idle_.erase(endpoint);
+        awaiting_.erase(endpoint);  // connections still out keep their counter
+    }
+    // New connections to `endpoint` that have not had a response header yet.
+    int awaiting_head(const std::string& endpoint) const {
+        auto it = awaiting_.find(endpoint);
+        return it == awaiting_.end() ? 0 : *it->second;
+    }
 
 private:
     std::map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
+    std::map<std::string, std::shared_ptr<int>> awaiting_;
 };
 
 }  // namespace corral::proxy
