@@ -64,15 +64,45 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::get(const std
     c->stream.socket().set_option(asio::ip::tcp::no_delay(true));
     make_nonblocking(c->stream.socket());
     auto& awaiting = awaiting_[endpoint];
-    if (!awaiting) awaiting = std::make_shared<int>(0);
-    ++*awaiting;
-    c->awaiting_head = awaiting;
+    if (!awaiting) awaiting = std::make_shared<Awaiting>(ex);
+    c->awaiting = awaiting;
+    c->awaiting_at = awaiting->since.insert(std::chrono::steady_clock::now());
+    watch(endpoint, awaiting);
     co_return c;
+}
+
+void UpstreamConnection::head_received() noexcept {
+    if (!awaiting) return;
+    awaiting->since.erase(awaiting_at);
+    awaiting.reset();
+}
+
+bool UpstreamPool::stuck(const Awaiting& awaiting, std::chrono::steady_clock::time_point now) {
+    return !awaiting.since.empty() && now - *awaiting.since.begin() >= kStuckAfter;
+}
+
+void UpstreamPool::watch(const std::string& endpoint, const std::shared_ptr<Awaiting>& awaiting) {
+    if (awaiting->armed || awaiting->since.empty()) return;
+    awaiting->armed = true;
+    // When the oldest would be stuck; while one is (a long prompt, a queue for a slot), every
+    // kStuckAfter. Not cancelled when the waits end: it then finds no one and stops.
+    const auto now = std::chrono::steady_clock::now();
+    awaiting->timer.expires_at(stuck(*awaiting, now) ? now + kStuckAfter : *awaiting->since.begin() + kStuckAfter);
+    awaiting->timer.async_wait([this, endpoint, weak = std::weak_ptr<Awaiting>(awaiting)](boost::system::error_code ec) {
+        auto awaiting = weak.lock();
+        if (ec || !awaiting) return;  // the pool, or this endpoint's record, is gone
+        awaiting->armed = false;
+        auto current = awaiting_.find(endpoint);
+        if (current == awaiting_.end() || current->second != awaiting) return;  // dropped meanwhile
+        if (stuck(*awaiting, std::chrono::steady_clock::now())) idle_.erase(endpoint);
+        watch(endpoint, awaiting);
+    });
 }
 
 void UpstreamPool::put(const std::string& endpoint, std::unique_ptr<UpstreamConnection> connection) {
     connection->head_received();
-    if (awaiting_head(endpoint) > 0) return;  // closed: its server thread takes a connection that waits
+    // Closed while a new connection waits: its server thread takes that one.
+    if (auto it = awaiting_.find(endpoint); it != awaiting_.end() && stuck(*it->second, std::chrono::steady_clock::now())) return;
     auto& list = idle_[endpoint];
     if (list.size() >= kMaxIdlePerEndpoint) return;
     connection->buffer.clear();

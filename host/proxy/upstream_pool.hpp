@@ -4,13 +4,15 @@
 //
 // llama-server serves each connection on one of its HTTP threads until the connection closes (as
 // many threads as cores by default). An idle pooled connection holds one of them, so during a burst
-// of more requests than it has threads, the connections beyond them wait in its backlog until an
-// idle one times out (5 s). So while a new connection to a server waits for its first response
-// header, connections that finish there are closed rather than pooled: each frees a thread for the
-// next one waiting. Under steady load the pool is warm, no new connection waits, and all are kept.
+// of more requests than it has threads, the connections beyond them waited in its backlog until an
+// idle one timed out (5 s). So once a new connection to a server has waited kStuckAfter for its
+// first response header, the server's idle connections are closed, and so is every connection that
+// finishes there while one waits: each frees a thread for a connection in the backlog. A warm pool
+// under steady load opens no new connections and keeps them all.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
@@ -18,6 +20,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,15 +35,20 @@ struct UpstreamConnection {
     std::chrono::steady_clock::time_point idle_since;
 
     // The response header came (or the connection goes): it no longer waits for a server thread.
-    void head_received() noexcept {
-        if (awaiting_head) --*awaiting_head;
-        awaiting_head.reset();
-    }
+    void head_received() noexcept;
     ~UpstreamConnection() { head_received(); }
     UpstreamConnection(const UpstreamConnection&) = delete;
     UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
-    std::shared_ptr<int> awaiting_head;  // a new connection's count in its endpoint's, until its first header
+    // New connections of one endpoint that have not had their first response header, by age.
+    struct Awaiting {
+        explicit Awaiting(const boost::asio::any_io_executor& ex) : timer(ex) {}
+        std::multiset<std::chrono::steady_clock::time_point> since;
+        boost::asio::steady_timer timer;  // runs while `since` is not empty
+        bool armed = false;
+    };
+    std::shared_ptr<Awaiting> awaiting;  // set on a new connection until its first header
+    std::multiset<std::chrono::steady_clock::time_point>::iterator awaiting_at;
 };
 
 // The Host header for a request to `endpoint` ("http://host:port[/]" -> "host:port").
@@ -54,6 +62,8 @@ class UpstreamPool {
 public:
     static constexpr std::size_t kMaxIdlePerEndpoint = 128;
     static constexpr std::chrono::seconds kMaxIdle{4};  // llama-server closes idle connections after 5 s
+    // A new connection waiting this long for its first header may sit in the server's backlog.
+    static constexpr std::chrono::milliseconds kStuckAfter{50};
 
     // An idle connection to `endpoint` ("http://host:port"), or a new one. Throws
     // boost::system::system_error when it cannot connect.
@@ -62,17 +72,28 @@ public:
     // Closes the idle connections of a server that went away.
     void drop(const std::string& endpoint) {
         idle_.erase(endpoint);
-        awaiting_.erase(endpoint);  // connections still out keep their counter
+        awaiting_.erase(endpoint);  // connections still out keep their record
     }
     // New connections to `endpoint` that have not had a response header yet.
-    int awaiting_head(const std::string& endpoint) const {
+    std::size_t awaiting_head(const std::string& endpoint) const {
         auto it = awaiting_.find(endpoint);
-        return it == awaiting_.end() ? 0 : *it->second;
+        return it == awaiting_.end() ? 0 : it->second->since.size();
+    }
+    std::size_t idle(const std::string& endpoint) const {
+        auto it = idle_.find(endpoint);
+        return it == idle_.end() ? 0 : it->second.size();
     }
 
 private:
+    using Awaiting = UpstreamConnection::Awaiting;
+    // Whether a new connection to the endpoint has waited kStuckAfter for its header.
+    static bool stuck(const Awaiting& awaiting, std::chrono::steady_clock::time_point now);
+    // Runs the endpoint's timer for its oldest waiting connection: when it is stuck, the idle
+    // connections go (each holds a server thread the waiting one needs).
+    void watch(const std::string& endpoint, const std::shared_ptr<Awaiting>& awaiting);
+
     std::map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
-    std::map<std::string, std::shared_ptr<int>> awaiting_;
+    std::map<std::string, std::shared_ptr<Awaiting>> awaiting_;
 };
 
 }  // namespace corral::proxy

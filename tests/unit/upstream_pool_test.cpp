@@ -1,6 +1,7 @@
-// The upstream pool's keep-or-close rule, against a local listener: a connection that finishes
-// while a new one to the same server still waits for its first header is closed (it would hold one
-// of llama-server's HTTP threads while the new one sits in its backlog); otherwise it is kept.
+// The upstream pool's keep-or-close rule, against a local listener: once a new connection to a
+// server has waited kStuckAfter for its first header, the server's idle connections are closed, and
+// so is one that finishes there meanwhile (each would hold one of llama-server's HTTP threads while
+// the new one sits in its backlog); otherwise connections are kept.
 #include "proxy/upstream_pool.hpp"
 
 #include <gtest/gtest.h>
@@ -24,7 +25,7 @@ protected:
     std::unique_ptr<UpstreamConnection> get() {
         auto future = asio::co_spawn(io_, pool_.get(endpoint_), asio::use_future);
         io_.restart();
-        io_.run();
+        while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io_.run_one();
         auto c = future.get();
         accepted_.push_back(acceptor_.accept());  // the server's side of it
         return c;
@@ -45,34 +46,45 @@ protected:
     std::vector<asio::ip::tcp::socket> accepted_;
 };
 
-TEST_F(UpstreamPoolTest, AConnectionThatFinishesWhileANewOneWaitsForItsHeaderIsClosed) {
+TEST_F(UpstreamPoolTest, ANewConnectionWaitingForItsHeaderGetsTheServerThreadsOfIdleOnes) {
     auto first = get();
-    auto second = get();
+    auto second = get();  // the server has not answered it: it may be in the server's backlog
     EXPECT_FALSE(first->reused);
-    EXPECT_EQ(pool_.awaiting_head(endpoint_), 2);
+    EXPECT_EQ(pool_.awaiting_head(endpoint_), 2u);
     first->head_received();
-    EXPECT_EQ(pool_.awaiting_head(endpoint_), 1);
-    pool_.put(endpoint_, std::move(first));  // the second still waits: closed, not pooled
-    EXPECT_TRUE(closed_by_corral(0));
-    auto third = get();
-    EXPECT_FALSE(third->reused);
+    EXPECT_EQ(pool_.awaiting_head(endpoint_), 1u);
+    pool_.put(endpoint_, std::move(first));
 
-    second->head_received();
+    // The pool's timer: once the second has waited kStuckAfter, the idle first one is closed.
+    io_.restart();
+    io_.run_for(UpstreamPool::kStuckAfter * 3);
+    EXPECT_EQ(pool_.idle(endpoint_), 0u);
+    EXPECT_TRUE(closed_by_corral(0));
+
+    // One that finishes while the second still waits is closed at once.
+    auto third = get();
     third->head_received();
-    EXPECT_EQ(pool_.awaiting_head(endpoint_), 0);
-    pool_.put(endpoint_, std::move(second));  // nothing waits: kept
+    pool_.put(endpoint_, std::move(third));
+    EXPECT_EQ(pool_.idle(endpoint_), 0u);
+    EXPECT_TRUE(closed_by_corral(2));
+
+    // No one waits any more: connections are kept and reused.
+    second->head_received();
+    EXPECT_EQ(pool_.awaiting_head(endpoint_), 0u);
+    pool_.put(endpoint_, std::move(second));
+    EXPECT_EQ(pool_.idle(endpoint_), 1u);
     EXPECT_FALSE(closed_by_corral(1));
     auto again = asio::co_spawn(io_, pool_.get(endpoint_), asio::use_future);
     io_.restart();
-    io_.run();
+    io_.run_for(std::chrono::milliseconds(100));
     EXPECT_TRUE(again.get()->reused);
 }
 
 TEST_F(UpstreamPoolTest, AConnectionThatFailsBeforeItsHeaderStopsCounting) {
     auto first = get();
-    EXPECT_EQ(pool_.awaiting_head(endpoint_), 1);
+    EXPECT_EQ(pool_.awaiting_head(endpoint_), 1u);
     first.reset();  // the request failed: the connection goes without a header
-    EXPECT_EQ(pool_.awaiting_head(endpoint_), 0);
+    EXPECT_EQ(pool_.awaiting_head(endpoint_), 0u);
 }
 
 }  // namespace
