@@ -2,7 +2,7 @@
 // side-by-side table per section and writes all numbers, with a description of the machine, as JSON.
 //
 // corral-bench --corral PATH --plugins DIR --llama-server PATH --models DIR [--work DIR]
-//              [--out FILE.json] [--only proxy,streaming,swap,crash,scale,footprint,chaos,replicas] [--quick] [--soak-seconds N]
+//              [--out FILE.json] [--only proxy,streaming,swap,crash,scale,footprint,chaos,replicas,swaps] [--quick] [--soak-seconds N]
 #include "benchmarks.hpp"
 
 #include <sys/utsname.h>
@@ -60,8 +60,9 @@ boost::json::object machine() {
 }
 
 int usage() {
-    std::cerr << "usage: corral-bench --corral PATH --plugins DIR --llama-server PATH --models DIR [--work DIR] [--out FILE.json]\n"
-                 "                    [--only proxy,streaming,swap,crash,scale,footprint,chaos,replicas] [--quick] [--soak-seconds N]\n";
+    std::cerr
+        << "usage: corral-bench --corral PATH --plugins DIR --llama-server PATH --models DIR [--work DIR] [--out FILE.json]\n"
+           "                    [--only proxy,streaming,swap,crash,scale,footprint,chaos,replicas,swaps] [--quick] [--soak-seconds N]\n";
     return 2;
 }
 
@@ -97,8 +98,9 @@ int main(int argc, char** argv) {
     fs::create_directories(env.work);
 
     const std::vector<std::pair<std::string, std::function<Section(const BenchEnv&)>>> sections = {
-        {"proxy", bench_proxy}, {"streaming", bench_streaming}, {"swap", bench_swap},   {"crash", bench_crash},
-        {"scale", bench_scale}, {"footprint", bench_footprint}, {"chaos", bench_chaos}, {"replicas", bench_replicas}};
+        {"proxy", bench_proxy}, {"streaming", bench_streaming}, {"swap", bench_swap},
+        {"crash", bench_crash}, {"scale", bench_scale},         {"footprint", bench_footprint},
+        {"chaos", bench_chaos}, {"replicas", bench_replicas},   {"swaps", bench_swaps}};
     const std::string only = args.count("only") ? "," + args["only"] + "," : "";
 
     auto m = machine();

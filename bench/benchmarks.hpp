@@ -14,6 +14,7 @@ Section bench_scale(const BenchEnv& env);      // 5. 1000 mock instances under s
 Section bench_footprint(const BenchEnv& env);  // 6. start-up to listening, idle RSS
 Section bench_chaos(const BenchEnv& env);      // 7. mixed traffic while servers and corral are killed
 Section bench_replicas(const BenchEnv& env);   // 8. prompt-cache share: prefix vs least_busy routing vs one server
+Section bench_swaps(const BenchEnv& env);      // 9. prompt caches across unloads, collated swaps
 
 // The runners/models JSON the sections share: tiny-a and tiny-b on llama_server (2048 context).
 std::string llama_runners(const BenchEnv& env);
