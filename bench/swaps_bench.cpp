@@ -2,11 +2,15 @@
 // its first token with its prompt cache saved and restored (kv_cache), without (keep false), and
 // never unloaded; (b) 64 requests alternating between two models that do not fit together
 // (max_loaded 1), sent 10 ms apart: swaps, total time and the longest wait, collated (swap_batch's
-// default) against one request per turn (swap_batch 1, what a first-come-first-served proxy does).
+// default) against one request per turn (swap_batch 1, what a first-come-first-served proxy does)
+// and against no bound at all (corral before swap_batch); (c) a request for one model while four
+// clients keep the other busy without a pause: how long it waits, with the batch and with only the
+// starvation bound.
 #include "benchmarks.hpp"
 #include "http_client.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <thread>
 
@@ -133,6 +137,47 @@ Section bench_swaps(const BenchEnv& env) {
     };
     alternate("64 alternating requests, one per turn (swap_batch 1): latency", R"(, "swap_batch": 1)");
     alternate("64 alternating requests, collated (swap_batch default): latency", "");
+    // corral before swap_batch: a loaded model took every request that came while it was busy, so the
+    // other waited until a gap in its traffic (bounded only by load_timeout).
+    alternate("64 alternating requests, unbounded (no swap_batch, as before): latency", R"(, "swap_batch": {}, "max_wait_for_swap": "1h")");
+
+    // (c) One request for the other model while a busy one never pauses: how long it waits.
+    auto starve = [&](const std::string& name, const std::string& swap_batch) {
+        CorralServe corral(env, dir / ("busy-" + std::to_string(s.rows.size())), llama_runners(env),
+                           "{" + model_entry(env, "tiny-a") + ", " + model_entry(env, "tiny-b") + "}",
+                           R"(, "probes": ["cpu"], "kv_cache": {"keep": false}, "scheduler": {"max_loaded": 1)" + swap_batch + "}");
+        complete(corral.port(), "tiny-a", "warm up");
+        const auto chat = [](const std::string& model) {
+            return boost::json::serialize(
+                boost::json::object{{"model", model},
+                                    {"max_tokens", 8},
+                                    {"ignore_eos", true},
+                                    {"messages", boost::json::array{boost::json::object{{"role", "user"}, {"content", "busy"}}}}});
+        };
+        std::atomic<bool> busy{true};
+        std::vector<std::thread> clients;
+        for (int c = 0; c < 4; ++c) {
+            clients.emplace_back([&] {
+                while (busy) test::http_request("127.0.0.1", corral.port(), "POST", "/v1/chat/completions", chat("tiny-a"));
+            });
+        }
+        std::vector<double> waits;
+        for (int i = 0; i < 3; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+            const auto sent = clock::now();
+            auto r = test::http_request("127.0.0.1", corral.port(), "POST", "/v1/chat/completions", chat("tiny-b"));
+            waits.push_back(r.status == 200 ? ms_since(sent) : -1);
+        }
+        busy = false;
+        for (auto& t : clients) t.join();
+        const auto st = stats_of(waits);
+        s.rows.push_back({name, std::to_string(st.n), fixed(st.median, 1), fixed(st.p90, 1), fixed(st.min, 1), fixed(st.max, 1),
+                          "tiny-a never idle: 4 clients in a loop"});
+        s.json[name] = to_json(st);
+    };
+    starve("one request for tiny-b while tiny-a stays busy, collated (swap_batch default): latency", "");
+    starve("one request for tiny-b while tiny-a stays busy, no batch, max_wait_for_swap 2s: latency",
+           R"(, "swap_batch": {}, "max_wait_for_swap": "2s")");
 
     s.notes.push_back(
         "(a) ms from request to the answer of a /completion with n_predict 1 (its first token); the model is swapped out by a "
