@@ -329,6 +329,7 @@ asio::awaitable<std::variant<Lease, Refusal>> Scheduler::acquire(std::string mod
     entry->queue.erase(std::remove(entry->queue.begin(), entry->queue.end(), waiter), entry->queue.end());
     after_idle(entry);
     watch_backlog(entry);
+    place_pending();  // a model no one waits for any more claims no room (nor asks others to yield)
     const auto secs = std::chrono::duration_cast<std::chrono::seconds>(timeout).count();
     if (cold) {
         metrics_.rejected(entry->config.name, "load_timeout");
@@ -447,7 +448,11 @@ void Scheduler::place_pending() {
 
 std::vector<std::string> Scheduler::blocking(const std::shared_ptr<ModelEntry>& entry) const {
     auto all = residents(entry.get());
-    for (auto& r : all) r.idle = r.idle || !r.stopping;  // as if every busy server were done
+    std::set<std::string> own;
+    for (const auto& r : entry->replicas) own.insert(replica_name(entry->config.name, r->index));
+    for (auto& r : all) {
+        if (!r.stopping && !own.count(r.name)) r.idle = true;  // as if every other busy server were done
+    }
     for (const auto& runner : runners_of(*entry)) {
         auto plan = plan_placement(machines_.of_runner(runner), all, demand_of(*entry), limits_);
         if (plan.kind == Plan::Kind::Evict) return plan.evict;
@@ -468,10 +473,12 @@ void Scheduler::update_yields() {
             if (!inserted) it->second = most_urgent(it->second, p.contender, now, swap_);
         }
     }
+    std::vector<std::shared_ptr<ModelEntry>> reopened;  // no one waits for their room any more
     for_each_entry([&](const std::shared_ptr<ModelEntry>& e) {
         for (const auto& r : e->replicas) {
             auto it = asked.find(r.get());
             if (it == asked.end() || !r->serving()) {
+                if (r->yield && !e->queue.empty()) reopened.push_back(e);
                 r->yield.reset();
                 continue;
             }
@@ -479,6 +486,7 @@ void Scheduler::update_yields() {
             r->yield_to = it->second;
         }
     });
+    for (const auto& e : reopened) dispatch(e);  // their queued requests go in again
 }
 
 bool Scheduler::closed(const ModelEntry& entry, const Replica& replica) const {

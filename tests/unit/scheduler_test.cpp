@@ -417,6 +417,26 @@ TEST_F(SwapTest, ALowerPriorityModelWaitsForAHigherOneButNeverLongerThanMaxWait)
     EXPECT_THAT(stopped(), ElementsAre("high"));
 }
 
+TEST_F(SwapTest, AModelNoOneWaitsForAnyMoreTakesItsQueueAgain) {
+    scheduling_.swap_batch_requests = 1;
+    scheduling_.load_timeout = std::chrono::milliseconds(300);
+    configure({one_at_a_time("a"), one_at_a_time("b")}, 1);
+    load("a");
+    auto a1 = acquire("a");
+    ASSERT_TRUE(run_until([&] { return leased(a1); }));
+    auto b1 = acquire("b");
+    auto a2 = acquire("a");
+    auto a3 = acquire("a");
+    settle();
+    finish(a1);  // a2 is a's one request while b waits: a yields after it
+    ASSERT_TRUE(leased(a2));
+    ASSERT_TRUE(run_until([&] { return b1->has_value(); }));  // b's request gives up (load_timeout)
+    EXPECT_TRUE(std::holds_alternative<Refusal>(**b1));
+    finish(a2);
+    ASSERT_TRUE(run_until([&] { return leased(a3); }));  // no one claims a's room: a serves its queue
+    EXPECT_TRUE(stopped().empty());
+}
+
 TEST_F(SwapTest, WaitingModelsGetTheRoomByPriorityThenArrival) {
     configure({one_at_a_time("a"), one_at_a_time("early", 0), one_at_a_time("urgent", 3)}, 1);
     load("a");
