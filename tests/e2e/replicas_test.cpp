@@ -62,12 +62,7 @@ protected:
     }
     template <class Pred>
     static bool wait_until(Pred done, std::chrono::milliseconds limit = 60s) {
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        while (!done()) {
-            if (std::chrono::steady_clock::now() > deadline) return false;
-            std::this_thread::sleep_for(50ms);
-        }
-        return true;
+        return test::wait_until(done, limit);
     }
     // corral_replica_requests_total by replica name, for `model`.
     static std::map<std::string, int64_t> replica_requests(Corral& corral, const std::string& model) {

@@ -77,12 +77,7 @@ protected:
     }
     template <class Pred>
     static bool wait_until(Pred done, std::chrono::milliseconds limit = 30s) {
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        while (!done()) {
-            if (std::chrono::steady_clock::now() > deadline) return false;
-            std::this_thread::sleep_for(20ms);
-        }
-        return true;
+        return test::wait_until(done, limit);
     }
 
     fs::path dir_;

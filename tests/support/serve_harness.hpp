@@ -11,12 +11,14 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace corral::test {
@@ -42,6 +44,18 @@ inline std::string config_head(const std::filesystem::path& dir, const std::stri
   })";
 }
 #endif
+
+// Checks `done` every 20 ms until it holds (true) or `limit` passes (false): for what a test can
+// only observe by asking (a model's state, a counter), never to let time pass.
+template <class Pred>
+bool wait_until(Pred done, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+}
 
 // Whether the process exists and is not a zombie.
 inline bool process_alive(int64_t pid) {

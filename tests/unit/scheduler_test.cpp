@@ -293,7 +293,9 @@ protected:
     using Request = std::shared_ptr<std::optional<std::variant<Lease, Refusal>>>;
 
     SwapTest() {
-        scheduler_.set_clock([this] { return now_; });
+        // The time lives in a shared_ptr the clock holds: the fixture's base destructor stops servers
+        // (and reads the clock) after this class's members are gone.
+        scheduler_.set_clock([now = now_] { return *now; });
         scheduling_.max_wait_for_swap = std::chrono::seconds(30);
     }
     static config::ModelConfig one_at_a_time(std::string name, int32_t priority = 0) {
@@ -319,7 +321,7 @@ protected:
         return out;
     }
 
-    SwapClock::time_point now_ = SwapClock::now();
+    std::shared_ptr<SwapClock::time_point> now_ = std::make_shared<SwapClock::time_point>(SwapClock::now());
 };
 
 TEST_F(SwapTest, ALoadedModelServesABatchOfItsQueueThenYieldsABABBecomesAABB) {
@@ -391,7 +393,7 @@ TEST_F(SwapTest, ABatchEndsAfterItsTime) {
     finish(more[0]);
     finish(more[1]);  // 3 requests, no time passed: still a's batch
     EXPECT_TRUE(leased(more[2]));
-    now_ += std::chrono::seconds(11);
+    *now_ += std::chrono::seconds(11);
     finish(more[2]);
     EXPECT_FALSE(more[3]->has_value());
     ASSERT_TRUE(run_until([&] { return leased(b1); }));
@@ -410,7 +412,7 @@ TEST_F(SwapTest, ALowerPriorityModelWaitsForAHigherOneButNeverLongerThanMaxWait)
     finish(h1);
     finish(highs[0]);  // past the batch: a lower priority does not hurry high
     EXPECT_TRUE(leased(highs[1]));
-    now_ += std::chrono::seconds(30);  // low has waited max_wait_for_swap
+    *now_ += std::chrono::seconds(30);  // low has waited max_wait_for_swap
     finish(highs[1]);
     EXPECT_FALSE(highs[2]->has_value());
     ASSERT_TRUE(run_until([&] { return leased(l1); }));
@@ -443,7 +445,7 @@ TEST_F(SwapTest, WaitingModelsGetTheRoomByPriorityThenArrival) {
     auto a1 = acquire("a");
     ASSERT_TRUE(run_until([&] { return leased(a1); }));
     auto early = acquire("early");
-    now_ += std::chrono::seconds(1);
+    *now_ += std::chrono::seconds(1);
     auto urgent = acquire("urgent");
     settle();
     finish(a1);
