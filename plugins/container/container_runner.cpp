@@ -285,6 +285,8 @@ private:
         const bool host_network = options.network == Network::Host;
         auto server = config;
         server.model_path = model_path_inside(options, config.model_path);
+        // The host's cache directory, mounted at the same path (a ',' would split --mount's value).
+        if (server.slot_save_path && server.slot_save_path->find(',') != std::string::npos) server.slot_save_path.reset();
         server.host = host_network ? "127.0.0.1" : "0.0.0.0";
         llama::ArgumentOptions argument_options{features, options.log_verbosity, options.extra_args};
         RunRequest run{inst->name,
@@ -296,7 +298,8 @@ private:
                        handle.started_at_ms,
                        llama::server_arguments(server, host_network ? port : kContainerPort, argument_options),
                        options.gpus == Gpus::All || (options.gpus == Gpus::Auto && gpus_available(options.engine)),
-                       {}};
+                       {},
+                       server.slot_save_path && features.slot_save_path ? *server.slot_save_path : std::string()};
         for (const auto& [k, v] : config.env) run.server_env_names.push_back(k);
         host_.debug("starting ", inst->name, " from ", options.image, " for ", config.model_name, " on port ", port);
         auto r = engine_run_with(engine, run_args(options, run), options, config.env);
@@ -465,4 +468,5 @@ private:
 }  // namespace corral::container
 
 CORRAL_RUNNER_PLUGIN(corral::container::ContainerRunner, "container", CORRAL_SDK_VERSION, "llama-server in podman or docker containers",
-                     corral::container::kContainerOptionsSchema, CORRAL_CAP_ADOPT | CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS);
+                     corral::container::kContainerOptionsSchema,
+                     CORRAL_CAP_ADOPT | CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS | CORRAL_CAP_SLOT_CACHE);

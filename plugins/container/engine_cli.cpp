@@ -43,6 +43,7 @@ std::vector<std::string> run_args(const ContainerOptions& o, const RunRequest& r
     // --mount, not -v, whose value a ':' in the path would split (a ',' is refused before: it splits --mount's).
     a.insert(a.end(),
              {"--mount", "type=bind,source=" + r.model_host_path + ",target=" + model_path_inside(o, r.model_host_path) + ",readonly"});
+    if (!r.slot_save_path.empty()) a.insert(a.end(), {"--mount", "type=bind,source=" + r.slot_save_path + ",target=" + r.slot_save_path});
     if (o.network == Network::Host)
         a.insert(a.end(), {"--network", "host"});
     else

@@ -40,6 +40,9 @@ struct RunRequest {
     // The model's environment: passed as `--env NAME` with the value in the engine CLI's own
     // environment, so values (the server's key) never appear on a command line.
     std::vector<std::string> server_env_names;
+    // The host's directory for the server's slot caches (ServerConfig::slot_save_path): mounted
+    // read-write at the same path, so the server saves where the host reads. Empty: none.
+    std::string slot_save_path;
 };
 
 // Where a model file appears inside the container.

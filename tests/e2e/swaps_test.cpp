@@ -148,5 +148,28 @@ TEST_F(Swaps, TheDiskBudgetPrunesTheLeastRecentlyUsedCache) {
     EXPECT_EQ(corral.stop(), 0);
 }
 
+// The container runner's servers save into the same directory, mounted at the same path.
+TEST_F(Swaps, AContainerModelKeepsItsPromptCacheToo) {
+    const std::string podman_dir = CORRAL_TEST_PODMAN_DIR;
+    auto text = config("", "", "");
+    const std::string runners = R"("runners": {)";
+    text.replace(text.find(runners), runners.size(),
+                 runners + R"(
+    "boxed": {"plugin": "container", "engine": "podman", "image": ")" CORRAL_TEST_IMAGE R"(", "name_prefix": "corral-swaps-",
+              "engine_env": {"CONTAINERS_CONF": ")" +
+                     podman_dir + R"(/containers.conf", "CONTAINERS_STORAGE_CONF": ")" + podman_dir + R"(/storage.conf"}},)");
+    const std::string local_a = R"("tiny-a": {"path": ")" + kModels + R"(/tiny-a.gguf", "runner": "local")";
+    text.replace(text.find(local_a), local_a.size(), R"("tiny-a": {"path": ")" + kModels + R"(/tiny-a.gguf", "runner": "boxed")");
+    Corral corral(dir_, text);
+    const auto prompt = prefix("hello");
+    ASSERT_EQ(cached(complete(corral, "tiny-a", prompt)), 0);
+    EXPECT_EQ(corral.model("tiny-a").at("runner"), "boxed");
+    complete(corral, "tiny-b", prompt);  // the container stops; its server saved first
+    ASSERT_EQ(saved("tiny-a").size(), 1u);
+    auto again = complete(corral, "tiny-a", prompt);
+    EXPECT_GT(cached(again), 1000) << json::serialize(again);
+    EXPECT_EQ(corral.stop(), 0);
+}
+
 }  // namespace
 }  // namespace corral::test

@@ -72,6 +72,17 @@ TEST(ContainerCli, DockerHostNetworkAndGpus) {
     EXPECT_THAT(gpu_flags(Engine::Podman), ElementsAre("--device", "nvidia.com/gpu=all"));
 }
 
+TEST(ContainerCli, TheHostsSlotCacheDirectoryIsMountedWritableAtTheSamePath) {
+    auto o = options({{"image", "img"}});
+    auto r = request();
+    r.slot_save_path = "/var/lib/corral/kv-cache/tiny/0123";
+    auto a = run_args(o, r);
+    EXPECT_THAT(values_of(a, "--mount"),
+                ElementsAre("type=bind,source=/srv/models dir/tiny:a b.gguf,target=/models/tiny:a b.gguf,readonly",
+                            "type=bind,source=/var/lib/corral/kv-cache/tiny/0123,target=/var/lib/corral/kv-cache/tiny/0123"));
+    EXPECT_EQ(values_of(run_args(o, request()), "--mount").size(), 1u);  // none asked: none mounted
+}
+
 TEST(ContainerCli, NamesAndModelPaths) {
     EXPECT_EQ(container_name("corral-", "tiny-a-3"), "corral-tiny-a-3");
     EXPECT_EQ(container_name("corral-", "a b/$(x)"), "corral-a_b___x_");
