@@ -23,6 +23,24 @@ std::string model_entry(const BenchEnv& env, const std::string& name) {
            R"(", "runner": "local", "ctx_size": 4096, "parallel": 1, "memory": "64MiB"})";
 }
 
+// The models of every row: tiny-a and tiny-b.
+std::string tiny_models(const BenchEnv& env) {
+    return "{" + model_entry(env, "tiny-a") + ", " + model_entry(env, "tiny-b") + "}";
+}
+// Sections b and c: room for one model, prompt caches off, `swap_batch` settings added to "scheduler".
+std::string no_caches_room_for_one(const std::string& swap_batch) {
+    return R"(, "probes": ["cpu"], "kv_cache": {"keep": false}, "scheduler": {"max_loaded": 1)" + swap_batch + "}";
+}
+
+// A chat request for 8 tokens.
+std::string chat(const std::string& model, const std::string& content) {
+    return boost::json::serialize(
+        boost::json::object{{"model", model},
+                            {"max_tokens", 8},
+                            {"ignore_eos", true},
+                            {"messages", boost::json::array{boost::json::object{{"role", "user"}, {"content", content}}}}});
+}
+
 // The shared prefix: ~1,500 tokens of the tiny models' vocabulary, then a question of its own.
 std::string prompt(int question) {
     std::string p;
@@ -69,7 +87,7 @@ Section bench_swaps(const BenchEnv& env) {
 
     // (a) Time to first token after a swap back.
     auto swap_back = [&](const std::string& name, const std::string& kv_cache, bool swap) {
-        CorralServe corral(env, dir / name, llama_runners(env), "{" + model_entry(env, "tiny-a") + ", " + model_entry(env, "tiny-b") + "}",
+        CorralServe corral(env, dir / name, llama_runners(env), tiny_models(env),
                            R"(, "probes": ["cpu"], "scheduler": {"max_loaded": )" + std::string(swap ? "1" : "2") + "}" + kv_cache);
         std::vector<double> ms, prompt_ms;
         int64_t cached = 0;
@@ -96,9 +114,8 @@ Section bench_swaps(const BenchEnv& env) {
 
     // (b) 64 alternating requests, max_loaded 1.
     auto alternate = [&](const std::string& name, const std::string& swap_batch) {
-        CorralServe corral(env, dir / ("alt-" + std::to_string(s.rows.size())), llama_runners(env),
-                           "{" + model_entry(env, "tiny-a") + ", " + model_entry(env, "tiny-b") + "}",
-                           R"(, "probes": ["cpu"], "kv_cache": {"keep": false}, "scheduler": {"max_loaded": 1)" + swap_batch + "}");
+        CorralServe corral(env, dir / ("alt-" + std::to_string(s.rows.size())), llama_runners(env), tiny_models(env),
+                           no_caches_room_for_one(swap_batch));
         complete(corral.port(), "tiny-a", "warm up");
         const auto loads_before = counter(corral.port(), "corral_model_loads_total");
         std::mutex mutex;
@@ -110,12 +127,7 @@ Section bench_swaps(const BenchEnv& env) {
             clients.emplace_back([&, i] {
                 const auto sent = clock::now();
                 auto r = test::http_request("127.0.0.1", corral.port(), "POST", "/v1/chat/completions",
-                                            boost::json::serialize(boost::json::object{
-                                                {"model", i % 2 ? "tiny-b" : "tiny-a"},
-                                                {"max_tokens", 8},
-                                                {"ignore_eos", true},
-                                                {"messages", boost::json::array{boost::json::object{
-                                                                 {"role", "user"}, {"content", "request " + std::to_string(i)}}}}}));
+                                            chat(i % 2 ? "tiny-b" : "tiny-a", "request " + std::to_string(i)));
                 std::lock_guard lock(mutex);
                 waits.push_back(ms_since(sent));
                 errors += r.status != 200;
@@ -143,29 +155,21 @@ Section bench_swaps(const BenchEnv& env) {
 
     // (c) One request for the other model while a busy one never pauses: how long it waits.
     auto starve = [&](const std::string& name, const std::string& swap_batch) {
-        CorralServe corral(env, dir / ("busy-" + std::to_string(s.rows.size())), llama_runners(env),
-                           "{" + model_entry(env, "tiny-a") + ", " + model_entry(env, "tiny-b") + "}",
-                           R"(, "probes": ["cpu"], "kv_cache": {"keep": false}, "scheduler": {"max_loaded": 1)" + swap_batch + "}");
+        CorralServe corral(env, dir / ("busy-" + std::to_string(s.rows.size())), llama_runners(env), tiny_models(env),
+                           no_caches_room_for_one(swap_batch));
         complete(corral.port(), "tiny-a", "warm up");
-        const auto chat = [](const std::string& model) {
-            return boost::json::serialize(
-                boost::json::object{{"model", model},
-                                    {"max_tokens", 8},
-                                    {"ignore_eos", true},
-                                    {"messages", boost::json::array{boost::json::object{{"role", "user"}, {"content", "busy"}}}}});
-        };
         std::atomic<bool> busy{true};
         std::vector<std::thread> clients;
         for (int c = 0; c < 4; ++c) {
             clients.emplace_back([&] {
-                while (busy) test::http_request("127.0.0.1", corral.port(), "POST", "/v1/chat/completions", chat("tiny-a"));
+                while (busy) test::http_request("127.0.0.1", corral.port(), "POST", "/v1/chat/completions", chat("tiny-a", "busy"));
             });
         }
         std::vector<double> waits;
         for (int i = 0; i < 3; ++i) {
             std::this_thread::sleep_for(std::chrono::milliseconds(500));
             const auto sent = clock::now();
-            auto r = test::http_request("127.0.0.1", corral.port(), "POST", "/v1/chat/completions", chat("tiny-b"));
+            auto r = test::http_request("127.0.0.1", corral.port(), "POST", "/v1/chat/completions", chat("tiny-b", "busy"));
             waits.push_back(r.status == 200 ? ms_since(sent) : -1);
         }
         busy = false;

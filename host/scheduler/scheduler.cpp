@@ -170,19 +170,7 @@ void Scheduler::apply_config(const config::Config& config, MachineMap machines) 
     swap_ = {config.scheduler.swap_batch_requests, config.scheduler.swap_batch_time, config.scheduler.max_wait_for_swap};
     machines_ = std::move(machines);
     memory_.set_headroom(config.scheduler.memory_headroom);
-    if (slot_caches_) {
-        slot_caches_->set_config(config.kv_cache);
-        std::map<std::string, std::set<std::string>> fingerprints;  // the saved caches still usable
-        for (const auto& m : config.models) {
-            auto& mine = fingerprints[m.name];
-            for (const auto& runner : m.runners.empty() ? std::vector<std::string>{m.runner} : m.runners) {
-                auto on = m;
-                on.runner = runner;
-                mine.insert(serve::model_fingerprint(on, config.find_runner(runner)));
-            }
-        }
-        slot_caches_->retain(fingerprints);
-    }
+    if (slot_caches_) slot_caches_->set_config(config.kv_cache);
     std::map<std::string, std::shared_ptr<ModelEntry>, std::less<>> next;
     for (const auto& m : config.models) {
         auto fingerprint = serve::model_fingerprint(m, config.find_runner(m.runner));
@@ -230,6 +218,13 @@ void Scheduler::apply_config(const config::Config& config, MachineMap machines) 
             entry->replicas.pop_back();
     }
     for (auto& entry : retired_) after_idle(entry);
+    if (slot_caches_) {
+        std::map<std::string, std::set<std::string>> fingerprints;  // the saved caches still usable
+        for (const auto& [name, entry] : models_) {
+            for (const auto& runner : runners_of(*entry)) fingerprints[name].insert(fingerprint_on(*entry, runner));
+        }
+        slot_caches_->retain(fingerprints);
+    }
     place_pending();
     // The replicas kept running (`min`), and those a loaded model gained, start once the caller's
     // current step is over: at start-up that is the adoption of the servers a previous host left,

@@ -41,6 +41,7 @@ public:
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - clock::now());
         if (left.count() <= 0) {
             error = "kv_cache.timeout passed";
+            out_of_time = true;
             co_return std::nullopt;
         }
         plugin_common::HttpCall c;
@@ -63,7 +64,16 @@ public:
         co_return parsed;
     }
 
+    // The server's slots (GET /slots); nullopt (with `error` set) when it lists none.
+    asio::awaitable<std::optional<json::array>> slots() {
+        auto answer = co_await call("GET", "/slots", "");
+        if (answer && !answer->is_array()) error = "GET /slots answered no list";
+        if (!answer || !answer->is_array()) co_return std::nullopt;
+        co_return std::move(answer->get_array());
+    }
+
     std::string error;
+    bool out_of_time = false;  // a call was not made: kv_cache.timeout had passed
 
 private:
     std::optional<plugin_common::HttpEndpoint> endpoint_;
@@ -101,16 +111,16 @@ asio::awaitable<void> SlotCacheKeeper::save(std::shared_ptr<supervisor::Instance
     const auto started = clock::now();
     ServerCalls server(*instance, started + config_.timeout);
     if (!server.valid()) co_return;
-    auto slots = co_await server.call("GET", "/slots", "");
-    if (!slots || !slots->is_array()) {
-        log()->warn("{}: prompt caches not saved: {}", instance->model, slots ? "GET /slots answered no list" : server.error);
+    auto slots = co_await server.slots();
+    if (!slots) {
+        log()->warn("{}: prompt caches not saved: {}", instance->model, server.error);
         metrics_.slot_cache(instance->model, "save", false, 0);
         co_return;
     }
     int32_t saved = 0;
     int64_t tokens = 0, bytes = 0;
     std::string failure;
-    for (const auto& s : slots->get_array()) {
+    for (const auto& s : *slots) {
         const auto* slot = s.if_object();
         if (!slot) continue;
         const auto* processing = slot->if_contains("is_processing");
@@ -124,7 +134,7 @@ asio::awaitable<void> SlotCacheKeeper::save(std::shared_ptr<supervisor::Instance
             metrics_.slot_cache(instance->model, "save", false, 0);
             std::error_code ec;
             std::filesystem::remove(dir / name, ec);  // a partial file must not be restored
-            if (!answer && server.error == "kv_cache.timeout passed") break;
+            if (server.out_of_time) break;
             continue;
         }
         const auto n_saved = integer(*result, "n_saved");
@@ -164,13 +174,13 @@ asio::awaitable<void> SlotCacheKeeper::restore(std::shared_ptr<supervisor::Insta
     const auto started = clock::now();
     ServerCalls server(*instance, started + config_.timeout);
     if (!server.valid()) co_return;
-    auto slots = co_await server.call("GET", "/slots", "");
-    if (!slots || !slots->is_array()) {
-        log()->warn("{}: prompt caches not restored: {}", instance->model, slots ? "GET /slots answered no list" : server.error);
+    auto slots = co_await server.slots();
+    if (!slots) {
+        log()->warn("{}: prompt caches not restored: {}", instance->model, server.error);
         metrics_.slot_cache(instance->model, "restore", false, 0);
         co_return;
     }
-    const auto count = static_cast<int32_t>(slots->get_array().size());
+    const auto count = static_cast<int32_t>(slots->size());
     int32_t restored = 0;
     int64_t tokens = 0;
     std::string failure;
@@ -181,7 +191,7 @@ asio::awaitable<void> SlotCacheKeeper::restore(std::shared_ptr<supervisor::Insta
         if (!result) {
             failure = answer ? "no object in the answer" : server.error;
             metrics_.slot_cache(instance->model, "restore", false, 0);
-            if (!answer && server.error == "kv_cache.timeout passed") break;
+            if (server.out_of_time) break;
             continue;
         }
         state::SlotCacheFiles::touch(dir / file.name);
