@@ -89,10 +89,36 @@ sdk::ProcessHandle PluginRunner::adopt(const sdk::ProcessHandle& handle) {
 }
 
 std::vector<sdk::MachineInfo> PluginRunner::machines() {
-    if (vtable_->struct_size < offsetof(corral_runner_vtable, machines) + sizeof(vtable_->machines) || !vtable_->machines)
+    if (!has(offsetof(corral_runner_vtable, machines), sizeof(vtable_->machines)) || !vtable_->machines)
         throw sdk::Error(sdk::ProcessError::NotSupported, "plugin " + name_ + ": machines: not supported (plugin ABI 1.0)");
     auto out = call_plugin(name_, "machines", [&](corral_sink* sink) { return vtable_->machines(self_, sink); });
     return parse_list<sdk::MachineInfo>(name_, "machines", out);
+}
+
+std::string PluginRunner::slot_cache_root() {
+    if (!has(offsetof(corral_runner_vtable, slot_cache_root), sizeof(vtable_->slot_cache_root)) || !vtable_->slot_cache_root)
+        throw sdk::Error(sdk::ProcessError::NotSupported, "plugin " + name_ + ": slot_cache_root: not supported (plugin ABI < 1.2)");
+    auto out = call_plugin(name_, "slot_cache_root", [&](corral_sink* sink) { return vtable_->slot_cache_root(self_, sink); });
+    std::error_code ec;
+    auto root = boost::json::parse(out, ec);
+    if (ec || !root.is_string() || root.get_string().empty() || root.get_string().front() != '/')
+        throw sdk::Error(sdk::ProcessError::Internal,
+                         "plugin " + name_ + ": slot_cache_root returned no absolute path: " + out.substr(0, 200));
+    return std::string(root.get_string());
+}
+
+std::vector<sdk::StoredFile> PluginRunner::list_files(const std::string& dir) {
+    if (!has(offsetof(corral_runner_vtable, list_files), sizeof(vtable_->list_files)) || !vtable_->list_files)
+        throw sdk::Error(sdk::ProcessError::NotSupported, "plugin " + name_ + ": list_files: not supported (plugin ABI < 1.2)");
+    auto out = call_plugin(name_, "list_files", [&](corral_sink* sink) { return vtable_->list_files(self_, borrow(dir), sink); });
+    return parse_list<sdk::StoredFile>(name_, "list_files", out);
+}
+
+void PluginRunner::remove_files(const std::vector<std::string>& paths) {
+    if (!has(offsetof(corral_runner_vtable, remove_files), sizeof(vtable_->remove_files)) || !vtable_->remove_files)
+        throw sdk::Error(sdk::ProcessError::NotSupported, "plugin " + name_ + ": remove_files: not supported (plugin ABI < 1.2)");
+    auto json = boost::json::serialize(boost::json::value_from(paths));
+    call_plugin(name_, "remove_files", [&](corral_sink* sink) { return vtable_->remove_files(self_, borrow(json), sink); });
 }
 
 PluginProbe::PluginProbe(std::shared_ptr<const Plugin> plugin, std::unique_ptr<PluginHostApi> host, const corral_probe_vtable* vtable,

@@ -30,8 +30,15 @@ public:
     std::vector<sdk::ProcessHandle> list_running() override;
     sdk::ProcessHandle adopt(const sdk::ProcessHandle& handle) override;
     std::vector<sdk::MachineInfo> machines() override;  // NotSupported from a 1.0 plugin
+    // NotSupported from a plugin older than ABI 1.2.
+    std::string slot_cache_root() override;
+    std::vector<sdk::StoredFile> list_files(const std::string& dir) override;
+    void remove_files(const std::vector<std::string>& paths) override;
 
 private:
+    // Whether the plugin's vtable has the member at `offset` (its struct_size reaches past it).
+    bool has(std::size_t offset, std::size_t size) const { return vtable_->struct_size >= offset + size; }
+
     std::shared_ptr<const Plugin> plugin_;  // keeps the descriptor's owner alive
     std::unique_ptr<PluginHostApi> host_;   // must outlive self_
     const corral_runner_vtable* vtable_;

@@ -57,6 +57,15 @@ void RunnerSet::apply(const config::Config& config) {
         } catch (const std::exception& e) {
             log()->warn("runner {}: cannot describe its machine: {}", rc.name, e.what());
         }
+        if (slot->slot_cache) {
+            try {
+                slot->slot_cache_root = slot->runner->slot_cache_root();
+            } catch (const sdk::Error& e) {
+                if (e.code() != sdk::ProcessError::NotSupported) log()->warn("runner {}: keeps no prompt caches: {}", rc.name, e.what());
+            } catch (const std::exception& e) {
+                log()->warn("runner {}: keeps no prompt caches: {}", rc.name, e.what());
+            }
+        }
         next[rc.name] = std::move(slot);
     }
     slots_ = std::move(next);

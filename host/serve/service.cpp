@@ -93,7 +93,7 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
     supervisor_.set_key_source([keys = server_keys_.get()](const std::string& id) { return keys->key_for(id); });
     placement_records_ = std::make_unique<state::PlacementRecords>(state_dir);
     scheduler_.set_placement_records(placement_records_.get());
-    slot_caches_ = std::make_unique<SlotCacheKeeper>(state_dir, metrics_, events_);
+    slot_caches_ = std::make_unique<SlotCacheKeeper>(state_dir, workers_, runners_, metrics_, events_);
     supervisor_.set_hooks([caches = slot_caches_.get()](std::shared_ptr<supervisor::Instance> i) { return caches->save(std::move(i)); },
                           [caches = slot_caches_.get()](std::shared_ptr<supervisor::Instance> i) { return caches->restore(std::move(i)); });
     scheduler_.set_slot_caches(slot_caches_.get());

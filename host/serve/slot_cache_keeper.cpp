@@ -4,6 +4,8 @@
 #include "http_health.hpp"
 #include "logging/logging.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include <chrono>
@@ -81,6 +83,32 @@ private:
     clock::time_point deadline_;
 };
 
+// The disk a runner's servers keep their caches on, reached through the runner (blocking calls: on
+// worker threads only). Restoring a file does not mark it used there: the server's next stop saves
+// the restored slots again, which does.
+class RunnerCacheDisk final : public state::CacheDisk {
+public:
+    explicit RunnerCacheDisk(std::shared_ptr<supervisor::RunnerSlot> runner) : runner_(std::move(runner)) {}
+    std::vector<sdk::StoredFile> list(const std::string& dir) override { return runner_->runner->list_files(dir); }
+    void remove(const std::vector<std::string>& paths) override { runner_->runner->remove_files(paths); }
+    void touch(const std::string&) override {}
+
+private:
+    std::shared_ptr<supervisor::RunnerSlot> runner_;
+};
+
+// Runs `work` on a worker thread and resumes on the caller's executor; its exception is rethrown.
+template <class Work>
+asio::awaitable<void> on_workers(asio::thread_pool& workers, Work work) {
+    co_await asio::co_spawn(
+        workers,
+        [&]() -> asio::awaitable<void> {
+            work();
+            co_return;
+        },
+        asio::use_awaitable);
+}
+
 std::string slot_target(int64_t slot, std::string_view action) {
     return "/slots/" + std::to_string(slot) + "?action=" + std::string(action);
 }
@@ -91,23 +119,49 @@ std::string file_body(const std::string& name) {
 
 }  // namespace
 
-SlotCacheKeeper::SlotCacheKeeper(std::filesystem::path state_dir, admin::Metrics& metrics, admin::EventBus& events)
-    : files_(std::move(state_dir)), metrics_(metrics), events_(events) {}
+SlotCacheKeeper::SlotCacheKeeper(const std::filesystem::path& state_dir, asio::thread_pool& workers, const RunnerSet& runners,
+                                 admin::Metrics& metrics, admin::EventBus& events)
+    : local_(state_dir), workers_(workers), runners_(runners), metrics_(metrics), events_(events) {}
+
+state::SlotCacheFiles SlotCacheKeeper::files_of(const std::shared_ptr<supervisor::RunnerSlot>& runner) const {
+    if (!runner || runner->slot_cache_root.empty()) return local_;
+    return state::SlotCacheFiles(runner->slot_cache_root, std::make_shared<RunnerCacheDisk>(runner));
+}
+
+void SlotCacheKeeper::retain(const std::map<std::string, std::set<std::string>>& keep) {
+    local_.retain(keep);
+    for (const auto& [name, runner] : runners_.slots()) {
+        if (runner->slot_cache_root.empty()) continue;
+        asio::post(workers_, [files = files_of(runner), keep, name] {
+            try {
+                files.retain(keep);
+            } catch (const std::exception& e) {
+                log()->warn("runner {}: cannot drop the prompt caches no model uses: {}", name, e.what());
+            }
+        });
+    }
+}
 
 std::optional<std::string> SlotCacheKeeper::save_path(const config::ModelConfig& model, const std::string& fingerprint,
                                                       const supervisor::RunnerSlot& runner) const {
     if (!model.keep_kv_cache.value_or(config_.keep)) return std::nullopt;
     // The server writes the files itself: only a runner that passes the path on, with its servers on
     // this machine, can use a directory of corral's.
-    if (!runner.slot_cache || runner.remote) return std::nullopt;
-    auto dir = files_.directory(model.name, fingerprint);
+    if (!runner.slot_cache) return std::nullopt;
+    // A runner with a disk of its own for them: its root (it creates the directory when it starts the
+    // server; the model file is on that side too, so a replaced file is not noticed there).
+    if (!runner.slot_cache_root.empty()) return state::SlotCacheFiles(runner.slot_cache_root, nullptr).directory(model.name, fingerprint);
+    // Else only servers on corral's machine can use its disk: not those of a remote runner, nor of
+    // one that describes machines of its own (a cluster's nodes).
+    if (runner.remote || !runner.machines.empty()) return std::nullopt;
+    auto dir = local_.directory(model.name, fingerprint);
     if (!state::SlotCacheFiles::prepare(dir, model.server.model_path)) return std::nullopt;
-    return dir.string();
+    return dir;
 }
 
 asio::awaitable<void> SlotCacheKeeper::save(std::shared_ptr<supervisor::Instance> instance) {
     if (!instance->server.slot_save_path) co_return;
-    const std::filesystem::path dir = *instance->server.slot_save_path;
+    const std::string dir = *instance->server.slot_save_path;
     const auto started = clock::now();
     ServerCalls server(*instance, started + config_.timeout);
     if (!server.valid()) co_return;
@@ -120,6 +174,8 @@ asio::awaitable<void> SlotCacheKeeper::save(std::shared_ptr<supervisor::Instance
     int32_t saved = 0;
     int64_t tokens = 0, bytes = 0;
     std::string failure;
+    std::vector<std::string> unusable;           // files a save did not finish: never restored
+    std::map<int32_t, std::string> saved_files;  // slot -> its new file (the older ones go)
     for (const auto& s : *slots) {
         const auto* slot = s.if_object();
         if (!slot) continue;
@@ -132,18 +188,16 @@ asio::awaitable<void> SlotCacheKeeper::save(std::shared_ptr<supervisor::Instance
         if (!result) {
             failure = answer ? "no object in the answer" : server.error;
             metrics_.slot_cache(instance->model, "save", false, 0);
-            std::error_code ec;
-            std::filesystem::remove(dir / name, ec);  // a partial file must not be restored
+            unusable.push_back(dir + "/" + name);
             if (server.out_of_time) break;
             continue;
         }
         const auto n_saved = integer(*result, "n_saved");
         if (n_saved <= 0) {
-            std::error_code ec;
-            std::filesystem::remove(dir / name, ec);
+            unusable.push_back(dir + "/" + name);
             continue;
         }
-        state::SlotCacheFiles::drop_older(dir, static_cast<int32_t>(id), name);
+        saved_files[static_cast<int32_t>(id)] = name;
         metrics_.slot_cache(instance->model, "save", true, static_cast<uint64_t>(n_saved));
         ++saved;
         tokens += n_saved;
@@ -163,13 +217,34 @@ asio::awaitable<void> SlotCacheKeeper::save(std::shared_ptr<supervisor::Instance
                          {"bytes", bytes},
                          {"ms", ms}});
     }
-    if (const auto pruned = files_.prune(config_.max_disk)) metrics_.slot_cache_pruned(pruned);
+    uint64_t pruned = 0;
+    const auto files = files_of(instance->runner);
+    try {
+        // Only references in the lambda: GCC 12 destroys a co_await operand's non-trivial
+        // temporaries twice (a capture by value of `files` here was a double free).
+        co_await on_workers(workers_, [&] {
+            for (const auto& file : unusable) files.remove(file);
+            for (const auto& [slot, name] : saved_files) files.drop_older(dir, slot, name);
+            pruned = files.prune(config_.max_disk);
+        });
+    } catch (const std::exception& e) {
+        log()->warn("{}: cannot tidy the saved prompt caches in {}: {}", instance->model, dir, e.what());
+    }
+    if (pruned) metrics_.slot_cache_pruned(pruned);
 }
 
 asio::awaitable<void> SlotCacheKeeper::restore(std::shared_ptr<supervisor::Instance> instance) {
     if (!instance->server.slot_save_path) co_return;
-    const std::filesystem::path dir = *instance->server.slot_save_path;
-    const auto files = state::SlotCacheFiles::newest(dir);
+    const std::string dir = *instance->server.slot_save_path;
+    const auto disk = files_of(instance->runner);
+    std::map<int32_t, state::SlotCacheFile> files;
+    try {
+        co_await on_workers(workers_, [&] { files = disk.newest(dir); });
+    } catch (const std::exception& e) {
+        log()->warn("{}: prompt caches not restored: cannot list {}: {}", instance->model, dir, e.what());
+        metrics_.slot_cache(instance->model, "restore", false, 0);
+        co_return;
+    }
     if (files.empty()) co_return;
     const auto started = clock::now();
     ServerCalls server(*instance, started + config_.timeout);
@@ -184,6 +259,7 @@ asio::awaitable<void> SlotCacheKeeper::restore(std::shared_ptr<supervisor::Insta
     int32_t restored = 0;
     int64_t tokens = 0;
     std::string failure;
+    std::vector<std::string> used;
     for (const auto& [slot, file] : files) {
         if (slot >= count) continue;  // saved by a server with more slots
         auto answer = co_await server.call("POST", slot_target(slot, "restore"), file_body(file.name));
@@ -194,11 +270,20 @@ asio::awaitable<void> SlotCacheKeeper::restore(std::shared_ptr<supervisor::Insta
             if (server.out_of_time) break;
             continue;
         }
-        state::SlotCacheFiles::touch(dir / file.name);
+        used.push_back(dir + "/" + file.name);
         const auto n_restored = integer(*result, "n_restored");
         metrics_.slot_cache(instance->model, "restore", true, static_cast<uint64_t>(std::max<int64_t>(0, n_restored)));
         ++restored;
         tokens += n_restored;
+    }
+    if (!used.empty()) {
+        try {
+            co_await on_workers(workers_, [&] {
+                for (const auto& file : used) disk.touch(file);
+            });
+        } catch (const std::exception& e) {
+            log()->debug("{}: cannot mark the restored caches used: {}", instance->model, e.what());
+        }
     }
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count();
     if (!failure.empty()) log()->warn("{}: a prompt cache was not restored: {}", instance->model, failure);

@@ -2,6 +2,7 @@
 
 #include "logging/logging.hpp"
 #include "percent_escape.hpp"
+#include "stored_files.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -25,21 +26,28 @@ bool plain(unsigned char c) {
     return std::isalnum(c) || c == '-' || c == '_' || c == '.';
 }
 
+// A cache file under the root: <model>/<fingerprint>/<file>.
 struct Found {
-    fs::path path;
+    std::string path;  // absolute
     uint64_t bytes = 0;
-    fs::file_time_type used;
+    int64_t used_ms = 0;
 };
 
-// Every cache file under root (model/fingerprint/file).
-std::vector<Found> all_files(const fs::path& root) {
-    std::vector<Found> out;
-    std::error_code ec;
-    for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
-        if (it.depth() != 2 || !it->is_regular_file(ec) || !SlotCacheFiles::slot_of(it->path().filename().string())) continue;
-        Found f{it->path(), it->file_size(ec), it->last_write_time(ec)};
-        if (!ec) out.push_back(std::move(f));
-        ec.clear();
+std::string join(std::string_view dir, std::string_view name) {
+    std::string out(dir);
+    if (out.empty() || out.back() != '/') out += '/';
+    out += name;
+    return out;
+}
+
+// The components of a relative path.
+std::vector<std::string_view> components(std::string_view path) {
+    std::vector<std::string_view> out;
+    while (!path.empty()) {
+        const auto slash = path.find('/');
+        out.push_back(path.substr(0, slash));
+        if (slash == std::string_view::npos) break;
+        path.remove_prefix(slash + 1);
     }
     return out;
 }
@@ -49,12 +57,43 @@ std::string model_directory_name(std::string_view model) {
     return plugin_common::percent_escape(model, [](unsigned char c, bool first) { return plain(c) && !(first && c == '.'); });
 }
 
+// Every cache file under the root (model/fingerprint/file).
+std::vector<Found> all_files(const std::string& root, CacheDisk& disk) {
+    std::vector<Found> out;
+    for (auto& f : disk.list(root)) {
+        const auto parts = components(f.path);
+        if (parts.size() != 3 || !SlotCacheFiles::slot_of(parts[2])) continue;
+        out.push_back({join(root, f.path), f.bytes, f.modified_ms});
+    }
+    return out;
+}
+
 }  // namespace
 
-SlotCacheFiles::SlotCacheFiles(fs::path state_dir) : root_(std::move(state_dir) / "kv-cache") {}
+std::vector<sdk::StoredFile> LocalCacheDisk::list(const std::string& dir) {
+    return plugin_common::list_stored_files(dir);
+}
 
-fs::path SlotCacheFiles::directory(std::string_view model, std::string_view fingerprint) const {
-    return root_ / model_directory_name(model) / std::string(fingerprint);
+void LocalCacheDisk::remove(const std::vector<std::string>& paths) {
+    try {
+        plugin_common::remove_stored_files(paths);
+    } catch (const std::exception& e) {
+        log()->warn("{}", e.what());
+    }
+}
+
+void LocalCacheDisk::touch(const std::string& file) {
+    std::error_code ec;
+    fs::last_write_time(file, fs::file_time_type::clock::now(), ec);
+}
+
+SlotCacheFiles::SlotCacheFiles(const fs::path& state_dir)
+    : root_((state_dir / "kv-cache").string()), disk_(std::make_shared<LocalCacheDisk>()) {}
+
+SlotCacheFiles::SlotCacheFiles(std::string root, std::shared_ptr<CacheDisk> disk) : root_(std::move(root)), disk_(std::move(disk)) {}
+
+std::string SlotCacheFiles::directory(std::string_view model, std::string_view fingerprint) const {
+    return join(join(root_, model_directory_name(model)), fingerprint);
 }
 
 bool SlotCacheFiles::prepare(const fs::path& dir, const fs::path& model_file) {
@@ -104,83 +143,66 @@ std::optional<int32_t> SlotCacheFiles::slot_of(std::string_view name) {
     return slot;
 }
 
-std::map<int32_t, SlotCacheFile> SlotCacheFiles::newest(const fs::path& dir) {
-    std::map<int32_t, std::pair<SlotCacheFile, fs::file_time_type>> best;
-    std::error_code ec;
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-        const auto name = it->path().filename().string();
-        const auto slot = slot_of(name);
-        if (!slot || !it->is_regular_file(ec)) continue;
-        const auto when = it->last_write_time(ec);
-        if (ec) continue;
+std::map<int32_t, SlotCacheFile> SlotCacheFiles::newest(const std::string& dir) const {
+    std::map<int32_t, std::pair<SlotCacheFile, int64_t>> best;
+    for (const auto& f : disk_->list(dir)) {
+        const auto slot = f.path.find('/') == std::string::npos ? slot_of(f.path) : std::nullopt;
+        if (!slot) continue;
         auto found = best.find(*slot);
-        if (found == best.end() || when > found->second.second) best[*slot] = {{*slot, name}, when};
+        if (found == best.end() || f.modified_ms > found->second.second) best[*slot] = {{*slot, f.path}, f.modified_ms};
     }
     std::map<int32_t, SlotCacheFile> out;
     for (auto& [slot, file] : best) out.emplace(slot, std::move(file.first));
     return out;
 }
 
-void SlotCacheFiles::drop_older(const fs::path& dir, int32_t slot, std::string_view kept) {
-    std::error_code ec;
-    std::vector<fs::path> doomed;
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-        const auto name = it->path().filename().string();
-        if (name != kept && slot_of(name) == slot) doomed.push_back(it->path());
+void SlotCacheFiles::drop_older(const std::string& dir, int32_t slot, std::string_view kept) const {
+    std::vector<std::string> doomed;
+    for (const auto& f : disk_->list(dir)) {
+        if (f.path.find('/') == std::string::npos && f.path != kept && slot_of(f.path) == slot) doomed.push_back(join(dir, f.path));
     }
-    for (const auto& p : doomed) fs::remove(p, ec);
-}
-
-void SlotCacheFiles::touch(const fs::path& file) {
-    std::error_code ec;
-    fs::last_write_time(file, fs::file_time_type::clock::now(), ec);
+    if (!doomed.empty()) disk_->remove(doomed);
 }
 
 uint64_t SlotCacheFiles::total_bytes() const {
     uint64_t total = 0;
-    for (const auto& f : all_files(root_)) total += f.bytes;
+    for (const auto& f : all_files(root_, *disk_)) total += f.bytes;
     return total;
 }
 
 uint64_t SlotCacheFiles::prune(uint64_t max_bytes) const {
-    auto files = all_files(root_);
+    auto files = all_files(root_, *disk_);
     uint64_t total = 0;
     for (const auto& f : files) total += f.bytes;
     if (total <= max_bytes) return 0;
-    std::sort(files.begin(), files.end(), [](const Found& a, const Found& b) { return a.used < b.used; });
-    uint64_t removed = 0;
+    std::sort(files.begin(), files.end(), [](const Found& a, const Found& b) { return a.used_ms < b.used_ms; });
+    std::vector<std::string> doomed;
     for (const auto& f : files) {
         if (total <= max_bytes) break;
-        std::error_code ec;
-        if (fs::remove(f.path, ec)) {
-            total -= f.bytes;
-            ++removed;
-            log()->info("pruned {} ({} bytes; kv_cache.max_disk)", f.path.string(), f.bytes);
-        }
+        total -= f.bytes;
+        doomed.push_back(f.path);
+        log()->info("pruning {} ({} bytes; kv_cache.max_disk)", f.path, f.bytes);
     }
-    return removed;
+    disk_->remove(doomed);
+    return doomed.size();
 }
 
 void SlotCacheFiles::retain(const std::map<std::string, std::set<std::string>>& keep) const {
     std::map<std::string, const std::set<std::string>*> by_dir;  // escaped model name -> its fingerprints
     for (const auto& [model, fingerprints] : keep) by_dir[model_directory_name(model)] = &fingerprints;
-    std::error_code ec;
-    std::vector<fs::path> doomed;
-    for (fs::directory_iterator models(root_, ec), end; !ec && models != end; models.increment(ec)) {
-        auto kept = by_dir.find(models->path().filename().string());
-        if (kept == by_dir.end()) {
-            doomed.push_back(models->path());
-            continue;
-        }
-        std::error_code inner;
-        for (fs::directory_iterator prints(models->path(), inner), none; !inner && prints != none; prints.increment(inner)) {
-            if (!kept->second->count(prints->path().filename().string())) doomed.push_back(prints->path());
-        }
+    std::set<std::string> doomed;
+    for (const auto& f : disk_->list(root_)) {
+        const auto parts = components(f.path);
+        if (parts.size() < 2) continue;
+        auto kept = by_dir.find(std::string(parts[0]));
+        if (kept == by_dir.end())
+            doomed.insert(join(root_, parts[0]));
+        else if (parts.size() >= 3 && !kept->second->count(std::string(parts[1])))
+            doomed.insert(join(join(root_, parts[0]), parts[1]));
     }
-    for (const auto& p : doomed) {
-        log()->info("dropping saved prompt caches {} (no configured model has those settings)", p.string());
-        fs::remove_all(p, ec);
-    }
+    if (doomed.empty()) return;
+    for (const auto& p : doomed) log()->info("dropping saved prompt caches {} (no configured model has those settings)", p);
+    disk_->remove({doomed.begin(), doomed.end()});
 }
 
 }  // namespace corral::state

@@ -34,6 +34,7 @@ struct RunnerSlot {
     bool can_adopt = false;
     bool remote = false;                     // CORRAL_CAP_REMOTE
     bool slot_cache = false;                 // CORRAL_CAP_SLOT_CACHE
+    std::string slot_cache_root;             // its servers' prompt caches go under it (slot_cache_root()); empty: corral's disk
     std::vector<sdk::MachineInfo> machines;  // what it said at creation (ProcessRunner::machines); empty: nothing
 };
 

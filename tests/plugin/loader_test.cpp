@@ -54,6 +54,9 @@ TEST(Loader, APluginBuiltForAbi10StillLoadsAndDescribesNoMachines) {
     EXPECT_EQ(runner->start(sdk::ServerConfig{}).instance_id, "c-1");
     // Its vtable ends before machines(): the host never reads past it, and the call is NotSupported.
     EXPECT_EQ(test::expect_sdk_error([&] { runner->machines(); }).code(), sdk::ProcessError::NotSupported);
+    // Nor the ABI 1.2 calls on a disk of its own for prompt caches.
+    EXPECT_EQ(test::expect_sdk_error([&] { runner->slot_cache_root(); }).code(), sdk::ProcessError::NotSupported);
+    EXPECT_EQ(test::expect_sdk_error([&] { runner->list_files("/x"); }).code(), sdk::ProcessError::NotSupported);
 }
 
 TEST(Loader, RefusesAnotherAbiMajorWithoutRunningIt) {

@@ -100,6 +100,45 @@ TEST(AbiBridge, AdoptDefaultsToNotSupported) {
     EXPECT_EQ(Trampolines::adopt(&runner, str(kHandle), out.get()), CORRAL_NOT_SUPPORTED);
 }
 
+// A runner with a disk of its own for prompt caches (ABI 1.2).
+class CacheDiskRunner : public MockRunner {
+public:
+    MOCK_METHOD(std::string, slot_cache_root, (), (override));
+    MOCK_METHOD(std::vector<sdk::StoredFile>, list_files, (const std::string&), (override));
+    MOCK_METHOD(void, remove_files, (const std::vector<std::string>&), (override));
+};
+using CacheDiskTrampolines = sdk::detail::RunnerTrampolines<CacheDiskRunner>;
+
+TEST(AbiBridge, CacheDiskCallsRoundTripAndDefaultToNotSupported) {
+    CacheDiskRunner runner;
+    EXPECT_CALL(runner, slot_cache_root()).WillOnce(Return("/srv/caches"));
+    EXPECT_CALL(runner, list_files("/srv/caches/m"))
+        .WillOnce(Return(std::vector<sdk::StoredFile>{{"fp/slot-0.a.bin", 1234, 1700000000123}}));
+    EXPECT_CALL(runner, remove_files(std::vector<std::string>{"/srv/caches/m/fp", "/srv/caches/x y"}));
+    auto root =
+        plugins::call_plugin("r", "slot_cache_root", [&](corral_sink* s) { return CacheDiskTrampolines::slot_cache_root(&runner, s); });
+    EXPECT_EQ(root, R"("/srv/caches")");
+    const std::string dir = "/srv/caches/m";
+    auto listed =
+        plugins::call_plugin("r", "list_files", [&](corral_sink* s) { return CacheDiskTrampolines::list_files(&runner, str(dir), s); });
+    auto files = sdk::parse_json(listed, "l").as_array();
+    ASSERT_EQ(files.size(), 1u);
+    auto file = sdk::from_json<sdk::StoredFile>(files[0], "l[0]");
+    EXPECT_EQ(file.path, "fp/slot-0.a.bin");
+    EXPECT_EQ(file.bytes, 1234u);
+    EXPECT_EQ(file.modified_ms, 1700000000123);
+    const std::string paths = R"(["/srv/caches/m/fp","/srv/caches/x y"])";
+    plugins::call_plugin("r", "remove_files", [&](corral_sink* s) { return CacheDiskTrampolines::remove_files(&runner, str(paths), s); });
+    plugins::OutputSink bad;
+    EXPECT_EQ(CacheDiskTrampolines::remove_files(&runner, str(R"(["/a", 3])"), bad.get()), CORRAL_CONFIGURATION);
+    EXPECT_THAT(bad.text(), HasSubstr("paths[1]"));
+
+    MockRunner plain;  // a runner that keeps the defaults
+    plugins::OutputSink out;
+    EXPECT_EQ(Trampolines::slot_cache_root(&plain, out.get()), CORRAL_NOT_SUPPORTED);
+    EXPECT_EQ(Trampolines::list_files(&plain, str(dir), out.get()), CORRAL_NOT_SUPPORTED);
+}
+
 TEST(AbiBridge, EventsFromTheSdkHostReachTheHostHandler) {
     ::testing::MockFunction<void(const plugins::RunnerEvent&)> handler;
     EXPECT_CALL(handler, Call(_)).WillOnce([](const plugins::RunnerEvent& ev) {

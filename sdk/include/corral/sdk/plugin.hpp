@@ -138,6 +138,22 @@ struct RunnerTrampolines {
             return boost::json::serialize(list);
         });
     }
+    static int32_t slot_cache_root(void* p, corral_sink* out) noexcept {
+        return guarded(out, [&] { return boost::json::serialize(boost::json::value(self(p).slot_cache_root())); });
+    }
+    static int32_t list_files(void* p, corral_str dir, corral_sink* out) noexcept {
+        return guarded(out, [&] {
+            boost::json::array list;
+            for (const auto& f : self(p).list_files(std::string(view(dir)))) list.push_back(to_json(f));
+            return boost::json::serialize(list);
+        });
+    }
+    static int32_t remove_files(void* p, corral_str paths_json, corral_sink* out) noexcept {
+        return guarded(out, [&] {
+            self(p).remove_files(JsonConvert<std::vector<std::string>>::read(parse_json(view(paths_json), "paths"), "paths"));
+            return std::string();
+        });
+    }
 
     static const corral_runner_vtable* vtable() noexcept {
         static const corral_runner_vtable table{
@@ -151,6 +167,9 @@ struct RunnerTrampolines {
             &list_running,
             &adopt,
             &machines,
+            &slot_cache_root,
+            &list_files,
+            &remove_files,
         };
         return &table;
     }

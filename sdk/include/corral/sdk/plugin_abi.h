@@ -1,5 +1,6 @@
 /*
- * corral plugin ABI, version 1.1 (1.1 added the runner call machines(); a 1.0 plugin still loads).
+ * corral plugin ABI, version 1.2 (1.1 added the runner call machines(), 1.2 the calls on the disk a
+ * runner's servers keep prompt caches on; plugins built for 1.0 and 1.1 still load).
  *
  * This header is the whole binary contract between the corral host and a plugin shared object.
  * It is pure C (only <stdint.h> and <stddef.h>) so a plugin built with another compiler, C++
@@ -33,7 +34,7 @@ extern "C" {
 #endif
 
 #define CORRAL_ABI_MAJOR 1
-#define CORRAL_ABI_MINOR 1
+#define CORRAL_ABI_MINOR 2
 
 /* "CORRALPL" in ASCII: the first member of every descriptor. */
 #define CORRAL_PLUGIN_MAGIC UINT64_C(0x4C505F4C4152524F)
@@ -81,7 +82,7 @@ typedef enum corral_plugin_kind {
 #define CORRAL_CAP_EXIT_EVENTS UINT64_C(0x2) /* runner: emits CORRAL_EVENT_EXITED when a server dies */
 #define CORRAL_CAP_LOG_EVENTS UINT64_C(0x4)  /* runner: emits CORRAL_EVENT_LOG_LINE for server output */
 #define CORRAL_CAP_REMOTE UINT64_C(0x8)      /* runner: servers run on another machine */
-#define CORRAL_CAP_SLOT_CACHE UINT64_C(0x10) /* runner: servers save slot caches in ServerConfig.slot_save_path */
+#define CORRAL_CAP_SLOT_CACHE UINT64_C(0x10) /* runner: servers save slot caches in ServerConfig.slot_save_path (see slot_cache_root) */
 
 typedef enum corral_log_level {
     CORRAL_LOG_TRACE = 0,
@@ -146,10 +147,29 @@ typedef struct corral_runner_vtable {
      * on, as a JSON array of MachineInfo (name, capacity_managed_elsewhere, the machine's probe
      * reports). CORRAL_NOT_SUPPORTED: the host decides (a local runner shares the host's machine). */
     int32_t (*machines)(void* self, corral_sink* out);
+    /* ABI 1.2, optional (absent from an older vtable, or NULL): the disk this runner's servers save
+     * prompt caches on when it is not corral's own (CORRAL_CAP_SLOT_CACHE on a remote or cluster
+     * runner). The host names, lists and prunes the cache files there through these three calls.
+     * slot_cache_root: a JSON string, an absolute directory as the servers see it, under which the
+     * host puts every ServerConfig.slot_save_path it gives this runner (the runner creates that
+     * directory when it starts the server). CORRAL_NOT_SUPPORTED: the servers keep no caches, unless
+     * they run on corral's machine (a runner without CORRAL_CAP_REMOTE whose machines() describes
+     * none): those share corral's disk, under its state directory. */
+    int32_t (*slot_cache_root)(void* self, corral_sink* out);
+    /* Every regular file under dir (a directory under the root, given as an absolute path), at any
+     * depth: a JSON array of StoredFile ({"path": relative to dir, "bytes", "modified_ms": Unix
+     * time}). A directory that does not exist is an empty array. */
+    int32_t (*list_files)(void* self, corral_str dir, corral_sink* out);
+    /* Removes each path of paths_json (a JSON array of absolute paths under the root; a directory
+     * with everything in it). One that does not exist is no error; one outside the root is refused
+     * with CORRAL_CONFIGURATION and nothing is removed. */
+    int32_t (*remove_files)(void* self, corral_str paths_json, corral_sink* out);
 } corral_runner_vtable;
 
 /* The size of a 1.0 runner vtable: the least the host accepts. */
 #define CORRAL_RUNNER_VTABLE_SIZE_1_0 offsetof(corral_runner_vtable, machines)
+/* The size of a 1.1 runner vtable. */
+#define CORRAL_RUNNER_VTABLE_SIZE_1_1 offsetof(corral_runner_vtable, slot_cache_root)
 
 /* System-probe plugins: report compute devices and memory. */
 typedef struct corral_probe_vtable {

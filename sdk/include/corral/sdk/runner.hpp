@@ -50,6 +50,26 @@ public:
     // describes the machine it reaches; one whose servers a cluster scheduler places says so
     // (capacity_managed_elsewhere), and its models then take no room in corral's ledger.
     virtual std::vector<MachineInfo> machines() { throw Error(ProcessError::NotSupported, "this runner does not describe machines"); }
+
+    // The disk its servers keep prompt caches on, when it is not corral's (ABI 1.2; a runner with
+    // CORRAL_CAP_SLOT_CACHE whose servers run on another machine or a cluster). The host keeps the
+    // caches under slot_cache_root() (an absolute directory as the servers see it) and lists and
+    // prunes them with the two calls after it. Local runners keep these defaults: the host then uses
+    // its own state directory; a remote one (CORRAL_CAP_REMOTE, or describing machines of its own)
+    // that keeps them gets no prompt caches.
+    virtual std::string slot_cache_root() { throw Error(ProcessError::NotSupported, "this runner keeps no prompt caches of its own"); }
+    // Every regular file under `dir` (absolute, under the root), at any depth; empty when it does not
+    // exist.
+    virtual std::vector<StoredFile> list_files(const std::string& dir) {
+        (void)dir;
+        throw Error(ProcessError::NotSupported, "this runner keeps no prompt caches of its own");
+    }
+    // Removes these files and directories (absolute, under the root; a missing one is no error).
+    // Configuration, removing nothing, when any is outside the root.
+    virtual void remove_files(const std::vector<std::string>& paths) {
+        (void)paths;
+        throw Error(ProcessError::NotSupported, "this runner keeps no prompt caches of its own");
+    }
 };
 
 }  // namespace corral::sdk

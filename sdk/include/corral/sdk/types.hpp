@@ -68,8 +68,9 @@ struct ServerConfig {
     // sizes only at --log-verbosity 4, which also slows a busy server). False when the host does not
     // need it (the model's memory is given by hand): runners then keep the server's own verbosity.
     bool measure_memory = true;
-    // Set by the host for a runner with CORRAL_CAP_SLOT_CACHE: a directory on corral's machine where
-    // the server may save and restore its slots' prompt caches (llama-server --slot-save-path).
+    // Set by the host for a runner with CORRAL_CAP_SLOT_CACHE: a directory where the server may save
+    // and restore its slots' prompt caches (llama-server --slot-save-path): on corral's machine, or
+    // under the runner's slot_cache_root() when it has one (the runner then creates the directory).
     // The host saves them there before it stops an idle server and restores them when it starts again.
     std::optional<std::string> slot_save_path;
 };
@@ -147,6 +148,13 @@ struct MachineInfo {
     std::string name;                         // unique among the host's machines, e.g. the ssh host
     bool capacity_managed_elsewhere = false;  // a cluster scheduler places the servers: no ledger here
     std::vector<ProbeReport> reports;
+};
+
+// A file on the disk a runner's servers keep prompt caches on (ABI 1.2, ProcessRunner::list_files).
+struct StoredFile {
+    std::string path;  // relative to the listed directory, '/'-separated
+    uint64_t bytes = 0;
+    int64_t modified_ms = 0;  // last modification, Unix time in milliseconds
 };
 
 template <class T>
@@ -413,6 +421,20 @@ inline MachineInfo from_json<MachineInfo>(const boost::json::value& v, const std
         for (const auto& item : list->get_array()) m.reports.push_back(from_json<ProbeReport>(item, json_path_index(reports_path, i++)));
     }
     return m;
+}
+
+inline boost::json::value to_json(const StoredFile& f) {
+    return boost::json::object{{"path", f.path}, {"bytes", f.bytes}, {"modified_ms", f.modified_ms}};
+}
+
+template <>
+inline StoredFile from_json<StoredFile>(const boost::json::value& v, const std::string& path) {
+    FieldReader r(v, path);
+    StoredFile f;
+    f.path = r.required<std::string>("path");
+    f.bytes = r.required<uint64_t>("bytes");
+    f.modified_ms = r.required<int64_t>("modified_ms");
+    return f;
 }
 
 }  // namespace corral::sdk
