@@ -126,7 +126,9 @@ std::string instance_dir_name(const std::string& instance_id) {
 std::string launch_command(const LaunchRequest& r) {
     std::vector<std::string> args = {kWrapper, r.instance_dir, r.working_dir, r.model_path, r.record, r.binary, r.binary};
     args.insert(args.end(), r.args.begin(), r.args.end());
-    return script_command(kLaunch, "corral-launch", args);
+    // The cache directory is best effort: a server that cannot save there only loses its caches.
+    const auto prepare = r.cache_dir.empty() ? std::string() : shell_join({"mkdir", "-p", "--", r.cache_dir}) + " 2>/dev/null; ";
+    return prepare + script_command(kLaunch, "corral-launch", args);
 }
 
 std::string launch_input(const LaunchRequest& r) {
@@ -160,7 +162,41 @@ std::string list_command(const std::string& state_dir) {
 }
 
 std::string forget_command(const std::string& instance_dir) {
-    return shell_join({"rm", "-rf", "--", instance_dir});
+    return remove_command({instance_dir});
+}
+
+std::string remove_command(const std::vector<std::string>& paths) {
+    std::vector<std::string> words = {"rm", "-rf", "--"};
+    words.insert(words.end(), paths.begin(), paths.end());
+    return shell_join(words);
+}
+
+std::string home_command() {
+    return "printf '%s\\n' \"$HOME\"";
+}
+
+std::string list_files_command(const std::string& dir) {
+    return script_command(R"sh([ -d "$1" ] || exit 0; find "$1" -type f -printf '%s %T@ %P\n')sh", "corral-list-files", {dir});
+}
+
+std::vector<sdk::StoredFile> parse_file_list(const std::vector<std::string>& lines) {
+    std::vector<sdk::StoredFile> out;
+    for (const auto& line : lines) {
+        const auto first = line.find(' ');
+        const auto second = first == std::string::npos ? std::string::npos : line.find(' ', first + 1);
+        if (second == std::string::npos || second + 1 >= line.size()) continue;
+        try {
+            std::size_t used = 0;
+            const auto bytes = std::stoull(line.substr(0, first), &used);
+            if (used != first) continue;
+            const auto seconds = std::stod(line.substr(first + 1, second - first - 1), &used);
+            if (used != second - first - 1) continue;
+            out.push_back({line.substr(second + 1), bytes, static_cast<int64_t>(seconds * 1000.0)});
+        } catch (const std::exception&) {
+            continue;  // std::invalid_argument, std::out_of_range
+        }
+    }
+    return out;
 }
 
 std::string help_command(const std::string& binary, const std::map<std::string, std::string>& env) {

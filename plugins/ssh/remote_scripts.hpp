@@ -15,6 +15,8 @@
 
 #include "child_process.hpp"
 
+#include <corral/sdk/types.hpp>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -49,7 +51,8 @@ struct LaunchRequest {
     std::string model_path;    // checked to be a readable file before the start
     std::map<std::string, std::string> env;
     std::vector<std::string> args;
-    std::string record;  // handle.json's content
+    std::string record;     // handle.json's content
+    std::string cache_dir;  // created first when not empty (the server's --slot-save-path)
 };
 
 // Starts the server detached (own session, output to the log) and prints its pid on a line.
@@ -77,6 +80,18 @@ std::string list_command(const std::string& state_dir);
 
 // Removes an ended server's directory.
 std::string forget_command(const std::string& instance_dir);
+
+// Removes files and directories (with their contents); missing ones are no error.
+std::string remove_command(const std::vector<std::string>& paths);
+
+// Prints the remote home directory (what relative remote paths are relative to).
+std::string home_command();
+
+// Prints "<bytes> <modified, seconds since the epoch> <path relative to dir>" for every regular file
+// under `dir` (GNU find), nothing when `dir` does not exist.
+std::string list_files_command(const std::string& dir);
+// Those lines as files; lines that are not in that form are skipped.
+std::vector<sdk::StoredFile> parse_file_list(const std::vector<std::string>& lines);
 
 // Runs `binary --help` with `env` added; exit 127 when the binary is not there.
 std::string help_command(const std::string& binary, const std::map<std::string, std::string>& env);

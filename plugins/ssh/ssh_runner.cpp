@@ -24,6 +24,7 @@
 #include "ssh_connection.hpp"
 #include "ssh_options.hpp"
 #include "start_signal.hpp"
+#include "stored_files.hpp"
 
 #include <corral/sdk/sdk.hpp>
 
@@ -146,6 +147,36 @@ public:
         auto r = connection_->run(machine_probe_command(m.nvidia_smi), kCommandTimeout);
         if (!r.ok()) throw Error(ProcessError::Internal, "cannot probe " + options_.target.host + ": " + r.error_text());
         return {parse_machine_probe(name, r.stdout_text(), m)};
+    }
+
+    // Prompt caches stay on the remote host, under the runner's state directory there.
+    std::string slot_cache_root() override {
+        auto dir = options_.remote_state_dir;
+        if (dir.empty() || dir.front() != '/') {
+            // Relative to the remote home: made absolute, since the server runs in its working_dir.
+            connection_->wait_up(std::min<std::chrono::milliseconds>(options_.target.connect_timeout, 10s), ProcessError::Internal);
+            auto r = connection_->run(home_command(), kCommandTimeout);
+            if (!r.ok() || r.out.empty() || r.out.front().empty() || r.out.front().front() != '/')
+                throw Error(ProcessError::Internal, "cannot learn the home directory on " + options_.target.host + ": " + r.error_text());
+            dir = r.out.front() + "/" + dir;
+        }
+        std::lock_guard lock(mutex_);
+        cache_root_ = dir + "/kv-cache";
+        return cache_root_;
+    }
+
+    std::vector<sdk::StoredFile> list_files(const std::string& dir) override {
+        plugin_common::require_within({dir}, cache_root(), true);
+        auto r = connection_->run(list_files_command(dir), kCommandTimeout);
+        if (!r.ok()) throw Error(ProcessError::Internal, "cannot list " + dir + " on " + options_.target.host + ": " + r.error_text());
+        return parse_file_list(r.out);
+    }
+
+    void remove_files(const std::vector<std::string>& paths) override {
+        plugin_common::require_within(paths, cache_root());
+        if (paths.empty()) return;
+        auto r = connection_->run(remove_command(paths), kCommandTimeout);
+        if (!r.ok()) throw Error(ProcessError::Internal, "cannot remove files on " + options_.target.host + ": " + r.error_text());
     }
 
     bool is_running(const sdk::ProcessHandle& handle) override {
@@ -290,6 +321,10 @@ private:
 
         auto server = config;
         server.host = inst->bind;
+        // Only under the root this runner named (the host puts every cache directory there).
+        const auto root = cache_root();
+        if (server.slot_save_path && (root.empty() || !plugin_common::path_within(*server.slot_save_path, root)))
+            server.slot_save_path.reset();
         llama::ArgumentOptions argument_options{features, options.log_verbosity, options.extra_args};
         auto env = options.env;  // the runner's, then the model's (its server key among them)
         for (const auto& [k, v] : config.env) env[k] = v;
@@ -299,7 +334,8 @@ private:
                              config.model_path,
                              std::move(env),
                              llama::server_arguments(server, inst->remote_port, argument_options),
-                             boost::json::serialize(sdk::to_json(handle))};
+                             boost::json::serialize(sdk::to_json(handle)),
+                             server.slot_save_path && features.slot_save_path ? *server.slot_save_path : std::string()};
         if (!instances_.insert(id, inst)) {
             if (inst->local_port) ports_.release(*inst->local_port);
             throw Error(ProcessError::StartFailed, "instance id " + id + " is already running");
@@ -536,7 +572,14 @@ private:
     }
 
     sdk::Host host_;
+    // The root slot_cache_root() named ("" until the host asked).
+    std::string cache_root() {
+        std::lock_guard lock(mutex_);
+        return cache_root_;
+    }
+
     SshOptions options_;
+    std::string cache_root_;  // guarded by mutex_
     plugin_common::PortAllocator ports_;
     std::mutex mutex_;
     std::mt19937 random_;
@@ -552,4 +595,5 @@ private:
 }  // namespace corral::ssh
 
 CORRAL_RUNNER_PLUGIN(corral::ssh::SshRunner, "ssh", CORRAL_SDK_VERSION, "llama-server on another machine over OpenSSH",
-                     corral::ssh::kSshOptionsSchema, CORRAL_CAP_ADOPT | CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS | CORRAL_CAP_REMOTE);
+                     corral::ssh::kSshOptionsSchema,
+                     CORRAL_CAP_ADOPT | CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS | CORRAL_CAP_REMOTE | CORRAL_CAP_SLOT_CACHE);

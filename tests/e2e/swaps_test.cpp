@@ -171,5 +171,67 @@ TEST_F(Swaps, AContainerModelKeepsItsPromptCacheToo) {
     EXPECT_EQ(corral.stop(), 0);
 }
 
+// The ssh runner's servers save on the remote host (here the private sshd on this machine), under
+// the runner's remote state directory: corral lists, prunes and drops them there through the runner.
+TEST_F(Swaps, AnSshModelKeepsItsPromptCacheOnTheRemoteHost) {
+    const std::string sshd = CORRAL_TEST_SSHD_DIR;
+    const auto remote_state = dir_ / "remote-state";
+    // Both models on the ssh runner.
+    const auto ssh_config = [&](const std::string& kv_cache, const std::string& a_settings) {
+        auto text = config(kv_cache, a_settings);
+        const std::string runners = R"("runners": {)";
+        text.replace(text.find(runners), runners.size(),
+                     runners + R"(
+    "gpu-box": {"plugin": "ssh", "host": "corral-test", "ssh_config": ")" +
+                         sshd + R"(/ssh_config", "binary": ")" + std::string(CORRAL_TEST_LLAMA_SERVER) + R"(", "remote_state_dir": ")" +
+                         remote_state.string() + R"("},)");
+        for (const std::string model : {"tiny-a", "tiny-b"}) {
+            const auto local = "/" + model + R"(.gguf", "runner": "local")";
+            text.replace(text.find(local), local.size(), "/" + model + R"(.gguf", "runner": "gpu-box")");
+        }
+        return text;
+    };
+    // Saved slot files of a model on the remote host.
+    const auto remote_saved = [&](const std::string& model) {
+        std::vector<fs::path> out;
+        std::error_code ec;
+        for (fs::recursive_directory_iterator it(remote_state / "kv-cache" / model, ec), end; !ec && it != end; it.increment(ec)) {
+            if (it->is_regular_file() && it->path().extension() == ".bin") out.push_back(it->path());
+        }
+        return out;
+    };
+    Corral corral(dir_, ssh_config("", ""));
+    const auto prompt = prefix("hello");
+    ASSERT_EQ(cached(complete(corral, "tiny-a", prompt)), 0);
+    EXPECT_EQ(corral.model("tiny-a").at("runner"), "gpu-box");
+    const auto pid = corral.model("tiny-a").at("runner_details").at("remote_pid").to_number<int64_t>();
+    const auto save_path = argument_after(pid, "--slot-save-path");
+    ASSERT_TRUE(save_path);
+    EXPECT_EQ(save_path->rfind((remote_state / "kv-cache" / "tiny-a").string() + "/", 0), 0u) << *save_path;
+
+    complete(corral, "tiny-b", prefix("other"));  // tiny-a's server saves on the remote host, then stops
+    ASSERT_EQ(remote_saved("tiny-a").size(), 1u);
+    EXPECT_TRUE(saved("tiny-a").empty());  // nothing on corral's own disk
+    auto again = complete(corral, "tiny-a", prompt);
+    EXPECT_GT(cached(again), 1000) << json::serialize(again);
+    EXPECT_EQ(metric(corral, R"(corral_slot_caches_total{model="tiny-a",action="restore",result="ok"})"), 1);
+    ASSERT_EQ(remote_saved("tiny-b").size(), 1u);
+
+    // A budget for one file: tiny-a's next save takes that disk past it, and the least recently saved
+    // file there (tiny-b's) goes.
+    corral.rewrite_config(ssh_config(R"({"max_disk": "1000KiB"})", ""));
+    ASSERT_EQ(corral.post("/corral/reload").status, 200);
+    complete(corral, "tiny-b", prefix("other"));
+    EXPECT_EQ(remote_saved("tiny-a").size(), 1u);
+    EXPECT_TRUE(remote_saved("tiny-b").empty());
+    EXPECT_EQ(metric(corral, "corral_slot_cache_files_pruned_total"), 1);
+
+    // A changed setting: the caches tiny-a's old settings saved are dropped on the remote host too.
+    corral.rewrite_config(ssh_config(R"({"max_disk": "1000KiB"})", R"(, "batch_size": 256)"));
+    ASSERT_EQ(corral.post("/corral/reload").status, 200);
+    EXPECT_TRUE(wait_until([&] { return remote_saved("tiny-a").empty(); }));
+    EXPECT_EQ(corral.stop(), 0);
+}
+
 }  // namespace
 }  // namespace corral::test

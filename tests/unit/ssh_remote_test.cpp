@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -205,6 +207,40 @@ TEST_F(RemoteLifecycle, ConfigurationMistakesHaveTheirOwnExitCodes) {
     EXPECT_EQ(remote_sh(launch_command(missing_dir), dir_).exit_code, kLaunchWorkingDirMissing);
 
     EXPECT_EQ(remote_sh(help_command("no-such-llama-server", {}), dir_).exit_code, 127);
+    EXPECT_FALSE(canary_exists());
+}
+
+// The prompt-cache disk calls on the remote host: list, remove and the launch that creates the
+// cache directory, run by a real shell on names made to break one.
+TEST_F(RemoteLifecycle, CacheFilesAreListedRemovedAndTheirDirectoryMadeAtLaunch) {
+    const auto root = dir_ / "kv $(touch CANARY)";
+    EXPECT_TRUE(remote_sh(list_files_command(root.string()), dir_).out.empty());  // missing: nothing
+    auto req = request("cached");
+    req.cache_dir = (root / "m'x" / "fp").string();
+    auto launch = remote_sh(launch_command(req), dir_, launch_input(req));
+    ASSERT_EQ(launch.exit_code, 0) << launch.err;
+    EXPECT_TRUE(fs::is_directory(req.cache_dir));
+    std::ofstream(fs::path(req.cache_dir) / "slot-0.a.bin") << std::string(300, 'x');
+    std::ofstream(fs::path(req.cache_dir) / "slot-1.a.bin") << "y";
+
+    auto listed = remote_sh(list_files_command(root.string()), dir_);
+    ASSERT_EQ(listed.exit_code, 0) << listed.err;
+    std::vector<std::string> lines;
+    std::istringstream in(listed.out);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    lines.push_back("garbage line");
+    auto files = parse_file_list(lines);
+    ASSERT_EQ(files.size(), 2u);
+    std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+    EXPECT_EQ(files[0].path, "m'x/fp/slot-0.a.bin");
+    EXPECT_EQ(files[0].bytes, 300u);
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    EXPECT_NEAR(static_cast<double>(files[0].modified_ms), static_cast<double>(now_ms), 60'000.0);
+
+    ASSERT_EQ(remote_sh(remove_command({(root / "m'x").string(), (root / "gone").string()}), dir_).exit_code, 0);
+    EXPECT_FALSE(fs::exists(root / "m'x"));
+    EXPECT_TRUE(fs::exists(root));
+    remote_sh(signal_command(req.instance_dir, "KILL"), dir_);
     EXPECT_FALSE(canary_exists());
 }
 
