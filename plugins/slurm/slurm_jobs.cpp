@@ -115,6 +115,8 @@ std::string job_script(const JobScript& s) {
     out += "where=\"${SLURMD_NODENAME:-$(hostname)}\"\n";
     out += "cd " + shell_quote(s.working_dir) + " 2>/dev/null || { echo \"corral: no directory " + shell_quote(s.working_dir) +
            " on $where\" >&2; exit " + std::to_string(kScriptWorkingDirMissing) + "; }\n";
+    // Best effort: a server that cannot save there only loses its prompt caches.
+    if (!s.cache_dir.empty()) out += "mkdir -p -- " + shell_quote(s.cache_dir) + " 2>/dev/null\n";
     out += "model=" + shell_quote(s.model_path) + "\n";
     out += "[ -f \"$model\" ] && [ -r \"$model\" ] || { echo \"corral: model file $model not found or not readable on $where\" >&2; exit " +
            std::to_string(kScriptModelMissing) + "; }\n";

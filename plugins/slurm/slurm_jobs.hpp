@@ -54,7 +54,8 @@ struct JobScript {
     std::vector<std::string> args;  // after the binary; kPortPlaceholder where the port goes
     uint16_t port_first = 20000;
     uint16_t port_last = 39999;
-    JobComment comment;  // its port is the script's to fill
+    JobComment comment;     // its port is the script's to fill
+    std::string cache_dir;  // created first when not empty (the server's --slot-save-path)
 };
 
 // The batch script (bash), every configured word quoted.

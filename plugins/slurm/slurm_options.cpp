@@ -8,6 +8,7 @@
 #include <array>
 #include <cctype>
 #include <cstring>
+#include <filesystem>
 #include <string_view>
 
 namespace corral::slurm {
@@ -21,6 +22,7 @@ const char* const kSlurmOptionsSchema = R"json({
     "job_name_prefix": {"type": "string", "pattern": "^[A-Za-z0-9._-]+$", "description": "jobs are named <prefix><instance> (default corral-)"},
     "cluster_name": {"type": "string", "minLength": 1, "description": "the machine name corral shows for these servers (default slurm)"},
     "poll_interval_ms": {"type": "integer", "minimum": 100, "description": "how often job states are checked besides the output followers' ends (default 5000)"},
+    "slot_cache_dir": {"type": "string", "pattern": "^/", "description": "absolute directory on a filesystem the nodes share with corral's machine, where servers keep prompt caches across unloads (default: none kept)"},
     "partition": {"type": "string", "description": "sbatch --partition"},
     "account": {"type": "string", "description": "sbatch --account"},
     "qos": {"type": "string", "description": "sbatch --qos"},
@@ -179,7 +181,7 @@ std::string sbatch_arg_problem(const std::string& arg) {
 
 SlurmOptions parse_runner_options(const boost::json::object& options, const std::string& path) {
     auto known = kJobKeys;
-    for (auto key : {"slurm_conf", "commands_dir", "job_name_prefix", "cluster_name", "poll_interval_ms", "log_lines"})
+    for (auto key : {"slurm_conf", "commands_dir", "job_name_prefix", "cluster_name", "poll_interval_ms", "log_lines", "slot_cache_dir"})
         known.push_back(key);
     plugin_common::reject_unknown_keys(options, known, path, "slurm");
     boost::json::value v = options;
@@ -200,6 +202,13 @@ SlurmOptions parse_runner_options(const boost::json::object& options, const std:
     }
     r.optional_or_keep("log_lines", o.log_lines);
     if (o.log_lines == 0) throw JsonPathError(json_path_join(path, "log_lines"), "must be at least 1");
+    r.optional_or_keep("slot_cache_dir", o.slot_cache_dir);
+    if (options.contains("slot_cache_dir")) {
+        const std::filesystem::path dir(o.slot_cache_dir);
+        if (!dir.is_absolute()) throw JsonPathError(json_path_join(path, "slot_cache_dir"), "expected an absolute directory");
+        o.slot_cache_dir = dir.lexically_normal().string();
+        if (o.slot_cache_dir.size() > 1 && o.slot_cache_dir.back() == '/') o.slot_cache_dir.pop_back();
+    }
     read_job_part(r, o, path);
     return o;
 }

@@ -1,7 +1,7 @@
 // Options of the slurm runner (its "runners" entry). Models may override the job part (partition,
 // account, qos, time_limit, gpus, cpus, memory, constraint, sbatch_args, binary, working_dir, env,
 // extra_args, port_range, startup_timeout_ms, log_verbosity) in their "runner_options"; how the
-// cluster is reached (slurm_conf, commands_dir, job_name_prefix, poll_interval_ms) is the runner's.
+// cluster is reached (slurm_conf, commands_dir, job_name_prefix, poll_interval_ms, slot_cache_dir) is the runner's.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -22,6 +22,9 @@ struct SlurmOptions {
     std::string job_name_prefix = "corral-";  // jobs are named <prefix><instance>; list_running() and adoption read it
     std::string cluster_name = "slurm";       // the machine name corral shows for this runner's servers
     std::chrono::milliseconds poll_interval{std::chrono::seconds(5)};  // the fallback state check
+    // Where the servers keep prompt caches across unloads: an absolute directory on a filesystem
+    // the nodes share with corral's machine (it lists and prunes them); empty: none are kept.
+    std::string slot_cache_dir;
 
     // One job (runner, or the model's runner_options).
     std::string partition;

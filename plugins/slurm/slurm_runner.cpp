@@ -25,6 +25,7 @@
 #include "slurm_jobs.hpp"
 #include "slurm_options.hpp"
 #include "start_signal.hpp"
+#include "stored_files.hpp"
 
 #include <corral/sdk/sdk.hpp>
 
@@ -208,6 +209,22 @@ public:
         return {cluster};
     }
 
+    // Prompt caches, where slot_cache_dir names a filesystem the nodes share with this machine.
+    std::string slot_cache_root() override {
+        if (options_.slot_cache_dir.empty()) throw Error(ProcessError::NotSupported, "no slot_cache_dir: prompt caches are not kept");
+        return options_.slot_cache_dir;
+    }
+
+    std::vector<sdk::StoredFile> list_files(const std::string& dir) override {
+        plugin_common::require_within({dir}, slot_cache_root(), true);
+        return plugin_common::list_stored_files(dir);
+    }
+
+    void remove_files(const std::vector<std::string>& paths) override {
+        plugin_common::require_within(paths, slot_cache_root());
+        plugin_common::remove_stored_files(paths);
+    }
+
 private:
     // ---- Slurm's commands ----------------------------------------------------------------------
 
@@ -330,12 +347,17 @@ private:
 
         auto server = config;
         server.host = "0.0.0.0";  // corral reaches it from another machine
+        // Only under slot_cache_dir, which the nodes share (the host puts every cache directory there).
+        if (server.slot_save_path &&
+            (options_.slot_cache_dir.empty() || !plugin_common::path_within(*server.slot_save_path, options_.slot_cache_dir)))
+            server.slot_save_path.reset();
         llama::ArgumentOptions argument_options{features, options.log_verbosity, options.extra_args};
         JobScript script;
         script.binary = options.binary;
         script.model_path = config.model_path;
         script.working_dir = options.working_dir;
         script.args = llama::server_arguments(server, 1, argument_options);
+        if (server.slot_save_path && features.slot_save_path) script.cache_dir = *server.slot_save_path;
         for (std::size_t i = 0; i + 1 < script.args.size(); ++i)
             if (script.args[i] == "--port") script.args[i + 1] = kPortPlaceholder;
         script.port_first = config.port ? *config.port : options.port_first;
@@ -664,4 +686,5 @@ private:
 }  // namespace corral::slurm
 
 CORRAL_RUNNER_PLUGIN(corral::slurm::SlurmRunner, "slurm", CORRAL_SDK_VERSION, "llama-server as batch jobs on a Slurm cluster",
-                     corral::slurm::kSlurmOptionsSchema, CORRAL_CAP_ADOPT | CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS);
+                     corral::slurm::kSlurmOptionsSchema,
+                     CORRAL_CAP_ADOPT | CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS | CORRAL_CAP_SLOT_CACHE);

@@ -237,7 +237,9 @@ protected:
         return head + R"(,
     "cluster": {"plugin": "slurm", "slurm_conf": ")" +
                kSlurmConf + R"(", "binary": ")" + CORRAL_TEST_LLAMA_SERVER +
-               R"(", "cpus": 1, "memory": "300M", "gpus": 1, "poll_interval_ms": 1000, "job_name_prefix": "corral-serve-"}
+               R"(", "cpus": 1, "memory": "300M", "gpus": 1, "poll_interval_ms": 1000, "job_name_prefix": "corral-serve-",
+                "slot_cache_dir": ")" +
+               (dir_ / "shared-kv").string() + R"("}
   },
   "scheduler": {"max_loaded": 2},
   "supervisor": {"restart_backoff": "100ms"},
@@ -273,7 +275,15 @@ TEST_F(SlurmServe, TwoClusterModelsOnTwoNodesALocalOneAndSwapsBetweenThem) {
     ASSERT_EQ(corral.post("/v1/chat/completions", chat("local")).status, 200);
     EXPECT_EQ(corral.state("remote-a"), "unloaded");
     EXPECT_EQ(corral.state("remote-b"), "ready");
+    // Its server saved its prompt cache in slot_cache_dir (the filesystem the nodes share), not in
+    // corral's state directory, and restores it when it is back.
+    std::size_t shared = 0;
+    for (const auto& f : fs::recursive_directory_iterator(dir_ / "shared-kv" / "remote-a")) shared += f.path().extension() == ".bin";
+    EXPECT_EQ(shared, 1u);
+    EXPECT_FALSE(fs::exists(dir_ / "state" / "kv-cache" / "remote-a"));
     ASSERT_EQ(corral.post("/v1/chat/completions", chat("remote-a")).status, 200);
+    EXPECT_NE(corral.get("/metrics").body.find(R"(corral_slot_caches_total{model="remote-a",action="restore",result="ok"} 1)"),
+              std::string::npos);
     EXPECT_EQ(corral.state("remote-a"), "ready");
     EXPECT_EQ(corral.state("local"), "ready");
     EXPECT_EQ(corral.state("remote-b"), "unloaded");

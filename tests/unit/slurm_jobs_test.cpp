@@ -25,6 +25,7 @@ namespace fs = std::filesystem;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 boost::json::object obj(const char* text) {
@@ -77,6 +78,23 @@ TEST(SlurmOptions, MistakesNameTheirPath) {
     // A model may not change how the cluster is reached.
     EXPECT_THAT(error_of([&] { parse_model_options({}, obj(R"({"slurm_conf": "/x"})"), "models.m.runner_options"); }),
                 HasSubstr("models.m.runner_options.slurm_conf: unknown per-model slurm option"));
+}
+
+TEST(SlurmOptions, APromptCacheDirectoryIsTheRunnersAndAbsolute) {
+    EXPECT_EQ(parse_runner_options(obj(R"({"slot_cache_dir": "/shared/corral//kv/"})"), "o").slot_cache_dir, "/shared/corral/kv");
+    EXPECT_EQ(parse_runner_options({}, "o").slot_cache_dir, "");
+    EXPECT_THAT(error_of([&] { parse_runner_options(obj(R"({"slot_cache_dir": "kv"})"), "o"); }),
+                HasSubstr("o.slot_cache_dir: expected an absolute"));
+    EXPECT_THAT(error_of([&] { parse_model_options({}, obj(R"({"slot_cache_dir": "/x"})"), "m"); }),
+                HasSubstr("m.slot_cache_dir: unknown per-model slurm option"));
+    JobScript script;
+    script.binary = "llama-server";
+    script.model_path = "/m.gguf";
+    script.working_dir = "/tmp";
+    script.cache_dir = "/shared/kv/it's";
+    EXPECT_THAT(job_script(script), HasSubstr("mkdir -p -- '/shared/kv/it'\\''s' 2>/dev/null\n"));
+    script.cache_dir.clear();
+    EXPECT_THAT(job_script(script), Not(HasSubstr("mkdir")));
 }
 
 TEST(SlurmOptions, ModelsOverrideAndAppend) {
