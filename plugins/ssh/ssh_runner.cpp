@@ -74,6 +74,10 @@ struct Instance {
     std::string exit_text;  // how it ended: set on the I/O thread before the exit is announced
     std::promise<void> gone_promise;
     std::shared_future<void> gone = gone_promise.get_future().share();
+    // Set once its remote directory is removed after the exit: a start retried under the same id
+    // (another port) launches into that directory only then.
+    std::promise<void> forgotten_promise;
+    std::shared_future<void> forgotten = forgotten_promise.get_future().share();
 };
 
 std::string describe_exit(const RemoteExit& e) {
@@ -399,6 +403,9 @@ private:
             connection_->run(signal_command(inst->dir, "KILL"), kCommandTimeout);
             inst->gone.wait_for(10s);
         }
+        // Its directory is removed after the exit; a retry under the same id (a port that was taken)
+        // must not launch into it meanwhile (the removal took the new server's files: flaky starts).
+        if (inst->exited) inst->forgotten.wait_for(10s);
         instances_.take(inst->handle.instance_id);
     }
 
@@ -518,9 +525,10 @@ private:
                                  [this, port](const CommandResult&) { ports_.release(port); });
         }
         try {
-            connection_->spawn(forget_command(inst->dir), nullptr, nullptr);
+            connection_->spawn(forget_command(inst->dir), nullptr, [inst](const ExitStatus&) { inst->forgotten_promise.set_value(); });
         } catch (const std::exception& e) {
             host_.debug("cannot remove ", inst->dir, " on ", options_.target.host, ": ", e.what());
+            inst->forgotten_promise.set_value();
         }
         inst->gone_promise.set_value();
     }
