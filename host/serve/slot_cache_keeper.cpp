@@ -145,8 +145,7 @@ void SlotCacheKeeper::retain(const std::map<std::string, std::set<std::string>>&
 std::optional<std::string> SlotCacheKeeper::save_path(const config::ModelConfig& model, const std::string& fingerprint,
                                                       const supervisor::RunnerSlot& runner) const {
     if (!model.keep_kv_cache.value_or(config_.keep)) return std::nullopt;
-    // The server writes the files itself: only a runner that passes the path on, with its servers on
-    // this machine, can use a directory of corral's.
+    // The server writes the files itself: only a runner that passes the path on.
     if (!runner.slot_cache) return std::nullopt;
     // A runner with a disk of its own for them: its root (it creates the directory when it starts the
     // server; the model file is on that side too, so a replaced file is not noticed there).
@@ -219,13 +218,14 @@ asio::awaitable<void> SlotCacheKeeper::save(std::shared_ptr<supervisor::Instance
     }
     uint64_t pruned = 0;
     const auto files = files_of(instance->runner);
+    const auto max_disk = config_.max_disk;  // read here: a reload may change config_ meanwhile
     try {
         // Only references in the lambda: GCC 12 destroys a co_await operand's non-trivial
         // temporaries twice (a capture by value of `files` here was a double free).
         co_await on_workers(workers_, [&] {
             for (const auto& file : unusable) files.remove(file);
             for (const auto& [slot, name] : saved_files) files.drop_older(dir, slot, name);
-            pruned = files.prune(config_.max_disk);
+            pruned = files.prune(max_disk);
         });
     } catch (const std::exception& e) {
         log()->warn("{}: cannot tidy the saved prompt caches in {}: {}", instance->model, dir, e.what());
