@@ -30,6 +30,8 @@ void raise_open_file_limit() {
 }
 
 int serve(const ParsedArgs& args) {
+    // First of all: taken out of the environment before any plugin or probe can start a child.
+    auto service_manager = serve::ServiceManager::from_environment();
     auto file = args.value("config");
     if (!file) throw UsageError("--config FILE is required");
     auto loaded = config::load_config_file(*file);
@@ -60,6 +62,7 @@ int serve(const ParsedArgs& args) {
     const bool tls = config.tls.has_value();
     try {
         serve::Service service(std::move(config), std::move(registry));
+        service.set_service_manager(std::move(service_manager));
         service.run([&](uint16_t port) {
             std::cout << "corral: serving " << models << " model" << (models == 1 ? "" : "s") << " on "
                       << plugin_common::format_http_endpoint(host, port, tls) << std::endl;

@@ -5,6 +5,7 @@
 #include "config/config_loader.hpp"
 #include "config/units.hpp"
 #include "fit/layer_plan.hpp"
+#include "http_health.hpp"
 #include "logging/logging.hpp"
 #include "plugins/probe_runs.hpp"
 
@@ -132,7 +133,9 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
     for (const auto& name : config_.preload) {
         if (auto refusal = scheduler_.load(name)) log()->error("preload {}: {}", name, refusal->message);
     }
-    on_listening(http_.port());
+    port_ = http_.port();
+    on_listening(port_);
+    service_manager_.ready(serving_status());
     io_.run();
 
     // The drain ended (or io_ was stopped): no more runner calls, then the runners go (they stop
@@ -251,12 +254,30 @@ asio::awaitable<void> Service::dispatch(proxy::Exchange& ex, const proxy::Route&
     }
 }
 
+std::string Service::serving_status() const {
+    const auto n = config_.models.size();
+    return "serving " + std::to_string(n) + " model" + (n == 1 ? "" : "s") + " on " +
+           plugin_common::format_http_endpoint(config_.listen.host, port_, config_.tls.has_value());
+}
+
 admin::ReloadOutcome Service::reload() {
-    admin::ReloadOutcome outcome;
     if (draining_) {
+        admin::ReloadOutcome outcome;
         outcome.errors.push_back({"", "corral is shutting down"});
         return outcome;
     }
+    service_manager_.reloading("reloading " + config_.source.string());
+    auto outcome = reload_config();
+    if (outcome.applied)
+        service_manager_.ready(serving_status());
+    else
+        service_manager_.ready("reload rejected (" + (outcome.errors.empty() ? std::string("?") : outcome.errors.front().second) + "); " +
+                               serving_status());
+    return outcome;
+}
+
+admin::ReloadOutcome Service::reload_config() {
+    admin::ReloadOutcome outcome;
     if (config_.source.empty()) {
         outcome.errors.push_back({"", "the configuration did not come from a file"});
         return outcome;
@@ -334,6 +355,7 @@ void Service::watch_signals() {
 
 asio::awaitable<void> Service::drain() {
     draining_ = true;
+    service_manager_.stopping("draining: no new requests; stopping the model servers once those in flight end");
     events_.publish({{"type", "draining"}, {"message", "no new requests; waiting for those in flight"}});
     http_.stop_accepting();
     scheduler_.begin_drain();

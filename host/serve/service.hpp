@@ -17,6 +17,7 @@
 #include "proxy/upstream_pool.hpp"
 #include "scheduler/scheduler.hpp"
 #include "serve/runner_set.hpp"
+#include "serve/service_manager.hpp"
 #include "serve/slot_cache_keeper.hpp"
 #include "state/instance_lock.hpp"
 #include "state/placement_records.hpp"
@@ -43,11 +44,18 @@ public:
     // Runs until a drain completes. Throws std::runtime_error for start-up failures (lock, bind, runners).
     void run(const std::function<void(uint16_t port)>& on_listening);
 
+    // Who is told when corral is ready, reloads and stops (systemd; none by default).
+    void set_service_manager(ServiceManager manager) { service_manager_ = std::move(manager); }
+
 private:
     // Auth, the key's limits, then dispatch().
     boost::asio::awaitable<void> route(proxy::Exchange& ex);
     boost::asio::awaitable<void> dispatch(proxy::Exchange& ex, const proxy::Route& route);
+    // A reload, with the service manager told before and after.
     admin::ReloadOutcome reload();
+    admin::ReloadOutcome reload_config();
+    // "serving N models on URL": what the service manager shows.
+    std::string serving_status() const;
     void adopt_leftovers();
     void watch_signals();
     boost::asio::awaitable<void> drain();
@@ -63,6 +71,8 @@ private:
     boost::asio::io_context io_{1};
     config::Config config_;
     plugins::PluginRegistry registry_;
+    ServiceManager service_manager_{""};
+    uint16_t port_ = 0;  // the listener's, once it is up
     std::unique_ptr<state::InstanceLock> lock_;
     std::unique_ptr<state::ServerKeys> server_keys_;
     std::unique_ptr<state::PlacementRecords> placement_records_;

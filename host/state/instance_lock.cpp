@@ -9,6 +9,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace corral::state {
 
@@ -47,6 +48,11 @@ InstanceLock::~InstanceLock() {
 }
 
 std::filesystem::path default_state_dir() {
+    // systemd's StateDirectory= (corral.service: /var/lib/corral); the first when it names several.
+    if (const char* systemd = std::getenv("STATE_DIRECTORY"); systemd && *systemd) {
+        const std::string_view dirs(systemd);
+        return std::filesystem::path(std::string(dirs.substr(0, dirs.find(':'))));
+    }
     if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg) return std::filesystem::path(xdg) / "corral";
     const char* home = std::getenv("HOME");
     return std::filesystem::path(home && *home ? home : "/tmp") / ".local" / "state" / "corral";

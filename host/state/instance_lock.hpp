@@ -23,7 +23,8 @@ private:
     int fd_ = -1;
 };
 
-// $XDG_STATE_HOME/corral, else ~/.local/state/corral.
+// $STATE_DIRECTORY (set by systemd for corral.service), else $XDG_STATE_HOME/corral, else
+// ~/.local/state/corral.
 std::filesystem::path default_state_dir();
 
 }  // namespace corral::state

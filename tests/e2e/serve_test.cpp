@@ -1,6 +1,7 @@
 // `corral serve` driven as users drive it: a real process, real HTTP clients, the real llama-server
 // with the tiny test models (and the mock runner where a test needs a slow or scripted server).
 #include "http_client.hpp"
+#include "notify_listener.hpp"
 #include "process.hpp"
 #include "runner_test_support.hpp"
 #include "serve_harness.hpp"
@@ -118,6 +119,42 @@ TEST_F(Serve, LoadsOnDemandAndListsModelsWithState) {
     EXPECT_TRUE(json::parse(tokens.body).as_object().contains("tokens"));
     EXPECT_EQ(corral.get("/props?model=tiny-a").status, 200);
     EXPECT_EQ(corral.stop(), 0);
+}
+
+// corral as a systemd Type=notify service (packaging/systemd/corral.service): READY=1 once it accepts
+// requests, RELOADING=1 then READY=1 around a reload (SIGHUP, the admin API, a rejected one too),
+// STOPPING=1 when the drain begins; its model servers do not inherit NOTIFY_SOCKET.
+TEST_F(Serve, TellsTheServiceManagerWhenItIsReadyReloadsAndStops) {
+    const auto starts_with = [](const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; };
+    fs::create_directories(dir_);
+    NotifyListener systemd((dir_ / "notify.sock").string());
+    ASSERT_TRUE(systemd.bound());
+    Corral corral(dir_, config(), {"/usr/bin/env", "NOTIFY_SOCKET=" + systemd.name()});
+    const std::string serving = "serving 3 models on http://127.0.0.1:";
+    EXPECT_PRED2(starts_with, systemd.next(), "READY=1\nSTATUS=" + serving);
+    ASSERT_EQ(corral.post("/corral/models/tiny-a/load").status, 200);
+    std::ifstream environ("/proc/" + std::to_string(corral.pid("tiny-a")) + "/environ");
+    const std::string env((std::istreambuf_iterator<char>(environ)), std::istreambuf_iterator<char>());
+    EXPECT_NE(env.find("PATH="), std::string::npos);
+    EXPECT_EQ(env.find("NOTIFY_SOCKET="), std::string::npos);
+
+    ASSERT_EQ(::kill(corral.pid(), SIGHUP), 0);
+    EXPECT_PRED2(starts_with, systemd.next(), "RELOADING=1\nMONOTONIC_USEC=");
+    EXPECT_PRED2(starts_with, systemd.next(), "READY=1\nSTATUS=" + serving);
+    ASSERT_EQ(corral.post("/corral/reload").status, 200);
+    EXPECT_PRED2(starts_with, systemd.next(), "RELOADING=1\n");
+    EXPECT_PRED2(starts_with, systemd.next(), "READY=1\nSTATUS=" + serving);
+    // A rejected reload: corral goes on with the configuration it has, and says why.
+    corral.rewrite_config("{");
+    ASSERT_EQ(::kill(corral.pid(), SIGHUP), 0);
+    EXPECT_PRED2(starts_with, systemd.next(), "RELOADING=1\n");
+    const auto rejected = systemd.next();
+    EXPECT_PRED2(starts_with, rejected, "READY=1\nSTATUS=reload rejected (");
+    EXPECT_NE(rejected.find(serving), std::string::npos) << rejected;
+    EXPECT_EQ(corral.state("tiny-a"), "ready");
+
+    EXPECT_EQ(corral.stop(), 0);
+    EXPECT_PRED2(starts_with, systemd.next(), "STOPPING=1\nSTATUS=draining");
 }
 
 TEST_F(Serve, SwapsModelsWithMaxLoadedOne) {
