@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build demo test test-asan test-fast bench format format-check clean
+.PHONY: all deps build demo test test-asan test-fast bench package format format-check clean
 
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' '*.cpp' '*.hpp')
 
@@ -50,6 +50,13 @@ bench: build
 	./$(BUILD)/corral-bench --corral $(BUILD)/corral --plugins $(BUILD)/plugins --llama-server "$$(scripts/fetch-llama-server.sh)" \
 	  --models $(BUILD)/bench/models --work $(BUILD)/bench/work --out $(BUILD)/bench/results.json $(BENCH_ARGS)
 
+# The Debian package (build-package/corral_VERSION_ARCH.deb): a Release build for /usr, without the
+# test suites, and CPack (packaging/CMakeLists.txt). Install it with `sudo apt install ./build-package/corral_*.deb`.
+package: deps
+	@cmake --preset package >/dev/null
+	@cmake --build build-package -j $(JOBS)
+	@cd build-package && cpack -G DEB
+
 format:
 	clang-format -i $(SOURCES)
 
@@ -57,4 +64,4 @@ format-check: deps
 	@clang-format --dry-run --Werror $(SOURCES) || (echo 'Formatting differs from .clang-format: run make format' && exit 1)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-package

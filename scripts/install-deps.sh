@@ -17,6 +17,8 @@ packages=(
   openssh-client openssh-server  # ssh runner: the client it drives, a private sshd for its tests
   podman runc docker.io busybox-static  # container runner tests: real engines, an image made from busybox
   munge slurmctld slurmd slurm-client  # slurm runner tests: a private cluster (tests/slurm/slurm_fixture.sh)
+  systemd  # systemd-analyze verifies the packaged unit (packaging/systemd/corral.service.in)
+  dpkg-dev  # dpkg-shlibdeps: the Debian package's Depends (make package, the packaging test)
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(wrk nginx-light)
