@@ -73,6 +73,10 @@ int ps(const ParsedArgs& args) {
         write_pretty_json(std::cout, status);
         return kExitOk;
     }
+    if (args.flag("quiet")) {
+        for (const auto& m : status.at("models").as_array()) std::cout << m.at("name").as_string().c_str() << "\n";
+        return kExitOk;
+    }
     std::vector<std::vector<std::string>> rows = {
         {"MODEL", "STATE", "RUNNER", "MACHINE", "DEVICES", "REQUESTS", "QUEUED", "MEMORY", "UP", "IDLE", "ENDPOINT"}};
     // One line per server: a model with several replicas gets one per replica ("qwen", "qwen#1"),
@@ -231,6 +235,7 @@ Command ps_command() {
         admin_client_options(),
         kClientDetails};
     spec.options.push_back({"json", "", "Print /corral/status as JSON"});
+    spec.options.push_back({"quiet", "", "Print only the model names, one per line (for scripts and shell completion)", false, 'q'});
     return {spec, ps};
 }
 

@@ -730,6 +730,7 @@ TEST_F(Serve, CliClientsShowLoadUnloadAndLogs) {
     EXPECT_NE(ps.out.find("ready"), std::string::npos) << ps.out;
     auto ps_json = run_process({CORRAL_TEST_BINARY, "ps", "--url", url, "--json"});
     EXPECT_EQ(json::parse(ps_json.out).at("models").at(0).at("state"), "ready");
+    EXPECT_EQ(run_process({CORRAL_TEST_BINARY, "ps", "--url", url, "-q"}).out, "tiny-a\ntiny-b\ntoy\n");
     auto logs = run_process({CORRAL_TEST_BINARY, "logs", "--url", url, "tiny-a"});
     EXPECT_EQ(logs.exit_code, 0);
     EXPECT_NE(logs.out.find("listening"), std::string::npos) << logs.out;
