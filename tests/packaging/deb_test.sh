@@ -22,7 +22,7 @@ dpkg-deb -x "$deb" "$root"
 for f in usr/bin/corral usr/lib/corral/plugins/corral-llama_server.so usr/lib/corral/plugins/corral-mock.so \
          usr/lib/corral/plugins/corral-cpu.so usr/lib/systemd/system/corral.service usr/lib/sysusers.d/corral.conf \
          usr/share/corral/config.json usr/share/corral/examples/configs/demo.json usr/share/doc/corral/README.md \
-         usr/include/corral/sdk/plugin_abi.h; do
+         usr/include/corral/sdk/plugin_abi.h usr/share/man/man1/corral.1 usr/share/bash-completion/completions/corral; do
   [ -e "$root/$f" ] || fail "the package has no /$f"
 done
 ls "$root"/usr/lib/*/cmake/corral-sdk/corral-sdk-config.cmake "$root"/usr/lib/cmake/corral-sdk/corral-sdk-config.cmake 2>/dev/null | grep -q . ||
@@ -38,25 +38,10 @@ for p in llama_server ssh container slurm mock cpu; do
 done
 
 # A request served from the installed files only (plugins found next to the binary).
-cat >"$work/config.json" <<JSON
-{
-  "listen": "127.0.0.1:0",
-  "probes": ["cpu"],
-  "state_dir": "$work/state",
-  "runners": {"fake": {"plugin": "mock"}},
-  "models": {"toy": {"path": "/dev/null", "runner": "fake"}}
-}
-JSON
-mkfifo "$work/stdout"
-"$corral" serve --config "$work/config.json" >"$work/stdout" 2>"$work/serve.log" &
-pid=$!
-exec 3<"$work/stdout"
-IFS= read -r line <&3 || { cat "$work/serve.log"; fail "corral serve printed nothing"; }
-url=${line##* on }
+. "$(dirname "$0")/mock_serve.sh"
+start_mock_serve "$corral" "$work" || fail "corral serve did not start"
 answer=$(curl -sS --max-time 30 -H 'Content-Type: application/json' \
-  -d '{"model":"toy","messages":[{"role":"user","content":"hi"}]}' "$url/v1/chat/completions") || true
-kill -TERM "$pid"
-wait "$pid" || fail "corral serve did not stop cleanly: $(tail -5 "$work/serve.log")"
-exec 3<&-
-echo "$answer" | grep -q '"object":"chat.completion"' || fail "no chat completion from $url: $answer"
+  -d '{"model":"toy","messages":[{"role":"user","content":"hi"}]}' "$serve_url/v1/chat/completions") || true
+stop_mock_serve || fail "corral serve did not stop cleanly: $(tail -5 "$work/serve.log")"
+echo "$answer" | grep -q '"object":"chat.completion"' || fail "no chat completion from $serve_url: $answer"
 echo "deb_test: $(basename "$deb") installs and serves"
