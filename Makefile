@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build demo test test-asan test-fast bench package format format-check clean
+.PHONY: all deps build demo demo-build test test-asan test-fast bench package format format-check clean
 
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' '*.cpp' '*.hpp')
 
@@ -16,9 +16,15 @@ build: deps
 	@cmake --preset default >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+demo-build:
+	@scripts/install-deps.sh --demo
+	@cmake --preset demo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
 # Serves examples/configs/demo.json on http://127.0.0.1:8080: two tiny real models (generated here)
 # on the test llama-server (fetched once into ~/.cache/corral) and one mock model. Ctrl-C stops it.
-demo: build
+# Installs and builds only what that needs (no test engines, no test suites): see README for times.
+demo: demo-build
 	@mkdir -p $(BUILD)/demo
 	@ln -sfn "$$(scripts/fetch-llama-server.sh)" $(BUILD)/demo/llama-server
 	@./$(BUILD)/corral-make-tiny-gguf $(BUILD)/demo/tiny-a.gguf tiny-a
@@ -52,7 +58,8 @@ bench: build
 
 # The Debian package (build-package/corral_VERSION_ARCH.deb): a Release build for /usr, without the
 # test suites, and CPack (packaging/CMakeLists.txt). Install it with `sudo apt install ./build-package/corral_*.deb`.
-package: deps
+package:
+	@scripts/install-deps.sh --package
 	@cmake --preset package >/dev/null
 	@cmake --build build-package -j $(JOBS)
 	@cd build-package && cpack -G DEB
