@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build demo demo-build test test-asan test-fast bench package format format-check clean
+.PHONY: all deps build demo demo-build test test-asan test-fast bench package package-check format format-check clean
 
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' '*.cpp' '*.hpp')
 
@@ -31,11 +31,12 @@ demo: demo-build
 	@./$(BUILD)/corral-make-tiny-gguf $(BUILD)/demo/tiny-b.gguf tiny-b
 	PATH="$(CURDIR)/$(BUILD)/demo:$$PATH" ./$(BUILD)/corral serve --config examples/configs/demo.json
 
-# Everything CI runs: a formatting check, then every suite (unit, plugin, e2e, contract, integration,
-# fuzz, example) once, in the ASan + UBSan build (plugins built with the sanitizers too). One build
-# and one pass keep CI within its time on two cores; `make test-fast` runs the same suites in the
-# optimized build, and `make build` / the release preset keep its warnings honest.
-test: format-check test-asan
+# Everything CI runs: a formatting check; the Release build with warnings as errors (the
+# optimizer's warnings are fixed too) and its Debian package, unpacked into a scratch root and run;
+# then every suite (unit, plugin, e2e, contract, integration, fuzz, example, packaging) once, in the
+# ASan + UBSan build (plugins built with the sanitizers too). One test build and one pass keep CI
+# within its time on two cores; `make test-fast` runs the same suites in the optimized build.
+test: format-check package-check test-asan
 
 test-fast: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
@@ -63,6 +64,11 @@ package:
 	@cmake --preset package >/dev/null
 	@cmake --build build-package -j $(JOBS)
 	@cd build-package && cpack -G DEB
+
+# The package `make package` made, unpacked into a scratch root and run from there (as packaging.deb
+# does with the test build).
+package-check: package
+	@tests/packaging/deb_test.sh $(CURDIR)/build-package $(CURDIR)/build-package/deb-test
 
 format:
 	clang-format -i $(SOURCES)
