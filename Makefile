@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build demo demo-build test test-asan test-fast bench package package-check format format-check clean
+.PHONY: all deps build demo demo-build test test-asan test-fast bench package package-check clang-check format format-check clean
 
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' '*.cpp' '*.hpp')
 
@@ -33,10 +33,10 @@ demo: demo-build
 
 # Everything CI runs: a formatting check; the Release build with warnings as errors (the
 # optimizer's warnings are fixed too) and its Debian package, unpacked into a scratch root and run;
-# then every suite (unit, plugin, e2e, contract, integration, fuzz, example, packaging) once, in the
+# the same build with Clang (clang-check); then every suite (unit, plugin, e2e, contract, integration, fuzz, example, packaging) once, in the
 # ASan + UBSan build (plugins built with the sanitizers too). One test build and one pass keep CI
 # within its time on two cores; `make test-fast` runs the same suites in the optimized build.
-test: format-check package-check test-asan
+test: format-check package-check clang-check test-asan
 
 test-fast: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
@@ -70,6 +70,11 @@ package:
 package-check: package
 	@tests/packaging/deb_test.sh $(CURDIR)/build-package $(CURDIR)/build-package/deb-test
 
+# corral and its plugins built with Clang (Release, warnings as errors): the second compiler's row.
+clang-check: deps
+	@cmake --preset clang >/dev/null
+	@cmake --build build-clang -j $(JOBS)
+
 format:
 	clang-format -i $(SOURCES)
 
@@ -77,4 +82,4 @@ format-check: deps
 	@clang-format --dry-run --Werror $(SOURCES) || (echo 'Formatting differs from .clang-format: run make format' && exit 1)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-package
+	rm -rf $(BUILD) $(ASAN_BUILD) build-package build-clang

@@ -432,7 +432,8 @@ void Scheduler::place_pending() {
             replica->pending_load = false;
             replica->wanted = false;
             // place() may have changed pending_ (a failed model's other replicas): find it again.
-            auto it = std::find_if(pending_.begin(), pending_.end(), [&](const Pending& p) { return p.replica == replica; });
+            // (A capture by name: Clang before 16 cannot capture a structured binding.)
+            auto it = std::find_if(pending_.begin(), pending_.end(), [placed = replica](const Pending& p) { return p.replica == placed; });
             if (it != pending_.end()) pending_.erase(it);
         } else {
             ++i;

@@ -132,7 +132,7 @@ void SlotCacheKeeper::retain(const std::map<std::string, std::set<std::string>>&
     local_.retain(keep);
     for (const auto& [name, runner] : runners_.slots()) {
         if (runner->slot_cache_root.empty()) continue;
-        asio::post(workers_, [files = files_of(runner), keep, name] {
+        asio::post(workers_, [files = files_of(runner), keep, name = name] {
             try {
                 files.retain(keep);
             } catch (const std::exception& e) {
