@@ -66,9 +66,10 @@ std::vector<std::string> server_arguments(const sdk::ServerConfig& c, uint16_t p
     opt("--top-p", c.sampling.top_p);
     opt("--min-p", c.sampling.min_p);
     opt("--repeat-penalty", c.sampling.repeat_penalty);
-    const auto verbosity = options.log_verbosity ? options.log_verbosity : c.measure_memory ? std::optional<uint32_t>(4) : std::nullopt;
-    if (verbosity && options.features.log_verbosity) {
-        a.insert(a.end(), {"--log-verbosity", std::to_string(*verbosity)});
+    // The configured verbosity, else 4 while the host measures memory from the server's log. (Not an
+    // optional copied from another: GCC 12 at -Os warns that one may be read uninitialized.)
+    if ((options.log_verbosity || c.measure_memory) && options.features.log_verbosity) {
+        a.insert(a.end(), {"--log-verbosity", std::to_string(options.log_verbosity.value_or(4))});
     }
     if (c.slot_save_path && options.features.slot_save_path) {
         auto dir = *c.slot_save_path;
