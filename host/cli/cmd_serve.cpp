@@ -2,7 +2,6 @@
 #include "cli/commands.hpp"
 #include "cli/plugin_dirs_option.hpp"
 #include "config/config_loader.hpp"
-#include "http_health.hpp"
 #include "logging/logging.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "serve/service.hpp"
@@ -57,16 +56,10 @@ int serve(const ParsedArgs& args) {
         return kExitUsage;
     }
     raise_open_file_limit();
-    const auto models = config.models.size();
-    const auto host = config.listen.host;
-    const bool tls = config.tls.has_value();
     try {
         serve::Service service(std::move(config), std::move(registry));
         service.set_service_manager(std::move(service_manager));
-        service.run([&](uint16_t port) {
-            std::cout << "corral: serving " << models << " model" << (models == 1 ? "" : "s") << " on "
-                      << plugin_common::format_http_endpoint(host, port, tls) << std::endl;
-        });
+        service.run([&](uint16_t) { std::cout << "corral: " << service.serving_status() << std::endl; });
     } catch (const std::exception& e) {
         std::cerr << "corral: " << e.what() << "\n";
         return kExitFailure;

@@ -18,6 +18,23 @@ std::shared_ptr<spdlog::logger> log() {
 
 }  // namespace
 
+namespace {
+
+// Makes an optional runner call (`call` stores its answer): NotSupported is an answer (nothing is
+// stored), any other failure is logged as "runner NAME: <failure>: <why>".
+template <class Call>
+void ask_once(const std::string& runner, std::string_view failure, Call call) {
+    try {
+        call();
+    } catch (const sdk::Error& e) {
+        if (e.code() != sdk::ProcessError::NotSupported) log()->warn("runner {}: {}: {}", runner, failure, e.what());
+    } catch (const std::exception& e) {
+        log()->warn("runner {}: {}: {}", runner, failure, e.what());
+    }
+}
+
+}  // namespace
+
 RunnerSet::RunnerSet(const plugins::PluginRegistry& registry, std::filesystem::path state_dir, plugins::RunnerEventHandler on_event)
     : registry_(registry), state_dir_(std::move(state_dir)), on_event_(std::move(on_event)) {}
 
@@ -50,22 +67,8 @@ void RunnerSet::apply(const config::Config& config) {
             throw std::runtime_error("runners." + rc.name + ": " + e.what());
         }
         // Asked once, when the runner is made: a remote probe takes a round trip.
-        try {
-            slot->machines = slot->runner->machines();
-        } catch (const sdk::Error& e) {
-            if (e.code() != sdk::ProcessError::NotSupported) log()->warn("runner {}: cannot describe its machine: {}", rc.name, e.what());
-        } catch (const std::exception& e) {
-            log()->warn("runner {}: cannot describe its machine: {}", rc.name, e.what());
-        }
-        if (slot->slot_cache) {
-            try {
-                slot->slot_cache_root = slot->runner->slot_cache_root();
-            } catch (const sdk::Error& e) {
-                if (e.code() != sdk::ProcessError::NotSupported) log()->warn("runner {}: keeps no prompt caches: {}", rc.name, e.what());
-            } catch (const std::exception& e) {
-                log()->warn("runner {}: keeps no prompt caches: {}", rc.name, e.what());
-            }
-        }
+        ask_once(rc.name, "cannot describe its machine", [&] { slot->machines = slot->runner->machines(); });
+        if (slot->slot_cache) ask_once(rc.name, "keeps no prompt caches", [&] { slot->slot_cache_root = slot->runner->slot_cache_root(); });
         next[rc.name] = std::move(slot);
     }
     slots_ = std::move(next);

@@ -44,6 +44,9 @@ public:
     // Runs until a drain completes. Throws std::runtime_error for start-up failures (lock, bind, runners).
     void run(const std::function<void(uint16_t port)>& on_listening);
 
+    // "serving N models on URL" (once the listener is up): the CLI prints it, the service manager shows it.
+    std::string serving_status() const;
+
     // Who is told when corral is ready, reloads and stops (systemd; none by default).
     void set_service_manager(ServiceManager manager) { service_manager_ = std::move(manager); }
 
@@ -54,8 +57,6 @@ private:
     // A reload, with the service manager told before and after.
     admin::ReloadOutcome reload();
     admin::ReloadOutcome reload_config();
-    // "serving N models on URL": what the service manager shows.
-    std::string serving_status() const;
     void adopt_leftovers();
     void watch_signals();
     boost::asio::awaitable<void> drain();

@@ -149,7 +149,7 @@ std::optional<std::string> SlotCacheKeeper::save_path(const config::ModelConfig&
     if (!runner.slot_cache) return std::nullopt;
     // A runner with a disk of its own for them: its root (it creates the directory when it starts the
     // server; the model file is on that side too, so a replaced file is not noticed there).
-    if (!runner.slot_cache_root.empty()) return state::SlotCacheFiles(runner.slot_cache_root, nullptr).directory(model.name, fingerprint);
+    if (!runner.slot_cache_root.empty()) return state::SlotCacheFiles::directory(runner.slot_cache_root, model.name, fingerprint);
     // Else only servers on corral's machine can use its disk: not those of a remote runner, nor of
     // one that describes machines of its own (a cluster's nodes).
     if (runner.remote || !runner.machines.empty()) return std::nullopt;
@@ -224,7 +224,7 @@ asio::awaitable<void> SlotCacheKeeper::save(std::shared_ptr<supervisor::Instance
         // temporaries twice (a capture by value of `files` here was a double free).
         co_await on_workers(workers_, [&] {
             for (const auto& file : unusable) files.remove(file);
-            for (const auto& [slot, name] : saved_files) files.drop_older(dir, slot, name);
+            files.drop_older(dir, saved_files);
             pruned = files.prune(max_disk);
         });
     } catch (const std::exception& e) {

@@ -92,8 +92,8 @@ SlotCacheFiles::SlotCacheFiles(const fs::path& state_dir)
 
 SlotCacheFiles::SlotCacheFiles(std::string root, std::shared_ptr<CacheDisk> disk) : root_(std::move(root)), disk_(std::move(disk)) {}
 
-std::string SlotCacheFiles::directory(std::string_view model, std::string_view fingerprint) const {
-    return join(join(root_, model_directory_name(model)), fingerprint);
+std::string SlotCacheFiles::directory(std::string_view root, std::string_view model, std::string_view fingerprint) {
+    return join(join(root, model_directory_name(model)), fingerprint);
 }
 
 bool SlotCacheFiles::prepare(const fs::path& dir, const fs::path& model_file) {
@@ -156,10 +156,13 @@ std::map<int32_t, SlotCacheFile> SlotCacheFiles::newest(const std::string& dir) 
     return out;
 }
 
-void SlotCacheFiles::drop_older(const std::string& dir, int32_t slot, std::string_view kept) const {
+void SlotCacheFiles::drop_older(const std::string& dir, const std::map<int32_t, std::string>& kept) const {
+    if (kept.empty()) return;
     std::vector<std::string> doomed;
     for (const auto& f : disk_->list(dir)) {
-        if (f.path.find('/') == std::string::npos && f.path != kept && slot_of(f.path) == slot) doomed.push_back(join(dir, f.path));
+        const auto slot = f.path.find('/') == std::string::npos ? slot_of(f.path) : std::nullopt;
+        const auto it = slot ? kept.find(*slot) : kept.end();
+        if (it != kept.end() && f.path != it->second) doomed.push_back(join(dir, f.path));
     }
     if (!doomed.empty()) disk_->remove(doomed);
 }

@@ -55,8 +55,9 @@ public:
     SlotCacheFiles(std::string root, std::shared_ptr<CacheDisk> disk);
 
     const std::string& root() const noexcept { return root_; }
-    // The directory for a model's servers with `fingerprint` (not created).
-    std::string directory(std::string_view model, std::string_view fingerprint) const;
+    // The directory for a model's servers with `fingerprint` (not created), under this root or `root`.
+    std::string directory(std::string_view model, std::string_view fingerprint) const { return directory(root_, model, fingerprint); }
+    static std::string directory(std::string_view root, std::string_view model, std::string_view fingerprint);
     // On corral's disk: creates `dir` if needed and empties it when `model_file` is not the file
     // (size and time) its caches were saved from (replaced under the same path); false (and logged)
     // when it cannot.
@@ -69,8 +70,9 @@ public:
 
     // The newest file of each slot in `dir`, by slot.
     std::map<int32_t, SlotCacheFile> newest(const std::string& dir) const;
-    // Removes the slot's files in `dir` other than `kept`.
-    void drop_older(const std::string& dir, int32_t slot, std::string_view kept) const;
+    // Removes the files in `dir` of each slot in `kept` other than the one named there (slot -> file
+    // name): one listing, one removal.
+    void drop_older(const std::string& dir, const std::map<int32_t, std::string>& kept) const;
     // Removes one file (a save that failed half way must not be restored).
     void remove(const std::string& file) const { disk_->remove({file}); }
     // Marks a file used now (restored), so pruning keeps it longer.

@@ -46,6 +46,10 @@ bool path_within(std::string_view path, std::string_view root) {
     return !rel.empty() && *rel.begin() != ".." && rel != ".";
 }
 
+void keep_within(std::optional<std::string>& path, std::string_view root) {
+    if (path && !path_within(*path, root)) path.reset();
+}
+
 void require_within(const std::vector<std::string>& paths, const std::string& root, bool or_root) {
     const auto same = [&](const std::string& p) {
         return !root.empty() && fs::path(p).lexically_normal() == fs::path(root).lexically_normal();

@@ -5,6 +5,7 @@
 
 #include <corral/sdk/types.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,10 @@ void remove_stored_files(const std::vector<std::string>& paths);
 // Whether absolute `path` names something strictly inside absolute `root`, lexically ("a/../b" is
 // resolved; symbolic links are not followed).
 bool path_within(std::string_view path, std::string_view root);
+
+// Clears `path` unless it is within `root` (a cache directory a runner did not name: its servers keep
+// none there).
+void keep_within(std::optional<std::string>& path, std::string_view root);
 
 // Throws sdk::Error (Configuration) naming the first path not within `root` (nor `root` itself,
 // when `or_root`).

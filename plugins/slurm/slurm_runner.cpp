@@ -348,9 +348,7 @@ private:
         auto server = config;
         server.host = "0.0.0.0";  // corral reaches it from another machine
         // Only under slot_cache_dir, which the nodes share (the host puts every cache directory there).
-        if (server.slot_save_path &&
-            (options_.slot_cache_dir.empty() || !plugin_common::path_within(*server.slot_save_path, options_.slot_cache_dir)))
-            server.slot_save_path.reset();
+        plugin_common::keep_within(server.slot_save_path, options_.slot_cache_dir);
         llama::ArgumentOptions argument_options{features, options.log_verbosity, options.extra_args};
         JobScript script;
         script.binary = options.binary;

@@ -326,9 +326,7 @@ private:
         auto server = config;
         server.host = inst->bind;
         // Only under the root this runner named (the host puts every cache directory there).
-        const auto root = cache_root();
-        if (server.slot_save_path && (root.empty() || !plugin_common::path_within(*server.slot_save_path, root)))
-            server.slot_save_path.reset();
+        plugin_common::keep_within(server.slot_save_path, cache_root());
         llama::ArgumentOptions argument_options{features, options.log_verbosity, options.extra_args};
         auto env = options.env;  // the runner's, then the model's (its server key among them)
         for (const auto& [k, v] : config.env) env[k] = v;

@@ -60,7 +60,7 @@ TEST_F(SlotCacheFilesTest, TheNewestFileOfEachSlotIsRestoredAndASaveDropsTheOlde
     ASSERT_EQ(newest.size(), 2u);
     EXPECT_EQ(newest.at(0).name, "slot-0.1-2.bin");
     EXPECT_EQ(newest.at(1).name, "slot-1.1-1.bin");
-    files_.drop_older(dir.string(), 0, "slot-0.1-2.bin");
+    files_.drop_older(dir.string(), {{0, "slot-0.1-2.bin"}});
     EXPECT_FALSE(fs::exists(dir / "slot-0.1-1.bin"));
     EXPECT_TRUE(fs::exists(dir / "slot-0.1-2.bin"));
     EXPECT_TRUE(fs::exists(dir / "slot-1.1-1.bin"));
@@ -117,6 +117,13 @@ TEST(StoredFiles, OnlyPathsUnderTheRootAreAccepted) {
     EXPECT_FALSE(path_within("srv/kv/m", "/srv/kv"));
     EXPECT_FALSE(path_within("/srv/kv/m", ""));
     EXPECT_NO_THROW(plugin_common::require_within({"/srv/kv"}, "/srv/kv", true));
+    std::optional<std::string> under = "/srv/kv/m/f", outside = "/tmp/x", none;
+    plugin_common::keep_within(under, "/srv/kv");
+    plugin_common::keep_within(outside, "/srv/kv");
+    plugin_common::keep_within(none, "/srv/kv");
+    EXPECT_EQ(under, "/srv/kv/m/f");
+    EXPECT_FALSE(outside);
+    EXPECT_FALSE(none);
     try {
         plugin_common::require_within({"/srv/kv/a", "/etc/passwd"}, "/srv/kv");
         ADD_FAILURE() << "accepted /etc/passwd";
@@ -157,8 +164,17 @@ TEST(SlotCacheFilesOnARunnersDisk, NewestPruneAndRetainWorkThroughListAndRemove)
     auto newest = files.newest("/srv/state/kv-cache/a/f1");
     ASSERT_EQ(newest.size(), 2u);
     EXPECT_EQ(newest.at(0).name, "slot-0.2.bin");
-    files.drop_older("/srv/state/kv-cache/a/f1", 0, "slot-0.2.bin");
+    files.drop_older("/srv/state/kv-cache/a/f1", {{0, "slot-0.2.bin"}});
     EXPECT_EQ(disk->removals.back(), std::vector<std::string>{"/srv/state/kv-cache/a/f1/slot-0.1.bin"});
+    // Every saved slot in one listing and one removal; nothing to remove, no call.
+    disk->files["/srv/state/kv-cache/a/f1/slot-0.0.bin"] = {400, 10};
+    disk->files["/srv/state/kv-cache/a/f1/slot-1.0.bin"] = {400, 10};
+    files.drop_older("/srv/state/kv-cache/a/f1", {{0, "slot-0.2.bin"}, {1, "slot-1.1.bin"}});
+    EXPECT_EQ(disk->removals.back(),
+              (std::vector<std::string>{"/srv/state/kv-cache/a/f1/slot-0.0.bin", "/srv/state/kv-cache/a/f1/slot-1.0.bin"}));
+    const auto removals = disk->removals.size();
+    files.drop_older("/srv/state/kv-cache/a/f1", {{0, "slot-0.2.bin"}, {1, "slot-1.1.bin"}});
+    EXPECT_EQ(disk->removals.size(), removals);
     EXPECT_EQ(files.total_bytes(), 1600u);
     // The oldest two go, in one call.
     EXPECT_EQ(files.prune(800), 2u);
