@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace corral::admin {
@@ -77,6 +78,11 @@ boost::json::object to_json(const scheduler::ModelStatus& s) {
     for (const auto& r : s.replicas) replicas.push_back(to_json(r));
     o["replicas"] = std::move(replicas);
     o["max_replicas"] = s.max_replicas;
+    if (s.ttl_seconds) {
+        o["ttl_seconds"] = *s.ttl_seconds;
+        // An idle model unloads when its idle time reaches its ttl.
+        if (s.idle_seconds) o["unload_in_seconds"] = std::max(0.0, *s.ttl_seconds - *s.idle_seconds);
+    }
     return o;
 }
 
@@ -162,6 +168,10 @@ asio::awaitable<void> AdminRoutes::handle(Exchange& ex) {
     const auto method = ex.request.method();
     if (path == "/corral/status" && method == http::verb::get) {
         co_await ex.write_json(http::status::ok, status_json());
+        co_return;
+    }
+    if (path == "/corral/activity" && method == http::verb::get) {
+        co_await ex.write_json(http::status::ok, metrics_.activity().to_json(clock::now()));
         co_return;
     }
     if (path == "/corral/events" && method == http::verb::get) {

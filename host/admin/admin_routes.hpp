@@ -1,4 +1,4 @@
-// The admin API under /corral/ (status, load, unload, events, logs, reload), GET /health and
+// The admin API under /corral/ (status, activity, load, unload, events, logs, reload), GET /health and
 // GET /metrics. `corral ps|load|unload|logs` are clients of these routes.
 #pragma once
 

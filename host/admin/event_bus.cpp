@@ -4,11 +4,13 @@
 
 namespace corral::admin {
 
-void EventBus::publish(boost::json::object event) {
+void EventBus::publish(boost::json::object event, bool keep) {
     event["seq"] = ++seq_;
     event["time"] = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    history_.push_back(event);
-    if (history_.size() > kHistory) history_.pop_front();
+    if (keep) {
+        history_.push_back(event);
+        if (history_.size() > kHistory) history_.pop_front();
+    }
     for (auto& s : *subscribers_) {
         if (s->pending.size() >= kSubscriberBacklog) {
             s->overflowed = true;

@@ -47,8 +47,9 @@ public:
 
     explicit EventBus(boost::asio::any_io_executor ex) : ex_(std::move(ex)) {}
 
-    // Adds "seq" and "time" (ms since the epoch) and delivers the event.
-    void publish(boost::json::object event);
+    // Adds "seq" and "time" (ms since the epoch) and delivers the event; `keep` false leaves it out
+    // of the history (frequent events that would push the rest out: "requests").
+    void publish(boost::json::object event, bool keep = true);
 
     // A new subscriber; it receives the history when `replay` is set, then every later event.
     std::unique_ptr<Subscription> subscribe(bool replay);

@@ -79,6 +79,10 @@ void Metrics::request(const std::string& model, const std::string& endpoint, int
     std::string m = prometheus_label("model", model);
     ++requests_[m + "," + prometheus_label("endpoint", endpoint) + "," + prometheus_label("code", std::to_string(status))];
     histogram(request_seconds_, m, kLatencyBounds).observe(seconds);
+    const auto now = ActivityWindow::clock::now();
+    activity_.add(model, ActivityWindow::Count::Requests, 1, now);
+    // 499 is the client's own doing (it went away or pressed stop), not an error of corral or its server.
+    if (status >= 400 && status != 499) activity_.add(model, ActivityWindow::Count::Errors, 1, now);
 }
 
 void Metrics::first_byte(const std::string& model, double seconds) {
@@ -89,16 +93,21 @@ void Metrics::tokens(const std::string& model, uint64_t prompt, uint64_t complet
     std::string m = prometheus_label("model", model);
     prompt_tokens_[m] += prompt;
     completion_tokens_[m] += completion;
+    activity_.add(model, ActivityWindow::Count::Tokens, completion, ActivityWindow::clock::now());
 }
 
 void Metrics::load(const std::string& model, double seconds, bool ok) {
     std::string m = prometheus_label("model", model);
     ++loads_[m + "," + prometheus_label("result", ok ? "ok" : "failed")];
     if (ok) histogram(load_seconds_, m, kLoadBounds).observe(seconds);
+    const auto now = ActivityWindow::clock::now();
+    activity_.add(model, ActivityWindow::Count::Loads, 1, now);
+    if (!ok) activity_.add(model, ActivityWindow::Count::Errors, 1, now);
 }
 
 void Metrics::eviction(const std::string& model, const std::string& reason) {
     ++evictions_[prometheus_label("model", model) + "," + prometheus_label("reason", reason)];
+    activity_.add(model, ActivityWindow::Count::Evictions, 1, ActivityWindow::clock::now());
 }
 
 void Metrics::restart(const std::string& model) {

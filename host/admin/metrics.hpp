@@ -2,6 +2,8 @@
 // Used on the serve io_context's thread only.
 #pragma once
 
+#include "admin/activity.hpp"
+
 #include <cstdint>
 #include <map>
 #include <string>
@@ -71,6 +73,9 @@ public:
     void key_request(const std::string& key_name, int status);
     void key_limited(const std::string& key_name, const std::string& reason);
 
+    // The same requests, tokens, loads and evictions over the last minutes, per model.
+    const ActivityWindow& activity() const { return activity_; }
+
     std::string render(const std::vector<ModelGauges>& gauges, const std::vector<DeviceGauges>& devices, uint64_t memory_budget,
                        uint64_t connections) const;
 
@@ -98,6 +103,7 @@ private:
     uint64_t slot_caches_pruned_ = 0;
     ByLabels<uint64_t> key_requests_;
     ByLabels<uint64_t> key_limited_;
+    ActivityWindow activity_;
 };
 
 // `name="value"` with the value escaped as the text format requires.

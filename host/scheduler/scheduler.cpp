@@ -127,7 +127,7 @@ std::string replica_name(const std::string& model, int32_t index) {
 
 Scheduler::Scheduler(asio::io_context& io, supervisor::Supervisor& supervisor, serve::RunnerSet& runners, admin::Metrics& metrics,
                      admin::EventBus& events, fit::MemoryPlanner& memory)
-    : io_(io), supervisor_(supervisor), runners_(runners), metrics_(metrics), events_(events), memory_(memory) {}
+    : io_(io), supervisor_(supervisor), runners_(runners), metrics_(metrics), events_(events), memory_(memory), requests_timer_(io) {}
 
 template <class Fn>
 void Scheduler::for_each_entry(Fn fn) const {
@@ -282,6 +282,33 @@ void Scheduler::grant(const std::shared_ptr<ModelEntry>& entry, const ReplicaPtr
     ++replica->in_flight;
     ++entry->in_flight;
     replica->ttl_timer.cancel();
+    requests_changed(*entry);
+}
+
+namespace {
+constexpr std::chrono::milliseconds kRequestsEventDelay{250};
+}  // namespace
+
+void Scheduler::requests_changed(const ModelEntry& entry) {
+    const bool armed = !requests_changed_.empty();
+    requests_changed_.insert(entry.config.name);
+    if (armed) return;
+    requests_timer_.expires_after(kRequestsEventDelay);
+    requests_timer_.async_wait([this](boost::system::error_code ec) {
+        if (!ec) publish_requests();
+    });
+}
+
+void Scheduler::publish_requests() {
+    auto names = std::move(requests_changed_);
+    requests_changed_.clear();
+    for (const auto& name : names) {
+        auto it = models_.find(name);
+        if (it == models_.end()) continue;
+        const auto& e = *it->second;
+        events_.publish(
+            {{"type", "requests"}, {"model", name}, {"in_flight", e.in_flight}, {"queued", static_cast<int64_t>(e.queue.size())}}, false);
+    }
 }
 
 asio::awaitable<std::variant<Lease, Refusal>> Scheduler::acquire(std::string model, Affinity affinity) {
@@ -306,6 +333,7 @@ asio::awaitable<std::variant<Lease, Refusal>> Scheduler::acquire(std::string mod
     auto waiter = std::make_shared<Waiter>(co_await asio::this_coro::executor);
     waiter->affinity = std::move(affinity);
     entry->queue.push_back(waiter);
+    requests_changed(*entry);
     const auto queued_at = clock::now();
     bool cold = loading || swapping_out(*entry);  // waits for a (re)load, not for a slot
     auto timeout = cold ? config_.scheduler.load_timeout : config_.scheduler.queue_timeout;
@@ -322,6 +350,7 @@ asio::awaitable<std::variant<Lease, Refusal>> Scheduler::acquire(std::string mod
     if (waiter->refusal) co_return *waiter->refusal;
 
     entry->queue.erase(std::remove(entry->queue.begin(), entry->queue.end(), waiter), entry->queue.end());
+    requests_changed(*entry);
     after_idle(entry);
     watch_backlog(entry);
     place_pending();  // a model no one waits for any more claims no room (nor asks others to yield)
@@ -348,6 +377,7 @@ void Scheduler::release(const std::shared_ptr<ModelEntry>& entry, const ReplicaP
         --replica->in_flight;
         replica->last_used = entry->last_used;
     }
+    requests_changed(*entry);
     dispatch(entry);
     after_idle(entry);
     watch_backlog(entry);
@@ -909,6 +939,7 @@ ModelStatus Scheduler::describe(const ModelEntry& e) const {
     s.memory_source = e.memory_source;
     s.message = e.last_error;
     s.max_replicas = e.config.replicas.max;
+    if (e.config.ttl && e.config.replicas.min == 0) s.ttl_seconds = std::chrono::duration<double>(*e.config.ttl).count();
     for (const auto& r : e.replicas) {
         if (r->instance || r->pending_load) s.replicas.push_back(describe(e, *r));
     }

@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -178,6 +179,7 @@ struct ModelStatus : ServerStatus {
     uint64_t memory = 0;
     std::string memory_source;  // "config", "measured", "estimate", "file size" or "unknown"
     int32_t max_replicas = 1;
+    std::optional<double> ttl_seconds;    // idle time before it unloads; empty: never (no ttl, or replicas.min kept)
     std::vector<ReplicaStatus> replicas;  // those with a server or waiting for room, by index
 };
 
@@ -273,6 +275,10 @@ private:
     std::vector<std::string> runners_of(const ModelEntry& entry) const;
     std::string fingerprint_on(const ModelEntry& entry, const std::string& runner) const;
     ReplicaStatus describe(const ModelEntry& entry, const Replica& replica) const;
+    // A model's requests in flight or waiting changed: a "requests" event follows within
+    // kRequestsEventDelay, one per model for all the changes meanwhile (bounded under load).
+    void requests_changed(const ModelEntry& entry);
+    void publish_requests();
     template <class Fn>
     void for_each_entry(Fn fn) const;
 
@@ -297,6 +303,8 @@ private:
     std::function<SwapClock::time_point()> now_ = [] { return SwapClock::now(); };
     std::function<void()> notify_;
     const state::PlacementRecords* records_ = nullptr;
+    std::set<std::string> requests_changed_;
+    boost::asio::steady_timer requests_timer_;
     serve::SlotCacheKeeper* slot_caches_ = nullptr;
     bool shutting_down_ = false;
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);

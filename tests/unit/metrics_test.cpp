@@ -15,6 +15,29 @@ TEST(Metrics, BucketBoundsReadAsWritten) {
     EXPECT_NE(text.find("corral_request_duration_seconds_sum{model=\"m\"} 0.25"), std::string::npos) << text;
 }
 
+TEST(Metrics, RequestsTokensLoadsAndEvictionsFeedTheActivityWindow) {
+    Metrics m;
+    m.request("a", "/v1/chat/completions", 200, 0.1);
+    m.request("a", "/v1/chat/completions", 502, 0.1);
+    m.request("a", "/v1/chat/completions", 499, 0.1);  // the client left or pressed stop: not an error
+    m.tokens("a", 30, 7);
+    m.load("a", 1.0, true);
+    m.load("a", 1.0, false);  // a failed load is an error too
+    m.eviction("a", "ttl");
+    const auto o = m.activity().to_json(ActivityWindow::clock::now());
+    const auto& a = o.at("models").at("a").as_object();
+    auto total = [&](const char* name) {
+        uint64_t n = 0;
+        for (const auto& v : a.at(name).as_array()) n += v.to_number<uint64_t>();
+        return n;
+    };
+    EXPECT_EQ(total("requests"), 3u);
+    EXPECT_EQ(total("errors"), 2u);
+    EXPECT_EQ(total("tokens"), 7u);
+    EXPECT_EQ(total("loads"), 2u);
+    EXPECT_EQ(total("evictions"), 1u);
+}
+
 TEST(Metrics, TheLedgerPerMachineAndDevice) {
     Metrics m;
     const auto text = m.render({}, {{"local", "cuda:0", 8ull << 30, 6ull << 30}, {"box2", "ram", 0, 1024}}, 0, 0);

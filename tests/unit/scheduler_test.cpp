@@ -196,6 +196,43 @@ TEST_F(SchedulerTest, EvictionNeverHitsABusyModelTheNewcomerWaitsForIt) {
     EXPECT_TRUE(ready("next"));
 }
 
+TEST_F(SchedulerTest, RequestsInFlightAndWaitingAreReportedAsOneEventPerModelAndBurst) {
+    auto m = model("a", 4);
+    m.concurrency = 1;
+    configure({m, model("b", 4)});
+    load("a");
+    auto sub = events_.subscribe(false);
+    auto requests_events = [&] {
+        std::vector<boost::json::object> out;
+        for (const auto& e : (*sub)->pending) {
+            if (e.at("type") == "requests") out.push_back(e);
+        }
+        return out;
+    };
+    auto first = acquire("a");
+    auto second = acquire("a");  // waits behind the first (concurrency 1)
+    auto third = acquire("a");
+    ASSERT_TRUE(run_until([&] { return !requests_events().empty(); }));
+    auto burst = requests_events();
+    ASSERT_EQ(burst.size(), 1u) << "three changes, one event";
+    EXPECT_EQ(burst[0].at("model"), "a");
+    EXPECT_EQ(burst[0].at("in_flight").as_int64(), 1);
+    EXPECT_EQ(burst[0].at("queued").as_int64(), 2);
+
+    (*sub)->pending.clear();
+    first->reset();  // the lease ends: the next in the queue gets the slot
+    ASSERT_TRUE(run_until([&] { return second->has_value(); }));
+    second->reset();
+    ASSERT_TRUE(run_until([&] { return third->has_value(); }));
+    third->reset();
+    ASSERT_TRUE(run_until([&] {
+        auto e = requests_events();
+        return !e.empty() && e.back().at("in_flight").as_int64() == 0 && e.back().at("queued").as_int64() == 0;
+    }));
+    // They are frequent: kept out of the history a late subscriber replays.
+    for (const auto& e : events_.history()) EXPECT_NE(e.at("type"), "requests");
+}
+
 TEST_F(SchedulerTest, ARemoteModelNeverEvictsALocalOne) {
     configure({model("local-a", 20), model("local-b", 20), model("remote", 20, "box2"), model("remote-2", 20, "box2")});
     load("local-a");
