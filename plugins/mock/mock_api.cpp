@@ -42,6 +42,10 @@ std::vector<std::string> generate_tokens(const MockOptions& options, uint32_t co
     return tokens;
 }
 
+std::vector<std::string> reasoning_tokens(const MockOptions& options) {
+    return options.reasoning.empty() ? std::vector<std::string>{} : words(options.reasoning);
+}
+
 std::vector<int64_t> tokenize(const std::string& text) {
     std::vector<int64_t> ids;
     for (unsigned char c : text) ids.push_back(3 + static_cast<int64_t>(c));
@@ -52,11 +56,14 @@ boost::json::value error_body(int status, const std::string& message, const std:
     return {{"error", {{"message", message}, {"type", type}, {"code", status}}}};
 }
 
-boost::json::value completion_body(bool chat, const std::string& model, const std::vector<std::string>& tokens, uint32_t prompt_tokens) {
+boost::json::value completion_body(bool chat, const std::string& model, const std::vector<std::string>& tokens, uint32_t prompt_tokens,
+                                   const std::vector<std::string>& reasoning) {
     boost::json::object choice{{"index", 0}, {"finish_reason", "length"}};
-    if (chat)
-        choice["message"] = {{"role", "assistant"}, {"content", joined(tokens)}};
-    else
+    if (chat) {
+        boost::json::object message{{"role", "assistant"}, {"content", joined(tokens)}};
+        if (!reasoning.empty()) message["reasoning_content"] = joined(reasoning);
+        choice["message"] = std::move(message);
+    } else
         choice["text"] = joined(tokens);
     auto n = static_cast<uint32_t>(tokens.size());
     return {{"id", chat ? "chatcmpl-mock" : "cmpl-mock"},
@@ -68,10 +75,10 @@ boost::json::value completion_body(bool chat, const std::string& model, const st
             {"timings", {{"prompt_n", prompt_tokens}, {"predicted_n", n}}}};
 }
 
-boost::json::value completion_chunk(bool chat, const std::string& model, const std::string& token, bool finish) {
+boost::json::value completion_chunk(bool chat, const std::string& model, const std::string& token, bool finish, bool reasoning) {
     boost::json::object choice{{"index", 0}, {"finish_reason", finish ? boost::json::value("stop") : boost::json::value(nullptr)}};
     if (chat)
-        choice["delta"] = finish ? boost::json::object{} : boost::json::object{{"content", token}};
+        choice["delta"] = finish ? boost::json::object{} : boost::json::object{{reasoning ? "reasoning_content" : "content", token}};
     else
         choice["text"] = finish ? "" : token;
     return {{"id", chat ? "chatcmpl-mock" : "cmpl-mock"},

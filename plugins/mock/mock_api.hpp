@@ -19,10 +19,17 @@ std::vector<int64_t> tokenize(const std::string& text);
 // An OpenAI error object: {"error": {"message", "type", "code"}}.
 boost::json::value error_body(int status, const std::string& message, const std::string& type);
 
-// Non-streamed chat completion (chat = true) or text completion.
-boost::json::value completion_body(bool chat, const std::string& model, const std::vector<std::string>& tokens, uint32_t prompt_tokens);
+// The reasoning a chat answer streams before its content (the `reasoning` option's words, once);
+// empty when the option is not set.
+std::vector<std::string> reasoning_tokens(const MockOptions& options);
 
-// One SSE chunk: a token (finish = false) or the closing chunk with finish_reason "stop".
-boost::json::value completion_chunk(bool chat, const std::string& model, const std::string& token, bool finish);
+// Non-streamed chat completion (chat = true, with `reasoning_content` when there is reasoning) or
+// text completion.
+boost::json::value completion_body(bool chat, const std::string& model, const std::vector<std::string>& tokens, uint32_t prompt_tokens,
+                                   const std::vector<std::string>& reasoning = {});
+
+// One SSE chunk: a token (finish = false) or the closing chunk with finish_reason "stop"; a chat
+// token of reasoning goes in `delta.reasoning_content`, as llama-server sends a thinking model's.
+boost::json::value completion_chunk(bool chat, const std::string& model, const std::string& token, bool finish, bool reasoning = false);
 
 }  // namespace corral::mock

@@ -16,6 +16,7 @@ const char* const kMockOptionsSchema = R"json({
     "fail_start": {"type": ["boolean", "string"], "description": "make start() fail (with this message when a string)"},
     "crash_after_requests": {"type": "integer", "minimum": 0, "description": "the request after this many kills the server"},
     "reply": {"type": "string", "minLength": 1, "description": "the text the server generates, one token per word"},
+    "reasoning": {"type": "string", "description": "a chat answer's reasoning (reasoning_content), streamed before the reply"},
     "max_tokens": {"type": "integer", "minimum": 1, "description": "tokens generated when a request sets no max_tokens"},
     "machine": {"type": "object", "description": "runner only: pretend the servers run on this machine (a MachineInfo: name, capacity_managed_elsewhere, reports)"}
   }
@@ -36,7 +37,8 @@ boost::json::object server_options(boost::json::object options) {
 
 MockOptions apply_options(MockOptions base, const boost::json::object& options, const std::string& path) {
     plugin_common::reject_unknown_keys(
-        options, {"load_delay_ms", "token_delay_ms", "fail_start", "crash_after_requests", "reply", "max_tokens"}, path, "mock");
+        options, {"load_delay_ms", "token_delay_ms", "fail_start", "crash_after_requests", "reply", "reasoning", "max_tokens"}, path,
+        "mock");
     boost::json::value v = options;
     sdk::FieldReader r(v, path);
     std::optional<uint32_t> ms;
@@ -55,6 +57,7 @@ MockOptions apply_options(MockOptions base, const boost::json::object& options, 
     r.optional_or_keep("crash_after_requests", base.crash_after_requests);
     r.optional_or_keep("reply", base.reply);
     if (base.reply.empty()) throw sdk::JsonPathError(sdk::json_path_join(path, "reply"), "must not be empty");
+    r.optional_or_keep("reasoning", base.reasoning);
     r.optional_or_keep("max_tokens", base.max_tokens);
     if (base.max_tokens == 0) throw sdk::JsonPathError(sdk::json_path_join(path, "max_tokens"), "must be at least 1");
     return base;

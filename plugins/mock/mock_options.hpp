@@ -19,6 +19,7 @@ struct MockOptions {
     std::optional<std::string> fail_start;     // start() fails with this message
     uint32_t crash_after_requests = 0;         // 0: never; N: request N+1 kills the server (connection reset)
     std::string reply = "Hello from the corral mock server. This reply is the same every time.";
+    std::string reasoning;     // a chat answer's reasoning_content, streamed before its content; empty: none
     uint32_t max_tokens = 16;  // tokens generated when the request sets no max_tokens
 };
 

@@ -175,6 +175,7 @@ asio::awaitable<void> MockServer::session(tcp::socket socket) {
                 if (const auto* m = o.if_contains("max_tokens"); m && m->is_int64() && m->get_int64() > 0)
                     max_tokens = static_cast<uint32_t>(m->get_int64());
                 auto tokens = generate_tokens(options_, max_tokens);
+                const auto reasoning = chat ? reasoning_tokens(options_) : std::vector<std::string>{};
                 auto prompt_tokens = static_cast<uint32_t>(tokenize(req.body()).size() / 4 + 1);
                 const auto* stream_flag = o.if_contains("stream");
                 if (stream_flag && stream_flag->is_bool() && stream_flag->get_bool()) {
@@ -190,17 +191,19 @@ asio::awaitable<void> MockServer::session(tcp::socket socket) {
                     if (head_ec) break;
                     asio::steady_timer pause(ioc_);
                     bool failed = false;
-                    for (std::size_t i = 0; i <= tokens.size() && !failed; ++i) {
+                    const std::size_t total = reasoning.size() + tokens.size();  // reasoning first, then the reply
+                    for (std::size_t i = 0; i <= total && !failed; ++i) {
                         if (i > 0 && options_.token_delay.count() > 0) {
                             pause.expires_after(options_.token_delay);
                             auto [timer_ec] = co_await pause.async_wait(kAwait);
                             if (timer_ec || !alive_) failed = true;
                         }
                         if (failed) break;
-                        bool last = i == tokens.size();
+                        const bool last = i == total;
+                        const bool thinking = i < reasoning.size();
+                        const std::string token = last ? std::string() : thinking ? reasoning[i] : tokens[i - reasoning.size()];
                         std::string event =
-                            "data: " + boost::json::serialize(completion_chunk(chat, config_.model_name, last ? "" : tokens[i], last)) +
-                            "\n\n";
+                            "data: " + boost::json::serialize(completion_chunk(chat, config_.model_name, token, last, thinking)) + "\n\n";
                         if (last) event += "data: [DONE]\n\n";
                         auto [write_ec, written] = co_await asio::async_write(*stream, http::make_chunk(asio::buffer(event)), kAwait);
                         failed = static_cast<bool>(write_ec);
@@ -214,7 +217,7 @@ asio::awaitable<void> MockServer::session(tcp::socket socket) {
                     if (!req.keep_alive()) break;
                     continue;
                 }
-                body = completion_body(chat, config_.model_name, tokens, prompt_tokens);
+                body = completion_body(chat, config_.model_name, tokens, prompt_tokens, reasoning);
             }
         } else {
             status = http::status::not_found;
