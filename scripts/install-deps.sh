@@ -29,6 +29,7 @@ test_packages=(
   systemd  # systemd-analyze verifies the packaged unit (packaging/systemd/corral.service.in)
   dpkg-dev  # dpkg-shlibdeps: the Debian package's Depends (make package, the packaging test)
   groff-base  # the man page test renders it
+  chromium  # the web console's browser test (driven by puppeteer-core from npm)
 )
 case "${1:-}" in
 --demo) ;;

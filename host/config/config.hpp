@@ -146,6 +146,7 @@ struct Config {
     ClientTimeouts client_timeouts;
     std::chrono::milliseconds shutdown_grace{std::chrono::seconds(30)};  // drain time on SIGTERM
     bool send_loading_state = false;  // stream load progress to streaming chat clients while a model loads
+    bool console = true;              // the web console at /ui/ (and a browser's GET / sent there)
 
     const RunnerConfig* find_runner(std::string_view name) const;
     // By name or alias.

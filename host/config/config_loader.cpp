@@ -423,7 +423,8 @@ public:
                         "client_timeouts",
                         "shutdown_grace",
                         "send_loading_state",
-                        "kv_cache"});
+                        "kv_cache",
+                        "console"});
         if (!r.valid()) return c;
         parse_listen(r, c.listen);
         std::vector<std::string> dirs;
@@ -467,6 +468,7 @@ public:
         if (const auto* timeouts = r.raw("client_timeouts")) parse_client_timeouts(*timeouts, c.client_timeouts);
         read_duration_into(r, "shutdown_grace", c.shutdown_grace);
         r.read_into("send_loading_state", c.send_loading_state);
+        r.read_into("console", c.console);
         return c;
     }
 

@@ -117,6 +117,11 @@ Route route_for(verb method, std::string_view target) {
         route.kind = RouteKind::Index;
         return route;
     }
+    if ((path == "/ui" || path.substr(0, 4) == "/ui/") && is_get(method)) {
+        route.kind = RouteKind::Console;
+        route.access = Access::Public;
+        return route;
+    }
     constexpr std::string_view upstream = "/upstream/";
     if (path.substr(0, upstream.size()) == upstream) {
         const std::string_view rest = target.substr(upstream.size());

@@ -22,6 +22,7 @@ enum class RouteKind {
     Index,       // GET /: the default model's web UI
     Model,       // relayed to the model named by the body's "model" or ?model=
     Upstream,    // /upstream/MODEL/REST: relayed as REST to MODEL's server
+    Console,     // GET /ui, /ui/...: the web console's files (open, no key)
 };
 
 // The key a request needs: none, one of `api_keys`, or the admin key.

@@ -4,6 +4,7 @@
 
 #include "config/config_loader.hpp"
 #include "config/units.hpp"
+#include "console/console_routes.hpp"
 #include "fit/layer_plan.hpp"
 #include "http_health.hpp"
 #include "logging/logging.hpp"
@@ -188,7 +189,14 @@ asio::awaitable<void> Service::route(proxy::Exchange& ex) {
         co_await cors_.preflight(ex, allowed_origin);
         co_return;
     }
-    const auto route = proxy::route_for(method, std::string_view(ex.request.target().data(), ex.request.target().size()));
+    auto route = proxy::route_for(method, std::string_view(ex.request.target().data(), ex.request.target().size()));
+    if (route.kind == proxy::RouteKind::Console && !config_.console) route = proxy::Route{};
+    if (route.kind == proxy::RouteKind::Index && config_.console && console::wants_html(ex.request)) {
+        // A browser opening corral's address gets the console (the default model's own page
+        // stays at /upstream/MODEL/); API clients keep reaching the default model at /.
+        route.kind = proxy::RouteKind::Console;
+        route.access = proxy::Access::Public;
+    }
     auto decision = auth_.check(ex.request, route.access);
     if (!decision.allowed) {
         co_await ex.write_error(401, "Missing or invalid API key (send `Authorization: Bearer KEY` or `x-api-key: KEY`).",
@@ -246,6 +254,12 @@ asio::awaitable<void> Service::dispatch(proxy::Exchange& ex, const proxy::Route&
             break;
         case proxy::RouteKind::Upstream:
             co_await proxy_routes_.forward_upstream(ex, route);
+            break;
+        case proxy::RouteKind::Console:
+            if (ex.path() == "/")
+                co_await console::redirect_to_console(ex);
+            else
+                co_await console::serve_console(ex);
             break;
         case proxy::RouteKind::NotFound:
             co_await ex.write_error(404, "No route " + std::string(ex.request.method_string()) + " " + std::string(ex.path()) + ".",

@@ -328,6 +328,17 @@ TEST(Config, ServeSettingsAreParsedAndChecked) {
     EXPECT_THAT(bad.errors, HasError("supervisor.restart_atempts", "did you mean \"restart_attempts\""));
 }
 
+TEST(Config, TheConsoleIsOnUnlessTurnedOff) {
+    auto defaults = parse_config("{}", "");
+    ASSERT_TRUE(defaults.config);
+    EXPECT_TRUE(defaults.config->console);
+    auto off = parse_config(R"({"console": false})", "");
+    ASSERT_TRUE(off.config);
+    EXPECT_FALSE(off.config->console);
+    EXPECT_THAT(parse_config(R"({"console": "no"})", "").errors, HasError("console", "boolean"));
+    EXPECT_THAT(parse_config(R"({"consle": true})", "").errors, HasError("consle", "did you mean \"console\""));
+}
+
 TEST(Config, SwapBatchesPrioritiesAndPromptCaches) {
     auto defaults = parse_config("{}", "");
     ASSERT_TRUE(defaults.config);

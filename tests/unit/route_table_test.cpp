@@ -27,6 +27,17 @@ TEST(RouteTable, CorralsOwnRoutes) {
     EXPECT_EQ(route_for(verb::get, "/nope").kind, RouteKind::NotFound);
 }
 
+TEST(RouteTable, TheConsolesFilesNeedNoKey) {
+    for (const char* target : {"/ui", "/ui/", "/ui/js/app.js", "/ui/?x=1"}) {
+        EXPECT_EQ(route_for(verb::get, target).kind, RouteKind::Console) << target;
+        EXPECT_EQ(route_for(verb::get, target).access, Access::Public) << target;
+        EXPECT_EQ(route_for(verb::head, target).kind, RouteKind::Console) << target;
+    }
+    EXPECT_EQ(route_for(verb::post, "/ui/").kind, RouteKind::NotFound);
+    EXPECT_EQ(route_for(verb::get, "/uix").kind, RouteKind::NotFound);
+    EXPECT_EQ(route_for(verb::get, "/upstream/m/ui/").kind, RouteKind::Upstream) << "a model's own /ui/ stays its own";
+}
+
 TEST(RouteTable, EveryInferenceRouteOfLlamaServerIsRelayedByModel) {
     for (const char* path : {"/v1/chat/completions",
                              "/chat/completions",
