@@ -1,22 +1,20 @@
 #include "console/asset_reply.hpp"
 
-#include <cctype>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+
+#include <optional>
 
 namespace corral::console {
 namespace {
+
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
     return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-    }
-    return true;
 }
 
 // Calls f(item) for each comma-separated item, trimmed.
@@ -30,19 +28,9 @@ void for_each_item(std::string_view list, F f) {
     }
 }
 
-// A q parameter of 0 (q=0, q=0.0, q=0.000) refuses the coding.
-bool refused(std::string_view params) {
-    while (!params.empty()) {
-        const auto semi = params.find(';');
-        auto param = trim(params.substr(0, semi));
-        if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
-            auto value = param.substr(2);
-            return !value.empty() && value.find_first_not_of("0.") == std::string_view::npos;
-        }
-        if (semi == std::string_view::npos) break;
-        params.remove_prefix(semi + 1);
-    }
-    return false;
+// A weight of 0 (q=0, q=0.0, q=0.000) refuses a coding.
+bool zero_weight(std::string_view q) {
+    return !q.empty() && q.find_first_not_of("0.") == std::string_view::npos;
 }
 
 }  // namespace
@@ -58,21 +46,20 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
 }
 
 bool accepts_gzip(std::string_view accept_encoding) {
-    bool gzip = false;
-    bool star = false;
-    bool gzip_named = false;
-    for_each_item(accept_encoding, [&](std::string_view item) {
-        const auto semi = item.find(';');
-        const auto coding = trim(item.substr(0, semi));
-        const bool ok = semi == std::string_view::npos || !refused(item.substr(semi + 1));
-        if (iequals(coding, "gzip") || iequals(coding, "x-gzip")) {
-            gzip_named = true;
-            gzip = ok;
-        } else if (coding == "*") {
-            star = ok;
+    // Beast parses the list (codings with parameters); a coding named outright beats "*".
+    std::optional<bool> gzip;
+    std::optional<bool> any;
+    for (const auto& [coding, params] : http::ext_list(beast::string_view(accept_encoding.data(), accept_encoding.size()))) {
+        bool accepted = true;
+        for (const auto& [name, value] : params) {
+            if (beast::iequals(name, "q")) accepted = !zero_weight(std::string_view(value.data(), value.size()));
         }
-    });
-    return gzip_named ? gzip : star;
+        if (beast::iequals(coding, "gzip") || beast::iequals(coding, "x-gzip"))
+            gzip = accepted;
+        else if (coding == "*")
+            any = accepted;
+    }
+    return gzip.value_or(any.value_or(false));
 }
 
 AssetReply reply_for(const ConsoleAsset& asset, std::string_view if_none_match, std::string_view accept_encoding) {

@@ -84,6 +84,8 @@ async function chat(page, model, text, { stop = false } = {}) {
     return s && [...s.options].some((o) => o.value === m);
   }, { timeout: TIMEOUT }, model);
   await page.select("select[name=model]", model);
+  // Greedy sampling: the tiny models' random weights then give the same (non-empty) answer every run.
+  await page.$eval("input[name=temperature]", (i) => { i.value = "0"; i.dispatchEvent(new Event("change")); });
   await page.$eval("button[name=clear]", (b) => b.click());
   await page.type("textarea[name=prompt]", text);
   await page.$eval("button[name=send]", (b) => b.click());
