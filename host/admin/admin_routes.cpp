@@ -124,7 +124,9 @@ boost::json::object AdminRoutes::status_json() const {
         for (const auto& r : s.replicas) {
             if (r.state != "queued") used += s.memory;
         }
-        models.push_back(to_json(s));
+        auto model = to_json(s);
+        if (auto entry = scheduler_.find(s.name); entry && entry->config.from_models_dir) model["from_models_dir"] = true;
+        models.push_back(std::move(model));
     }
     boost::json::object o{{"version", CORRAL_SDK_VERSION},
                           {"uptime_seconds", std::chrono::duration<double>(clock::now() - started_).count()},

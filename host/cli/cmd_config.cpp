@@ -36,12 +36,16 @@ int check_config(const ParsedArgs& args) {
         if (loaded.config) {
             out["models"] = loaded.config->models.size();
             out["runners"] = loaded.config->runners.size();
+            boost::json::array notes;
+            for (const auto& n : loaded.config->models_dir_notes) notes.push_back(boost::json::value(n));
+            out["notes"] = std::move(notes);
         }
         write_pretty_json(std::cout, out);
     } else if (valid) {
         auto count = [](std::size_t n, const char* noun) { return std::to_string(n) + " " + noun + (n == 1 ? "" : "s"); };
         std::cout << file << ": valid (" << count(loaded.config->models.size(), "model") << ", "
                   << count(loaded.config->runners.size(), "runner") << ")\n";
+        for (const auto& n : loaded.config->models_dir_notes) std::cout << "  note: models_dir: " << n << "\n";
     } else {
         std::cout << file << ": " << errors.size() << (errors.size() == 1 ? " error" : " errors") << "\n";
         for (const auto& e : errors) std::cout << "  " << e.to_string() << "\n";

@@ -121,6 +121,7 @@ struct ModelConfig {
     int32_t priority = 0;               // among models waiting for room, higher goes first
     std::optional<bool> keep_kv_cache;  // "kv_cache": {"keep"}; empty: KvCacheConfig::keep
     sdk::ServerConfig server;           // server settings (instance_id left empty)
+    bool from_models_dir = false;       // found in a models_dir folder (its settings from model_defaults)
 };
 
 struct Config {
@@ -132,7 +133,12 @@ struct Config {
     SchedulerConfig scheduler;
     SupervisorConfig supervisor;
     KvCacheConfig kv_cache;
-    std::vector<ModelConfig> models;  // in file order
+    std::vector<ModelConfig> models;  // in file order, then those found in models_dir by name
+    // "models_dir": folders whose *.gguf files are models too (absolute), and what their discovery
+    // left out or noted (files still being written, clashes, unused projectors), one line each.
+    std::vector<std::filesystem::path> models_dirs;
+    std::optional<ModelConfig> model_defaults;  // set with models_dirs: the template of their models
+    std::vector<std::string> models_dir_notes;
     std::vector<std::string> preload;
     std::optional<std::filesystem::path> state_dir;
     std::optional<std::string> log_level;

@@ -1,6 +1,7 @@
 #include "config/config_loader.hpp"
 
 #include "config/json_document.hpp"
+#include "config/models_folder.hpp"
 #include "config/units.hpp"
 
 #include <corral/sdk/json.hpp>
@@ -337,6 +338,18 @@ const Keys& model_keys() {
     return keys;
 }
 
+// model_defaults: a model's keys but its own "path" and "aliases".
+const Keys& model_default_keys() {
+    static const Keys keys = [] {
+        Keys k;
+        for (auto key : model_keys()) {
+            if (key != "path" && key != "aliases") k.push_back(key);
+        }
+        return k;
+    }();
+    return keys;
+}
+
 void parse_server_settings(const ObjectReader& r, sdk::ServerConfig& s) {
     r.read("ctx_size", s.ctx_size);
     if (const auto* gl = r.raw("gpu_layers")) {
@@ -424,7 +437,9 @@ public:
                         "shutdown_grace",
                         "send_loading_state",
                         "kv_cache",
-                        "console"});
+                        "console",
+                        "models_dir",
+                        "model_defaults"});
         if (!r.valid()) return c;
         parse_listen(r, c.listen);
         std::vector<std::string> dirs;
@@ -437,9 +452,10 @@ public:
         if (const auto* supervisor = r.raw("supervisor")) parse_supervisor(*supervisor, c.supervisor);
         if (const auto* kv_cache = r.raw("kv_cache")) parse_kv_cache(*kv_cache, c.kv_cache);
         if (const auto* models = r.raw("models")) parse_models(*models, c);
+        parse_models_dirs(r, c);
         r.read_into("preload", c.preload);
         for (std::size_t i = 0; i < c.preload.size(); ++i) {
-            if (!c.find_model(c.preload[i])) {
+            if (!c.find_model(c.preload[i]) && c.models_dirs.empty()) {  // else checked once the folders are read
                 r.error(sdk::json_path_index("preload", i), "no model or alias named \"" + c.preload[i] + "\" under \"models\"");
             }
         }
@@ -659,7 +675,7 @@ private:
             const auto at = sdk::json_path_index(r.child("models"), m);
             if (pattern.empty()) {
                 r.error(at, "a model pattern must not be empty");
-            } else if (pattern.find_first_of("*?") == std::string::npos && !c.find_model(pattern)) {
+            } else if (pattern.find_first_of("*?") == std::string::npos && !c.find_model(pattern) && c.models_dirs.empty()) {
                 // A name without wildcards that names nothing is a typo, not a scope.
                 r.error(at, "no model or alias named \"" + pattern + "\" under \"models\" (patterns may use * and ?)");
             }
@@ -721,6 +737,57 @@ private:
         read_duration_into(r, "stop_grace", s.stop_grace);
     }
 
+    // "models_dir": a folder or a list of them; every *.gguf below one is a model (models_folder.hpp),
+    // with "model_defaults" for its settings; an entry under "models" of the same name wins.
+    void parse_models_dirs(const ObjectReader& r, Config& c) {
+        const auto* v = r.raw("models_dir");
+        if (!v) {
+            if (r.raw("model_defaults"))
+                r.error(r.child("model_defaults"), "applies to the models found in \"models_dir\": set models_dir too");
+            return;
+        }
+        std::vector<std::string> dirs;
+        if (v->is_string()) {
+            dirs.emplace_back(v->get_string());
+        } else if (v->is_array() &&
+                   std::all_of(v->get_array().begin(), v->get_array().end(), [](const auto& d) { return d.is_string(); })) {
+            for (const auto& d : v->get_array()) dirs.emplace_back(d.get_string());
+        } else {
+            r.error(r.child("models_dir"), "expected a folder's path or a list of them, got " + json::serialize(*v));
+            return;
+        }
+        for (const auto& d : dirs) c.models_dirs.push_back(resolve(base_, d));
+
+        const json::value no_defaults = json::object();
+        const auto* raw_defaults = r.raw("model_defaults");
+        ObjectReader d(raw_defaults ? *raw_defaults : no_defaults, "model_defaults", errors_, model_default_keys());
+        if (!d.valid()) return;
+        c.model_defaults.emplace();
+        parse_model_settings(d, c, *c.model_defaults);
+    }
+
+    // What a model entry and model_defaults share: everything but "path" and "aliases".
+    void parse_model_settings(const ObjectReader& r, const Config& c, ModelConfig& m) {
+        parse_model_runners(r, c, m);
+        std::optional<std::chrono::milliseconds> ttl;
+        r.read_duration("ttl", ttl);
+        if (ttl && ttl->count() > 0) m.ttl = ttl;
+        r.read_size("memory", m.memory);
+        r.read_min("concurrency", m.concurrency, 1);
+        r.read("send_loading_state", m.send_loading_state);
+        parse_devices(r, m.devices);
+        parse_replicas(r, m.replicas);
+        std::optional<std::string> routing;
+        r.read_choice("routing", routing, {"prefix", "least_busy"});
+        if (routing) m.prefix_routing = *routing == "prefix";
+        r.read_into("priority", m.priority);
+        if (const auto* kv_cache = r.raw("kv_cache")) {
+            ObjectReader k(*kv_cache, r.child("kv_cache"), errors_, {"keep"});
+            if (k.valid()) k.read("keep", m.keep_kv_cache);
+        }
+        parse_server_settings(r, m.server);
+    }
+
     void parse_models(const json::value& v, Config& c) {
         if (!v.is_object()) {
             errors_.push_back({"models", "expected object, got " + std::string(sdk::json_kind_name(v))});
@@ -740,30 +807,13 @@ private:
             ObjectReader r(kv.value(), path, errors_, model_keys());
             if (!r.valid()) continue;
             if (auto p = r.required<std::string>("path")) m.server.model_path = resolve(base_, *p).string();
-            parse_model_runners(r, c, m);
             r.read_into("aliases", m.aliases);
             for (std::size_t i = 0; i < m.aliases.size(); ++i) {
                 auto alias_path = sdk::json_path_index(r.child("aliases"), i);
                 if (!valid_model_name(m.aliases[i])) r.error(alias_path, "aliases must be 1 to 256 printable characters without spaces");
                 claim(m.aliases[i], alias_path);
             }
-            std::optional<std::chrono::milliseconds> ttl;
-            r.read_duration("ttl", ttl);
-            if (ttl && ttl->count() > 0) m.ttl = ttl;
-            r.read_size("memory", m.memory);
-            r.read_min("concurrency", m.concurrency, 1);
-            r.read("send_loading_state", m.send_loading_state);
-            parse_devices(r, m.devices);
-            parse_replicas(r, m.replicas);
-            std::optional<std::string> routing;
-            r.read_choice("routing", routing, {"prefix", "least_busy"});
-            if (routing) m.prefix_routing = *routing == "prefix";
-            r.read_into("priority", m.priority);
-            if (const auto* kv_cache = r.raw("kv_cache")) {
-                ObjectReader k(*kv_cache, r.child("kv_cache"), errors_, {"keep"});
-                if (k.valid()) k.read("keep", m.keep_kv_cache);
-            }
-            parse_server_settings(r, m.server);
+            parse_model_settings(r, c, m);
             m.server.model_id = m.name;
             m.server.model_name = m.name;
             c.models.push_back(std::move(m));
@@ -775,6 +825,41 @@ private:
 };
 
 }  // namespace
+
+void add_models_from_dirs(Config& c) {
+    if (c.models_dirs.empty() || !c.model_defaults) return;
+    std::vector<FolderProblem> problems;
+    std::vector<FolderFile> files;
+    for (const auto& dir : c.models_dirs) {
+        auto listed = list_model_files(dir, problems);
+        files.insert(files.end(), std::make_move_iterator(listed.begin()), std::make_move_iterator(listed.end()));
+    }
+    auto found = discover_models(files);
+    problems.insert(problems.end(), found.problems.begin(), found.problems.end());
+    for (const auto& p : problems) c.models_dir_notes.push_back(p.path.string() + ": " + p.message);
+    for (const auto& f : found.models) {
+        if (const auto* entry = c.find_model(f.name)) {
+            if (entry->server.model_path != f.path.string())
+                c.models_dir_notes.push_back(f.path.string() + ": not served as \"" + f.name + "\": that name is taken under \"models\"");
+            continue;
+        }
+        if (!valid_model_name(f.name)) {
+            c.models_dir_notes.push_back(f.path.string() + ": left out: \"" + f.name + "\" is no valid model name");
+            continue;
+        }
+        ModelConfig m = *c.model_defaults;
+        m.name = f.name;
+        m.from_models_dir = true;
+        m.server.model_path = f.path.string();
+        m.server.model_id = m.name;
+        m.server.model_name = m.name;
+        if (f.mmproj) {
+            m.server.extra_args.push_back("--mmproj");
+            m.server.extra_args.push_back(f.mmproj->string());
+        }
+        c.models.push_back(std::move(m));
+    }
+}
 
 LoadResult parse_config(std::string_view text, const std::filesystem::path& base_dir) {
     LoadResult result;
@@ -796,6 +881,25 @@ LoadResult load_config_file(const std::filesystem::path& file) {
     text << in.rdbuf();
     auto abs = std::filesystem::absolute(file);
     auto result = parse_config(text.str(), abs.parent_path());
+    if (result.config && !result.config->models_dirs.empty()) {
+        auto& c = *result.config;
+        add_models_from_dirs(c);
+        // Names that must name a model, checked now that the folders' models are in.
+        const std::string where = "\" under \"models\" or in \"models_dir\"";
+        for (std::size_t i = 0; i < c.preload.size(); ++i) {
+            if (!c.find_model(c.preload[i]))
+                result.errors.push_back({sdk::json_path_index("preload", i), "no model or alias named \"" + c.preload[i] + where});
+        }
+        for (std::size_t k = 0; k < c.api_keys.size(); ++k) {
+            for (std::size_t m = 0; m < c.api_keys[k].models.size(); ++m) {
+                const auto& pattern = c.api_keys[k].models[m];
+                if (pattern.find_first_of("*?") == std::string::npos && !c.find_model(pattern))
+                    result.errors.push_back({sdk::json_path_index(sdk::json_path_join(sdk::json_path_index("api_keys", k), "models"), m),
+                                             "no model or alias named \"" + pattern + where + " (patterns may use * and ?)"});
+            }
+        }
+        if (!result.errors.empty()) result.config.reset();
+    }
     if (result.config) result.config->source = abs;
     return result;
 }

@@ -15,10 +15,16 @@ struct LoadResult {
     ConfigErrors errors;
 };
 
-// `base_dir` resolves relative paths in the file (plugin_dirs, state_dir, model paths).
+// `base_dir` resolves relative paths in the file (plugin_dirs, state_dir, model paths). Reads no
+// other file: the models in `models_dir` are added by add_models_from_dirs().
 LoadResult parse_config(std::string_view text, const std::filesystem::path& base_dir);
 
-// Reads the file; relative paths resolve against the file's directory.
+// Reads the file; relative paths resolve against the file's directory; then adds the models of its
+// models_dir folders.
 LoadResult load_config_file(const std::filesystem::path& file);
+
+// Lists `config.models_dirs` and adds each model found there (models_folder.hpp) that no entry
+// under "models" names, with `config.model_defaults`; what was left out goes to models_dir_notes.
+void add_models_from_dirs(Config& config);
 
 }  // namespace corral::config

@@ -129,6 +129,7 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
     }
     adopt_leftovers();
     http_.start();
+    for (const auto& note : config_.models_dir_notes) log()->warn("models_dir: {}", note);
     supervisor_.start_health_monitor();
     watch_signals();
     for (const auto& name : config_.preload) {
@@ -335,6 +336,7 @@ admin::ReloadOutcome Service::reload_config() {
     http_.set_body_limit(next.max_request_body);
     http_.set_limits(next.max_connections, next.client_timeouts);
     supervisor_.set_config(next.supervisor);
+    for (const auto& note : next.models_dir_notes) outcome.notes.push_back("models_dir: " + note);
     config_ = std::move(next);
     scheduler_.apply_config(config_, machine_map(config_));
     outcome.applied = true;

@@ -409,3 +409,74 @@ TEST(Config, MissingFileIsAnError) {
 
 }  // namespace
 }  // namespace corral::config
+
+namespace corral::config {
+namespace {
+
+TEST(ConfigModelsDir, ParsingReadsTheFoldersAndTheDefaultsButNoFile) {
+    auto r = parse_config(R"({"runners": {"l": {"plugin": "mock"}}, "models_dir": ["models", "/srv/more"],
+        "model_defaults": {"ctx_size": 512, "ttl": "2m", "concurrency": 2}})",
+                          "/base");
+    ASSERT_TRUE(r.config) << r.errors.front().to_string();
+    EXPECT_EQ(r.config->models_dirs, (std::vector<std::filesystem::path>{"/base/models", "/srv/more"}));
+    ASSERT_TRUE(r.config->model_defaults);
+    EXPECT_EQ(r.config->model_defaults->server.ctx_size, 512);
+    EXPECT_EQ(r.config->model_defaults->ttl, std::chrono::minutes(2));
+    EXPECT_EQ(r.config->model_defaults->runner, "l") << "the one runner, as for a model entry";
+    EXPECT_TRUE(r.config->models.empty()) << "the folders are listed by add_models_from_dirs, not by parsing";
+
+    auto one = parse_config(R"({"runners": {"l": {"plugin": "mock"}}, "models_dir": "m"})", "/base");
+    ASSERT_TRUE(one.config);
+    EXPECT_EQ(one.config->models_dirs, (std::vector<std::filesystem::path>{"/base/m"}));
+
+    EXPECT_THAT(parse_config(R"({"models_dir": [1]})", "").errors, HasError("models_dir", "a folder's path or a list of them"));
+    EXPECT_THAT(parse_config(R"({"models_dir": "m", "model_defaults": {"aliases": ["x"]}})", "").errors,
+                HasError("model_defaults.aliases", "unknown key"));
+    EXPECT_THAT(
+        parse_config(R"({"runners": {"l": {"plugin": "mock"}}, "models_dir": "m", "model_defaults": {"ctx_size": "big"}})", "").errors,
+        HasError("model_defaults.ctx_size", ""));
+}
+
+TEST(ConfigModelsDir, TheFoldersModelsTakeTheDefaultsAndAnEntryOfTheSameNameWins) {
+    const auto dir = std::filesystem::temp_directory_path() / ("corral-config-models-dir-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir / "m");
+    // The smallest whole GGUF file: a header with no tensors.
+    const std::string header("GGUF\x03\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 24);
+    for (const char* name : {"Alpha.gguf", "beta.gguf", "mmproj-alpha.gguf", "Gamma-00001-of-00002.gguf"})
+        std::ofstream(dir / "m" / name, std::ios::binary) << header;
+    std::ofstream(dir / "config.json") << R"({"runners": {"l": {"plugin": "mock"}}, "models_dir": "m",
+        "model_defaults": {"ctx_size": 512, "extra_args": ["--verbose"]},
+        "models": {"beta": {"path": "elsewhere.gguf", "ctx_size": 64}},
+        "preload": ["alpha"], "api_keys": [{"key": "k", "models": ["alpha"]}]})";
+    auto r = load_config_file(dir / "config.json");
+    ASSERT_TRUE(r.config) << r.errors.front().to_string();
+    ASSERT_EQ(r.config->models.size(), 2u);
+    EXPECT_EQ(r.config->models[0].name, "beta");
+    EXPECT_EQ(r.config->models[0].server.ctx_size, 64);
+    EXPECT_FALSE(r.config->models[0].from_models_dir);
+    const auto& alpha = r.config->models[1];
+    EXPECT_EQ(alpha.name, "alpha");
+    EXPECT_TRUE(alpha.from_models_dir);
+    EXPECT_EQ(alpha.server.model_path, (dir / "m" / "Alpha.gguf").string());
+    EXPECT_EQ(alpha.server.model_name, "alpha");
+    EXPECT_EQ(alpha.server.ctx_size, 512);
+    EXPECT_EQ(alpha.server.extra_args, (std::vector<std::string>{"--verbose", "--mmproj", (dir / "m" / "mmproj-alpha.gguf").string()}));
+    std::string notes;
+    for (const auto& n : r.config->models_dir_notes) notes += n + "\n";
+    EXPECT_THAT(notes, HasSubstr("not served as \"beta\": that name is taken under \"models\""));
+    EXPECT_THAT(notes, HasSubstr("1 of the 2 parts of \"gamma\""));
+
+    // preload and key scopes may name the folders' models; a name found nowhere is still an error.
+    std::ofstream(dir / "config.json") << R"({"runners": {"l": {"plugin": "mock"}}, "models_dir": "m",
+        "preload": ["gamma"], "api_keys": [{"key": "k", "models": ["ghost", "a*"]}]})";
+    auto bad = load_config_file(dir / "config.json");
+    EXPECT_FALSE(bad.config);
+    EXPECT_THAT(bad.errors, HasError("preload[0]", "no model or alias named \"gamma\" under \"models\" or in \"models_dir\""));
+    EXPECT_THAT(bad.errors, HasError("api_keys[0].models[0]", "no model or alias named \"ghost\""));
+    EXPECT_EQ(bad.errors.size(), 2u);
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace corral::config

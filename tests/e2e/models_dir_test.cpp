@@ -1,0 +1,103 @@
+// Models from a folder (models_dir) with the real llama-server: every whole *.gguf in it is served
+// under its file's name with model_defaults' settings, an entry under "models" of the same name
+// wins, a file still being written is left out (and said so), and a reload sees files added and
+// removed.
+#include "relay_fixture.hpp"
+
+#include "process.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+
+namespace corral::test {
+namespace {
+
+namespace json = boost::json;
+
+class ModelsDir : public RelayFixture {
+protected:
+    std::vector<std::string> model_ids(Corral& corral) {
+        std::vector<std::string> out;
+        const auto list = json::parse(corral.get("/v1/models").body);  // named: the loop reads into it
+        for (const auto& m : list.at("data").as_array()) out.emplace_back(m.at("id").as_string());
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+    // A copy of `source` of `bytes` (all of it when 0) at `target`.
+    static void copy(const fs::path& source, const fs::path& target, std::uintmax_t bytes = 0) {
+        fs::create_directories(target.parent_path());
+        std::ifstream in(source, std::ios::binary);
+        std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (bytes) data.resize(bytes);
+        std::ofstream(target, std::ios::binary) << data;
+    }
+};
+
+TEST_F(ModelsDir, EveryWholeGgufIsServedByItsNameAndAReloadSeesNewAndRemovedFiles) {
+    const auto models = dir_ / "models";
+    copy(fs::path(kModels) / "tiny-a.gguf", models / "Tiny-A.gguf");
+    copy(fs::path(kModels) / "tiny-b.gguf", models / "more" / "tiny-b.gguf");
+    copy(fs::path(kModels) / "tiny-a.gguf", models / "half.gguf", fs::file_size(fs::path(kModels) / "tiny-a.gguf") / 2);
+    Corral corral(dir_, config_head(dir_) + R"(,
+  "models_dir": ")" + models.string() +
+                            R"(",
+  "model_defaults": {"runner": "local", "ctx_size": 1536, "ttl": "5m"},
+  "models": {
+    "tiny-b": {"path": ")" + kModels +
+                            R"(/tiny-b.gguf", "runner": "local", "ctx_size": 1024}
+  }
+})");
+    EXPECT_EQ(model_ids(corral), (std::vector<std::string>{"tiny-a", "tiny-b"})) << "half.gguf is still being written";
+
+    // tiny-a comes from the folder with model_defaults' settings; tiny-b's own entry wins over the folder's file.
+    auto chat =
+        corral.post("/v1/chat/completions", R"({"model": "tiny-a", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]})");
+    ASSERT_EQ(chat.status, 200) << chat.body;
+    EXPECT_EQ(argument_after(corral.pid("tiny-a"), "--ctx-size"), "1536");
+    EXPECT_EQ(argument_after(corral.pid("tiny-a"), "--model"), (models / "Tiny-A.gguf").string());
+    ASSERT_EQ(corral.post("/corral/models/tiny-b/load").status, 200);
+    EXPECT_EQ(argument_after(corral.pid("tiny-b"), "--ctx-size"), "1024");
+    EXPECT_EQ(corral.model("tiny-a").at("ttl_seconds").as_double(), 300.0);
+    EXPECT_TRUE(corral.model("tiny-a").at("from_models_dir").as_bool());
+    EXPECT_FALSE(corral.model("tiny-b").contains("from_models_dir"));
+
+    // A new file, the half-written one finished, one removed: a reload serves what is there now.
+    copy(fs::path(kModels) / "tiny-b.gguf", models / "Extra.gguf");
+    copy(fs::path(kModels) / "tiny-a.gguf", models / "half.gguf");
+    auto reload = corral.post("/corral/reload");
+    ASSERT_EQ(reload.status, 200) << reload.body;
+    EXPECT_NE(reload.body.find("not served as \\\"tiny-b\\\": that name is taken under \\\"models\\\""), std::string::npos) << reload.body;
+    EXPECT_EQ(model_ids(corral), (std::vector<std::string>{"extra", "half", "tiny-a", "tiny-b"}));
+    EXPECT_EQ(corral.post("/v1/chat/completions", R"({"model": "extra", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]})")
+                  .status,
+              200);
+
+    fs::remove(models / "Extra.gguf");
+    copy(fs::path(kModels) / "tiny-a.gguf", models / "HALF.gguf");  // now two files give "half": neither is served
+    reload = corral.post("/corral/reload");
+    ASSERT_EQ(reload.status, 200) << reload.body;
+    EXPECT_NE(reload.body.find("the name \\\"half\\\" is given by several files"), std::string::npos) << reload.body;
+    EXPECT_EQ(model_ids(corral), (std::vector<std::string>{"tiny-a", "tiny-b"}));
+}
+
+TEST_F(ModelsDir, MistakesNameTheirJsonPath) {
+    auto check = [&](const std::string& extra) {
+        std::ofstream(dir_ / "bad.json") << config_head(dir_) + extra + "}";
+        return run_process({CORRAL_TEST_BINARY, "config", "check", (dir_ / "bad.json").string(), "--no-plugins"});
+    };
+    fs::create_directories(dir_);
+    auto r = check(R"(, "models_dir": 7)");
+    EXPECT_NE(r.out.find("models_dir: expected a folder's path or a list of them, got 7"), std::string::npos) << r.out;
+    r = check(R"(, "models_dir": ")" + dir_.string() + R"(", "model_defaults": {"path": "x.gguf"})");
+    EXPECT_NE(r.out.find("model_defaults.path: unknown key"), std::string::npos) << r.out;
+    r = check(R"(, "models_dir": ")" + dir_.string() + R"(")");
+    EXPECT_NE(r.out.find("model_defaults.runner: required key is missing (several runners are configured: name one)"), std::string::npos)
+        << r.out;
+    r = check(R"(, "model_defaults": {"ctx_size": 512})");
+    EXPECT_NE(r.out.find("model_defaults: applies to the models found in \"models_dir\""), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace corral::test
