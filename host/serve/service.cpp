@@ -14,7 +14,9 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <csignal>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -55,6 +57,7 @@ Service::Service(config::Config config, plugins::PluginRegistry registry)
                     {[this] { return reload(); }, [this] { return http_.connections(); }, [this] { return draining_; }}),
       http_(io_, [this](proxy::Exchange& ex) { return route(ex); }),
       signals_(io_),
+      folder_watch_(io_, [this] { rescan_models_dirs(); }),
       drain_progress_(std::make_shared<AsyncSignal>(io_.get_executor())) {
     supervisor_.set_listener([this](const std::shared_ptr<supervisor::Instance>& instance) {
         // Connections to a server that is going away must not be reused (its port may be reused too).
@@ -130,6 +133,7 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
     adopt_leftovers();
     http_.start();
     for (const auto& note : config_.models_dir_notes) log()->warn("models_dir: {}", note);
+    for (const auto& problem : folder_watch_.watch(config_.models_dirs)) log()->warn("models_dir: {}", problem);
     supervisor_.start_health_monitor();
     watch_signals();
     for (const auto& name : config_.preload) {
@@ -337,12 +341,56 @@ admin::ReloadOutcome Service::reload_config() {
     http_.set_limits(next.max_connections, next.client_timeouts);
     supervisor_.set_config(next.supervisor);
     for (const auto& note : next.models_dir_notes) outcome.notes.push_back("models_dir: " + note);
+    const bool rewatch = next.models_dirs != config_.models_dirs;
     config_ = std::move(next);
     scheduler_.apply_config(config_, machine_map(config_));
+    if (rewatch) {
+        for (const auto& problem : folder_watch_.watch(config_.models_dirs)) outcome.notes.push_back("models_dir: " + problem);
+    }
     outcome.applied = true;
     events_.publish({{"type", "reload"}, {"message", "configuration reloaded from " + config_.source.string()}});
     log()->info("configuration reloaded from {}", config_.source.string());
     return outcome;
+}
+
+void Service::rescan_models_dirs() {
+    if (draining_) return;
+    auto next = config_;
+    std::erase_if(next.models, [](const config::ModelConfig& m) { return m.from_models_dir; });
+    next.models_dir_notes.clear();
+    config::add_models_from_dirs(next);
+    // What changed: a model added or gone, or served from another file.
+    auto served = [](const config::Config& c) {
+        std::map<std::string, std::string> out;
+        for (const auto& m : c.models) {
+            if (m.from_models_dir) out[m.name] = m.server.model_path + (m.server.extra_args.empty() ? "" : " (with a projector)");
+        }
+        return out;
+    };
+    const auto before = served(config_);
+    const auto after = served(next);
+    if (before == after && next.models_dir_notes == config_.models_dir_notes) return;
+    boost::json::array added;
+    boost::json::array removed;
+    for (const auto& [name, path] : after) {
+        auto it = before.find(name);
+        if (it == before.end() || it->second != path) added.push_back(boost::json::value(name));
+    }
+    for (const auto& [name, path] : before) {
+        if (!after.count(name)) removed.push_back(boost::json::value(name));
+    }
+    for (const auto& note : next.models_dir_notes) {
+        if (std::find(config_.models_dir_notes.begin(), config_.models_dir_notes.end(), note) == config_.models_dir_notes.end())
+            log()->warn("models_dir: {}", note);
+    }
+    config_ = std::move(next);
+    scheduler_.apply_config(config_, machine_map(config_));
+    const std::string message =
+        "models_dir changed: " + std::to_string(added.size()) + " added or replaced, " + std::to_string(removed.size()) + " removed";
+    log()->info("{} (added: {}; removed: {})", message, boost::json::serialize(added), boost::json::serialize(removed));
+    boost::json::array notes;
+    for (const auto& note : config_.models_dir_notes) notes.push_back(boost::json::value(note));
+    events_.publish({{"type", "reload"}, {"message", message}, {"added", added}, {"removed", removed}, {"notes", notes}});
 }
 
 void Service::watch_signals() {

@@ -16,6 +16,7 @@
 #include "proxy/proxy_routes.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "scheduler/scheduler.hpp"
+#include "serve/folder_watch.hpp"
 #include "serve/runner_set.hpp"
 #include "serve/service_manager.hpp"
 #include "serve/slot_cache_keeper.hpp"
@@ -57,6 +58,9 @@ private:
     // A reload, with the service manager told before and after.
     admin::ReloadOutcome reload();
     admin::ReloadOutcome reload_config();
+    // A models_dir folder changed: its models are read again and applied, the rest of the
+    // configuration as it is (the file is not read again: edits wait for a reload).
+    void rescan_models_dirs();
     void adopt_leftovers();
     void watch_signals();
     boost::asio::awaitable<void> drain();
@@ -93,6 +97,7 @@ private:
     admin::AdminRoutes admin_routes_;
     proxy::HttpServer http_;
     boost::asio::signal_set signals_;
+    FolderWatch folder_watch_;
     std::shared_ptr<AsyncSignal> drain_progress_;
     bool draining_ = false;
     std::vector<sdk::ProbeReport> local_reports_;  // the probes at start-up

@@ -101,3 +101,45 @@ TEST_F(ModelsDir, MistakesNameTheirJsonPath) {
 
 }  // namespace
 }  // namespace corral::test
+
+namespace corral::test {
+namespace {
+
+TEST_F(ModelsDir, AFileDroppedInIsServedOnceWholeWithoutAReloadAndARemovedOneGoes) {
+    const auto models = dir_ / "models";
+    copy(fs::path(kModels) / "tiny-a.gguf", models / "tiny-a.gguf");
+    Corral corral(dir_, config_head(dir_) + R"(,
+  "models_dir": ")" + models.string() +
+                            R"(",
+  "model_defaults": {"runner": "local", "ctx_size": 1024}
+})");
+    ASSERT_EQ(model_ids(corral), (std::vector<std::string>{"tiny-a"}));
+    auto events = corral.stream("GET", "/corral/events");
+    const auto source = fs::path(kModels) / "tiny-b.gguf";
+
+    // Half a file, closed (a copy interrupted, or one written in two goes): seen, and left out.
+    copy(source, models / "sub" / "Fresh.gguf", fs::file_size(source) / 2);
+    ASSERT_TRUE(events->read_until("Fresh.gguf: left out for now")) << events->received();
+    EXPECT_EQ(model_ids(corral), (std::vector<std::string>{"tiny-a"}));
+
+    // The whole file: served, without a reload, under its name.
+    copy(source, models / "sub" / "Fresh.gguf");
+    ASSERT_TRUE(events->read_until(R"("added":["fresh"])")) << events->received();
+    EXPECT_EQ(model_ids(corral), (std::vector<std::string>{"fresh", "tiny-a"}));
+    auto chat =
+        corral.post("/v1/chat/completions", R"({"model": "fresh", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]})");
+    EXPECT_EQ(chat.status, 200) << chat.body;
+
+    // Moved away: no longer served (it stops, being idle).
+    fs::rename(models / "sub" / "Fresh.gguf", dir_ / "Fresh.gguf");
+    ASSERT_TRUE(events->read_until(R"("removed":["fresh"])")) << events->received();
+    EXPECT_EQ(model_ids(corral), (std::vector<std::string>{"tiny-a"}));
+    EXPECT_TRUE(wait_until(
+        [&] {
+            return !corral.get("/corral/status").body.empty() && corral.get("/corral/status").body.find("\"fresh\"") == std::string::npos;
+        },
+        std::chrono::seconds(10)));
+}
+
+}  // namespace
+}  // namespace corral::test
