@@ -78,6 +78,7 @@ boost::json::object to_json(const scheduler::ModelStatus& s) {
     for (const auto& r : s.replicas) replicas.push_back(to_json(r));
     o["replicas"] = std::move(replicas);
     o["max_replicas"] = s.max_replicas;
+    if (s.from_models_dir) o["from_models_dir"] = true;
     if (s.ttl_seconds) {
         o["ttl_seconds"] = *s.ttl_seconds;
         // An idle model unloads when its idle time reaches its ttl.
@@ -124,9 +125,7 @@ boost::json::object AdminRoutes::status_json() const {
         for (const auto& r : s.replicas) {
             if (r.state != "queued") used += s.memory;
         }
-        auto model = to_json(s);
-        if (auto entry = scheduler_.find(s.name); entry && entry->config.from_models_dir) model["from_models_dir"] = true;
-        models.push_back(std::move(model));
+        models.push_back(to_json(s));
     }
     boost::json::object o{{"version", CORRAL_SDK_VERSION},
                           {"uptime_seconds", std::chrono::duration<double>(clock::now() - started_).count()},

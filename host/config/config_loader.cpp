@@ -412,7 +412,10 @@ bool valid_origin(const std::string& origin) {
 
 class ConfigParser {
 public:
-    ConfigParser(std::filesystem::path base_dir, ConfigErrors& errors) : base_(std::move(base_dir)), errors_(errors) {}
+    // `read_folders`: list the models_dir folders and add their models (load_config_file); without
+    // it nothing but the text is read, and names that may stand for a folder's model go unchecked.
+    ConfigParser(std::filesystem::path base_dir, ConfigErrors& errors, bool read_folders)
+        : base_(std::move(base_dir)), errors_(errors), read_folders_(read_folders) {}
 
     Config parse(const json::value& doc) {
         Config c;
@@ -455,9 +458,7 @@ public:
         parse_models_dirs(r, c);
         r.read_into("preload", c.preload);
         for (std::size_t i = 0; i < c.preload.size(); ++i) {
-            if (!c.find_model(c.preload[i]) && c.models_dirs.empty()) {  // else checked once the folders are read
-                r.error(sdk::json_path_index("preload", i), "no model or alias named \"" + c.preload[i] + "\" under \"models\"");
-            }
+            if (auto unknown = unknown_model(c, c.preload[i])) r.error(sdk::json_path_index("preload", i), *unknown);
         }
         std::optional<std::string> state_dir;
         if (r.read("state_dir", state_dir)) c.state_dir = resolve(base_, *state_dir);
@@ -675,9 +676,9 @@ private:
             const auto at = sdk::json_path_index(r.child("models"), m);
             if (pattern.empty()) {
                 r.error(at, "a model pattern must not be empty");
-            } else if (pattern.find_first_of("*?") == std::string::npos && !c.find_model(pattern) && c.models_dirs.empty()) {
+            } else if (pattern.find_first_of("*?") == std::string::npos) {
                 // A name without wildcards that names nothing is a typo, not a scope.
-                r.error(at, "no model or alias named \"" + pattern + "\" under \"models\" (patterns may use * and ?)");
+                if (auto unknown = unknown_model(c, pattern)) r.error(at, *unknown + " (patterns may use * and ?)");
             }
         }
         // A scoped key is not an admin key unless it says so.
@@ -764,6 +765,7 @@ private:
         if (!d.valid()) return;
         c.model_defaults.emplace();
         parse_model_settings(d, c, *c.model_defaults);
+        if (read_folders_) add_models_from_dirs(c);
     }
 
     // What a model entry and model_defaults share: everything but "path" and "aliases".
@@ -820,8 +822,15 @@ private:
         }
     }
 
+    // Whether `name` names no model: nullopt when that cannot be told (the folders were not read).
+    std::optional<std::string> unknown_model(const Config& c, const std::string& name) const {
+        if (c.find_model(name) || (!c.models_dirs.empty() && !read_folders_)) return std::nullopt;
+        return "no model or alias named \"" + name + "\" under \"models\"" + (c.models_dirs.empty() ? "" : " or in \"models_dir\"");
+    }
+
     std::filesystem::path base_;
     ConfigErrors& errors_;
+    bool read_folders_;
 };
 
 }  // namespace
@@ -861,13 +870,21 @@ void add_models_from_dirs(Config& c) {
     }
 }
 
-LoadResult parse_config(std::string_view text, const std::filesystem::path& base_dir) {
+namespace {
+
+LoadResult parse(std::string_view text, const std::filesystem::path& base_dir, bool read_folders) {
     LoadResult result;
     auto doc = parse_config_json(text, result.errors);
     if (!doc) return result;
-    Config c = ConfigParser(base_dir, result.errors).parse(*doc);
+    Config c = ConfigParser(base_dir, result.errors, read_folders).parse(*doc);
     if (result.errors.empty()) result.config = std::move(c);
     return result;
+}
+
+}  // namespace
+
+LoadResult parse_config(std::string_view text, const std::filesystem::path& base_dir) {
+    return parse(text, base_dir, false);
 }
 
 LoadResult load_config_file(const std::filesystem::path& file) {
@@ -880,26 +897,7 @@ LoadResult load_config_file(const std::filesystem::path& file) {
     std::ostringstream text;
     text << in.rdbuf();
     auto abs = std::filesystem::absolute(file);
-    auto result = parse_config(text.str(), abs.parent_path());
-    if (result.config && !result.config->models_dirs.empty()) {
-        auto& c = *result.config;
-        add_models_from_dirs(c);
-        // Names that must name a model, checked now that the folders' models are in.
-        const std::string where = "\" under \"models\" or in \"models_dir\"";
-        for (std::size_t i = 0; i < c.preload.size(); ++i) {
-            if (!c.find_model(c.preload[i]))
-                result.errors.push_back({sdk::json_path_index("preload", i), "no model or alias named \"" + c.preload[i] + where});
-        }
-        for (std::size_t k = 0; k < c.api_keys.size(); ++k) {
-            for (std::size_t m = 0; m < c.api_keys[k].models.size(); ++m) {
-                const auto& pattern = c.api_keys[k].models[m];
-                if (pattern.find_first_of("*?") == std::string::npos && !c.find_model(pattern))
-                    result.errors.push_back({sdk::json_path_index(sdk::json_path_join(sdk::json_path_index("api_keys", k), "models"), m),
-                                             "no model or alias named \"" + pattern + where + " (patterns may use * and ?)"});
-            }
-        }
-        if (!result.errors.empty()) result.config.reset();
-    }
+    auto result = parse(text.str(), abs.parent_path(), true);
     if (result.config) result.config->source = abs;
     return result;
 }

@@ -16,11 +16,12 @@ struct LoadResult {
 };
 
 // `base_dir` resolves relative paths in the file (plugin_dirs, state_dir, model paths). Reads no
-// other file: the models in `models_dir` are added by add_models_from_dirs().
+// other file: the models of `models_dir` are not added, and with a models_dir the names in
+// `preload` and key scopes are not checked (load_config_file does both).
 LoadResult parse_config(std::string_view text, const std::filesystem::path& base_dir);
 
-// Reads the file; relative paths resolve against the file's directory; then adds the models of its
-// models_dir folders.
+// Reads the file; relative paths resolve against the file's directory; the models of its
+// models_dir folders are added (before the names that must name a model are checked).
 LoadResult load_config_file(const std::filesystem::path& file);
 
 // Lists `config.models_dirs` and adds each model found there (models_folder.hpp) that no entry

@@ -64,7 +64,8 @@ bool accepts_gzip(std::string_view accept_encoding) {
 
 AssetReply reply_for(const ConsoleAsset& asset, std::string_view if_none_match, std::string_view accept_encoding) {
     AssetReply reply;
-    const bool gzip = asset.gzip_body.size() < asset.body.size() && accepts_gzip(accept_encoding);
+    const bool compressible = asset.gzip_body.size() < asset.body.size();
+    const bool gzip = compressible && accepts_gzip(accept_encoding);
     // Each representation has its own strong tag: "hex" as it is, "hex-gzip" compressed.
     std::string etag(asset.etag);
     if (gzip && etag.size() >= 2) etag.insert(etag.size() - 1, "-gzip");
@@ -78,7 +79,7 @@ AssetReply reply_for(const ConsoleAsset& asset, std::string_view if_none_match, 
         {"Referrer-Policy", "no-referrer"},
         {"Cross-Origin-Opener-Policy", "same-origin"},
     };
-    if (asset.gzip_body.size() < asset.body.size()) reply.headers.emplace_back("Vary", "Accept-Encoding");
+    if (compressible) reply.headers.emplace_back("Vary", "Accept-Encoding");
     if (!if_none_match.empty() && etag_matches(if_none_match, etag)) {
         reply.status = 304;
         return reply;

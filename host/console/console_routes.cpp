@@ -8,11 +8,6 @@ namespace {
 
 namespace http = boost::beast::http;
 
-std::string_view header(const proxy::Request& request, http::field field) {
-    const auto it = request.find(field);
-    return it == request.end() ? std::string_view() : std::string_view(it->value().data(), it->value().size());
-}
-
 boost::asio::awaitable<void> redirect(proxy::Exchange& ex, http::status status, const char* location) {
     http::response<http::string_body> response{status, 11};
     response.set(http::field::location, location);
@@ -25,7 +20,7 @@ boost::asio::awaitable<void> redirect(proxy::Exchange& ex, http::status status, 
 bool wants_html(const proxy::Request& request) {
     const auto method = request.method();
     return (method == http::verb::get || method == http::verb::head) &&
-           header(request, http::field::accept).find("text/html") != std::string_view::npos;
+           request[http::field::accept].find("text/html") != boost::beast::string_view::npos;
 }
 
 boost::asio::awaitable<void> redirect_to_console(proxy::Exchange& ex) {
@@ -43,7 +38,7 @@ boost::asio::awaitable<void> serve_console(proxy::Exchange& ex) {
         co_await ex.write_error(404, "No console file " + std::string(path) + ".", "invalid_request_error", "not_found");
         co_return;
     }
-    auto reply = reply_for(*asset, header(ex.request, http::field::if_none_match), header(ex.request, http::field::accept_encoding));
+    auto reply = reply_for(*asset, ex.request[http::field::if_none_match], ex.request[http::field::accept_encoding]);
     http::response<http::string_body> response{static_cast<http::status>(reply.status), 11};
     for (const auto& [name, value] : reply.headers) response.set(name, value);
     response.body().assign(reply.body.data(), reply.body.size());

@@ -939,6 +939,7 @@ ModelStatus Scheduler::describe(const ModelEntry& e) const {
     s.memory_source = e.memory_source;
     s.message = e.last_error;
     s.max_replicas = e.config.replicas.max;
+    s.from_models_dir = e.config.from_models_dir;
     if (e.config.ttl && e.config.replicas.min == 0) s.ttl_seconds = std::chrono::duration<double>(*e.config.ttl).count();
     for (const auto& r : e.replicas) {
         if (r->instance || r->pending_load) s.replicas.push_back(describe(e, *r));

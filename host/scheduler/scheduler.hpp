@@ -180,6 +180,7 @@ struct ModelStatus : ServerStatus {
     std::string memory_source;  // "config", "measured", "estimate", "file size" or "unknown"
     int32_t max_replicas = 1;
     std::optional<double> ttl_seconds;    // idle time before it unloads; empty: never (no ttl, or replicas.min kept)
+    bool from_models_dir = false;         // found in a models_dir folder
     std::vector<ReplicaStatus> replicas;  // those with a server or waiting for room, by index
 };
 

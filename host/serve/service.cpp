@@ -359,11 +359,11 @@ void Service::rescan_models_dirs() {
     std::erase_if(next.models, [](const config::ModelConfig& m) { return m.from_models_dir; });
     next.models_dir_notes.clear();
     config::add_models_from_dirs(next);
-    // What changed: a model added or gone, or served from another file.
+    // What changed: a model added or gone, or served from another file or with another projector.
     auto served = [](const config::Config& c) {
-        std::map<std::string, std::string> out;
+        std::map<std::string, std::pair<std::string, std::vector<std::string>>> out;
         for (const auto& m : c.models) {
-            if (m.from_models_dir) out[m.name] = m.server.model_path + (m.server.extra_args.empty() ? "" : " (with a projector)");
+            if (m.from_models_dir) out[m.name] = {m.server.model_path, m.server.extra_args};
         }
         return out;
     };
@@ -372,11 +372,11 @@ void Service::rescan_models_dirs() {
     if (before == after && next.models_dir_notes == config_.models_dir_notes) return;
     boost::json::array added;
     boost::json::array removed;
-    for (const auto& [name, path] : after) {
+    for (const auto& [name, how] : after) {
         auto it = before.find(name);
-        if (it == before.end() || it->second != path) added.push_back(boost::json::value(name));
+        if (it == before.end() || it->second != how) added.push_back(boost::json::value(name));
     }
-    for (const auto& [name, path] : before) {
+    for (const auto& [name, how] : before) {
         if (!after.count(name)) removed.push_back(boost::json::value(name));
     }
     for (const auto& note : next.models_dir_notes) {
