@@ -14,6 +14,7 @@ packages=(
   libspdlog-dev libfmt-dev
   libssl-dev  # OpenSSL: TLS on the listener, SHA-256 key digests, HMAC-SHA256 for the model servers' keys
   libvulkan-dev  # the vulkan probe's headers (its loader is opened at run time)
+  libcurl4-openssl-dev  # corral pull's downloads (libcurl with OpenSSL)
   curl
 )
 # What the test suite adds.
@@ -30,11 +31,12 @@ test_packages=(
   dpkg-dev  # dpkg-shlibdeps: the Debian package's Depends (make package, the packaging test)
   groff-base  # the man page test renders it
   chromium  # the web console's browser test (driven by puppeteer-core from npm)
+  nginx-light  # corral pull's tests: a local HTTPS server with Range requests
 )
 case "${1:-}" in
 --demo) ;;
 --package) packages+=(dpkg-dev) ;;
---bench) packages+=("${test_packages[@]}" wrk nginx-light) ;;
+--bench) packages+=("${test_packages[@]}" wrk) ;;
 "") packages+=("${test_packages[@]}") ;;
 *) echo "install-deps: unknown option $1 (--demo, --package, --bench or none)" >&2; exit 2 ;;
 esac

@@ -25,6 +25,7 @@ Command ps_command();
 Command load_command();
 Command unload_command();
 Command logs_command();
+Command pull_command();
 
 // Every subcommand, in the order `corral --help` lists them.
 const std::vector<Command>& all_commands();

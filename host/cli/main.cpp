@@ -13,9 +13,9 @@ namespace corral::cli {
 
 const std::vector<Command>& all_commands() {
     static const std::vector<Command> commands = {
-        plugins_command(), plugins_inspect_command(), config_check_command(), probe_command(), fit_command(),
-        run_command(),     serve_command(),           ps_command(),           load_command(),  unload_command(),
-        logs_command(),    version_command()};
+        plugins_command(), plugins_inspect_command(), config_check_command(), probe_command(), fit_command(),    pull_command(),
+        run_command(),     serve_command(),           ps_command(),           load_command(),  unload_command(), logs_command(),
+        version_command()};
     return commands;
 }
 

@@ -151,6 +151,11 @@ FolderDiscovery discover_models(const std::vector<FolderFile>& files) {
     return out;
 }
 
+bool skipped_folder(const fs::path& folder) {
+    const auto name = folder.filename().string();
+    return name == "quarantine" || name.starts_with('.');
+}
+
 std::vector<FolderFile> list_model_files(const fs::path& dir, std::vector<FolderProblem>& problems) {
     std::vector<FolderFile> out;
     std::error_code ec;
@@ -165,6 +170,10 @@ std::vector<FolderFile> list_model_files(const fs::path& dir, std::vector<Folder
             break;
         }
         const auto& entry = *it;
+        if (entry.is_directory(ec) && skipped_folder(entry.path())) {
+            it.disable_recursion_pending();
+            continue;
+        }
         if (!entry.is_regular_file(ec) || !ends_with_gguf(entry.path().filename().string())) continue;
         FolderFile f{fs::absolute(entry.path()), std::nullopt};
         try {

@@ -6,7 +6,9 @@
 //     every part is there;
 //   - "mmproj*.gguf" files are multimodal projectors, not models: one goes to the model of its folder
 //     ("mmproj-NAME.gguf" to the model NAME when the folder holds several) as its --mmproj;
-//   - two files that give the same name are both left out and reported: never one silently chosen.
+//   - two files that give the same name are both left out and reported: never one silently chosen;
+//   - folders named "quarantine" (where `corral pull` puts files that failed verification) and
+//     hidden ones (".name") are not looked into.
 // discover_models() decides from a listing (no I/O, unit-tested); list_model_files() makes the listing.
 #pragma once
 
@@ -18,6 +20,9 @@
 #include <vector>
 
 namespace corral::config {
+
+// Whether discovery and the watch leave this folder (below a models_dir) out.
+bool skipped_folder(const std::filesystem::path& folder);
 
 struct FolderFile {
     std::filesystem::path path;             // absolute

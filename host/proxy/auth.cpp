@@ -1,22 +1,16 @@
 #include "proxy/auth.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include "crypto/sha256.hpp"
 
-#include <stdexcept>
+#include <openssl/crypto.h>
 
 namespace corral::proxy {
 namespace {
 
 // Digests of equal length, compared without an early exit: timing tells neither which key nor how
 // much of one matched, nor its length.
-std::array<unsigned char, 32> digest_of(std::string_view key) {
-    std::array<unsigned char, 32> out{};
-    unsigned int size = 0;
-    if (!EVP_Digest(key.data(), key.size(), out.data(), &size, EVP_sha256(), nullptr) || size != out.size()) {
-        throw std::runtime_error("SHA-256 failed");
-    }
-    return out;
+crypto::Sha256Digest digest_of(std::string_view key) {
+    return crypto::sha256_of(key);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "serve/folder_watch.hpp"
 
+#include "config/models_folder.hpp"
+
 #include <strings.h>
 #include <sys/inotify.h>
 #include <unistd.h>
@@ -58,7 +60,7 @@ void FolderWatch::add_tree(const fs::path& folder, std::vector<std::string>& pro
     watches_[wd] = folder;
     std::error_code ec;
     for (fs::directory_iterator it(folder, fs::directory_options::skip_permission_denied, ec), end; !ec && it != end; it.increment(ec)) {
-        if (it->is_directory(ec) && !it->is_symlink(ec)) add_tree(it->path(), problems);
+        if (it->is_directory(ec) && !it->is_symlink(ec) && !config::skipped_folder(it->path())) add_tree(it->path(), problems);
     }
 }
 
@@ -84,7 +86,7 @@ void FolderWatch::read_events() {
                     continue;
                 }
                 if (folder && (e->mask & (IN_CREATE | IN_MOVED_TO))) {
-                    if (auto it = watches_.find(e->wd); it != watches_.end()) {
+                    if (auto it = watches_.find(e->wd); it != watches_.end() && !config::skipped_folder(it->second / e->name)) {
                         std::vector<std::string> ignored;
                         add_tree(it->second / e->name, ignored);
                     }

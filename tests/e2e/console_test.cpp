@@ -7,8 +7,6 @@
 
 #include "process.hpp"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
 
 #include <fstream>
@@ -17,13 +15,6 @@ namespace corral::test {
 namespace {
 
 namespace json = boost::json;
-
-// A port nothing listens on now, for a corral that must come back on the same one.
-uint16_t free_port() {
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-    return a.local_endpoint().port();
-}
 
 class Console : public RelayFixture {
 protected:

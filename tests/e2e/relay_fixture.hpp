@@ -2,14 +2,11 @@
 // and facts about processes (command line, environment, descriptors).
 #pragma once
 
+#include "free_port.hpp"
 #include "runner_test_support.hpp"
 #include "serve_harness.hpp"
 
 #include <gtest/gtest.h>
-
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -39,18 +36,6 @@ inline std::vector<std::string> command_line(int64_t pid) {
 inline std::string environment_of(int64_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/environ");
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-inline uint16_t free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
 }
 
 // A test directory per test, named after its suite and test.

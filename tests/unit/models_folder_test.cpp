@@ -96,16 +96,23 @@ TEST_F(ModelsFolderFiles, ListingChecksThatEachFileIsWhole) {
     write("whole.gguf", model, model.size());
     write("half.gguf", model, model.size() / 2);  // a copy still under way
     std::ofstream(dir_ / "readme.md") << "not a model";
+    std::filesystem::create_directories(dir_ / "quarantine");  // corral pull's rejects
+    write("quarantine/20261203T100000Z-bad.gguf", model, model.size());
+    std::filesystem::create_directories(dir_ / "sub" / ".cache");
+    write("sub/.cache/hidden.gguf", model, model.size());
+    write("sub/nested.gguf", model, model.size());
+    write("whole.gguf.partial", model, model.size() / 2);  // corral pull's download in progress
     const auto& dir = dir_;
     std::vector<FolderProblem> problems;
     auto files = list_model_files(dir, problems);
     EXPECT_TRUE(problems.empty());
-    ASSERT_EQ(files.size(), 2u);
+    ASSERT_EQ(files.size(), 3u);
     std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
     EXPECT_EQ(files[0].path.filename(), "half.gguf");
     EXPECT_TRUE(files[0].unfinished);
-    EXPECT_EQ(files[1].path.filename(), "whole.gguf");
-    EXPECT_FALSE(files[1].unfinished) << *files[1].unfinished;
+    EXPECT_EQ(files[1].path.filename(), "nested.gguf");
+    EXPECT_EQ(files[2].path.filename(), "whole.gguf");
+    EXPECT_FALSE(files[2].unfinished) << *files[2].unfinished;
 
     list_model_files(dir / "missing", problems);
     ASSERT_EQ(problems.size(), 1u);

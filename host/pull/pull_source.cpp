@@ -1,0 +1,142 @@
+#include "pull/pull_source.hpp"
+
+#include "crypto/sha256.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <vector>
+
+namespace corral::pull {
+namespace {
+
+bool starts_with_nocase(std::string_view text, std::string_view prefix) {
+    return text.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), text.begin(), [](char a, char b) {
+               return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+           });
+}
+
+// Percent-encodes one path segment (RFC 3986 unreserved characters kept).
+std::string encode_segment(std::string_view segment) {
+    static constexpr char digits[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : segment) {
+        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            out.push_back(static_cast<char>(c));
+        } else {
+            out.push_back('%');
+            out.push_back(digits[c >> 4]);
+            out.push_back(digits[c & 15]);
+        }
+    }
+    return out;
+}
+
+bool plain_segment(std::string_view s) {
+    return !s.empty() && s != "." && s != "..";
+}
+
+PullSource hugging_face_source(std::string_view text, std::string_view spec, std::string_view endpoint) {
+    const std::string usage = "expected hf:ORG/REPO/FILE.gguf[@REVISION], e.g. hf:ggml-org/models/tinyllamas/stories260K.gguf";
+    PullSource s;
+    s.text = std::string(text);
+    s.hugging_face = true;
+    s.revision = "main";
+    if (auto at = spec.rfind('@'); at != std::string_view::npos) {
+        s.revision = std::string(spec.substr(at + 1));
+        spec = spec.substr(0, at);
+        if (s.revision.empty()) throw SourceError("'" + s.text + "': the revision after @ is empty; " + usage);
+    }
+    std::vector<std::string_view> parts;
+    for (std::size_t pos = 0; pos <= spec.size();) {
+        auto slash = spec.find('/', pos);
+        if (slash == std::string_view::npos) slash = spec.size();
+        parts.push_back(spec.substr(pos, slash - pos));
+        pos = slash + 1;
+    }
+    if (parts.size() < 3) throw SourceError("'" + s.text + "' names no file in the repository; " + usage);
+    for (auto p : parts) {
+        if (!plain_segment(p)) throw SourceError("'" + s.text + "' has an empty, '.' or '..' path segment; " + usage);
+    }
+    s.repo = std::string(parts[0]) + "/" + std::string(parts[1]);
+    s.file_name = std::string(parts.back());
+    std::string base(endpoint.empty() ? "https://huggingface.co" : endpoint);
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    s.url = base + "/" + encode_segment(parts[0]) + "/" + encode_segment(parts[1]) + "/resolve/" + encode_segment(s.revision);
+    for (std::size_t i = 2; i < parts.size(); ++i) s.url += "/" + encode_segment(parts[i]);
+    return s;
+}
+
+}  // namespace
+
+std::string percent_decode(std::string_view text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '%') {
+            out.push_back(text[i]);
+            continue;
+        }
+        auto hex = [](char c) -> int {
+            if (c >= '0' && c <= '9') return c - '0';
+            if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+            if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+            return -1;
+        };
+        if (i + 2 >= text.size()) throw SourceError("bad %-escape in '" + std::string(text) + "'");
+        const int hi = hex(text[i + 1]), lo = hex(text[i + 2]);
+        if (hi < 0 || lo < 0) throw SourceError("bad %-escape in '" + std::string(text) + "'");
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+    }
+    return out;
+}
+
+PullSource parse_pull_source(std::string_view text, std::string_view hf_endpoint) {
+    if (starts_with_nocase(text, "hf:")) return hugging_face_source(text, text.substr(3), hf_endpoint);
+    if (!starts_with_nocase(text, "http://") && !starts_with_nocase(text, "https://")) {
+        throw SourceError("'" + std::string(text) + "' is neither an http(s) URL nor hf:ORG/REPO/FILE.gguf[@REVISION]");
+    }
+    for (unsigned char c : text) {
+        if (c <= ' ' || c == 0x7f)
+            throw SourceError("the URL '" + std::string(text) + "' holds spaces or control characters (percent-encode them)");
+    }
+    PullSource s;
+    s.text = std::string(text);
+    s.url = std::string(text);
+    auto rest = text.substr(text.find("//") + 2);
+    const auto path_start = rest.find_first_of("/?#");
+    if (path_start == 0 || rest.empty()) throw SourceError("the URL '" + s.text + "' has no host");
+    if (path_start != std::string_view::npos && rest[path_start] == '/') {
+        auto path = rest.substr(path_start);
+        path = path.substr(0, path.find_first_of("?#"));
+        s.file_name = percent_decode(path.substr(path.rfind('/') + 1));
+    }
+    return s;
+}
+
+std::string target_file_name(const PullSource& source, const std::optional<std::string>& name) {
+    std::string file = name ? *name : source.file_name;
+    if (name) {
+        if (file.empty()) throw SourceError("--name is empty");
+        if (file.size() < 5 || !starts_with_nocase(file.substr(file.size() - 5), ".gguf")) file += ".gguf";
+    } else if (file.size() <= 5 || !starts_with_nocase(file.substr(file.size() - 5), ".gguf")) {
+        throw SourceError("'" + source.text + "' does not end in a .gguf file name; say what to save it as with --name NAME");
+    }
+    const bool plain = file.find('/') == std::string::npos && file.find('\0') == std::string::npos && file.front() != '.' &&
+                       file.size() <= 255 && std::none_of(file.begin(), file.end(), [](unsigned char c) { return c < ' ' || c == 0x7f; });
+    if (!plain) throw SourceError("'" + file + "' is not a plain file name (no '/', control characters or leading '.')");
+    return file;
+}
+
+std::optional<std::string> published_sha256(const std::map<std::string, std::string>& headers) {
+    for (const char* name : {"x-linked-etag", "etag"}) {
+        auto it = headers.find(name);
+        if (it == headers.end()) continue;
+        std::string_view v = it->second;
+        if (v.starts_with("W/")) v.remove_prefix(2);
+        if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+        if (auto hex = crypto::normalized_sha256_hex(v)) return hex;
+    }
+    return std::nullopt;
+}
+
+}  // namespace corral::pull
