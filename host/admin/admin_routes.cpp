@@ -1,5 +1,6 @@
 #include "admin/admin_routes.hpp"
 
+#include "crypto/sha256.hpp"
 #include "proxy/forward.hpp"
 
 #include <corral/sdk/version.hpp>
@@ -181,6 +182,16 @@ asio::awaitable<void> AdminRoutes::handle(Exchange& ex) {
     }
     if (path == "/corral/reload" && method == http::verb::post) {
         co_await reload(ex);
+        co_return;
+    }
+    if (path == "/corral/models/pull" && method == http::verb::post) {
+        co_await pull(ex);
+        co_return;
+    }
+    if (path == "/corral/pulls" && method == http::verb::get) {
+        boost::json::object body;
+        body["pulls"] = pulls_.running();
+        co_await ex.write_json(http::status::ok, body);
         co_return;
     }
     constexpr std::string_view models_prefix = "/corral/models/";
@@ -376,6 +387,145 @@ asio::awaitable<void> AdminRoutes::reload(Exchange& ex) {
     body["reloaded"] = true;
     body["notes"] = std::move(notes);
     co_await ex.write_json(http::status::ok, body);
+}
+
+namespace {
+
+// The pull a request body asks for, or why it cannot be one.
+struct PullAsk {
+    std::optional<pull::PullOptions> options;
+    std::string error, code;
+    int status = 400;
+};
+
+PullAsk read_pull_request(const std::string& body, const config::Config& config) {
+    auto bad = [](std::string message, std::string code = "invalid_parameter", int status = 400) {
+        PullAsk a;
+        a.error = std::move(message);
+        a.code = std::move(code);
+        a.status = status;
+        return a;
+    };
+    boost::system::error_code ec;
+    const auto parsed = boost::json::parse(body, ec);
+    if (ec || !parsed.is_object())
+        return bad("The body must be a JSON object such as {\"source\": \"hf:ORG/REPO/FILE.gguf\"}.", "invalid_json");
+    const auto& o = parsed.get_object();
+    auto text = [&](const char* key) -> std::optional<std::string> {
+        const auto* v = o.if_contains(key);
+        if (!v || v->is_null()) return std::nullopt;
+        if (!v->is_string()) throw std::invalid_argument(std::string("`") + key + "` must be a string");
+        return std::string(v->get_string());
+    };
+    pull::PullOptions options;
+    try {
+        for (const auto& [key, value] : o) {
+            if (key != "source" && key != "sha256" && key != "name" && key != "dir") {
+                return bad("Unknown field `" + std::string(key) + "` (source, sha256, name, dir).");
+            }
+        }
+        const auto source = text("source");
+        if (!source) return bad("`source` is required: an http(s) URL or hf:ORG/REPO/FILE.gguf[@REVISION].");
+        const char* endpoint = std::getenv("HF_ENDPOINT");
+        options.source = pull::parse_pull_source(*source, endpoint ? endpoint : "");
+        options.file_name = pull::target_file_name(options.source, text("name"));
+        if (auto hex = text("sha256")) {
+            options.expected_sha256 = crypto::normalized_sha256_hex(*hex);
+            if (!options.expected_sha256) return bad("`sha256` must be 64 hex digits.");
+        }
+        if (config.models_dirs.empty()) {
+            return bad("No models_dir is configured: pulled files are served from a models_dir folder.", "no_models_dir", 409);
+        }
+        options.dir = config.models_dirs.front();
+        if (auto dir = text("dir")) {
+            const auto wanted = std::filesystem::path(*dir).lexically_normal();
+            auto it = std::find_if(config.models_dirs.begin(), config.models_dirs.end(),
+                                   [&](const std::filesystem::path& d) { return d.lexically_normal() == wanted; });
+            if (it == config.models_dirs.end()) return bad("`dir` must be one of the configured models_dir folders.");
+            options.dir = *it;
+        }
+    } catch (const std::invalid_argument& e) {  // SourceError too
+        return bad(e.what());
+    }
+    const char* token = std::getenv("HF_TOKEN");
+    if (token) options.hf_token = token;
+    options.progress_interval = std::chrono::milliseconds(500);
+    PullAsk a;
+    a.options = std::move(options);
+    return a;
+}
+
+int status_of_failure(const std::string& code) {
+    if (code == "no_space") return 507;
+    if (code == "io") return 500;
+    if (code == "exists") return 409;
+    if (code == "cancelled") return 503;
+    return 502;  // the source failed us: not found, refused, TLS, network, a wrong digest
+}
+
+}  // namespace
+
+asio::awaitable<void> AdminRoutes::pull(Exchange& ex) {
+    auto ask = read_pull_request(ex.request.body(), scheduler_.config());
+    if (!ask.options) {
+        co_await ex.write_error(ask.status, ask.error, "invalid_request_error", ask.code);
+        co_return;
+    }
+    if (hooks_.draining && hooks_.draining()) {
+        co_await ex.write_error(503, "corral is shutting down.", "server_error", "draining");
+        co_return;
+    }
+    auto sub = events_.subscribe(false);  // before the pull starts, so none of its events is missed
+    auto started = pulls_.start(std::move(*ask.options));
+    if (auto* refused = std::get_if<pull::PullJobs::Refused>(&started)) {
+        co_await ex.write_error(refused->status, refused->message, "invalid_request_error", refused->code);
+        co_return;
+    }
+    const uint64_t id = std::get<uint64_t>(started);
+    if (ex.query("wait").value_or("1") == "0") {
+        boost::json::object body;
+        body["id"] = id;
+        body["events"] = "/corral/events";
+        co_await ex.write_json(http::status::accepted, body);
+        co_return;
+    }
+    const bool progress = ex.request[http::field::accept].find("text/event-stream") != boost::beast::string_view::npos;
+    if (progress) co_await ex.write_stream_header("text/event-stream", false);
+    // The pull bounds its own waits (connect timeout, stall limit, retries); a client that goes away
+    // leaves it running, reported on /corral/events.
+    for (;;) {
+        (*sub)->signal.rearm();
+        std::string batch;
+        while (!(*sub)->pending.empty()) {
+            auto event = std::move((*sub)->pending.front());
+            (*sub)->pending.pop_front();
+            const auto* type = event.if_contains("type");
+            const auto* event_id = event.if_contains("id");
+            if (!type || *type != "pull" || !event_id || event_id->to_number<uint64_t>() != id) continue;
+            const bool ended = event.at("event") == "done" || event.at("event") == "error";
+            if (progress) batch += sse(event);
+            if (!ended) continue;
+            if (progress) {
+                co_await ex.write_chunk(batch);
+                co_await ex.write_last_chunk();
+            } else if (event.at("event") == "done") {
+                co_await ex.write_json(http::status::ok, event);
+            } else {
+                const std::string code(event.at("code").as_string());
+                auto body = proxy::openai_error("Pull failed: " + std::string(event.at("error").as_string()), "server_error", code);
+                body.as_object()["pull"] = event;
+                co_await ex.write_json(static_cast<http::status>(status_of_failure(code)), body);
+            }
+            co_return;
+        }
+        if ((*sub)->overflowed) {
+            co_await ex.write_error(500, "This request fell behind the pull's events; /corral/pulls and /corral/events tell how it goes.",
+                                    "server_error", "overflow");
+            co_return;
+        }
+        if (progress && !batch.empty()) co_await ex.write_chunk(batch);
+        if (!co_await (*sub)->signal.wait(clock::now() + kHeartbeat) && progress) co_await ex.write_chunk(": heartbeat\n\n");
+    }
 }
 
 }  // namespace corral::admin

@@ -1,10 +1,11 @@
-// The admin API under /corral/ (status, activity, load, unload, events, logs, reload), GET /health and
+// The admin API under /corral/ (status, activity, load, unload, pull, events, logs, reload), GET /health and
 // GET /metrics. `corral ps|load|unload|logs` are clients of these routes.
 #pragma once
 
 #include "admin/event_bus.hpp"
 #include "admin/metrics.hpp"
 #include "proxy/exchange.hpp"
+#include "pull/pull_jobs.hpp"
 #include "scheduler/scheduler.hpp"
 #include "supervisor/supervisor.hpp"
 
@@ -27,8 +28,9 @@ public:
         std::function<bool()> draining;
     };
 
-    AdminRoutes(scheduler::Scheduler& scheduler, supervisor::Supervisor& supervisor, EventBus& events, Metrics& metrics, Hooks hooks)
-        : scheduler_(scheduler), supervisor_(supervisor), events_(events), metrics_(metrics), hooks_(std::move(hooks)) {}
+    AdminRoutes(scheduler::Scheduler& scheduler, supervisor::Supervisor& supervisor, EventBus& events, Metrics& metrics,
+                pull::PullJobs& pulls, Hooks hooks)
+        : scheduler_(scheduler), supervisor_(supervisor), events_(events), metrics_(metrics), pulls_(pulls), hooks_(std::move(hooks)) {}
 
     boost::asio::awaitable<void> health(proxy::Exchange& ex);
     boost::asio::awaitable<void> metrics(proxy::Exchange& ex);
@@ -43,11 +45,15 @@ private:
     boost::asio::awaitable<void> events(proxy::Exchange& ex);
     boost::asio::awaitable<void> logs(proxy::Exchange& ex, const std::string& name);
     boost::asio::awaitable<void> reload(proxy::Exchange& ex);
+    // POST /corral/models/pull: a file fetched into a models_dir (pull/pull.hpp), its progress as
+    // server-sent events when asked for, else the outcome when it ends (or 202 at once with wait=0).
+    boost::asio::awaitable<void> pull(proxy::Exchange& ex);
 
     scheduler::Scheduler& scheduler_;
     supervisor::Supervisor& supervisor_;
     EventBus& events_;
     Metrics& metrics_;
+    pull::PullJobs& pulls_;
     Hooks hooks_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };

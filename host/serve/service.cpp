@@ -53,7 +53,8 @@ Service::Service(config::Config config, plugins::PluginRegistry registry)
       auth_(config_),
       cors_(config_.cors_origins),
       proxy_routes_(scheduler_, supervisor_, pool_, metrics_),
-      admin_routes_(scheduler_, supervisor_, events_, metrics_,
+      pulls_(io_.get_executor(), [this](uint64_t id, const pull::PullEvent& e) { on_pull_event(id, e); }),
+      admin_routes_(scheduler_, supervisor_, events_, metrics_, pulls_,
                     {[this] { return reload(); }, [this] { return http_.connections(); }, [this] { return draining_; }}),
       http_(io_, [this](proxy::Exchange& ex) { return route(ex); }),
       signals_(io_),
@@ -74,6 +75,21 @@ Service::~Service() {
         events_open_ = false;
     }
     workers_.join();
+}
+
+void Service::on_pull_event(uint64_t id, const pull::PullEvent& e) {
+    auto event = pull::to_json(e);
+    event["type"] = "pull";
+    event["id"] = id;
+    if (e.kind == pull::PullEvent::Kind::Done) {
+        log()->info("pull {}: {} saved as {} (sha256 {}{})", id, e.source, e.path, e.sha256, e.verified ? ", verified" : ", not verified");
+    } else if (e.kind == pull::PullEvent::Kind::Error) {
+        log()->warn("pull {}: {}: {}", id, e.source, e.error);
+    } else if (e.kind == pull::PullEvent::Kind::Start) {
+        log()->info("pull {}: {} into {}", id, e.source, e.path);
+    }
+    // Progress is frequent: delivered, but kept out of the history that late subscribers replay.
+    events_.publish(std::move(event), e.kind != pull::PullEvent::Kind::Progress);
 }
 
 void Service::post_runner_event(const plugins::RunnerEvent& event) {
@@ -422,6 +438,7 @@ asio::awaitable<void> Service::drain() {
     service_manager_.stopping("draining: no new requests; stopping the model servers once those in flight end");
     events_.publish({{"type", "draining"}, {"message", "no new requests; waiting for those in flight"}});
     http_.stop_accepting();
+    pulls_.stop_all();  // what they fetched stays for the next pull to resume
     scheduler_.begin_drain();
     const auto deadline = clock::now() + config_.shutdown_grace;
     for (;;) {

@@ -67,6 +67,7 @@ private:
     // The local machine (from the probes at start-up) and the machines the runners describe.
     scheduler::MachineMap machine_map(const config::Config& config) const;
     void post_runner_event(const plugins::RunnerEvent& event);
+    void on_pull_event(uint64_t id, const pull::PullEvent& event);
 
     // Runner events stop being posted once the gate is closed. Declared before everything else: a
     // runner destroyed last (held by a coroutine frame that io_ destroys) may still emit events.
@@ -94,6 +95,7 @@ private:
     proxy::KeyLimiter key_limiter_;
     proxy::Cors cors_;
     proxy::ProxyRoutes proxy_routes_;
+    pull::PullJobs pulls_;
     admin::AdminRoutes admin_routes_;
     proxy::HttpServer http_;
     boost::asio::signal_set signals_;

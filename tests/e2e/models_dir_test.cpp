@@ -4,6 +4,7 @@
 // removed.
 #include "relay_fixture.hpp"
 
+#include "nginx_server.hpp"
 #include "process.hpp"
 
 #include <boost/json.hpp>
@@ -139,6 +140,53 @@ TEST_F(ModelsDir, AFileDroppedInIsServedOnceWholeWithoutAReloadAndARemovedOneGoe
             return !corral.get("/corral/status").body.empty() && corral.get("/corral/status").body.find("\"fresh\"") == std::string::npos;
         },
         std::chrono::seconds(10)));
+}
+
+// POST /corral/models/pull: the file comes from Debian's nginx over HTTPS into the models_dir,
+// its progress as server-sent events, and the watch serves it once it is renamed into place.
+TEST_F(ModelsDir, APullThroughTheAdminApiIsVerifiedAndServedOnceWhole) {
+    const auto source = fs::path(kModels) / "tiny-b.gguf";
+    NginxServer web(dir_ / "web");
+    copy(source, web.www() / "Pulled.gguf");
+    const auto digest = run_process({"/usr/bin/env", "sha256sum", source.string()}).out.substr(0, 64);
+    const auto models = dir_ / "models";
+    fs::create_directories(models);
+    Corral corral(dir_,
+                  config_head(dir_) + R"(,
+  "models_dir": ")" + models.string() +
+                      R"(",
+  "model_defaults": {"runner": "local", "ctx_size": 1024}
+})",
+                  {"/usr/bin/env", "CURL_CA_BUNDLE=" + web.certificate().string()});
+    auto events = corral.stream("GET", "/corral/events");
+
+    auto pulled = corral.post("/corral/models/pull", R"({"source": ")" + web.url("/Pulled.gguf") + R"(", "sha256": ")" + digest + R"("})",
+                              {{"Accept", "text/event-stream"}});
+    ASSERT_EQ(pulled.status, 200) << pulled.body;
+    const auto stream = sse_data(pulled.body);
+    ASSERT_GE(stream.size(), 2u) << pulled.body;
+    EXPECT_NE(stream.front().find(R"("event":"start")"), std::string::npos) << stream.front();
+    EXPECT_NE(stream.back().find(R"("event":"done")"), std::string::npos) << stream.back();
+    EXPECT_NE(stream.back().find(R"("verified":true)"), std::string::npos) << stream.back();
+    ASSERT_TRUE(events->read_until(R"("added":["pulled"])")) << events->received();
+    auto chat =
+        corral.post("/v1/chat/completions", R"({"model": "pulled", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]})");
+    EXPECT_EQ(chat.status, 200) << chat.body;
+    EXPECT_EQ(json::parse(corral.get("/corral/pulls").body).at("pulls").as_array().size(), 0u);
+
+    // A wrong digest: an OpenAI error naming the code, the file quarantined, nothing new served.
+    auto wrong = corral.post("/corral/models/pull", R"({"source": ")" + web.url("/Pulled.gguf") + R"(", "name": "other", "sha256": ")" +
+                                                        std::string(64, '0') + R"("})");
+    EXPECT_EQ(wrong.status, 502) << wrong.body;
+    EXPECT_EQ(json::parse(wrong.body).at("error").at("code"), "digest_mismatch");
+    EXPECT_FALSE(fs::exists(models / "other.gguf"));
+    EXPECT_TRUE(fs::exists(models / "quarantine"));
+    // Mistakes in the request say what is expected.
+    EXPECT_EQ(corral.post("/corral/models/pull", R"({"sha256": "x"})").status, 400);
+    auto elsewhere = corral.post("/corral/models/pull", R"({"source": ")" + web.url("/Pulled.gguf") + R"(", "dir": "/tmp"})");
+    EXPECT_EQ(elsewhere.status, 400);
+    EXPECT_NE(elsewhere.body.find("configured models_dir"), std::string::npos) << elsewhere.body;
+    EXPECT_EQ(model_ids(corral), (std::vector<std::string>{"pulled"}));
 }
 
 }  // namespace
