@@ -5,6 +5,7 @@
 #include "cli/plugin_dirs_option.hpp"
 #include "config/units.hpp"
 #include "fit/model_fit.hpp"
+#include "gguf/model_info.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "plugins/probe_runs.hpp"
 #include "scheduler/machines.hpp"
@@ -71,7 +72,7 @@ void print_fit(const fit::ModelFit& f, bool machine_has_gpus) {
     const auto& e = f.estimate;
     std::cout << "model: " << (m.name.empty() ? "(unnamed)" : m.name) << " (" << m.architecture;
     if (!m.file_type_name.empty()) std::cout << ", " << m.file_type_name;
-    std::cout << ", " << m.block_count << " layers";
+    std::cout << ", " << gguf::parameter_size(m.parameter_count) << " parameters, " << m.block_count << " layers";
     if (m.context_length) std::cout << ", trained context " << *m.context_length;
     std::cout << ", chat template " << (m.has_chat_template ? "yes" : "no") << ")\n";
     uint64_t layers = 0;

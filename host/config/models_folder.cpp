@@ -1,6 +1,7 @@
 #include "config/models_folder.hpp"
 
 #include "gguf/gguf_file.hpp"
+#include "gguf/split_files.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -22,19 +23,6 @@ bool ends_with_gguf(std::string_view name) {
     return name.size() > 5 && lower(name.substr(name.size() - 5)) == ".gguf";
 }
 
-// "-00001-of-00003" at the end of a stem: (part, count).
-std::optional<std::pair<int, int>> split_suffix(std::string_view stem) {
-    constexpr std::size_t kLength = 15;  // "-" 5 digits "-of-" 5 digits
-    if (stem.size() <= kLength) return std::nullopt;
-    const auto s = stem.substr(stem.size() - kLength);
-    auto digits = [](std::string_view d) { return std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; }); };
-    if (s[0] != '-' || s.substr(6, 4) != "-of-" || !digits(s.substr(1, 5)) || !digits(s.substr(10, 5))) return std::nullopt;
-    const int part = std::stoi(std::string(s.substr(1, 5)));
-    const int count = std::stoi(std::string(s.substr(10, 5)));
-    if (part < 1 || count < 1 || part > count) return std::nullopt;
-    return std::pair{part, count};
-}
-
 std::string_view stem_of(std::string_view file_name) {
     return ends_with_gguf(file_name) ? file_name.substr(0, file_name.size() - 5) : file_name;
 }
@@ -47,7 +35,7 @@ bool is_projector(std::string_view file_name) {
 
 std::string model_name_for_file(std::string_view file_name) {
     auto stem = stem_of(file_name);
-    if (split_suffix(stem)) stem.remove_suffix(15);
+    if (gguf::split_suffix(stem)) stem.remove_suffix(15);
     std::string name = lower(stem);
     for (auto& c : name) {
         if (std::isspace(static_cast<unsigned char>(c)) || !std::isprint(static_cast<unsigned char>(c))) c = '-';
@@ -83,7 +71,7 @@ FolderDiscovery discover_models(const std::vector<FolderFile>& files) {
         }
         const auto name = model_name_for_file(file_name);
         auto& c = folders[folder][name];
-        const auto split = split_suffix(stem_of(file_name));
+        const auto split = gguf::split_suffix(stem_of(file_name));
         const auto [part, count] = split.value_or(std::pair{1, 1});
         if ((c.count != 0 && c.count != count) || !c.parts.insert(part).second) c.clash = true;
         c.count = count;

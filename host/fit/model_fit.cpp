@@ -64,6 +64,7 @@ boost::json::object to_json(const ModelFit& fit) {
                               {"file_type", m.file_type_name},
                               {"has_chat_template", m.has_chat_template},
                               {"vocab_size", m.vocab_size},
+                              {"parameter_count", m.parameter_count},
                               {"head_count", uint_array(m.head_count)},
                               {"head_count_kv", uint_array(m.head_count_kv)}};
     auto put = [](boost::json::object& o, const char* key, const std::optional<uint64_t>& v) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 
 namespace corral::gguf {
 namespace {
@@ -134,6 +135,24 @@ uint64_t ModelInfo::value_length_of(std::size_t il) const {
     return heads && embedding_length ? *embedding_length / heads : 0;
 }
 
+std::string parameter_size(uint64_t parameters) {
+    constexpr std::pair<double, const char*> units[] = {{1e12, "T"}, {1e9, "B"}, {1e6, "M"}, {1e3, "K"}};
+    for (const auto& [scale, unit] : units) {
+        if (static_cast<double>(parameters) >= scale) {
+            char text[32];
+            std::snprintf(text, sizeof text, "%.1f%s", static_cast<double>(parameters) / scale, unit);
+            return text;
+        }
+    }
+    return std::to_string(parameters);
+}
+
+uint64_t parameter_count_of(const TensorInfo& tensor) {
+    uint64_t n = tensor.dims.empty() ? 0 : 1;
+    for (auto d : tensor.dims) n *= d;
+    return n;
+}
+
 ModelInfo describe(const File& file) {
     ModelInfo m;
     const auto* arch = file.find("general.architecture");
@@ -164,8 +183,13 @@ ModelInfo describe(const File& file) {
     m.has_chat_template = file.find("tokenizer.chat_template") != nullptr;
     if (const auto* tokens = file.find("tokenizer.ggml.tokens"); tokens && tokens->is_array()) m.vocab_size = tokens->count;
 
+    if (auto pooling = optional_uint(file, a + "pooling_type")) m.pooling_type = static_cast<uint32_t>(*pooling);
+    if (const auto* causal = file.find(a + "attention.causal"); causal && causal->type == ValueType::Bool)
+        m.causal_attention = causal->uint != 0;
+
     m.layer_bytes.assign(m.block_count, 0);
     for (const auto& t : file.tensors) {
+        m.parameter_count += parameter_count_of(t);
         m.tensor_bytes += t.bytes;
         if (auto layer = layer_of(t.name); layer && *layer < m.block_count) {
             m.layer_bytes[*layer] += t.bytes;

@@ -30,6 +30,11 @@ struct ModelInfo {
     std::string file_type_name;         // "Q4_K_M", "F16", ... ("" when unknown)
     bool has_chat_template = false;
     uint64_t vocab_size = 0;  // tokenizer.ggml.tokens entries (0 when absent)
+    // An embedding or reranking model: <arch>.pooling_type is set, or attention is not causal
+    // (BERT and its kin). It makes vectors, not text.
+    std::optional<uint32_t> pooling_type;
+    bool causal_attention = true;
+    uint64_t parameter_count = 0;  // elements of all tensors (this file's, for one part of a split set)
 
     uint64_t tensor_bytes = 0;          // all tensors
     std::vector<uint64_t> layer_bytes;  // blk.N.* per layer N
@@ -46,5 +51,10 @@ struct ModelInfo {
 ModelInfo describe(const File& file);
 
 std::string file_type_name(uint32_t file_type);
+
+// The elements of a tensor: the product of its dimensions.
+uint64_t parameter_count_of(const TensorInfo& tensor);
+// "2.4M", "7.6B", "950": a parameter count as people say it (Ollama's parameter_size).
+std::string parameter_size(uint64_t parameters);
 
 }  // namespace corral::gguf

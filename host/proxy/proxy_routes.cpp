@@ -77,9 +77,16 @@ asio::awaitable<boost::json::object> ProxyRoutes::model_entry(const scheduler::M
         const auto instance = model->instance();  // the entry may change while the server answers
         facts = co_await facts_.of_server(pool_, instance->server.instance_id, instance->endpoint, instance->upstream_key, kFactsTimeout);
     }
-    if (!facts && model) facts = facts_.of_file(model->config.server.model_path);
     if (facts) {
         for (auto& [k, v] : *facts) entry.emplace(k, v);
+    }
+    if (model) {
+        // corral's own facts from the files win over a server's fields of the same name; the
+        // server's "meta" (it knows its context size) over the file's.
+        for (auto& [k, v] : facts_.of_model(model->config)) {
+            if (k == "meta" && entry.contains("meta")) continue;
+            entry[k] = v;
+        }
     }
     co_return entry;
 }

@@ -308,6 +308,26 @@ TEST_F(Relay, ModelListCarriesTheServersFacts) {
     EXPECT_EQ(idle.at("meta").at("n_ctx_train").as_int64(), 2048);
     EXPECT_EQ(idle.at("meta").at("n_embd").as_int64(), 64);
     EXPECT_FALSE(entry("toy").contains("meta")) << "a mock model has no GGUF to read";
+    EXPECT_FALSE(entry("toy").contains("details"));
+    // Its details say what `corral fit` reads from the same file.
+    for (const char* name : {"tiny-a", "tiny-b"}) {
+        const auto path = kModels + "/" + name + ".gguf";
+        auto fit = run_process({CORRAL_TEST_BINARY, "fit", path, "--json", "--no-probe"});
+        ASSERT_EQ(fit.exit_code, 0) << fit.err;
+        const auto model = json::parse(fit.out).at("model");
+        const auto details = entry(name).at("details");
+        EXPECT_EQ(details.at("format"), "gguf");
+        EXPECT_EQ(details.at("architecture"), model.at("architecture"));
+        EXPECT_EQ(details.at("parameters"), model.at("parameter_count"));
+        EXPECT_GT(details.at("parameters").to_number<uint64_t>(), 0u);
+        EXPECT_EQ(details.at("quantization"), model.at("file_type"));
+        EXPECT_EQ(details.at("context_length"), model.at("context_length"));
+        EXPECT_EQ(details.at("file_size").to_number<uintmax_t>(), fs::file_size(path));
+        EXPECT_EQ(details.at("files"), 1);
+        // Text models with a chat template; no projector, and their servers are not started with --embeddings.
+        EXPECT_EQ(model.at("has_chat_template"), true);
+        EXPECT_EQ(json::serialize(entry(name).at("capabilities")), R"(["completion","chat"])");
+    }
     // Running: what the server itself reports (meta, architecture), under corral's id and status.
     ASSERT_EQ(corral.post("/tokenize", tokenize_body("x")).status, 200);
     auto running = entry("tiny-a");
