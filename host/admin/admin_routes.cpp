@@ -139,6 +139,9 @@ boost::json::object AdminRoutes::status_json() const {
     auto budget = scheduler_.memory_budget();
     o["memory_budget"] = budget ? boost::json::value(*budget) : boost::json::value(nullptr);
     if (scheduler_.config().scheduler.max_loaded) o["max_loaded"] = *scheduler_.config().scheduler.max_loaded;
+    boost::json::array dirs;
+    for (const auto& d : scheduler_.config().models_dirs) dirs.push_back(boost::json::value(d.string()));
+    o["models_dirs"] = std::move(dirs);  // where POST /corral/models/pull may save
     return o;
 }
 

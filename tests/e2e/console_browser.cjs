@@ -2,14 +2,17 @@
 // downloaded) against a running `corral serve`, as a person would: tests/e2e/console_test.cpp
 // starts corral and reads this script's output.
 //
-//   node console_browser.cjs full URL OUT_DIR
-//     tiny-a, tiny-b (real llama-server) and toy (mock, with reasoning) configured. Every model
+//   node console_browser.cjs full URL OUT_DIR PULL_URL PULL_SHA256
+//     tiny-a, tiny-b (real llama-server) and toy (mock, with reasoning) configured, and an empty
+//     models_dir. Every model
 //     is listed; each is loaded with its button and turns ready on the page (from the event
 //     stream); the logs page follows tiny-a's server output and searches it; the playground
 //     streams an answer from every model (toy's reasoning apart, and a stopped one); the
 //     activity page charts the requests and lists the events; corral restarts (this script prints
 //     "RESTART" and waits for OUT_DIR/restarted) and the page reconnects and stays live; every
-//     model is unloaded with its button.
+//     model is unloaded with its button. Last, PULL_URL (a copy of tiny-b) is pulled from the models
+//     page's form: the pull shows its progress and ends verified, the model it makes appears in
+//     the table (from the watch's event) and loads with its button.
 //   node console_browser.cjs keys URL OUT_DIR ADMIN_KEY API_KEY
 //     admin_api_key and api_keys configured: the console asks for the admin key once, then the
 //     playground asks for an API key; both are kept in session storage only.
@@ -21,7 +24,9 @@ const puppeteer = require("puppeteer-core");
 const fs = require("fs");
 const path = require("path");
 
-const [mode, base, outDir, adminKey, apiKey] = process.argv.slice(2);
+const [mode, base, outDir, ...rest] = process.argv.slice(2);
+const [adminKey, apiKey] = mode === "keys" ? rest : [];
+const [pullUrl, pullSha256] = mode === "full" ? rest : [];
 const TIMEOUT = 30000;
 const problems = [];
 let allow401 = false;
@@ -190,6 +195,19 @@ async function full(page) {
     await waitState(page, model, "unloaded");
   }
   await shot(page, "models-after");
+
+  step("a model pulled from the models page is verified, listed and loads");
+  await page.waitForSelector(".pull-panel:not([hidden])", { timeout: TIMEOUT });
+  await page.type("#pull-form input[name=source]", pullUrl);
+  await page.type("#pull-form input[name=sha256]", pullSha256);
+  await page.$eval("#pull-form button[type=submit]", (b) => b.click());
+  await page.waitForSelector('.pull[data-event="done"]', { timeout: TIMEOUT });
+  const pulled = await page.$eval('.pull[data-event="done"]', (p) => p.textContent);
+  check(pulled.includes("verified") && pulled.includes(pullSha256), `the pull ended as: ${pulled}`);
+  await waitState(page, "pulled-b", "unloaded");
+  await click(page, 'tr[data-model="pulled-b"] button[data-action=load]');
+  await waitState(page, "pulled-b", "ready");
+  await shot(page, "models-pulled");
 }
 
 async function keys(page) {

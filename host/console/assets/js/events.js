@@ -34,7 +34,8 @@ export function recent() {
 }
 
 function remember(event) {
-  if (event.type === "requests") return true;
+  // Frequent events are passed on but not kept (corral does not replay them either).
+  if (event.type === "requests" || (event.type === "pull" && event.event === "progress")) return true;
   const key = `${event.time}:${event.seq}`;
   if (seen.has(key)) return false;
   seen.add(key);

@@ -5,6 +5,7 @@
 import { admin } from "./api.js";
 import { bytes, duration, h, notice } from "./dom.js";
 import * as events from "./events.js";
+import * as pulls from "./pulls.js";
 
 const enc = encodeURIComponent;
 
@@ -97,12 +98,15 @@ export function mount(container) {
   const tbody = h("tbody");
   const machines = h("div.cards");
   const title = h("h1", "Models");
+  const pullsSlot = h("div");
   container.append(title,
     h("div.panel", h("table",
       h("thead", h("tr", ["Model", "State", "Where", "Memory", "In flight", "Uptime", "Idle", "Unloads in", ""].map((t, i) =>
         h(i >= 3 && i <= 7 ? "th.num" : "th", t)))),
       tbody)),
+    pullsSlot,
     h("h2", "Machines"), machines);
+  const unmountPulls = pulls.mount(pullsSlot);
 
   let status = null;
   let readAt = 0;
@@ -166,13 +170,17 @@ export function mount(container) {
   });
 
   const unsubscribe = events.subscribe({
-    onEvent: (event) => soon(event.type === "requests" ? 1000 : 100),
+    onEvent: (event) => {
+      if (event.type === "pull") return;  // the pulls panel shows them; a pulled file arrives as a "reload" event
+      soon(event.type === "requests" ? 1000 : 100);
+    },
     onConnection: (state) => { if (state === "connected") soon(); },
   });
   const ticker = setInterval(() => tick(tbody, (performance.now() - readAt) / 1000), 1000);  // the clocks only; nothing is fetched
   refresh();
   return () => {
     closed = true;
+    unmountPulls();
     unsubscribe();
     clearInterval(ticker);
     clearTimeout(pending);
