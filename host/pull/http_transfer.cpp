@@ -30,6 +30,7 @@ struct ListDeleter {
 };
 
 struct Context {
+    std::stop_token stop;
     Headers headers;
     long status = 0;
     BodySink* sink = nullptr;
@@ -80,6 +81,7 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
 
 int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
     auto* ctx = static_cast<Context*>(user);
+    if (ctx->stop.stop_requested()) return 1;
     if (!ctx->sink || ctx->sink->tick()) return 0;
     ctx->sink_refused = true;
     return 1;
@@ -137,6 +139,7 @@ TransferResult perform(const TransferOptions& o, bool head, BodySink* sink) {
     CURL* c = easy.get();
     Context ctx;
     ctx.sink = sink;
+    ctx.stop = o.stop;
     char error[CURL_ERROR_SIZE] = {};
     static const std::string agent = std::string("corral/") + CORRAL_SDK_VERSION;
     set(c, CURLOPT_URL, o.url.c_str());
@@ -161,6 +164,9 @@ TransferResult perform(const TransferOptions& o, bool head, BodySink* sink) {
         set(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BEARER));
         set(c, CURLOPT_XOAUTH2_BEARER, o.bearer_token.c_str());
     }
+    set(c, CURLOPT_NOPROGRESS, 0L);
+    set(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    set(c, CURLOPT_XFERINFODATA, &ctx);
     std::unique_ptr<curl_slist, ListDeleter> extra;
     if (head) {
         set(c, CURLOPT_NOBODY, 1L);
@@ -169,9 +175,6 @@ TransferResult perform(const TransferOptions& o, bool head, BodySink* sink) {
         set(c, CURLOPT_MAXREDIRS, 10L);
         set(c, CURLOPT_WRITEFUNCTION, on_body);
         set(c, CURLOPT_WRITEDATA, &ctx);
-        set(c, CURLOPT_NOPROGRESS, 0L);
-        set(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-        set(c, CURLOPT_XFERINFODATA, &ctx);
         if (o.resume_from > 0) {
             set(c, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(o.resume_from));
             if (!o.if_range.empty()) {
@@ -192,7 +195,9 @@ TransferResult perform(const TransferOptions& o, bool head, BodySink* sink) {
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     if (r.status == 0) r.status = ctx.status;
     r.headers = std::move(ctx.headers);
-    if (r.failure == TransferResult::Failure::Stopped && !ctx.sink_refused) r.failure = TransferResult::Failure::Network;
+    if (r.failure == TransferResult::Failure::Stopped && !ctx.sink_refused && !o.stop.stop_requested()) {
+        r.failure = TransferResult::Failure::Network;
+    }
     if (code != CURLE_OK) r.message = error[0] ? error : curl_easy_strerror(code);
     return r;
 }

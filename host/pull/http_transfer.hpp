@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <stop_token>
 #include <string>
 
 namespace corral::pull {
@@ -21,6 +22,7 @@ struct TransferOptions {
     std::chrono::seconds stall_timeout{60};  // fail when under 1 KiB/s for this long
     uint64_t resume_from = 0;                // GET: ask for the bytes from here on (Range)
     std::string if_range;                    // GET with resume_from: the validator the first bytes came with
+    std::stop_token stop;                    // ends the request within a second (Failure::Stopped)
 };
 
 // Where a GET's response goes. Each returns false to stop the transfer (after setting a reason).
@@ -30,7 +32,7 @@ public:
     // The final response's status and headers, before any of its body.
     virtual bool begin(long status, const Headers& headers) = 0;
     virtual bool write(const char* data, std::size_t size) = 0;
-    // Called as bytes arrive and at least once a second: false cancels.
+    // Called as bytes arrive and at least once a second: false stops the transfer.
     virtual bool tick() = 0;
 };
 

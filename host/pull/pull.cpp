@@ -115,6 +115,7 @@ public:
             return it == headers.end() ? std::string_view() : std::string_view(it->second);
         };
         const auto length = parse_number(header("content-length"));
+        begun_ = true;
         if (status == 206) {
             const auto start = content_range_start(header("content-range"));
             if (start != bytes_) {
@@ -169,6 +170,7 @@ public:
             fail("cancelled", "the pull was stopped");
             return false;
         }
+        if (!begun_) return true;  // nothing to say before the response starts
         const auto now = steady::now();
         rate_.sample(now, bytes_);
         if (now - last_report_ >= options_.progress_interval) report(now);
@@ -244,6 +246,7 @@ private:
     crypto::Sha256 hasher_;
     RateMeter rate_;
     steady::time_point last_report_{};
+    bool begun_ = false;
     std::string code_, message_;
 };
 
@@ -284,6 +287,7 @@ TransferOptions transfer_options(const PullOptions& o) {
     t.ca_file = o.ca_file;
     t.connect_timeout = o.connect_timeout;
     t.stall_timeout = o.stall_timeout;
+    t.stop = o.stop;
     return t;
 }
 

@@ -189,5 +189,35 @@ TEST_F(ModelsDir, APullThroughTheAdminApiIsVerifiedAndServedOnceWhole) {
     EXPECT_EQ(model_ids(corral), (std::vector<std::string>{"pulled"}));
 }
 
+// Shutting corral down stops a pull under way at once and keeps what it fetched for the next pull.
+TEST_F(ModelsDir, ADrainStopsAPullAndKeepsItsPartForTheNextOne) {
+    NginxServer web(dir_ / "web",
+                    [](const NginxServer& s) { return "    location /slow/ { alias " + s.www().string() + "/; limit_rate 64k; }\n"; });
+    copy(fs::path(kModels) / "tiny-b.gguf", web.www() / "slow.gguf");
+    const auto models = dir_ / "models";
+    fs::create_directories(models);
+    Corral corral(dir_,
+                  config_head(dir_) + R"(,
+  "models_dir": ")" + models.string() +
+                      R"(",
+  "model_defaults": {"runner": "local"}
+})",
+                  {"/usr/bin/env", "CURL_CA_BUNDLE=" + web.certificate().string()});
+    auto events = corral.stream("GET", "/corral/events");
+    auto started = corral.post("/corral/models/pull?wait=0", R"({"source": ")" + web.url("/slow/slow.gguf") + R"("})");
+    ASSERT_EQ(started.status, 202) << started.body;
+    ASSERT_TRUE(events->read_until(R"("event":"progress")")) << events->received();
+    auto pulls = json::parse(corral.get("/corral/pulls").body).at("pulls").as_array();
+    ASSERT_EQ(pulls.size(), 1u);
+    EXPECT_EQ(pulls[0].at("path").as_string(), (models / "slow.gguf").string());
+    EXPECT_GT(pulls[0].at("bytes").to_number<uint64_t>(), 0u);
+    // The file takes several seconds at 64 KiB/s: the drain does not wait for it.
+    const auto before = std::chrono::steady_clock::now();
+    EXPECT_EQ(corral.stop(SIGTERM), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(5));
+    EXPECT_FALSE(fs::exists(models / "slow.gguf"));
+    EXPECT_GT(fs::file_size(models / "slow.gguf.partial"), 0u);
+}
+
 }  // namespace
 }  // namespace corral::test
