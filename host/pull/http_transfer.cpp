@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -36,6 +37,7 @@ struct Context {
     BodySink* sink = nullptr;
     bool begun = false;
     bool sink_refused = false;
+    std::exception_ptr thrown;  // by the sink: carried across libcurl's C frames, rethrown after
 };
 
 std::string trim(std::string_view s) {
@@ -65,15 +67,20 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
 
 size_t on_body(char* data, size_t size, size_t count, void* user) {
     auto* ctx = static_cast<Context*>(user);
-    if (!ctx->begun) {
-        ctx->begun = true;
-        if (!ctx->sink->begin(ctx->status, ctx->headers)) {
+    try {
+        if (!ctx->begun) {
+            ctx->begun = true;
+            if (!ctx->sink->begin(ctx->status, ctx->headers)) {
+                ctx->sink_refused = true;
+                return 0;
+            }
+        }
+        if (!ctx->sink->write(data, size * count)) {
             ctx->sink_refused = true;
             return 0;
         }
-    }
-    if (!ctx->sink->write(data, size * count)) {
-        ctx->sink_refused = true;
+    } catch (...) {
+        ctx->thrown = std::current_exception();
         return 0;
     }
     return size * count;
@@ -82,7 +89,12 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
 int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
     auto* ctx = static_cast<Context*>(user);
     if (ctx->stop.stop_requested()) return 1;
-    if (!ctx->sink || ctx->sink->tick()) return 0;
+    try {
+        if (!ctx->sink || ctx->sink->tick()) return 0;
+    } catch (...) {
+        ctx->thrown = std::current_exception();
+        return 1;
+    }
     ctx->sink_refused = true;
     return 1;
 }
@@ -185,6 +197,7 @@ TransferResult perform(const TransferOptions& o, bool head, BodySink* sink) {
         }
     }
     const CURLcode code = curl_easy_perform(c);
+    if (ctx.thrown) std::rethrow_exception(ctx.thrown);
     TransferResult r;
     r.failure = classify(code);
     // A body that is empty never reaches on_body: the sink still hears the response.

@@ -48,6 +48,7 @@ struct TransferResult {
 // and a redirect to where the bytes are).
 TransferResult http_head(const TransferOptions& options);
 // A GET that follows up to 10 redirects and fails on a status of 400 or more (no body is written).
+// What the sink throws is rethrown once libcurl has returned.
 TransferResult http_get(const TransferOptions& options, BodySink& sink);
 
 }  // namespace corral::pull

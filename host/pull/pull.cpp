@@ -378,6 +378,8 @@ public:
         return finish(crypto::to_hex(digest), file.bytes());
     }
 
+    PullEvent fail(std::string code, std::string message) const { return error(std::move(code), std::move(message)); }
+
 private:
     void emit(const PullEvent& e) const {
         if (o_.on_event) o_.on_event(e);

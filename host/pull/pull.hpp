@@ -39,7 +39,7 @@ struct PullOptions {
     std::stop_token stop;
 };
 
-// The Done or Error event that ended the pull (also sent to on_event).
+// The Done or Error event that ended the pull (also sent to on_event); never throws.
 PullEvent run_pull(const PullOptions& options);
 
 // Decisions, unit-tested without I/O.
