@@ -435,6 +435,9 @@ PullAsk read_pull_request(const std::string& body, const config::Config& config)
         if (auto hex = text("sha256")) {
             options.expected_sha256 = crypto::normalized_sha256_hex(*hex);
             if (!options.expected_sha256) return bad("`sha256` must be 64 hex digits.");
+            if (pull::files_to_pull(options.source, options.file_name).size() > 1) {
+                return bad("`source` is a part of a split model, whose parts each have their own digest: `sha256` names one file.");
+            }
         }
         if (config.models_dirs.empty()) {
             return bad("No models_dir is configured: pulled files are served from a models_dir folder.", "no_models_dir", 409);

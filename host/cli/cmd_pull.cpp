@@ -42,6 +42,10 @@ int pull(const ParsedArgs& args) {
     if (auto hex = args.value("sha256")) {
         o.expected_sha256 = crypto::normalized_sha256_hex(*hex);
         if (!o.expected_sha256) throw UsageError("--sha256 expects 64 hex digits, got '" + *hex + "'");
+        if (pull::files_to_pull(o.source, o.file_name).size() > 1) {
+            throw UsageError("'" + o.source.text +
+                             "' is a part of a split model, whose parts each have their own digest: --sha256 names one file");
+        }
     }
     o.dir = target_dir(args);
     o.hf_token = env_or_empty("HF_TOKEN");
@@ -77,7 +81,8 @@ Command pull_command() {
          {"retries", "N", "Attempts after a network failure, timeout, 429 or 5xx, each resuming (default 3)"},
          {"json", "", "One JSON object per line: start, progress, retry, done or error"}},
         "SOURCE is an http(s) URL or hf:ORG/REPO/FILE.gguf[@REVISION] (a Hugging Face repository; HF_TOKEN is sent\n"
-        "to it for gated or private ones, HF_ENDPOINT names another hub).\n\n"
+        "to it for gated or private ones, HF_ENDPOINT names another hub). Any part of a split model\n"
+        "(NAME-00001-of-00003.gguf) pulls every part.\n\n"
         "The bytes go to NAME.gguf.partial; an interrupted pull resumes from there when run again. The SHA-256 is\n"
         "computed while downloading; a file that does not match goes to DIR/quarantine/ and both digests are\n"
         "printed. The whole file is renamed into place at once, so a models_dir watch serves it only then.\n"

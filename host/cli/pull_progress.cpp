@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include <cmath>
+#include <filesystem>
 
 namespace corral::cli {
 
@@ -71,6 +72,8 @@ void PullProgress::show(const PullEvent& e, std::chrono::steady_clock::time_poin
     }
     switch (e.kind) {
         case PullEvent::Kind::Start:
+            label_ = std::filesystem::path(e.path).filename().string();  // each part of a split set in turn
+            last_step_ = -1;
             err_ << "pulling " << e.source << " into " << e.path;
             if (e.resumed_from) err_ << " (resuming after " << format_size(e.resumed_from) << ")";
             err_ << "\n"

@@ -505,7 +505,20 @@ private:
 }  // namespace
 
 PullEvent run_pull(const PullOptions& options) {
-    return Pull(options).run();
+    PullEvent last;
+    for (const auto& file : files_to_pull(options.source, options.file_name)) {
+        PullOptions one = options;
+        one.source = file.source;
+        one.file_name = file.file_name;
+        Pull pull(one);
+        try {
+            last = pull.run();
+        } catch (const std::exception& e) {  // a file that cannot be written or read, OpenSSL failing: said, never thrown at a thread
+            last = pull.fail("io", e.what());
+        }
+        if (last.kind != PullEvent::Kind::Done) break;  // the parts already fetched stay: the same pull goes on from there
+    }
+    return last;
 }
 
 }  // namespace corral::pull

@@ -9,6 +9,8 @@
 //     the file to quarantine/ with a note of both digests;
 //   - the whole file is renamed to NAME atomically (a models_dir watch sees it only then);
 //   - transient failures (network, timeouts, 5xx, 429) are retried with backoff, resuming.
+//   - naming a part of a split model (NAME-00001-of-00003.gguf) pulls every part in turn, each
+//     verified on its own (against the hub's digest for it: --sha256 names one file only).
 // What happens is reported as PullEvents; run_pull returns once it is done, failed or stopped.
 #pragma once
 
@@ -27,8 +29,8 @@ namespace corral::pull {
 struct PullOptions {
     PullSource source;
     std::filesystem::path dir;                   // made when missing
-    std::string file_name;                       // target_file_name()
-    std::optional<std::string> expected_sha256;  // normalized; hf: sources look one up when empty
+    std::string file_name;                       // target_file_name() (a split set's: any part's)
+    std::optional<std::string> expected_sha256;  // normalized, for one file only; hf: sources look one up when empty
     std::string hf_token;                        // sent to the Hugging Face endpoint only
     std::string ca_file;                         // "" for the system's certificates
     int retries = 3;                             // after the first attempt, transient failures only

@@ -1,9 +1,11 @@
 #include "pull/pull_source.hpp"
 
 #include "crypto/sha256.hpp"
+#include "gguf/split_files.hpp"
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <vector>
 
 namespace corral::pull {
@@ -66,6 +68,22 @@ PullSource hugging_face_source(std::string_view text, std::string_view spec, std
     return s;
 }
 
+// "-00002-of-00003" when `name` is a part of a split set (NAME-00002-of-00003.gguf).
+std::optional<std::string> split_suffix_of(std::string_view name) {
+    if (name.size() <= 20 || !starts_with_nocase(name.substr(name.size() - 5), ".gguf")) return std::nullopt;
+    const auto stem = name.substr(0, name.size() - 5);
+    if (!gguf::split_suffix(stem)) return std::nullopt;
+    return std::string(stem.substr(stem.size() - 15));
+}
+
+// `text` with the last `from` before its query replaced by `to`.
+std::string replace_last(std::string text, const std::string& from, const std::string& to) {
+    const auto query = text.find_first_of("?#");
+    const auto at = text.rfind(from, query == std::string::npos ? std::string::npos : query);
+    if (at != std::string::npos) text.replace(at, from.size(), to);
+    return text;
+}
+
 }  // namespace
 
 std::string percent_decode(std::string_view text) {
@@ -118,6 +136,10 @@ std::string target_file_name(const PullSource& source, const std::optional<std::
     if (name) {
         if (file.empty()) throw SourceError("--name is empty");
         if (file.size() < 5 || !starts_with_nocase(file.substr(file.size() - 5), ".gguf")) file += ".gguf";
+        // A part of a split set keeps its part number: llama.cpp finds the other parts by it.
+        if (auto suffix = split_suffix_of(source.file_name); suffix && !split_suffix_of(file)) {
+            file = file.substr(0, file.size() - 5) + *suffix + ".gguf";
+        }
     } else if (file.size() <= 5 || !starts_with_nocase(file.substr(file.size() - 5), ".gguf")) {
         throw SourceError("'" + source.text + "' does not end in a .gguf file name; say what to save it as with --name NAME");
     }
@@ -125,6 +147,23 @@ std::string target_file_name(const PullSource& source, const std::optional<std::
                        file.size() <= 255 && std::none_of(file.begin(), file.end(), [](unsigned char c) { return c < ' ' || c == 0x7f; });
     if (!plain) throw SourceError("'" + file + "' is not a plain file name (no '/', control characters or leading '.')");
     return file;
+}
+
+std::vector<PullFile> files_to_pull(const PullSource& source, const std::string& file_name) {
+    const auto from = split_suffix_of(source.file_name);
+    if (!from || split_suffix_of(file_name) != from) return {{source, file_name}};
+    const int count = std::stoi(from->substr(10, 5));  // "-00002-of-00003"
+    std::vector<PullFile> parts;
+    for (int i = 1; i <= count; ++i) {
+        char part[32];
+        std::snprintf(part, sizeof part, "-%05d-of-%05d", i, count);
+        PullFile f{source, replace_last(file_name, *from, part)};
+        f.source.url = replace_last(source.url, *from, part);  // digits and dashes: the same encoded or not
+        f.source.text = replace_last(source.text, *from, part);
+        f.source.file_name = replace_last(source.file_name, *from, part);
+        parts.push_back(std::move(f));
+    }
+    return parts;
 }
 
 std::optional<std::string> published_sha256(const std::map<std::string, std::string>& headers) {

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace corral::pull {
 
@@ -31,6 +32,17 @@ PullSource parse_pull_source(std::string_view text, std::string_view hf_endpoint
 // The file name a pull saves as: --name (".gguf" added when missing) or the source's own name.
 // Throws SourceError for a name that is not a plain file name or a source without a .gguf name.
 std::string target_file_name(const PullSource& source, const std::optional<std::string>& name);
+
+// One file of what a pull fetches: its source and the name it is saved as.
+struct PullFile {
+    PullSource source;
+    std::string file_name;
+};
+
+// Every part of a split model (llama.cpp's gguf-split: NAME-00001-of-00003.gguf, ...) when
+// `file_name` is one of them, in order, each with its URL and saved name; else just that file.
+// Naming any part pulls the whole set (a models_dir serves it once every part is there).
+std::vector<PullFile> files_to_pull(const PullSource& source, const std::string& file_name);
 
 // The SHA-256 a Hugging Face repository publishes for an LFS file, from the headers of a HEAD on
 // its resolve URL (X-Linked-Etag, else ETag, when it is 64 hex digits; a git blob's 40-digit SHA-1

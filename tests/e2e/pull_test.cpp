@@ -213,6 +213,22 @@ TEST_F(Pull, RunningOutOfSpaceMidFileLeavesNoFileInPlace) {
     EXPECT_EQ(fs::file_size(models_ / "model.gguf.partial"), 1u << 20);  // kept: the same pull resumes once there is room
 }
 
+TEST_F(Pull, NamingAPartOfASplitModelPullsEveryPart) {
+    std::ofstream(server_->www() / "big-00001-of-00002.gguf", std::ios::binary) << model_;
+    std::ofstream(server_->www() / "big-00002-of-00002.gguf", std::ios::binary) << gated_;
+    const auto url = server_->url("/big-00002-of-00002.gguf");
+    auto refused = pull({url, "--sha256", sha_of_model(), "--to", models_.string()});
+    EXPECT_EQ(refused.exit_code, 2);
+    EXPECT_THAT(refused.err, HasSubstr("each have their own digest"));
+    auto r = pull({url, "--to", models_.string(), "--cacert", server_->certificate().string(), "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(read_file(models_ / "big-00001-of-00002.gguf"), model_);
+    EXPECT_EQ(read_file(models_ / "big-00002-of-00002.gguf"), gated_);
+    int starts = 0;
+    for (const auto& e : events_of(r.out)) starts += e.at("event") == "start";
+    EXPECT_EQ(starts, 2);
+}
+
 TEST_F(Pull, HuggingFaceSourcesUseThePublishedDigestAndSendTheTokenToTheHubOnly) {
     const std::map<std::string, std::string> env = {{"HF_ENDPOINT", server_->url("/hub")},
                                                     {"CURL_CA_BUNDLE", server_->certificate().string()}};

@@ -64,6 +64,27 @@ TEST(PullSource, TheSavedNameIsAPlainGgufFileName) {
     EXPECT_THROW(target_file_name(parse_pull_source("https://e.com/x/%2E%2E%2Fm.gguf"), std::nullopt), SourceError);
 }
 
+TEST(PullSource, APartOfASplitModelPullsEveryPart) {
+    auto url = parse_pull_source("https://e.com/m/Big%20Model-00002-of-00003.gguf?download=1");
+    auto parts = files_to_pull(url, target_file_name(url, std::nullopt));
+    ASSERT_EQ(parts.size(), 3u);
+    EXPECT_EQ(parts[0].source.url, "https://e.com/m/Big%20Model-00001-of-00003.gguf?download=1");
+    EXPECT_EQ(parts[0].file_name, "Big Model-00001-of-00003.gguf");
+    EXPECT_EQ(parts[2].source.url, "https://e.com/m/Big%20Model-00003-of-00003.gguf?download=1");
+    EXPECT_EQ(parts[2].file_name, "Big Model-00003-of-00003.gguf");
+    // --name keeps the part numbers (llama.cpp finds the other parts by them).
+    auto named = files_to_pull(url, target_file_name(url, std::string("mine")));
+    ASSERT_EQ(named.size(), 3u);
+    EXPECT_EQ(named[1].file_name, "mine-00002-of-00003.gguf");
+    auto hf = parse_pull_source("hf:org/repo/q4/m-00001-of-00002.gguf@v1");
+    auto hf_parts = files_to_pull(hf, target_file_name(hf, std::nullopt));
+    ASSERT_EQ(hf_parts.size(), 2u);
+    EXPECT_EQ(hf_parts[1].source.url, "https://huggingface.co/org/repo/resolve/v1/q4/m-00002-of-00002.gguf");
+    EXPECT_EQ(hf_parts[1].source.text, "hf:org/repo/q4/m-00002-of-00002.gguf@v1");
+    auto one = parse_pull_source("https://e.com/m/plain.gguf");
+    EXPECT_EQ(files_to_pull(one, "plain.gguf").size(), 1u);
+}
+
 TEST(PullSource, ThePublishedDigestIsALinkedEtagOfSixtyFourHexDigits) {
     const std::string sha(64, 'A');
     EXPECT_EQ(published_sha256({{"x-linked-etag", "\"" + sha + "\""}, {"etag", "\"abc\""}}), std::string(64, 'a'));
