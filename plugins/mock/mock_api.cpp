@@ -75,17 +75,24 @@ boost::json::value completion_body(bool chat, const std::string& model, const st
             {"timings", {{"prompt_n", prompt_tokens}, {"predicted_n", n}}}};
 }
 
-boost::json::value completion_chunk(bool chat, const std::string& model, const std::string& token, bool finish, bool reasoning) {
+boost::json::value completion_chunk(bool chat, const std::string& model, const std::string& token, bool finish, bool reasoning,
+                                    StreamTotals totals) {
     boost::json::object choice{{"index", 0}, {"finish_reason", finish ? boost::json::value("stop") : boost::json::value(nullptr)}};
     if (chat)
         choice["delta"] = finish ? boost::json::object{} : boost::json::object{{reasoning ? "reasoning_content" : "content", token}};
     else
         choice["text"] = finish ? "" : token;
-    return {{"id", chat ? "chatcmpl-mock" : "cmpl-mock"},
-            {"object", chat ? "chat.completion.chunk" : "text_completion"},
-            {"created", now_seconds()},
-            {"model", model},
-            {"choices", boost::json::array{std::move(choice)}}};
+    boost::json::object chunk{{"id", chat ? "chatcmpl-mock" : "cmpl-mock"},
+                              {"object", chat ? "chat.completion.chunk" : "text_completion"},
+                              {"created", now_seconds()},
+                              {"model", model},
+                              {"choices", boost::json::array{std::move(choice)}}};
+    if (finish) {
+        const auto p = totals.prompt_tokens, n = totals.completion_tokens;
+        chunk["usage"] = {{"prompt_tokens", p}, {"completion_tokens", n}, {"total_tokens", p + n}};
+        chunk["timings"] = {{"prompt_n", p}, {"predicted_n", n}};
+    }
+    return chunk;
 }
 
 }  // namespace corral::mock

@@ -28,8 +28,16 @@ std::vector<std::string> reasoning_tokens(const MockOptions& options);
 boost::json::value completion_body(bool chat, const std::string& model, const std::vector<std::string>& tokens, uint32_t prompt_tokens,
                                    const std::vector<std::string>& reasoning = {});
 
-// One SSE chunk: a token (finish = false) or the closing chunk with finish_reason "stop"; a chat
-// token of reasoning goes in `delta.reasoning_content`, as llama-server sends a thinking model's.
-boost::json::value completion_chunk(bool chat, const std::string& model, const std::string& token, bool finish, bool reasoning = false);
+// What a stream's closing chunk reports, as llama-server's does: `usage` and `timings`.
+struct StreamTotals {
+    uint32_t prompt_tokens = 0;
+    uint32_t completion_tokens = 0;
+};
+
+// One SSE chunk: a token (finish = false) or the closing chunk with finish_reason "stop" (and the
+// totals); a chat token of reasoning goes in `delta.reasoning_content`, as llama-server sends a
+// thinking model's.
+boost::json::value completion_chunk(bool chat, const std::string& model, const std::string& token, bool finish, bool reasoning = false,
+                                    StreamTotals totals = {});
 
 }  // namespace corral::mock

@@ -202,8 +202,10 @@ asio::awaitable<void> MockServer::session(tcp::socket socket) {
                         const bool last = i == total;
                         const bool thinking = i < reasoning.size();
                         const std::string token = last ? std::string() : thinking ? reasoning[i] : tokens[i - reasoning.size()];
-                        std::string event =
-                            "data: " + boost::json::serialize(completion_chunk(chat, config_.model_name, token, last, thinking)) + "\n\n";
+                        std::string event = "data: " +
+                                            boost::json::serialize(completion_chunk(chat, config_.model_name, token, last, thinking,
+                                                                                    {prompt_tokens, static_cast<uint32_t>(total)})) +
+                                            "\n\n";
                         if (last) event += "data: [DONE]\n\n";
                         auto [write_ec, written] = co_await asio::async_write(*stream, http::make_chunk(asio::buffer(event)), kAwait);
                         failed = static_cast<bool>(write_ec);

@@ -109,7 +109,11 @@ TEST_F(MockRunnerTest, StreamsServerSentEventsTokenByToken) {
     std::string text;
     for (std::size_t i = 0; i < 5; ++i) text += boost::json::parse(data[i]).at("choices").at(0).at("delta").at("content").as_string();
     EXPECT_EQ(text, "Hello from the corral mock");
-    EXPECT_EQ(boost::json::parse(data[5]).at("choices").at(0).at("finish_reason").as_string(), "stop");
+    const auto closing = boost::json::parse(data[5]);
+    EXPECT_EQ(closing.at("choices").at(0).at("finish_reason").as_string(), "stop");
+    // Like llama-server's, the closing chunk reports the usage (corral's metrics and activity count it).
+    EXPECT_EQ(closing.at("usage").at("completion_tokens").as_int64(), 5);
+    EXPECT_GT(closing.at("usage").at("prompt_tokens").as_int64(), 0);
     EXPECT_EQ(data[6], "[DONE]");
     runner->stop(h, 1s);
 }
