@@ -36,6 +36,7 @@ TEST(Cli, EverySubcommandHasHelp) {
                                                           {"config", "check", "--help"},
                                                           {"probe", "--help"},
                                                           {"version", "--help"},
+                                                          {"pull", "--help"},
                                                           {"config", "--help"},
                                                           {"help", "probe"}}) {
         auto r = corral(cmd);

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <random>
@@ -163,6 +164,29 @@ TEST_F(Pull, APullCutOffByTheServerResumesWithARangeRequest) {
     EXPECT_EQ(read_file(models_ / "model.gguf"), model_);
     // The second request asked for the rest only, and got it as a 206.
     EXPECT_THAT(server_->access_log(), HasSubstr("206 \"bytes=" + std::to_string(kept) + "-\" /slow/model.gguf"));
+}
+
+TEST_F(Pull, APullRetriesWhenTheServerComesBackAndResumes) {
+    SpawnedProcess p({kCorral, "pull", server_->url("/slow/model.gguf"), "--sha256", sha_of_model(), "--to", models_.string(), "--cacert",
+                      server_->certificate().string(), "--json", "--retries", "3"});
+    for (std::string line = p.read_line();; line = p.read_line()) {
+        ASSERT_FALSE(line.empty()) << "the pull ended before the server was stopped";
+        if (json::parse(line).at("event") == "progress") break;
+    }
+    server_->stop_hard();
+    server_->start();  // back before the first retry (1 s later; the next ones wait 2 and 4 s)
+    std::vector<json::object> events;
+    for (std::string line = p.read_line(); !line.empty(); line = p.read_line()) events.push_back(json::parse(line).as_object());
+    const int status = p.kill_and_wait(0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    const auto retry = std::find_if(events.begin(), events.end(), [](const json::object& e) { return e.at("event") == "retry"; });
+    ASSERT_NE(retry, events.end());
+    EXPECT_EQ(retry->at("attempt"), 2);
+    EXPECT_EQ(retry->at("in_seconds").to_number<double>(), 1.0);
+    EXPECT_EQ(events.back().at("event"), "done");
+    EXPECT_EQ(events.back().at("verified"), true);
+    EXPECT_EQ(read_file(models_ / "model.gguf"), model_);
+    EXPECT_THAT(server_->access_log(), HasSubstr("206 \"bytes="));
 }
 
 TEST_F(Pull, AFileWithTheWrongDigestIsQuarantinedAndBothDigestsAreSaid) {
