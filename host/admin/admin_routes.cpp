@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 
 namespace corral::admin {
@@ -189,6 +190,22 @@ asio::awaitable<void> AdminRoutes::handle(Exchange& ex) {
     }
     if (path == "/corral/models/pull" && method == http::verb::post) {
         co_await pull(ex);
+        co_return;
+    }
+    constexpr std::string_view pulls_prefix = "/corral/pulls/";
+    if (path.rfind(pulls_prefix, 0) == 0 && method == http::verb::delete_) {
+        const auto id_text = path.substr(pulls_prefix.size());
+        uint64_t id = 0;
+        const auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+        if (ec != std::errc() || end != id_text.data() + id_text.size() || !pulls_.stop(id)) {
+            co_await ex.write_error(404, "No pull `" + id_text + "` is under way (GET /corral/pulls lists them).", "invalid_request_error",
+                                    "not_found");
+            co_return;
+        }
+        boost::json::object body;
+        body["id"] = id;
+        body["stopping"] = true;
+        co_await ex.write_json(http::status::ok, body);
         co_return;
     }
     if (path == "/corral/pulls" && method == http::verb::get) {

@@ -275,6 +275,9 @@ Failure describe_failure(const TransferResult& r, const PullOptions& o) {
             return {"timeout", "timed out: " + r.message + " (" + url + ")", 0};
         case F::Request:
             return {"http_error", r.message + " (" + url + ")", 0};
+        case F::Stopped:
+            if (o.stop.stop_requested()) return {"cancelled", "the pull was stopped", 0};
+            return {"network", r.message + " (" + url + ")", 0};
         default:
             return {"network", r.message.empty() ? "the connection failed (" + url + ")" : r.message + " (" + url + ")", 0};
     }
@@ -296,7 +299,8 @@ bool wait_unless_stopped(const std::stop_token& stop, double seconds) {
     std::mutex m;
     std::condition_variable_any cv;
     std::unique_lock lock(m);
-    return !cv.wait_for(lock, stop, std::chrono::duration<double>(seconds), [] { return false; });
+    cv.wait_for(lock, stop, std::chrono::duration<double>(seconds), [] { return false; });  // woken by the stop, or the time
+    return !stop.stop_requested();
 }
 
 void sync_folder(const fs::path& dir) {

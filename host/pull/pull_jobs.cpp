@@ -51,6 +51,13 @@ void PullJobs::deliver(uint64_t id, const PullEvent& event) {
     listener_(id, event);
 }
 
+bool PullJobs::stop(uint64_t id) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return false;
+    it->second.thread.request_stop();
+    return true;
+}
+
 void PullJobs::stop_all() {
     for (auto& [id, job] : jobs_) job.thread.request_stop();
 }

@@ -38,6 +38,8 @@ public:
 
     // Starts the pull (its on_event and stop are set here); its id, or why not.
     std::variant<uint64_t, Refused> start(PullOptions options);
+    // Stops one pull (its error event, "cancelled", follows); false when no pull has that id.
+    bool stop(uint64_t id);
     void stop_all();
     // The pulls under way: id, source, path and their last progress.
     boost::json::array running() const;

@@ -2,7 +2,7 @@
 // downloaded) against a running `corral serve`, as a person would: tests/e2e/console_test.cpp
 // starts corral and reads this script's output.
 //
-//   node console_browser.cjs full URL OUT_DIR PULL_URL PULL_SHA256
+//   node console_browser.cjs full URL OUT_DIR PULL_URL PULL_SHA256 SLOW_URL
 //     tiny-a, tiny-b (real llama-server) and toy (mock, with reasoning) configured, and an empty
 //     models_dir. Every model
 //     is listed; each is loaded with its button and turns ready on the page (from the event
@@ -12,7 +12,8 @@
 //     "RESTART" and waits for OUT_DIR/restarted) and the page reconnects and stays live; every
 //     model is unloaded with its button. Last, PULL_URL (a copy of tiny-b) is pulled from the models
 //     page's form: the pull shows its progress and ends verified, the model it makes appears in
-//     the table (from the watch's event) and loads with its button.
+//     the table (from the watch's event) and loads with its button; a pull of SLOW_URL (served
+//     slowly) is stopped with its Cancel button.
 //   node console_browser.cjs keys URL OUT_DIR ADMIN_KEY API_KEY
 //     admin_api_key and api_keys configured: the console asks for the admin key once, then the
 //     playground asks for an API key; both are kept in session storage only.
@@ -26,7 +27,7 @@ const path = require("path");
 
 const [mode, base, outDir, ...rest] = process.argv.slice(2);
 const [adminKey, apiKey] = mode === "keys" ? rest : [];
-const [pullUrl, pullSha256] = mode === "full" ? rest : [];
+const [pullUrl, pullSha256, slowUrl] = mode === "full" ? rest : [];
 const TIMEOUT = 30000;
 const problems = [];
 let allow401 = false;
@@ -208,6 +209,14 @@ async function full(page) {
   await click(page, 'tr[data-model="pulled-b"] button[data-action=load]');
   await waitState(page, "pulled-b", "ready");
   await shot(page, "models-pulled");
+
+  step("a pull under way stops with its Cancel button");
+  await page.type("#pull-form input[name=source]", slowUrl);
+  await page.type("#pull-form input[name=name]", "slow-copy");  // Pulled-B.gguf is there already
+  await page.$eval("#pull-form button[type=submit]", (b) => b.click());
+  await click(page, ".pull button[data-cancel]");
+  await page.waitForFunction(() => [...document.querySelectorAll('.pull[data-event="error"]')].some((p) => p.textContent.includes("cancelled")),
+    { timeout: TIMEOUT });
 }
 
 async function keys(page) {

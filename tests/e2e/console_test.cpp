@@ -54,7 +54,8 @@ protected:
 
 TEST_F(Console, APersonLoadsChatsWatchesAndUnloadsEveryModelInABrowser) {
     // A web server to pull a model from (a copy of tiny-b), into the models_dir.
-    NginxServer web(dir_ / "web");
+    NginxServer web(dir_ / "web",
+                    [](const NginxServer& s) { return "    location /slow/ { alias " + s.www().string() + "/; limit_rate 32k; }\n"; });
     fs::copy_file(fs::path(kModels) / "tiny-b.gguf", web.www() / "Pulled-B.gguf");
     const auto digest = run_process({"/usr/bin/env", "sha256sum", kModels + "/tiny-b.gguf"}).out.substr(0, 64);
     fs::create_directories(dir_ / "models");
@@ -63,11 +64,13 @@ TEST_F(Console, APersonLoadsChatsWatchesAndUnloadsEveryModelInABrowser) {
         demo_config(R"(, "models_dir": ")" + (dir_ / "models").string() + R"(", "model_defaults": {"runner": "local", "ctx_size": 1024})"),
         std::vector<std::string>{"/usr/bin/env", "CURL_CA_BUNDLE=" + web.certificate().string()});
     ASSERT_EQ(corral->port, port_);
-    run_browser({"full", "http://127.0.0.1:" + std::to_string(port_), (dir_ / "browser").string(), web.url("/Pulled-B.gguf"), digest}, [&] {
-        EXPECT_EQ(corral->stop(SIGTERM), 0);
-        corral->start();
-        EXPECT_EQ(corral->port, port_) << "corral came back on another port";
-    });
+    run_browser({"full", "http://127.0.0.1:" + std::to_string(port_), (dir_ / "browser").string(), web.url("/Pulled-B.gguf"), digest,
+                 web.url("/slow/Pulled-B.gguf")},
+                [&] {
+                    EXPECT_EQ(corral->stop(SIGTERM), 0);
+                    corral->start();
+                    EXPECT_EQ(corral->port, port_) << "corral came back on another port";
+                });
     for (const char* shot : {"models", "logs", "playground", "activity", "models-pulled"}) {
         EXPECT_TRUE(fs::exists(dir_ / "browser" / (std::string(shot) + ".png"))) << shot;
     }

@@ -189,8 +189,9 @@ TEST_F(ModelsDir, APullThroughTheAdminApiIsVerifiedAndServedOnceWhole) {
     EXPECT_EQ(model_ids(corral), (std::vector<std::string>{"pulled"}));
 }
 
-// Shutting corral down stops a pull under way at once and keeps what it fetched for the next pull.
-TEST_F(ModelsDir, ADrainStopsAPullAndKeepsItsPartForTheNextOne) {
+// DELETE /corral/pulls/ID stops a pull, and so does shutting corral down, at once, keeping what it
+// fetched for the next pull of the same file.
+TEST_F(ModelsDir, ACancelOrADrainStopsAPullAndKeepsItsPartForTheNextOne) {
     NginxServer web(dir_ / "web",
                     [](const NginxServer& s) { return "    location /slow/ { alias " + s.www().string() + "/; limit_rate 64k; }\n"; });
     copy(fs::path(kModels) / "tiny-b.gguf", web.www() / "slow.gguf");
@@ -211,6 +212,16 @@ TEST_F(ModelsDir, ADrainStopsAPullAndKeepsItsPartForTheNextOne) {
     ASSERT_EQ(pulls.size(), 1u);
     EXPECT_EQ(pulls[0].at("path").as_string(), (models / "slow.gguf").string());
     EXPECT_GT(pulls[0].at("bytes").to_number<uint64_t>(), 0u);
+    const auto id = std::to_string(pulls[0].at("id").to_number<uint64_t>());
+    ASSERT_EQ(corral.request("DELETE", "/corral/pulls/" + id).status, 200);
+    ASSERT_TRUE(events->read_until(R"("code":"cancelled")")) << events->received();
+    EXPECT_EQ(corral.request("DELETE", "/corral/pulls/" + id).status, 404);
+    const auto kept = fs::file_size(models / "slow.gguf.partial");
+    EXPECT_GT(kept, 0u);
+
+    // Pulled again: it goes on from there.
+    ASSERT_EQ(corral.post("/corral/models/pull?wait=0", R"({"source": ")" + web.url("/slow/slow.gguf") + R"("})").status, 202);
+    ASSERT_TRUE(events->read_until(R"("resumed_from":)" + std::to_string(kept))) << events->received();
     // The file takes several seconds at 64 KiB/s: the drain does not wait for it.
     const auto before = std::chrono::steady_clock::now();
     EXPECT_EQ(corral.stop(SIGTERM), 0);

@@ -100,6 +100,9 @@ public:
     HttpResult get(const std::string& target, const Headers& headers = {}) {
         return http_request("127.0.0.1", port, "GET", target, "", headers);
     }
+    HttpResult request(const std::string& method, const std::string& target, const std::string& body = "", const Headers& headers = {}) {
+        return http_request("127.0.0.1", port, method, target, body, headers);
+    }
     HttpResult post(const std::string& target, const std::string& body = "", const Headers& headers = {}) {
         return http_request("127.0.0.1", port, "POST", target, body, headers);
     }

@@ -12,6 +12,11 @@
 
 #include <sstream>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <stop_token>
+
 namespace corral::pull {
 namespace {
 
@@ -118,6 +123,38 @@ TEST(PullDecisions, SpaceQuarantineAndRanges) {
     EXPECT_EQ(content_range_total("bytes */4096"), 4096u);
     EXPECT_EQ(content_range_start("items 1-2/3"), std::nullopt);
     EXPECT_EQ(content_range_total("bytes 0-1/*"), std::nullopt);
+}
+
+// A pull stopped while it waits to retry ends at once as "cancelled" (nothing listens on the port:
+// each attempt fails at once and would be retried after 1, 2 and 4 s).
+TEST(PullDecisions, AStopEndsThePullDuringItsBackoff) {
+    const auto dir = std::filesystem::temp_directory_path() / ("corral-pull-stop-" + std::to_string(::getpid()));
+    PullOptions o;
+    o.source = parse_pull_source("http://127.0.0.1:1/m.gguf");
+    o.file_name = "m.gguf";
+    o.dir = dir;
+    o.retries = 3;
+    std::stop_source stop;
+    o.stop = stop.get_token();
+    std::vector<PullEvent> events;
+    o.on_event = [&](const PullEvent& e) {
+        events.push_back(e);
+        if (e.kind == PullEvent::Kind::Retry) stop.request_stop();  // as DELETE /corral/pulls/ID would
+    };
+    const auto end = run_pull(o);
+    EXPECT_EQ(end.kind, PullEvent::Kind::Error);
+    EXPECT_EQ(end.code, "cancelled") << end.error;
+    EXPECT_EQ(std::count_if(events.begin(), events.end(), [](const PullEvent& e) { return e.kind == PullEvent::Kind::Retry; }), 1);
+    EXPECT_FALSE(std::filesystem::exists(dir / "m.gguf.partial"));  // nothing came: nothing is left
+    std::filesystem::remove_all(dir);
+
+    // Stopped before it starts: no attempt is retried.
+    std::stop_source early;
+    early.request_stop();
+    o.stop = early.get_token();
+    events.clear();
+    EXPECT_EQ(run_pull(o).code, "cancelled");
+    std::filesystem::remove_all(dir);
 }
 
 TEST(PullEvents, RatesAndEtasComeFromTheLastSeconds) {

@@ -1,6 +1,7 @@
 // Pulls, on the models page: a form that asks corral to fetch a model file into one of its
 // models_dir folders (POST /corral/models/pull?wait=0), and every pull under way or just ended,
-// whoever started it, live from the "pull" events (GET /corral/pulls when the page opens). A pulled
+// whoever started it, live from the "pull" events (GET /corral/pulls when the page opens), each
+// with a Cancel button while it runs (DELETE /corral/pulls/ID). A pulled
 // file is served once whole: the models table hears of it from the watch's "reload" event.
 import { admin } from "./api.js";
 import { bytes, duration, h, notice } from "./dom.js";
@@ -25,8 +26,10 @@ function pullRow(p) {
   else state = h("span.state", { dataset: { state: "starting" } }, "pulling");
   const detail = p.event === "error" ? p.error : p.event === "retry" ? `${p.error}; again in ${duration(p.in_seconds)}`
     : p.event === "done" ? `sha256 ${p.sha256}` : progressText(p);
+  const running = p.event !== "done" && p.event !== "error";
   return h("div.pull", { dataset: { pull: String(p.id), event: p.event || "progress" } },
-    h("div.row", h("strong", p.source || ""), h("span.spacer"), state),
+    h("div.row", h("strong", p.source || ""), h("span.spacer"), state,
+      running ? h("button.danger", { type: "button", dataset: { cancel: String(p.id) }, title: "Stop this pull (what it fetched is kept: pulling it again goes on from there)" }, "Cancel") : null),
     h("div.small.muted", p.path || ""),
     p.event === "done" || p.event === "error" ? null : h("div.bar", bar),
     h("div.small", detail));
@@ -85,6 +88,17 @@ export function mount(container) {
       notice(`Pull: ${err.message}`, "error", 12000);
     } finally {
       submit.disabled = false;
+    }
+  });
+
+  list.addEventListener("click", async (e) => {
+    const button = e.target.closest("button[data-cancel]");
+    if (!button) return;
+    button.disabled = true;
+    try {
+      await admin(`/corral/pulls/${button.dataset.cancel}`, { method: "DELETE" });
+    } catch (err) {
+      notice(`Cancel: ${err.message}`, "error", 12000);
     }
   });
 
