@@ -75,7 +75,9 @@ async function waitState(page, model, state) {
 
 async function click(page, selector) {
   await page.waitForSelector(`${selector}:not([disabled])`, { timeout: TIMEOUT });
-  await page.$eval(selector, (el) => el.click());  // in the page: no race with a re-rendered row
+  // Found and clicked in one evaluation in the page ($eval takes two round trips, between which a
+  // re-rendered row would leave a detached element to click).
+  await page.evaluate((s) => document.querySelector(`${s}:not([disabled])`).click(), selector);
 }
 
 async function view(page, hash) {
@@ -214,7 +216,7 @@ async function full(page) {
   await page.type("#pull-form input[name=source]", slowUrl);
   await page.type("#pull-form input[name=name]", "slow-copy");  // Pulled-B.gguf is there already
   await page.$eval("#pull-form button[type=submit]", (b) => b.click());
-  await click(page, ".pull button[data-cancel]");
+  await click(page, ".pull button[data-cancel]:not([hidden])");
   await page.waitForFunction(() => [...document.querySelectorAll('.pull[data-event="error"]')].some((p) => p.textContent.includes("cancelled")),
     { timeout: TIMEOUT });
 }

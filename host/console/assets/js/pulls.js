@@ -16,23 +16,38 @@ function progressText(p) {
   return parts.join(" · ");
 }
 
-function pullRow(p) {
-  const bar = h("span");
-  bar.style.width = `${p.total ? Math.min(100, (100 * (p.bytes || 0)) / p.total) : 0}%`;
-  let state;
-  if (p.event === "done") state = h("span.state", { dataset: { state: "ready" } }, p.verified ? "verified" : "saved (not verified)");
-  else if (p.event === "error") state = h("span.state", { dataset: { state: "failed" } }, p.code || "failed");
-  else if (p.event === "retry") state = h("span.state", { dataset: { state: "restarting" } }, "retrying");
-  else state = h("span.state", { dataset: { state: "starting" } }, "pulling");
-  const detail = p.event === "error" ? p.error : p.event === "retry" ? `${p.error}; again in ${duration(p.in_seconds)}`
+// One pull's row. Its elements are made once and updated in place as events come (several a
+// second), so that a click on its Cancel button is never lost to a re-render.
+function pullRow(id) {
+  const parts = {
+    title: h("strong"),
+    state: h("span.state"),
+    cancel: h("button.danger", { type: "button", dataset: { cancel: String(id) }, title: "Stop this pull (what it fetched is kept: pulling it again goes on from there)" }, "Cancel"),
+    path: h("div.small.muted"),
+    fill: h("span"),
+    detail: h("div.small"),
+  };
+  parts.bar = h("div.bar", parts.fill);
+  parts.el = h("div.pull", { dataset: { pull: String(id) } },
+    h("div.row", parts.title, h("span.spacer"), parts.state, parts.cancel), parts.path, parts.bar, parts.detail);
+  return parts;
+}
+
+function paint(r, p) {
+  const ended = p.event === "done" || p.event === "error";
+  r.el.dataset.event = p.event || "progress";
+  r.title.textContent = p.source || "";
+  r.path.textContent = p.path || "";
+  const [state, text] = p.event === "done" ? ["ready", p.verified ? "verified" : "saved (not verified)"]
+    : p.event === "error" ? ["failed", p.code || "failed"]
+    : p.event === "retry" ? ["restarting", "retrying"] : ["starting", "pulling"];
+  r.state.dataset.state = state;
+  r.state.textContent = text;
+  r.cancel.hidden = ended;
+  r.bar.hidden = ended;
+  r.fill.style.width = `${p.total ? Math.min(100, (100 * (p.bytes || 0)) / p.total) : 0}%`;
+  r.detail.textContent = p.event === "error" ? p.error : p.event === "retry" ? `${p.error}; again in ${duration(p.in_seconds)}`
     : p.event === "done" ? `sha256 ${p.sha256}` : progressText(p);
-  const running = p.event !== "done" && p.event !== "error";
-  return h("div.pull", { dataset: { pull: String(p.id), event: p.event || "progress" } },
-    h("div.row", h("strong", p.source || ""), h("span.spacer"), state,
-      running ? h("button.danger", { type: "button", dataset: { cancel: String(p.id) }, title: "Stop this pull (what it fetched is kept: pulling it again goes on from there)" }, "Cancel") : null),
-    h("div.small.muted", p.path || ""),
-    p.event === "done" || p.event === "error" ? null : h("div.bar", bar),
-    h("div.small", detail));
 }
 
 export function mount(container) {
@@ -47,14 +62,19 @@ export function mount(container) {
   container.append(panel);
 
   const pulls = new Map();  // id -> the latest event (with id, source, path)
+  const rows = new Map();   // id -> its row's elements
   let closed = false;
-  const render = () => {
-    list.replaceChildren(...[...pulls.values()].sort((a, b) => b.id - a.id).map(pullRow));
-  };
   const update = (e) => {
     const before = pulls.get(e.id) || {};
-    pulls.set(e.id, { ...before, ...e, ...(e.event === "progress" || e.event === "start" ? {} : { bytes: e.bytes ?? before.bytes }) });
-    render();
+    const p = { ...before, ...e, ...(e.event === "progress" || e.event === "start" ? {} : { bytes: e.bytes ?? before.bytes }) };
+    pulls.set(e.id, p);
+    let row = rows.get(e.id);
+    if (!row) {
+      row = pullRow(e.id);
+      rows.set(e.id, row);
+      list.prepend(row.el);  // the newest first; the others stay where they are
+    }
+    paint(row, p);
   };
 
   (async () => {
@@ -93,7 +113,7 @@ export function mount(container) {
 
   list.addEventListener("click", async (e) => {
     const button = e.target.closest("button[data-cancel]");
-    if (!button) return;
+    if (!button || button.hidden) return;
     button.disabled = true;
     try {
       await admin(`/corral/pulls/${button.dataset.cancel}`, { method: "DELETE" });
