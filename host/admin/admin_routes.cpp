@@ -541,9 +541,15 @@ asio::awaitable<void> AdminRoutes::pull(Exchange& ex) {
             }
             co_return;
         }
-        if ((*sub)->overflowed) {
-            co_await ex.write_error(500, "This request fell behind the pull's events; /corral/pulls and /corral/events tell how it goes.",
-                                    "server_error", "overflow");
+        if ((*sub)->overflowed) {  // the pull goes on; this answer cannot follow it any more
+            const std::string why = "This request fell behind the pull's events; /corral/pulls and /corral/events tell how it goes.";
+            if (progress) {  // the stream has begun: end it with an event, not an HTTP error
+                batch += sse({{"type", "overflow"}, {"message", why}});
+                co_await ex.write_chunk(batch);
+                co_await ex.write_last_chunk();
+            } else {
+                co_await ex.write_error(500, why, "server_error", "overflow");
+            }
             co_return;
         }
         if (progress && !batch.empty()) co_await ex.write_chunk(batch);
