@@ -78,11 +78,11 @@ void sha256_update_from_file(Sha256& hasher, const std::filesystem::path& path, 
     }
 }
 
-std::string to_hex(const Sha256Digest& digest) {
+std::string to_hex(std::span<const unsigned char> bytes) {
     static constexpr char digits[] = "0123456789abcdef";
     std::string out;
-    out.reserve(digest.size() * 2);
-    for (unsigned char c : digest) {
+    out.reserve(bytes.size() * 2);
+    for (unsigned char c : bytes) {
         out.push_back(digits[c >> 4]);
         out.push_back(digits[c & 15]);
     }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -34,7 +35,8 @@ Sha256Digest sha256_of(std::string_view bytes);
 // when it cannot be read, or ends before `length`.
 void sha256_update_from_file(Sha256& hasher, const std::filesystem::path& path, std::optional<std::uintmax_t> length = std::nullopt);
 
-std::string to_hex(const Sha256Digest& digest);
+// Lower-case hex of any bytes (a digest, a MAC).
+std::string to_hex(std::span<const unsigned char> bytes);
 // 64 hex digits (either case) as lower case; nullopt for anything else.
 std::optional<std::string> normalized_sha256_hex(std::string_view text);
 

@@ -359,18 +359,14 @@ public:
                 continue;
             }
             Failure f = !file.code().empty() ? Failure{file.code(), file.message(), 0} : describe_failure(result, o_);
-            if (is_transient(f.code, f.status) && attempt <= o_.retries) {
-                PullEvent retry = base_;
-                retry.kind = PullEvent::Kind::Retry;
-                retry.attempt = attempt + 1;
-                retry.retry_in_seconds = backoff_seconds(attempt + 1);
-                retry.error = f.message;
-                retry.bytes = file.bytes();
-                emit(retry);
-                if (!wait_unless_stopped(o_.stop, retry.retry_in_seconds)) return give_up(file, "cancelled", "the pull was stopped");
-                continue;
+            switch (after_failure(f, attempt, file.bytes())) {
+                case Next::Retry:
+                    continue;
+                case Next::Stopped:
+                    return give_up(file, "cancelled", "the pull was stopped");
+                case Next::GiveUp:
+                    return give_up(file, f.code, f.message);
             }
-            return give_up(file, f.code, f.message);
         }
         file.report(steady::now());
         crypto::Sha256Digest digest{};
@@ -412,6 +408,21 @@ private:
         return error(code, std::move(message), file.bytes());
     }
 
+    enum class Next { Retry, GiveUp, Stopped };
+    // After attempt `attempt` failed: a transient failure with retries left is said (a Retry event)
+    // and waited out, unless the pull is stopped meanwhile.
+    Next after_failure(const Failure& f, int attempt, uint64_t bytes) const {
+        if (!is_transient(f.code, f.status) || attempt > o_.retries) return Next::GiveUp;
+        PullEvent retry = base_;
+        retry.kind = PullEvent::Kind::Retry;
+        retry.attempt = attempt + 1;
+        retry.retry_in_seconds = backoff_seconds(attempt + 1);
+        retry.error = f.message;
+        retry.bytes = bytes;
+        emit(retry);
+        return wait_unless_stopped(o_.stop, retry.retry_in_seconds) ? Next::Retry : Next::Stopped;
+    }
+
     std::optional<PullEvent> look_up_published_digest() {
         for (int attempt = 1;; ++attempt) {
             auto head = http_head(transfer_options(o_));
@@ -422,15 +433,15 @@ private:
                 }
                 return std::nullopt;
             }
-            auto f = describe_failure(head, o_);
-            if (!is_transient(f.code, f.status) || attempt > o_.retries) return error(f.code, f.message);
-            PullEvent retry = base_;
-            retry.kind = PullEvent::Kind::Retry;
-            retry.attempt = attempt + 1;
-            retry.retry_in_seconds = backoff_seconds(attempt + 1);
-            retry.error = f.message;
-            emit(retry);
-            if (!wait_unless_stopped(o_.stop, retry.retry_in_seconds)) return error("cancelled", "the pull was stopped");
+            const auto f = describe_failure(head, o_);
+            switch (after_failure(f, attempt, 0)) {
+                case Next::Retry:
+                    continue;
+                case Next::Stopped:
+                    return error("cancelled", "the pull was stopped");
+                case Next::GiveUp:
+                    return error(f.code, f.message);
+            }
         }
     }
 

@@ -2,6 +2,9 @@
 
 #include "crypto/sha256.hpp"
 #include "gguf/split_files.hpp"
+#include "percent_escape.hpp"
+
+#include <boost/algorithm/string/predicate.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -11,26 +14,13 @@
 namespace corral::pull {
 namespace {
 
-bool starts_with_nocase(std::string_view text, std::string_view prefix) {
-    return text.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), text.begin(), [](char a, char b) {
-               return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-           });
-}
+using boost::algorithm::iends_with;
+using boost::algorithm::istarts_with;
 
 // Percent-encodes one path segment (RFC 3986 unreserved characters kept).
 std::string encode_segment(std::string_view segment) {
-    static constexpr char digits[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : segment) {
-        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-            out.push_back(static_cast<char>(c));
-        } else {
-            out.push_back('%');
-            out.push_back(digits[c >> 4]);
-            out.push_back(digits[c & 15]);
-        }
-    }
-    return out;
+    return plugin_common::percent_escape(
+        segment, [](unsigned char c, bool) { return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; });
 }
 
 bool plain_segment(std::string_view s) {
@@ -70,7 +60,7 @@ PullSource hugging_face_source(std::string_view text, std::string_view spec, std
 
 // "-00002-of-00003" when `name` is a part of a split set (NAME-00002-of-00003.gguf).
 std::optional<std::string> split_suffix_of(std::string_view name) {
-    if (name.size() <= 20 || !starts_with_nocase(name.substr(name.size() - 5), ".gguf")) return std::nullopt;
+    if (name.size() <= 20 || !iends_with(name, ".gguf")) return std::nullopt;
     const auto stem = name.substr(0, name.size() - 5);
     if (!gguf::split_suffix(stem)) return std::nullopt;
     return std::string(stem.substr(stem.size() - 15));
@@ -86,31 +76,9 @@ std::string replace_last(std::string text, const std::string& from, const std::s
 
 }  // namespace
 
-std::string percent_decode(std::string_view text) {
-    std::string out;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] != '%') {
-            out.push_back(text[i]);
-            continue;
-        }
-        auto hex = [](char c) -> int {
-            if (c >= '0' && c <= '9') return c - '0';
-            if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-            if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-            return -1;
-        };
-        if (i + 2 >= text.size()) throw SourceError("bad %-escape in '" + std::string(text) + "'");
-        const int hi = hex(text[i + 1]), lo = hex(text[i + 2]);
-        if (hi < 0 || lo < 0) throw SourceError("bad %-escape in '" + std::string(text) + "'");
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-    }
-    return out;
-}
-
 PullSource parse_pull_source(std::string_view text, std::string_view hf_endpoint) {
-    if (starts_with_nocase(text, "hf:")) return hugging_face_source(text, text.substr(3), hf_endpoint);
-    if (!starts_with_nocase(text, "http://") && !starts_with_nocase(text, "https://")) {
+    if (istarts_with(text, "hf:")) return hugging_face_source(text, text.substr(3), hf_endpoint);
+    if (!istarts_with(text, "http://") && !istarts_with(text, "https://")) {
         throw SourceError("'" + std::string(text) + "' is neither an http(s) URL nor hf:ORG/REPO/FILE.gguf[@REVISION]");
     }
     for (unsigned char c : text) {
@@ -126,7 +94,9 @@ PullSource parse_pull_source(std::string_view text, std::string_view hf_endpoint
     if (path_start != std::string_view::npos && rest[path_start] == '/') {
         auto path = rest.substr(path_start);
         path = path.substr(0, path.find_first_of("?#"));
-        s.file_name = percent_decode(path.substr(path.rfind('/') + 1));
+        auto name = plugin_common::percent_unescape(path.substr(path.rfind('/') + 1));
+        if (!name) throw SourceError("the URL '" + s.text + "' has a bad %-escape in its file name");
+        s.file_name = std::move(*name);
     }
     return s;
 }
@@ -135,12 +105,12 @@ std::string target_file_name(const PullSource& source, const std::optional<std::
     std::string file = name ? *name : source.file_name;
     if (name) {
         if (file.empty()) throw SourceError("--name is empty");
-        if (file.size() < 5 || !starts_with_nocase(file.substr(file.size() - 5), ".gguf")) file += ".gguf";
+        if (!iends_with(file, ".gguf")) file += ".gguf";
         // A part of a split set keeps its part number: llama.cpp finds the other parts by it.
         if (auto suffix = split_suffix_of(source.file_name); suffix && !split_suffix_of(file)) {
             file = file.substr(0, file.size() - 5) + *suffix + ".gguf";
         }
-    } else if (file.size() <= 5 || !starts_with_nocase(file.substr(file.size() - 5), ".gguf")) {
+    } else if (file.size() <= 5 || !iends_with(file, ".gguf")) {
         throw SourceError("'" + source.text + "' does not end in a .gguf file name; say what to save it as with --name NAME");
     }
     const bool plain = file.find('/') == std::string::npos && file.find('\0') == std::string::npos && file.front() != '.' &&

@@ -49,7 +49,4 @@ std::vector<PullFile> files_to_pull(const PullSource& source, const std::string&
 // is not one). Header names in lower case.
 std::optional<std::string> published_sha256(const std::map<std::string, std::string>& headers);
 
-// The text between %XX escapes decoded; throws SourceError for a bad escape.
-std::string percent_decode(std::string_view text);
-
 }  // namespace corral::pull

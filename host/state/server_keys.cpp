@@ -1,5 +1,7 @@
 #include "state/server_keys.hpp"
 
+#include "crypto/sha256.hpp"
+
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -73,14 +75,7 @@ std::string ServerKeys::key_for(const std::string& instance_id) const {
               instance_id.size(), mac.data(), &size)) {
         throw std::runtime_error("HMAC-SHA256 failed");
     }
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string key;
-    key.reserve(size * 2);
-    for (unsigned int i = 0; i < size; ++i) {
-        key += kHex[mac[i] >> 4];
-        key += kHex[mac[i] & 15];
-    }
-    return key;
+    return crypto::to_hex(std::span(mac.data(), size));
 }
 
 }  // namespace corral::state

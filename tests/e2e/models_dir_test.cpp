@@ -19,6 +19,18 @@ namespace json = boost::json;
 
 class ModelsDir : public RelayFixture {
 protected:
+    // A config serving the models found in `models` with `defaults` as their model_defaults.
+    std::string folder_config(const fs::path& models, const std::string& defaults) {
+        return config_head(dir_) + R"(,
+  "models_dir": ")" +
+               models.string() + R"(",
+  "model_defaults": )" +
+               defaults + "\n}";
+    }
+    // corral trusting `web`'s certificate for its pulls.
+    static std::vector<std::string> trusting(const NginxServer& web) {
+        return {"/usr/bin/env", "CURL_CA_BUNDLE=" + web.certificate().string()};
+    }
     std::vector<std::string> model_ids(Corral& corral) {
         std::vector<std::string> out;
         const auto list = json::parse(corral.get("/v1/models").body);  // named: the loop reads into it
@@ -109,11 +121,7 @@ namespace {
 TEST_F(ModelsDir, AFileDroppedInIsServedOnceWholeWithoutAReloadAndARemovedOneGoes) {
     const auto models = dir_ / "models";
     copy(fs::path(kModels) / "tiny-a.gguf", models / "tiny-a.gguf");
-    Corral corral(dir_, config_head(dir_) + R"(,
-  "models_dir": ")" + models.string() +
-                            R"(",
-  "model_defaults": {"runner": "local", "ctx_size": 1024}
-})");
+    Corral corral(dir_, folder_config(models, R"({"runner": "local", "ctx_size": 1024})"));
     ASSERT_EQ(model_ids(corral), (std::vector<std::string>{"tiny-a"}));
     auto events = corral.stream("GET", "/corral/events");
     const auto source = fs::path(kModels) / "tiny-b.gguf";
@@ -151,13 +159,7 @@ TEST_F(ModelsDir, APullThroughTheAdminApiIsVerifiedAndServedOnceWhole) {
     const auto digest = run_process({"/usr/bin/env", "sha256sum", source.string()}).out.substr(0, 64);
     const auto models = dir_ / "models";
     fs::create_directories(models);
-    Corral corral(dir_,
-                  config_head(dir_) + R"(,
-  "models_dir": ")" + models.string() +
-                      R"(",
-  "model_defaults": {"runner": "local", "ctx_size": 1024}
-})",
-                  {"/usr/bin/env", "CURL_CA_BUNDLE=" + web.certificate().string()});
+    Corral corral(dir_, folder_config(models, R"({"runner": "local", "ctx_size": 1024})"), trusting(web));
     auto events = corral.stream("GET", "/corral/events");
 
     auto pulled = corral.post("/corral/models/pull", R"({"source": ")" + web.url("/Pulled.gguf") + R"(", "sha256": ")" + digest + R"("})",
@@ -197,13 +199,7 @@ TEST_F(ModelsDir, ACancelOrADrainStopsAPullAndKeepsItsPartForTheNextOne) {
     copy(fs::path(kModels) / "tiny-b.gguf", web.www() / "slow.gguf");
     const auto models = dir_ / "models";
     fs::create_directories(models);
-    Corral corral(dir_,
-                  config_head(dir_) + R"(,
-  "models_dir": ")" + models.string() +
-                      R"(",
-  "model_defaults": {"runner": "local"}
-})",
-                  {"/usr/bin/env", "CURL_CA_BUNDLE=" + web.certificate().string()});
+    Corral corral(dir_, folder_config(models, R"({"runner": "local"})"), trusting(web));
     auto events = corral.stream("GET", "/corral/events");
     auto started = corral.post("/corral/models/pull?wait=0", R"({"source": ")" + web.url("/slow/slow.gguf") + R"("})");
     ASSERT_EQ(started.status, 202) << started.body;

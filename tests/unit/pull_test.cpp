@@ -54,9 +54,9 @@ TEST(PullSource, BadSourcesSayWhatIsExpected) {
     } catch (const SourceError& e) {
         EXPECT_THAT(e.what(), HasSubstr("hf:ORG/REPO/FILE.gguf[@REVISION]"));
     }
-    EXPECT_THROW(percent_decode("a%2"), SourceError);
-    EXPECT_THROW(percent_decode("a%zz"), SourceError);
-    EXPECT_EQ(percent_decode("a%2Fb%41"), "a/bA");
+    EXPECT_THROW(parse_pull_source("https://e.com/a%2"), SourceError);
+    EXPECT_THROW(parse_pull_source("https://e.com/a%zz"), SourceError);
+    EXPECT_EQ(parse_pull_source("https://e.com/x/a%2Fb%41").file_name, "a/bA");
 }
 
 TEST(PullSource, TheSavedNameIsAPlainGgufFileName) {
