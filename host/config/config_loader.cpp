@@ -223,7 +223,8 @@ void parse_replicas(const ObjectReader& r, ReplicaPolicy& out) {
     if (!v) return;
     const auto path = r.child("replicas");
     if (v->is_int64() || v->is_uint64()) {
-        auto n = v->to_number<int64_t>();
+        // Above INT64_MAX Boost.JSON keeps it as uint64: out of range, not a number to convert.
+        const int64_t n = v->is_int64() ? v->get_int64() : INT64_MAX;
         if (n < 1 || n > 64) {
             r.error(path, "expected 1 to 64 replicas, got " + json::serialize(*v));
             return;
@@ -551,10 +552,11 @@ private:
         if (!v) return;
         const auto path = r.child("swap_batch");
         if (v->is_int64() || v->is_uint64()) {
-            if (v->to_number<int64_t>() < 1 || v->to_number<int64_t>() > 1'000'000)
+            const int64_t n = v->is_int64() ? v->get_int64() : INT64_MAX;  // above INT64_MAX: out of range
+            if (n < 1 || n > 1'000'000)
                 r.error(path, "expected 1 to 1000000 requests, got " + json::serialize(*v));
             else
-                s.swap_batch_requests = static_cast<int32_t>(v->to_number<int64_t>());
+                s.swap_batch_requests = static_cast<int32_t>(n);
             s.swap_batch_time.reset();
             return;
         }

@@ -77,6 +77,17 @@ TEST(Config, EmptyObjectIsValidWithSafeDefaults) {
     EXPECT_EQ(r.config->listen.port, 8080);
 }
 
+// Found by fuzz.config: integers above INT64_MAX are Boost.JSON uint64s; they are out of range, not a throw.
+TEST(Config, CountsAboveInt64AreOutOfRangeErrors) {
+    auto r = parse_config(R"({"runners": {"l": {"plugin": "mock"}},
+                             "models": {"q": {"path": "/m/q.gguf", "replicas": 11768579260231841113}},
+                             "scheduler": {"swap_batch": 18446744073709551615}})",
+                          "");
+    EXPECT_FALSE(r.config);
+    EXPECT_THAT(r.errors, Contains(Field(&ConfigError::path, "models.q.replicas")));
+    EXPECT_THAT(r.errors, Contains(Field(&ConfigError::path, "scheduler.swap_batch")));
+}
+
 TEST(Config, SyntaxErrorIsLocatedByLineAndColumn) {
     auto r = parse_config("{\n  \"listen\": \"x\",\n  \"models\": {,}\n}", "");
     ASSERT_THAT(r.errors, SizeIs(1));
