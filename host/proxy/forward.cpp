@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 
 #include <array>
+#include <cstring>
 #include <span>
 
 namespace corral::proxy {
@@ -19,6 +20,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 constexpr std::size_t kTail = 16 * 1024;
+constexpr std::size_t kReadSize = 16 * 1024;
 
 void keep_tail(std::string& tail, const char* data, std::size_t n) {
     tail.append(data, n);
@@ -29,13 +31,62 @@ std::string sse_error_event(const std::string& message) {
     return "data: " + boost::json::serialize(openai_error(message, "server_error", "upstream_failed")) + "\n\n";
 }
 
+// A SyncReadStream for Beast's synchronous parse functions that never touches the socket: they
+// parse what the connection's buffer holds and end with would_block when they need more (or with
+// how the last read ended: eof, a reset), and parse_as_it_comes reads the next bytes.
+struct BufferedReads {
+    boost::system::error_code ended;
+    template <class MutableBuffers>
+    std::size_t read_some(const MutableBuffers&, boost::system::error_code& ec) {
+        ec = ended ? ended : asio::error::would_block;
+        return 0;
+    }
+    template <class MutableBuffers>
+    std::size_t read_some(const MutableBuffers& buffers) {
+        boost::system::error_code ec;
+        read_some(buffers, ec);
+        throw boost::system::system_error(ec);
+    }
+};
+
+// Runs `parse(ec)` over `up`'s buffer until it needs no more bytes, reading them as they come.
+// The reads are Asio's own: it reads at once when epoll said the socket is readable since its last
+// read drained it, and otherwise waits without a syscall (no read that can only fail, no epoll_ctl
+// as async_wait makes). No deadline: the model servers' waits are bounded elsewhere.
+template <class Parse>
+asio::awaitable<boost::system::error_code> parse_as_it_comes(UpstreamConnection& up, BufferedReads& source, Parse parse) {
+    for (;;) {
+        boost::system::error_code ec;
+        parse(ec);
+        if (ec != asio::error::would_block) co_return ec;
+        auto [rec, n] = co_await up.stream.socket().async_read_some(up.buffer.prepare(kReadSize), asio::as_tuple(asio::use_awaitable));
+        up.buffer.commit(n);
+        if (rec) source.ended = rec;
+    }
+}
+
 }  // namespace
 
 namespace {
 
+// Where `key` (two characters at least) last occurs in `text`, jumping between occurrences of its
+// second character with memrchr: string_view::rfind compares at every position, a memcmp call per
+// byte of a tail read for every response.
+std::size_t last_occurrence(std::string_view text, std::string_view key) {
+    std::size_t end = text.size();  // the anchor is looked for before this
+    while (end > 1 && text.size() >= key.size()) {
+        const void* hit = ::memrchr(text.data() + 1, key[1], end - 1);
+        if (!hit) break;
+        const auto anchor = static_cast<std::size_t>(static_cast<const char*>(hit) - text.data());
+        if (anchor + key.size() - 1 <= text.size() && text.compare(anchor - 1, key.size(), key) == 0) return anchor - 1;
+        end = anchor;
+    }
+    return std::string_view::npos;
+}
+
 // The last JSON object that is the value of `"key"` in a body's tail.
 std::optional<boost::json::object> last_object_named(std::string_view tail, std::string_view key) {
-    auto pos = tail.rfind(key);
+    auto pos = last_occurrence(tail, key);
     if (pos == std::string_view::npos) return std::nullopt;
     auto open = tail.find('{', pos);
     if (open == std::string_view::npos) return std::nullopt;
@@ -109,8 +160,9 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
             socket, socket.wait_write, [&](boost::system::error_code& ec) { unsent.consume(asio::write(server, unsent, ec)); });
         auto* fresh = &fresh_parser();
         if (ex.head()) fresh->skip(true);  // a response to HEAD has no body, whatever its Content-Length says
-        auto read_header = [&](boost::system::error_code& ec) { http::read_header(server, up->buffer, *fresh, ec); };
-        if (!rec) rec = co_await when_ready(socket, socket.wait_read, read_header);
+        BufferedReads buffered;
+        auto read_header = [&](boost::system::error_code& ec) { http::read_header(buffered, up->buffer, *fresh, ec); };
+        if (!rec) rec = co_await parse_as_it_comes(*up, buffered, read_header);
         // Interim responses (RFC 9110 15.2) are not the answer: read on until the final one. 101 would
         // switch protocols, which corral does not relay.
         while (!rec && fresh->get().result_int() >= 100 && fresh->get().result_int() < 200) {
@@ -120,7 +172,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
             }
             fresh = &fresh_parser();
             if (ex.head()) fresh->skip(true);
-            rec = co_await when_ready(socket, socket.wait_read, read_header);
+            rec = co_await parse_as_it_comes(*up, buffered, read_header);
         }
         if (!rec) break;
         if (up->reused && attempt == 0 &&
@@ -196,13 +248,12 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     std::string tail;
     bool upstream_ok = true;
     bool ended = false;  // the last chunk was sent
-    auto& socket = up->stream.socket();
-    NonBlockingSocket server(socket);
-    auto read_body = [&](boost::system::error_code& ec) { http::read_some(server, up->buffer, parser, ec); };
+    BufferedReads buffered;
+    auto read_body = [&](boost::system::error_code& ec) { http::read_some(buffered, up->buffer, parser, ec); };
     while (!parser.is_done()) {
         parser.get().body().data = buf.data();
         parser.get().body().size = buf.size();
-        auto rec = co_await when_ready(socket, socket.wait_read, read_body);
+        auto rec = co_await parse_as_it_comes(*up, buffered, read_body);
         if (rec == http::error::need_buffer) rec = {};
         if (rec) {
             upstream_ok = false;

@@ -85,21 +85,13 @@ EarlyAnswer unreadable_request(const boost::system::error_code& ec, uint64_t bod
 
 using Deadline = std::chrono::steady_clock::time_point;
 
-// Reads what the socket holds now into `buffer` (plain TCP: no wait when something is there),
-// else waits for the next bytes until `deadline` (beast::error::timeout when none come by then).
+// Reads the next bytes into `buffer`, waiting for them until `deadline` (beast::error::timeout
+// when none come by then). Asio reads at once when the socket is known to be readable and
+// otherwise waits for epoll's word: no read that can only fail, no epoll_ctl.
 asio::awaitable<boost::system::error_code> read_more(ClientStream& stream, beast::flat_buffer& buffer, Deadline deadline) {
     const auto space = buffer.prepare(16 * 1024);
-    boost::system::error_code ec;
-    std::size_t n = 0;
-    if (!stream.tls()) {
-        n = stream.tcp().socket().read_some(space, ec);
-        if (ec != asio::error::would_block) {
-            buffer.commit(n);
-            co_return ec;
-        }
-    }
     stream.expires_at(deadline);
-    std::tie(ec, n) = co_await stream.async_read_some(space, tuple_awaitable);
+    auto [ec, n] = co_await stream.async_read_some(space, tuple_awaitable);
     buffer.commit(n);
     co_return ec;
 }

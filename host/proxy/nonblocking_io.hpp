@@ -1,9 +1,14 @@
-// Reads and writes that complete at once when they can. On a busy relay most do: the client's
-// request is already in the socket, the server's answer fits its buffer, a response fits the
-// client's. Beast's synchronous algorithms run on a socket in non-blocking mode (it answers
-// would_block where it would wait), and only then does the caller await readiness: no reactor
-// round, no composed operation and no timer for the reads and writes that need none (bench/README.md,
-// proxy section, measured what this saves).
+// Writes that complete at once when they can. On a busy relay nearly all do: a request fits the
+// server's socket buffer, a response fits the client's. Beast's synchronous algorithms run on a
+// socket in non-blocking mode (it answers would_block where it would wait), and only then does the
+// caller await readiness: no reactor round, no composed operation and no timer for the writes that
+// need none (bench/README.md, proxy section, measured what this saves).
+//
+// Reads do not go this way: a read tried first fails whenever the answer is not there yet (most of
+// the time for a server's answer), and awaiting readiness with async_wait costs an epoll_ctl per
+// wait in Asio. Asio's own async reads track readiness from epoll's events instead (no read that can
+// only fail once a read drained the socket), so the relay reads with them (forward.cpp,
+// http_server.cpp).
 #pragma once
 
 #include <boost/asio/as_tuple.hpp>

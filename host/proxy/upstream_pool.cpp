@@ -51,11 +51,17 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::get(const std
     auto parsed = plugin_common::parse_http_endpoint(endpoint);
     if (!parsed) throw boost::system::system_error(asio::error::invalid_argument, "endpoint " + endpoint);
     auto ex = co_await asio::this_coro::executor;
-    asio::ip::tcp::resolver resolver(ex);
-    auto results = co_await resolver.async_resolve(parsed->host, std::to_string(parsed->port), asio::ip::resolver_base::numeric_service,
-                                                   asio::use_awaitable);
+    // Servers are nearly always at an IP address: no resolver (a thread hop per new connection).
+    boost::system::error_code not_ip;
+    const auto address = asio::ip::make_address(parsed->host, not_ip);
+    asio::ip::tcp::endpoint target(address, parsed->port);
+    if (not_ip) {
+        asio::ip::tcp::resolver resolver(ex);
+        auto results = co_await resolver.async_resolve(parsed->host, std::to_string(parsed->port), asio::ip::resolver_base::numeric_service,
+                                                       asio::use_awaitable);
+        target = results.begin()->endpoint();
+    }
     auto c = std::make_unique<UpstreamConnection>(ex);
-    const auto target = results.begin()->endpoint();
     c->stream.socket().open(target.protocol());
     plugin_common::set_cloexec(c->stream.socket().native_handle());
     c->stream.expires_after(std::chrono::seconds(10));
