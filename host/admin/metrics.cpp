@@ -1,5 +1,6 @@
 #include "admin/metrics.hpp"
 
+#include <array>
 #include <charconv>
 #include <cstdio>
 
@@ -32,24 +33,52 @@ void histograms(std::string& out, const char* name, const char* help, const std:
 }
 
 Histogram& histogram(std::map<std::string, Histogram>& map, const std::string& labels, const std::vector<double>& bounds) {
-    return map.try_emplace(labels, bounds).first->second;
+    auto it = map.find(labels);
+    return it != map.end() ? it->second : map.try_emplace(labels, bounds).first->second;
+}
+
+std::string_view status_text(int status, std::array<char, 16>& buffer) {
+    auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), status);
+    return {buffer.data(), static_cast<std::size_t>(end - buffer.data())};
 }
 
 }  // namespace
 
-std::string prometheus_label(const std::string& name, const std::string& value) {
-    std::string out = name + "=\"";
-    for (char c : value) {
-        if (c == '\\' || c == '"') {
-            out += '\\';
-            out += c;
-        } else if (c == '\n') {
-            out += "\\n";
-        } else {
-            out += c;
-        }
+void append_prometheus_label(std::string& out, std::string_view name, std::string_view value) {
+    out.append(name);
+    out += "=\"";
+    std::size_t unescaped = 0;  // the start of the run not appended yet
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const char c = value[i];
+        if (c != '\\' && c != '"' && c != '\n') continue;
+        out.append(value.data() + unescaped, i - unescaped);
+        out += '\\';
+        out += c == '\n' ? 'n' : c;
+        unescaped = i + 1;
     }
-    return out + "\"";
+    out.append(value.data() + unescaped, value.size() - unescaped);
+    out += '"';
+}
+
+std::string prometheus_label(const std::string& name, const std::string& value) {
+    std::string out;
+    append_prometheus_label(out, name, value);
+    return out;
+}
+
+const std::string& Metrics::labels(std::initializer_list<std::pair<std::string_view, std::string_view>> set) {
+    key_.clear();
+    for (const auto& [name, value] : set) {
+        if (!key_.empty()) key_ += ',';
+        append_prometheus_label(key_, name, value);
+    }
+    return key_;
+}
+
+template <class T>
+T& Metrics::at(ByLabels<T>& map, const std::string& labels) {
+    auto it = map.find(labels);
+    return it != map.end() ? it->second : map.emplace(labels, T{}).first->second;
 }
 
 void Histogram::observe(double value) {
@@ -76,9 +105,9 @@ void Histogram::render(std::string& out, const std::string& name, const std::str
 }
 
 void Metrics::request(const std::string& model, const std::string& endpoint, int status, double seconds) {
-    std::string m = prometheus_label("model", model);
-    ++requests_[m + "," + prometheus_label("endpoint", endpoint) + "," + prometheus_label("code", std::to_string(status))];
-    histogram(request_seconds_, m, kLatencyBounds).observe(seconds);
+    std::array<char, 16> code;
+    ++at(requests_, labels({{"model", model}, {"endpoint", endpoint}, {"code", status_text(status, code)}}));
+    histogram(request_seconds_, labels({{"model", model}}), kLatencyBounds).observe(seconds);
     const auto now = ActivityWindow::clock::now();
     activity_.add(model, ActivityWindow::Count::Requests, 1, now);
     // 499 is the client's own doing (it went away or pressed stop), not an error of corral or its server.
@@ -86,13 +115,13 @@ void Metrics::request(const std::string& model, const std::string& endpoint, int
 }
 
 void Metrics::first_byte(const std::string& model, double seconds) {
-    histogram(first_byte_seconds_, prometheus_label("model", model), kLatencyBounds).observe(seconds);
+    histogram(first_byte_seconds_, labels({{"model", model}}), kLatencyBounds).observe(seconds);
 }
 
 void Metrics::tokens(const std::string& model, uint64_t prompt, uint64_t completion) {
-    std::string m = prometheus_label("model", model);
-    prompt_tokens_[m] += prompt;
-    completion_tokens_[m] += completion;
+    const auto& m = labels({{"model", model}});
+    at(prompt_tokens_, m) += prompt;
+    at(completion_tokens_, m) += completion;
     activity_.add(model, ActivityWindow::Count::Tokens, completion, ActivityWindow::clock::now());
 }
 
@@ -119,7 +148,7 @@ void Metrics::rejected(const std::string& model, const std::string& reason) {
 }
 
 void Metrics::replica_request(const std::string& model, const std::string& replica) {
-    ++replica_requests_[prometheus_label("model", model) + "," + prometheus_label("replica", replica)];
+    ++at(replica_requests_, labels({{"model", model}, {"replica", replica}}));
 }
 
 void Metrics::failover(const std::string& model) {
@@ -128,9 +157,9 @@ void Metrics::failover(const std::string& model) {
 
 void Metrics::prompt_cache(const std::string& model, uint64_t cached, uint64_t evaluated) {
     if (cached == 0 && evaluated == 0) return;
-    std::string m = prometheus_label("model", model);
-    prompt_cached_[m] += cached;
-    prompt_evaluated_[m] += evaluated;
+    const auto& m = labels({{"model", model}});
+    at(prompt_cached_, m) += cached;
+    at(prompt_evaluated_, m) += evaluated;
 }
 
 void Metrics::slot_cache(const std::string& model, const std::string& action, bool ok, uint64_t tokens) {
@@ -148,7 +177,8 @@ void Metrics::connection_closed(const std::string& reason) {
 }
 
 void Metrics::key_request(const std::string& key_name, int status) {
-    ++key_requests_[prometheus_label("key", key_name) + "," + prometheus_label("code", std::to_string(status))];
+    std::array<char, 16> code;
+    ++at(key_requests_, labels({{"key", key_name}, {"code", status_text(status, code)}}));
 }
 
 void Metrics::key_limited(const std::string& key_name, const std::string& reason) {

@@ -5,8 +5,11 @@
 #include "admin/activity.hpp"
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace corral::admin {
@@ -82,6 +85,12 @@ public:
 private:
     template <class T>
     using ByLabels = std::map<std::string, T>;  // key: rendered label set, e.g. model="a",code="200"
+    // The label set rendered into key_, a buffer kept between calls, so the counters of a label set
+    // seen before are found without an allocation (they are counted for every request).
+    const std::string& labels(std::initializer_list<std::pair<std::string_view, std::string_view>> set);
+    template <class T>
+    static T& at(ByLabels<T>& map, const std::string& labels);
+    std::string key_;
 
     ByLabels<uint64_t> requests_;
     ByLabels<Histogram> request_seconds_;
@@ -108,5 +117,6 @@ private:
 
 // `name="value"` with the value escaped as the text format requires.
 std::string prometheus_label(const std::string& name, const std::string& value);
+void append_prometheus_label(std::string& out, std::string_view name, std::string_view value);
 
 }  // namespace corral::admin

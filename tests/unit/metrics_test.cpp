@@ -15,6 +15,23 @@ TEST(Metrics, BucketBoundsReadAsWritten) {
     EXPECT_NE(text.find("corral_request_duration_seconds_sum{model=\"m\"} 0.25"), std::string::npos) << text;
 }
 
+TEST(Metrics, LabelSetsAreEscapedAndCountedOnce) {
+    Metrics m;
+    m.request("a\"b\\c\nd", "/tokenize", 200, 0.1);
+    m.request("a\"b\\c\nd", "/tokenize", 200, 0.1);
+    m.request("a\"b\\c\nd", "/tokenize", 404, 0.1);
+    m.tokens("plain", 3, 4);
+    m.tokens("plain", 1, 1);
+    m.key_request("k", 429);
+    const auto text = m.render({}, {}, 0, 0);
+    EXPECT_NE(text.find(R"(corral_requests_total{model="a\"b\\c\nd",endpoint="/tokenize",code="200"} 2)"), std::string::npos) << text;
+    EXPECT_NE(text.find(R"(corral_requests_total{model="a\"b\\c\nd",endpoint="/tokenize",code="404"} 1)"), std::string::npos) << text;
+    EXPECT_NE(text.find(R"(corral_request_duration_seconds_count{model="a\"b\\c\nd"} 3)"), std::string::npos) << text;
+    EXPECT_NE(text.find(R"(corral_prompt_tokens_total{model="plain"} 4)"), std::string::npos) << text;
+    EXPECT_NE(text.find(R"(corral_completion_tokens_total{model="plain"} 5)"), std::string::npos) << text;
+    EXPECT_NE(text.find(R"(corral_key_requests_total{key="k",code="429"} 1)"), std::string::npos) << text;
+}
+
 TEST(Metrics, RequestsTokensLoadsAndEvictionsFeedTheActivityWindow) {
     Metrics m;
     m.request("a", "/v1/chat/completions", 200, 0.1);
