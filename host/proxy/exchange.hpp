@@ -67,6 +67,11 @@ struct Exchange {
     // The same for raw bytes (chunk framing and data).
     template <class ConstBuffers>
     boost::asio::awaitable<boost::system::error_code> send_buffers(const ConstBuffers& buffers);
+    // Its first step, for callers that want no coroutine when none is needed: writes what a plain
+    // TCP socket takes at once. True when that ended it (`ec`: how); false when the caller must
+    // co_await send_buffers for the rest (`written` bytes went; TLS always goes that way).
+    template <class ConstBuffers>
+    bool sent_at_once(const ConstBuffers& buffers, std::size_t& written, boost::system::error_code& ec);
     // {"error":{"message","type","code"}}, with Retry-After when given.
     boost::asio::awaitable<void> write_error(int status, const std::string& message, const std::string& type, const std::string& code,
                                              std::optional<int> retry_after = std::nullopt);
@@ -88,14 +93,21 @@ boost::asio::awaitable<boost::system::error_code> Exchange::send(Serializer& ser
 }
 
 template <class ConstBuffers>
+bool Exchange::sent_at_once(const ConstBuffers& buffers, std::size_t& written, boost::system::error_code& ec) {
+    written = 0;
+    if (stream.tls()) return false;
+    NonBlockingSocket socket(stream.tcp().socket());
+    written = boost::asio::write(socket, buffers, ec);
+    return ec != boost::asio::error::would_block;
+}
+
+template <class ConstBuffers>
 boost::asio::awaitable<boost::system::error_code> Exchange::send_buffers(const ConstBuffers& buffers) {
     boost::beast::buffers_suffix<ConstBuffers> rest(buffers);
     boost::system::error_code ec;
-    if (!stream.tls()) {
-        NonBlockingSocket socket(stream.tcp().socket());
-        rest.consume(boost::asio::write(socket, buffers, ec));
-        if (ec != boost::asio::error::would_block) co_return ec;
-    }
+    std::size_t written = 0;
+    if (sent_at_once(buffers, written, ec)) co_return ec;
+    rest.consume(written);
     arm_write();
     std::tie(ec, std::ignore) = co_await boost::asio::async_write(stream, rest, boost::asio::as_tuple(boost::asio::use_awaitable));
     co_return ec;

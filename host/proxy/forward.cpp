@@ -142,7 +142,8 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     // closed gets one retry on a fresh connection (nothing reached the server).
     for (int attempt = 0;; ++attempt) {
         try {
-            up = co_await pool.get(options.endpoint, attempt > 0);
+            up = attempt == 0 ? pool.take_idle(options.endpoint) : nullptr;  // most requests: no coroutine
+            if (!up) up = co_await pool.get(options.endpoint, attempt > 0);
         } catch (const boost::system::system_error& e) {
             result.outcome = ForwardResult::Outcome::UpstreamFailed;
             // Only a first, fresh connection that failed proves the request never reached a server;
@@ -156,8 +157,10 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         // The header and the body in one write, the body from the client's request as it is.
         const std::array<asio::const_buffer, 2> request_out{asio::buffer(request_head), asio::buffer(ex.request.body())};
         beast::buffers_suffix<std::array<asio::const_buffer, 2>> unsent(request_out);
-        boost::system::error_code rec = co_await when_ready(
-            socket, socket.wait_write, [&](boost::system::error_code& ec) { unsent.consume(asio::write(server, unsent, ec)); });
+        auto write_request = [&](boost::system::error_code& ec) { unsent.consume(asio::write(server, unsent, ec)); };
+        boost::system::error_code rec;
+        write_request(rec);  // a request fits the socket's buffer: no wait, no coroutine
+        if (rec == asio::error::would_block) rec = co_await when_ready(socket, socket.wait_write, write_request);
         auto* fresh = &fresh_parser();
         if (ex.head()) fresh->skip(true);  // a response to HEAD has no body, whatever its Content-Length says
         BufferedReads buffered;
@@ -222,20 +225,33 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
 
     // Writes the header if still unsent, then `data` framed as the response needs, then the last
     // chunk when `last`: one gather write.
+    // send_now writes at once when the client's socket takes it all (nearly always); when it
+    // answers would_block, send_rest awaits the rest. Two steps so that the common case makes no
+    // coroutine frame.
     static constexpr std::string_view kCrlf = "\r\n", kLastChunk = "0\r\n\r\n";
     char size_line[20];
-    auto send = [&](std::string_view data, bool last) -> asio::awaitable<boost::system::error_code> {
-        std::array<asio::const_buffer, 5> out;
-        std::size_t n = 0;
-        if (!head.empty()) out[n++] = asio::buffer(head);
+    std::array<asio::const_buffer, 5> out;
+    std::size_t out_count = 0, out_written = 0;
+    auto send_now = [&](std::string_view data, bool last) -> boost::system::error_code {
+        out_count = 0;
+        if (!head.empty()) out[out_count++] = asio::buffer(head);
         if (relay_body && !data.empty()) {
-            if (chunked) out[n++] = asio::buffer(chunk_size_line(data.size(), size_line));
-            out[n++] = asio::buffer(data);
-            if (chunked) out[n++] = asio::buffer(kCrlf);
+            if (chunked) out[out_count++] = asio::buffer(chunk_size_line(data.size(), size_line));
+            out[out_count++] = asio::buffer(data);
+            if (chunked) out[out_count++] = asio::buffer(kCrlf);
         }
-        if (relay_body && last && chunked) out[n++] = asio::buffer(kLastChunk);
-        if (n == 0) co_return boost::system::error_code{};
-        const auto ec = co_await ex.send_buffers(std::span<const asio::const_buffer>(out.data(), n));
+        if (relay_body && last && chunked) out[out_count++] = asio::buffer(kLastChunk);
+        if (out_count == 0) return {};
+        boost::system::error_code ec;
+        out_written = 0;
+        if (!ex.sent_at_once(std::span<const asio::const_buffer>(out.data(), out_count), out_written, ec)) return asio::error::would_block;
+        if (!ec) head.clear();
+        return ec;
+    };
+    auto send_rest = [&]() -> asio::awaitable<boost::system::error_code> {
+        beast::buffers_suffix<std::span<const asio::const_buffer>> rest(std::span<const asio::const_buffer>(out.data(), out_count));
+        rest.consume(out_written);
+        const auto ec = co_await ex.send_buffers(rest);
         if (!ec) head.clear();
         co_return ec;
     };
@@ -244,7 +260,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         result.client_timed_out = ec == beast::error::timeout;
     };
 
-    std::array<char, 16 * 1024> buf;
+    const std::span<char> buf(up->body_piece.get(), UpstreamConnection::kBodyPiece);
     std::string tail;
     bool upstream_ok = true;
     bool ended = false;  // the last chunk was sent
@@ -253,7 +269,9 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     while (!parser.is_done()) {
         parser.get().body().data = buf.data();
         parser.get().body().size = buf.size();
-        auto rec = co_await parse_as_it_comes(*up, buffered, read_body);
+        boost::system::error_code rec;
+        read_body(rec);  // usually the whole body came with the header: no coroutine for it
+        if (rec == asio::error::would_block) rec = co_await parse_as_it_comes(*up, buffered, read_body);
         if (rec == http::error::need_buffer) rec = {};
         if (rec) {
             upstream_ok = false;
@@ -265,7 +283,9 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         keep_tail(tail, buf.data(), got);
         // The last piece goes out with the end of the body (a chunked one's last chunk).
         const bool last = parser.is_done() && own_header;
-        if (auto wec = co_await send(std::string_view(buf.data(), got), last)) {
+        auto wec = send_now(std::string_view(buf.data(), got), last);
+        if (wec == asio::error::would_block) wec = co_await send_rest();
+        if (wec) {
             client_gone(wec);
             co_return result;
         }
@@ -279,7 +299,9 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         ex.keep_alive = false;
         if (!head.empty()) {
             // Nothing was relayed yet: the header still goes first, then the same endings as below.
-            if (auto hec = co_await send({}, false)) {
+            auto hec = send_now({}, false);
+            if (hec == asio::error::would_block) hec = co_await send_rest();
+            if (hec) {
                 client_gone(hec);
                 co_return result;
             }
@@ -297,7 +319,9 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     }
     if (own_header) {
         if (!ended) {
-            if (auto fec = co_await send({}, true)) {
+            auto fec = send_now({}, true);
+            if (fec == asio::error::would_block) fec = co_await send_rest();
+            if (fec) {
                 client_gone(fec);
                 co_return result;
             }

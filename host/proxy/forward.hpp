@@ -28,8 +28,8 @@ struct ForwardResult {
 
 struct ForwardOptions {
     std::string endpoint;               // "http://host:port" of the server
-    std::string target;                 // the request target sent upstream ("": the client's)
-    std::string upstream_key;           // sent as `Authorization: Bearer` ("": none)
+    std::string_view target;            // the request target sent upstream ("": the client's); the caller keeps it
+    std::string_view upstream_key;      // sent as `Authorization: Bearer` ("": none); the caller keeps it
     bool headers_already_sent = false;  // a loading-progress SSE response is under way: relay the body only
 };
 

@@ -88,8 +88,10 @@ using Deadline = std::chrono::steady_clock::time_point;
 // Reads the next bytes into `buffer`, waiting for them until `deadline` (beast::error::timeout
 // when none come by then). Asio reads at once when the socket is known to be readable and
 // otherwise waits for epoll's word: no read that can only fail, no epoll_ctl.
+constexpr std::size_t kReadSize = 16 * 1024;
+
 asio::awaitable<boost::system::error_code> read_more(ClientStream& stream, beast::flat_buffer& buffer, Deadline deadline) {
-    const auto space = buffer.prepare(16 * 1024);
+    const auto space = buffer.prepare(kReadSize);
     stream.expires_at(deadline);
     auto [ec, n] = co_await stream.async_read_some(space, tuple_awaitable);
     buffer.commit(n);
@@ -99,20 +101,30 @@ asio::awaitable<boost::system::error_code> read_more(ClientStream& stream, beast
 // Beast's read algorithm (parse what is buffered, read more only when the parser needs it) over
 // read_more, until `done(parser)` or `deadline` (for the whole part, however slowly it trickles in):
 // a request that is already in the socket is read without a wait.
+//
+// parse_buffered is its first step, without a coroutine: true when what `buffer` holds settles it
+// (done, or an error in `ec`), false when more bytes are needed.
+template <class Done>
+bool parse_buffered(beast::flat_buffer& buffer, http::request_parser<http::string_body>& parser, Done done, boost::system::error_code& ec) {
+    for (;;) {
+        if (done(parser)) return true;
+        if (buffer.size() == 0) return false;
+        buffer.consume(parser.put(buffer.data(), ec));
+        if (ec == http::error::need_more) {
+            ec = {};
+            return false;
+        }
+        if (ec) return true;
+    }
+}
+
 template <class Done>
 asio::awaitable<boost::system::error_code> read_until(ClientStream& stream, beast::flat_buffer& buffer,
                                                       http::request_parser<http::string_body>& parser, Deadline deadline, Done done) {
     for (;;) {
-        if (done(parser)) co_return boost::system::error_code{};
-        if (buffer.size() > 0) {
-            boost::system::error_code ec;
-            buffer.consume(parser.put(buffer.data(), ec));
-            if (ec != http::error::need_more) {
-                if (ec) co_return ec;
-                continue;
-            }
-        }
-        auto ec = co_await read_more(stream, buffer, deadline);
+        boost::system::error_code ec;
+        if (parse_buffered(buffer, parser, done, ec)) co_return ec;
+        ec = co_await read_more(stream, buffer, deadline);
         if (ec == asio::error::eof) {
             if (!parser.got_some()) co_return http::error::end_of_stream;
             ec = {};
@@ -246,12 +258,17 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket, std::s
             const auto& timeouts = server->timeouts_;
             if (buffer.size() == 0) {
                 // Waiting for the next request: the idle deadline. Its first byte starts the header's.
-                if (co_await read_more(stream, buffer, std::chrono::steady_clock::now() + timeouts.idle))
-                    break;  // closed, drained, or idle too long: a normal end
+                stream.expires_after(timeouts.idle);
+                auto [read_ec, n] = co_await stream.async_read_some(buffer.prepare(kReadSize), tuple_awaitable);
+                buffer.commit(n);
+                if (read_ec) break;  // closed, drained, or idle too long: a normal end
             }
             parser.eager(false);
-            auto ec = co_await read_until(stream, buffer, parser, std::chrono::steady_clock::now() + timeouts.header,
-                                          [](const auto& p) { return p.is_header_done(); });
+            // The steps that usually need no read go without a coroutine (parse_buffered).
+            const auto header_done = [](const auto& p) { return p.is_header_done(); };
+            boost::system::error_code ec;
+            if (!parse_buffered(buffer, parser, header_done, ec))
+                ec = co_await read_until(stream, buffer, parser, std::chrono::steady_clock::now() + timeouts.header, header_done);
             if (ec == beast::error::timeout) server->closed("header_timeout");
             // A request answered without reaching the router: an error, then the connection closes.
             std::optional<EarlyAnswer> early;
@@ -277,8 +294,9 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket, std::s
                 if (!ec && !early) {
                     // The body: the header's deadline again, from now (a large body on a slow link may need a longer one).
                     parser.eager(true);
-                    ec = co_await read_until(stream, buffer, parser, std::chrono::steady_clock::now() + timeouts.header,
-                                             [](const auto& p) { return p.is_done(); });
+                    const auto body_done = [](const auto& p) { return p.is_done(); };
+                    if (!parse_buffered(buffer, parser, body_done, ec))
+                        ec = co_await read_until(stream, buffer, parser, std::chrono::steady_clock::now() + timeouts.header, body_done);
                     if (ec == beast::error::timeout) server->closed("header_timeout");
                 }
             }

@@ -138,7 +138,9 @@ asio::awaitable<void> ProxyRoutes::forward_to_model(Exchange& ex, const Route& r
         co_return;
     }
     auto entry = scheduler_.find(*model);
-    if (co_await hidden_from_key(ex, entry.get(), *model, endpoint_name)) co_return;
+    if (entry && !key_sees(ex.key.get(), entry->config.name, entry->config.aliases) &&
+        co_await hidden_from_key(ex, entry.get(), *model, endpoint_name))
+        co_return;
     const bool chat = endpoint_name == "/v1/chat/completions" || endpoint_name == "/chat/completions";
     if (entry && stream && chat && !entry->serving() && entry->config.send_loading_state.value_or(scheduler_.config().send_loading_state)) {
         co_await forward_with_progress(ex, entry->config.name, endpoint_name);
@@ -205,7 +207,11 @@ asio::awaitable<void> ProxyRoutes::acquire_and_relay(Exchange& ex, const std::st
     auto entry = scheduler_.find(model);
     auto affinity = affinity_of(ex, entry.get());
     for (int attempt = 0; attempt < 2; ++attempt) {
-        auto acquired = co_await scheduler_.acquire(model, affinity);
+        std::variant<scheduler::Lease, scheduler::Refusal> acquired = scheduler::Lease{};
+        if (auto now = scheduler_.acquire_now(model, affinity))
+            acquired = std::move(*now);
+        else
+            acquired = co_await scheduler_.acquire(model, affinity);
         if (auto* refusal = std::get_if<scheduler::Refusal>(&acquired)) {
             co_await ex.write_error(refusal->status, refusal->message, refusal->type, refusal->code, refusal->retry_after);
             metrics_.request(entry ? entry->config.name : "", endpoint_name, refusal->status,
@@ -263,12 +269,13 @@ asio::awaitable<void> ProxyRoutes::forward_with_progress(Exchange& ex, const std
 
 asio::awaitable<bool> ProxyRoutes::relay(Exchange& ex, scheduler::Lease lease, const std::string& endpoint_name, bool headers_sent,
                                          bool may_retry, const std::string& target) {
-    const std::string endpoint = lease.endpoint();
     const std::string model = lease.model();
     ForwardOptions options;  // a named object: GCC 12 destroys braced temporaries in co_await expressions twice
-    options.endpoint = endpoint;
+    options.endpoint = lease.endpoint();
+    const std::string& endpoint = options.endpoint;
     options.target = target;
-    options.upstream_key = lease.instance() ? lease.instance()->upstream_key : std::string();
+    const auto serving = lease.instance();  // holds the key's string while the request runs
+    if (serving) options.upstream_key = serving->upstream_key;
     options.headers_already_sent = headers_sent;
     auto result = co_await forward(ex, pool_, options);
     const double seconds = std::chrono::duration<double>(clock::now() - ex.received).count();

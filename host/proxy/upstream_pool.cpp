@@ -29,24 +29,29 @@ bool still_open(UpstreamConnection& c) {
 
 }  // namespace
 
+std::unique_ptr<UpstreamConnection> UpstreamPool::take_idle(const std::string& endpoint) {
+    auto it = idle_.find(endpoint);
+    if (it == idle_.end()) return nullptr;
+    auto& list = it->second;
+    const auto now = std::chrono::steady_clock::now();
+    while (!list.empty()) {
+        auto c = std::move(list.back());
+        list.pop_back();
+        // A connection back in the pool for a moment cannot have met the server's keep-alive
+        // timeout (seconds): it skips the peek, a syscall per request under load. Should the
+        // server have died meanwhile, the caller's one retry on a reused connection covers it.
+        const auto idle = now - c->idle_since;
+        if (idle < kMaxIdle && (idle < kRecentlyUsed || still_open(*c))) {
+            c->reused = true;
+            return c;
+        }
+    }
+    return nullptr;
+}
+
 asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::get(const std::string& endpoint, bool fresh) {
     if (!fresh) {
-        if (auto it = idle_.find(endpoint); it != idle_.end()) {
-            auto& list = it->second;
-            const auto now = std::chrono::steady_clock::now();
-            while (!list.empty()) {
-                auto c = std::move(list.back());
-                list.pop_back();
-                // A connection back in the pool for a moment cannot have met the server's keep-alive
-                // timeout (seconds): it skips the peek, a syscall per request under load. Should the
-                // server have died meanwhile, the caller's one retry on a reused connection covers it.
-                const auto idle = now - c->idle_since;
-                if (idle < kMaxIdle && (idle < kRecentlyUsed || still_open(*c))) {
-                    c->reused = true;
-                    co_return c;
-                }
-            }
-        }
+        if (auto c = take_idle(endpoint)) co_return c;
     }
     auto parsed = plugin_common::parse_http_endpoint(endpoint);
     if (!parsed) throw boost::system::system_error(asio::error::invalid_argument, "endpoint " + endpoint);

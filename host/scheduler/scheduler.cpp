@@ -311,17 +311,21 @@ void Scheduler::publish_requests() {
     }
 }
 
+std::optional<Lease> Scheduler::acquire_now(const std::string& model, const Affinity& affinity) {
+    auto entry = find(model);
+    if (!entry || shutting_down_ || !entry->queue.empty()) return std::nullopt;
+    auto replica = pick(*entry, affinity);
+    if (!replica) return std::nullopt;
+    grant(entry, replica);
+    watch_backlog(entry);
+    return Lease(this, entry, replica);
+}
+
 asio::awaitable<std::variant<Lease, Refusal>> Scheduler::acquire(std::string model, Affinity affinity) {
+    if (auto lease = acquire_now(model, affinity)) co_return std::move(*lease);
     auto entry = find(model);
     if (!entry) co_return Refusal::model_not_found(model);
     if (shutting_down_) co_return make_refusal(503, "corral is shutting down", "server_error", "shutting_down", 5);
-    if (entry->queue.empty()) {
-        if (auto replica = pick(*entry, affinity)) {
-            grant(entry, replica);
-            watch_backlog(entry);
-            co_return Lease(this, entry, replica);
-        }
-    }
     if (entry->queue.size() >= static_cast<std::size_t>(config_.scheduler.max_queue)) {
         metrics_.rejected(entry->config.name, "queue_full");
         co_return make_refusal(429,

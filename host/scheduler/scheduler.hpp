@@ -202,6 +202,10 @@ public:
 
     // Waits until the model (name or alias) can take one more request, on the replica `affinity` prefers.
     boost::asio::awaitable<std::variant<Lease, Refusal>> acquire(std::string model, Affinity affinity = {});
+    // The same when a replica can take the request now, without waiting (a serving model with room
+    // and no queue: most requests); nullopt when acquire() must decide. No coroutine, so the common
+    // case costs no frame.
+    std::optional<Lease> acquire_now(const std::string& model, const Affinity& affinity = {});
 
     // Starts the model if it is not loaded (`corral load`); nullopt, or why not.
     std::optional<Refusal> load(const std::string& model);
