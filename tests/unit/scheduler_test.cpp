@@ -233,6 +233,27 @@ TEST_F(SchedulerTest, RequestsInFlightAndWaitingAreReportedAsOneEventPerModelAnd
     for (const auto& e : events_.history()) EXPECT_NE(e.at("type"), "requests");
 }
 
+TEST_F(SchedulerTest, ALeaseIsTakenAtOnceOnlyWhenNoWaitAndNoDecisionIsNeeded) {
+    auto m = model("a", 4);
+    m.concurrency = 1;
+    configure({m, model("b", 4)});
+    EXPECT_FALSE(scheduler_.acquire_now("nope")) << "an unknown model is acquire()'s refusal";
+    EXPECT_FALSE(scheduler_.acquire_now("a")) << "not loaded: acquire() starts it";
+    load("a");
+    auto first = scheduler_.acquire_now("a");
+    ASSERT_TRUE(first);
+    EXPECT_EQ(scheduler_.describe(*scheduler_.find("a")).in_flight, 1);
+    EXPECT_FALSE(scheduler_.acquire_now("a")) << "concurrency 1 is taken: acquire() queues";
+    auto queued = acquire("a");
+    run_until([] { return false; }, std::chrono::milliseconds(20));
+    first.reset();  // the queue keeps its order: the waiter gets the slot, not a newcomer
+    EXPECT_FALSE(scheduler_.acquire_now("a"));
+    ASSERT_TRUE(run_until([&] { return queued->has_value(); }));
+    ASSERT_TRUE(std::holds_alternative<Lease>(**queued));
+    queued->reset();
+    EXPECT_TRUE(scheduler_.acquire_now("a"));
+}
+
 TEST_F(SchedulerTest, ARemoteModelNeverEvictsALocalOne) {
     configure({model("local-a", 20), model("local-b", 20), model("remote", 20, "box2"), model("remote-2", 20, "box2")});
     load("local-a");
