@@ -149,6 +149,9 @@ struct Config {
     std::vector<std::string> cors_origins;
     uint64_t max_request_body = 32ull << 20;  // bytes; larger requests get 413
     uint32_t max_connections = 8192;          // client connections at once; more get 503
+    // Threads that serve client connections (the main one included); 0: automatic (half the cores,
+    // 1 to 8: the model servers need the rest). See Config::effective_io_threads.
+    uint32_t io_threads = 0;
     ClientTimeouts client_timeouts;
     std::chrono::milliseconds shutdown_grace{std::chrono::seconds(30)};  // drain time on SIGTERM
     bool send_loading_state = false;  // stream load progress to streaming chat clients while a model loads

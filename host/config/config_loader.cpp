@@ -421,29 +421,10 @@ public:
     Config parse(const json::value& doc) {
         Config c;
         ObjectReader r(doc, "", errors_,
-                       {"listen",
-                        "plugin_dirs",
-                        "runners",
-                        "probes",
-                        "scheduler",
-                        "models",
-                        "preload",
-                        "state_dir",
-                        "log_level",
-                        "api_keys",
-                        "admin_api_key",
-                        "tls",
-                        "cors_origins",
-                        "supervisor",
-                        "max_request_body",
-                        "max_connections",
-                        "client_timeouts",
-                        "shutdown_grace",
-                        "send_loading_state",
-                        "kv_cache",
-                        "console",
-                        "models_dir",
-                        "model_defaults"});
+                       {"listen",         "plugin_dirs",        "runners",          "probes",          "scheduler",     "models",
+                        "preload",        "state_dir",          "log_level",        "api_keys",        "admin_api_key", "tls",
+                        "cors_origins",   "supervisor",         "max_request_body", "max_connections", "io_threads",    "client_timeouts",
+                        "shutdown_grace", "send_loading_state", "kv_cache",         "console",         "models_dir",    "model_defaults"});
         if (!r.valid()) return c;
         parse_listen(r, c.listen);
         std::vector<std::string> dirs;
@@ -483,6 +464,13 @@ public:
         std::optional<int32_t> connections;
         r.read_min("max_connections", connections, 1);
         if (connections) c.max_connections = static_cast<uint32_t>(*connections);
+        std::optional<int32_t> io_threads;
+        r.read_min("io_threads", io_threads, 1);
+        if (io_threads && *io_threads > 64) {
+            r.error(r.child("io_threads"), "must be at most 64");
+        } else if (io_threads) {
+            c.io_threads = static_cast<uint32_t>(*io_threads);
+        }
         if (const auto* timeouts = r.raw("client_timeouts")) parse_client_timeouts(*timeouts, c.client_timeouts);
         read_duration_into(r, "shutdown_grace", c.shutdown_grace);
         r.read_into("send_loading_state", c.send_loading_state);

@@ -37,9 +37,7 @@ boost::asio::awaitable<void> Exchange::write(http::response<http::string_body> r
     response.prepare_payload();
     if (head()) {
         // RFC 9110 9.3.2: the same header as GET, never a body.
-        http::response_serializer<http::string_body> sr(response);
-        arm_write();
-        co_await http::async_write_header(stream, sr, boost::asio::use_awaitable);
+        co_await write_header_only(response);
         co_return;
     }
     http::response_serializer<http::string_body> sr(response);
@@ -70,7 +68,16 @@ boost::asio::awaitable<void> Exchange::write_stream_header(const char* content_t
     header.keep_alive(may_keep_alive && keep_alive && request.keep_alive());
     keep_alive = header.keep_alive();
     status = 200;
-    http::response_serializer<http::empty_body> sr(header);
+    co_await write_header_only(header);
+}
+
+template <class Response>
+boost::asio::awaitable<void> Exchange::write_header_only(Response& response) {
+    if (lane && lane->elsewhere()) {
+        co_await boost::asio::co_spawn(lane->executor, write_header_only(response), boost::asio::use_awaitable);
+        co_return;
+    }
+    http::response_serializer<typename Response::body_type> sr(response);
     arm_write();
     co_await http::async_write_header(stream, sr, boost::asio::use_awaitable);
 }

@@ -4,9 +4,11 @@
 
 #include "proxy/client_stream.hpp"
 #include "proxy/http_text.hpp"
+#include "proxy/io_lane.hpp"
 #include "proxy/nonblocking_io.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/http.hpp>
@@ -39,6 +41,9 @@ struct Exchange {
     std::shared_ptr<const config::ApiKey> key{};  // the api_keys entry the client presented (null: none needed, or the admin key)
     // Added to every response this exchange writes, corral's own and relayed ones (CORS).
     std::vector<std::pair<std::string, std::string>> extra_headers{};
+    // The I/O thread the client's connection is served on (null: the main one), where forward()
+    // relays the bytes with that thread's upstream pool.
+    const IoLane* lane = nullptr;
 
     bool head() const { return request.method() == http::verb::head; }
 
@@ -72,6 +77,12 @@ struct Exchange {
     // co_await send_buffers for the rest (`written` bytes went; TLS always goes that way).
     template <class ConstBuffers>
     bool sent_at_once(const ConstBuffers& buffers, std::size_t& written, boost::system::error_code& ec);
+    // What send_buffers waits to write, under the write deadline (on the lane's thread).
+    template <class ConstBuffers>
+    boost::asio::awaitable<boost::system::error_code> write_rest(const ConstBuffers& rest);
+    // A response's header alone (HEAD, a stream's start), under the write deadline.
+    template <class Response>
+    boost::asio::awaitable<void> write_header_only(Response& response);
     // {"error":{"message","type","code"}}, with Retry-After when given.
     boost::asio::awaitable<void> write_error(int status, const std::string& message, const std::string& type, const std::string& code,
                                              std::optional<int> retry_after = std::nullopt);
@@ -86,6 +97,7 @@ boost::asio::awaitable<boost::system::error_code> Exchange::send(Serializer& ser
         if (ec == http::error::need_buffer) ec = {};
         if (ec != boost::asio::error::would_block) co_return ec;
     }
+    if (lane && lane->elsewhere()) co_return co_await boost::asio::co_spawn(lane->executor, send(serializer), boost::asio::use_awaitable);
     arm_write();
     std::tie(ec, std::ignore) = co_await http::async_write(stream, serializer, boost::asio::as_tuple(boost::asio::use_awaitable));
     if (ec == http::error::need_buffer) ec = {};
@@ -108,8 +120,14 @@ boost::asio::awaitable<boost::system::error_code> Exchange::send_buffers(const C
     std::size_t written = 0;
     if (sent_at_once(buffers, written, ec)) co_return ec;
     rest.consume(written);
+    if (lane && lane->elsewhere()) co_return co_await boost::asio::co_spawn(lane->executor, write_rest(rest), boost::asio::use_awaitable);
+    co_return co_await write_rest(rest);
+}
+
+template <class ConstBuffers>
+boost::asio::awaitable<boost::system::error_code> Exchange::write_rest(const ConstBuffers& rest) {
     arm_write();
-    std::tie(ec, std::ignore) = co_await boost::asio::async_write(stream, rest, boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto [ec, n] = co_await boost::asio::async_write(stream, rest, boost::asio::as_tuple(boost::asio::use_awaitable));
     co_return ec;
 }
 

@@ -11,6 +11,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -147,7 +148,44 @@ std::shared_ptr<spdlog::logger> log() {
 }  // namespace
 
 HttpServer::HttpServer(boost::asio::io_context& io, Handler handler)
-    : io_(io), acceptor_(io), backoff_(io), handler_(std::move(handler)), spare_fd_(open_spare()) {}
+    : io_(io), acceptor_(io), backoff_(io), handler_(std::move(handler)), spare_fd_(open_spare()) {
+    lanes_.push_back(Lane{IoLane{io.get_executor(), nullptr, true}, body_limit_, timeouts_, {}});
+}
+
+template <class F>
+void HttpServer::on_lane(std::size_t index, F f) {
+    Lane& lane = lanes_[index];
+    if (lane.io.main) {
+        f(lane);
+    } else {
+        asio::post(lane.io.executor, [&lane, f = std::move(f)]() mutable { f(lane); });
+    }
+}
+
+void HttpServer::set_lanes(std::vector<IoLane> lanes) {
+    lanes_.clear();
+    for (auto& io : lanes) lanes_.push_back(Lane{std::move(io), body_limit_, timeouts_, {}});
+}
+
+void HttpServer::set_body_limit(uint64_t bytes) {
+    body_limit_ = bytes;
+    for (std::size_t i = 0; i < lanes_.size(); ++i) on_lane(i, [bytes](Lane& lane) { lane.body_limit = bytes; });
+}
+
+void HttpServer::set_limits(uint32_t max_connections, const config::ClientTimeouts& timeouts) {
+    max_connections_ = max_connections;
+    timeouts_ = timeouts;
+    for (std::size_t i = 0; i < lanes_.size(); ++i) on_lane(i, [timeouts](Lane& lane) { lane.timeouts = timeouts; });
+}
+
+void HttpServer::closed(const char* reason) {
+    if (!on_closed_) return;
+    if (io_.get_executor().running_in_this_thread()) {
+        on_closed_(reason);
+    } else {
+        asio::post(io_, [this, reason] { on_closed_(reason); });
+    }
+}
 
 HttpServer::~HttpServer() {
     if (spare_fd_ >= 0) ::close(spare_fd_);
@@ -186,14 +224,23 @@ asio::awaitable<void> HttpServer::accept_loop() {
             continue;
         }
         plugin_common::set_cloexec(socket.native_handle());
-        if (sessions_.size() >= max_connections_) {
+        if (open_.load(std::memory_order_relaxed) >= max_connections_) {
             refuse(socket);
             closed("max_connections");
             continue;
         }
+        const std::size_t lane = next_lane_++ % lanes_.size();
+        if (!lanes_[lane].io.main) {
+            // The lane's own reactor watches it from now on.
+            const auto protocol = acceptor_.local_endpoint(ec).protocol();
+            const auto fd = socket.release(ec);
+            if (ec) continue;
+            socket = tcp::socket(lanes_[lane].io.executor, protocol, fd);
+        }
         socket.set_option(tcp::no_delay(true), ec);
         make_nonblocking(socket);
-        asio::co_spawn(io_, run_session(this, std::move(socket), tls_), asio::detached);
+        open_.fetch_add(1, std::memory_order_relaxed);
+        asio::co_spawn(lanes_[lane].io.executor, run_session(this, std::move(socket), tls_, lane), asio::detached);
     }
 }
 
@@ -214,7 +261,7 @@ asio::awaitable<void> HttpServer::shed_when_out_of_descriptors() {
         log()->warn(
             "out of file descriptors with {} connections open: refused {} connection(s) with 503 (raise the open-file limit "
             "or lower max_connections)",
-            sessions_.size(), refused_since_warning_);
+            connections(), refused_since_warning_);
         last_exhaustion_warning_ = now;
         refused_since_warning_ = 0;
     }
@@ -223,21 +270,27 @@ asio::awaitable<void> HttpServer::shed_when_out_of_descriptors() {
     co_await backoff_.async_wait(tuple_awaitable);
 }
 
-asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket, std::shared_ptr<asio::ssl::context> tls) {
+asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket, std::shared_ptr<asio::ssl::context> tls, std::size_t lane_index) {
     ClientStream stream = tls ? ClientStream(std::move(socket), *tls) : ClientStream(std::move(socket));
-    auto& session = server->sessions_.emplace_back();
-    auto self = std::prev(server->sessions_.end());
+    auto& lane = server->lanes_[lane_index];  // this thread's: its sessions and limits
+    auto& session = lane.sessions.emplace_back();
+    auto self = std::prev(lane.sessions.end());
+    // Explicit on each way out (not RAII): a frame destroyed at shutdown must not touch the server.
+    auto leave = [&] {
+        lane.sessions.erase(self);
+        server->open_.fetch_sub(1, std::memory_order_relaxed);
+    };
     session.stream = &stream;
     beast::flat_buffer buffer;
     try {
         if (stream.tls()) {
             // The handshake is part of the request's header: the same deadline.
-            stream.expires_after(server->timeouts_.header);
-            if (co_await sent_plain_http(stream.tcp(), server->timeouts_.header)) {
+            stream.expires_after(lane.timeouts.header);
+            if (co_await sent_plain_http(stream.tcp(), lane.timeouts.header)) {
                 // As nginx does: a plain request on the HTTPS port is told so (in plain HTTP), not dropped.
                 refuse(stream.tcp().socket(), plain_http_refusal());
                 server->closed("plain_http_on_tls");
-                server->sessions_.erase(self);
+                leave();
                 co_return;
             }
             if (auto ec = co_await stream.handshake()) {
@@ -246,16 +299,16 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket, std::s
                 else
                     server->closed("tls_handshake_failed");
                 log()->debug("TLS handshake failed: {}", ec.message());
-                server->sessions_.erase(self);
+                leave();
                 co_return;
             }
         }
         for (;;) {
             if (server->draining_) break;
             http::request_parser<http::string_body> parser;
-            parser.body_limit(server->body_limit_);
+            parser.body_limit(lane.body_limit);
             parser.header_limit(64 * 1024);
-            const auto& timeouts = server->timeouts_;
+            const auto& timeouts = lane.timeouts;
             if (buffer.size() == 0) {
                 // Waiting for the next request: the idle deadline. Its first byte starts the header's.
                 stream.expires_after(timeouts.idle);
@@ -278,7 +331,7 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket, std::s
             }
             if (!ec && !early && !parser.is_done()) {
                 const auto& header = parser.get();
-                if (parser.content_length() && *parser.content_length() > server->body_limit_) {
+                if (parser.content_length() && *parser.content_length() > lane.body_limit) {
                     ec = http::error::body_limit;  // answered below, before the client sends the body
                 } else if (auto expect = header.find(http::field::expect); expect != header.end()) {
                     // RFC 9110 10.1.1: corral answers the expectation itself (and never forwards it),
@@ -305,17 +358,24 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket, std::s
                 ec == asio::error::connection_reset || ec == asio::error::eof) {
                 break;
             }
-            if (ec) early = unreadable_request(ec, server->body_limit_);
+            if (ec) early = unreadable_request(ec, lane.body_limit);
             session.busy = true;
             Request request = parser.release();
             request.erase(http::field::expect);
             Exchange ex{stream, request, std::chrono::steady_clock::now(), timeouts.write};
+            ex.lane = &lane.io;
             if (early) {
                 ex.keep_alive = false;
                 co_await ex.write_error(early->status, early->message, "invalid_request_error", early->code);
                 break;
             }
-            co_await server->handler_(ex);
+            if (lane.io.main) {
+                co_await server->handler_(ex);
+            } else {
+                // The route and everything with state run on the main thread; forward() comes back
+                // here to relay the bytes (ProxyRoutes::relay).
+                co_await asio::co_spawn(server->io_, server->handler_(ex), asio::use_awaitable);
+            }
             session.busy = false;
             if (!ex.keep_alive || !request.keep_alive()) break;
         }
@@ -325,21 +385,30 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket, std::s
     } catch (const std::exception& e) {
         log()->error("request failed: {}", e.what());
     }
-    co_await stream.close(std::chrono::milliseconds(std::min<int64_t>(server->timeouts_.write.count(), 2000)));
-    server->sessions_.erase(self);
+    co_await stream.close(std::chrono::milliseconds(std::min<int64_t>(lane.timeouts.write.count(), 2000)));
+    leave();
 }
 
 void HttpServer::stop_accepting() {
     draining_ = true;
     boost::system::error_code ignored;
     acceptor_.close(ignored);
-    for (auto& s : sessions_) {
-        if (!s.busy) s.stream->cancel();
+    for (std::size_t i = 0; i < lanes_.size(); ++i) {
+        on_lane(i, [](Lane& lane) {
+            for (auto& s : lane.sessions) {
+                if (!s.busy) s.stream->cancel();
+            }
+        });
     }
 }
 
 void HttpServer::close_all() {
-    for (auto& s : sessions_) s.stream->tcp().socket().close();
+    for (std::size_t i = 0; i < lanes_.size(); ++i) {
+        on_lane(i, [](Lane& lane) {
+            boost::system::error_code ignored;
+            for (auto& s : lane.sessions) s.stream->tcp().socket().close(ignored);
+        });
+    }
 }
 
 }  // namespace corral::proxy

@@ -7,15 +7,18 @@
 
 #include "config/config.hpp"
 #include "proxy/exchange.hpp"
+#include "proxy/io_lane.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <functional>
 #include <list>
 #include <memory>
+#include <vector>
 
 namespace corral::proxy {
 
@@ -32,11 +35,11 @@ public:
     // Binds and listens; throws std::runtime_error with the address and reason when it cannot.
     void listen(const config::ListenAddress& address);
     void start();
-    void set_body_limit(uint64_t bytes) { body_limit_ = bytes; }
-    void set_limits(uint32_t max_connections, const config::ClientTimeouts& timeouts) {
-        max_connections_ = max_connections;
-        timeouts_ = timeouts;
-    }
+    // The lanes connections are spread over, round robin (the first is the main thread's, the
+    // default); set before start().
+    void set_lanes(std::vector<IoLane> lanes);
+    void set_body_limit(uint64_t bytes);
+    void set_limits(uint32_t max_connections, const config::ClientTimeouts& timeouts);
     void on_closed(ClosedHandler handler) { on_closed_ = std::move(handler); }
     // TLS for the connections accepted from now on (null: plain HTTP); those open keep theirs.
     void set_tls(std::shared_ptr<boost::asio::ssl::context> tls) { tls_ = std::move(tls); }
@@ -47,7 +50,7 @@ public:
     void close_all();
 
     uint16_t port() const { return port_; }
-    std::size_t connections() const { return sessions_.size(); }
+    std::size_t connections() const { return open_.load(std::memory_order_relaxed); }
 
     struct Session {
         ClientStream* stream = nullptr;
@@ -56,14 +59,24 @@ public:
 
 private:
     friend boost::asio::awaitable<void> run_session(HttpServer* server, boost::asio::ip::tcp::socket socket,
-                                                    std::shared_ptr<boost::asio::ssl::context> tls);
+                                                    std::shared_ptr<boost::asio::ssl::context> tls, std::size_t lane);
+    // What a lane's sessions read: its own copy of the limits (a reload posts the new ones to
+    // each lane), its sessions, touched only on its thread.
+    struct Lane {
+        IoLane io;
+        uint64_t body_limit = 32ull << 20;
+        config::ClientTimeouts timeouts;
+        std::list<Session> sessions;
+    };
+    // Runs `f(lane)` on the lane's own thread (at once for the main lane).
+    template <class F>
+    void on_lane(std::size_t index, F f);
     boost::asio::awaitable<void> accept_loop();
     // Out of descriptors: frees the spare one to accept and refuse the waiting connection, so
     // clients get an answer instead of hanging in the backlog; then waits before accepting again.
     boost::asio::awaitable<void> shed_when_out_of_descriptors();
-    void closed(const char* reason) {
-        if (on_closed_) on_closed_(reason);
-    }
+    // From any lane: the handler runs on the main thread.
+    void closed(const char* reason);
 
     boost::asio::io_context& io_;
     boost::asio::ip::tcp::acceptor acceptor_;
@@ -75,11 +88,13 @@ private:
     uint32_t max_connections_ = 8192;
     config::ClientTimeouts timeouts_;
     uint16_t port_ = 0;
-    bool draining_ = false;
+    std::atomic<bool> draining_ = false;
+    std::atomic<std::size_t> open_ = 0;  // connections on every lane
+    std::vector<Lane> lanes_;
+    std::size_t next_lane_ = 0;
     int spare_fd_ = -1;  // /dev/null, held to be closed when descriptors run out
     std::chrono::steady_clock::time_point last_exhaustion_warning_{};
     uint64_t refused_since_warning_ = 0;
-    std::list<Session> sessions_;
 };
 
 }  // namespace corral::proxy

@@ -3,6 +3,7 @@
 #include "logging/logging.hpp"
 #include "proxy/body_fields.hpp"
 #include "proxy/forward.hpp"
+#include "proxy/io_lane.hpp"
 #include "proxy/prompt_prefix.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -277,7 +278,14 @@ asio::awaitable<bool> ProxyRoutes::relay(Exchange& ex, scheduler::Lease lease, c
     const auto serving = lease.instance();  // holds the key's string while the request runs
     if (serving) options.upstream_key = serving->upstream_key;
     options.headers_already_sent = headers_sent;
-    auto result = co_await forward(ex, pool_, options);
+    ForwardResult result;
+    if (ex.lane && !ex.lane->main) {
+        // The client's connection lives on another I/O thread: the bytes are relayed there, with
+        // that thread's pool, while this (the main) thread goes on with other requests.
+        result = co_await asio::co_spawn(ex.lane->executor, forward(ex, *ex.lane->pool, options), asio::use_awaitable);
+    } else {
+        result = co_await forward(ex, pool_, options);
+    }
     const double seconds = std::chrono::duration<double>(clock::now() - ex.received).count();
     if (result.first_byte_seconds) metrics_.first_byte(model, *result.first_byte_seconds);
     metrics_.tokens(model, result.prompt_tokens, result.completion_tokens);

@@ -62,7 +62,10 @@ Service::Service(config::Config config, plugins::PluginRegistry registry)
       drain_progress_(std::make_shared<AsyncSignal>(io_.get_executor())) {
     supervisor_.set_listener([this](const std::shared_ptr<supervisor::Instance>& instance) {
         // Connections to a server that is going away must not be reused (its port may be reused too).
-        if (!instance->serving() && !instance->endpoint.empty()) pool_.drop(instance->endpoint);
+        if (!instance->serving() && !instance->endpoint.empty()) {
+            pool_.drop(instance->endpoint);
+            if (connection_threads_) connection_threads_->drop(instance->endpoint);
+        }
         if (!instance->serving()) proxy_routes_.forget_instance(instance->server.instance_id);
         scheduler_.on_instance_changed(instance);
     });
@@ -147,6 +150,10 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
                     m.managed_elsewhere ? " (capacity managed elsewhere)" : "");
     }
     adopt_leftovers();
+    const auto io_threads = io_threads_for(config_.io_threads, std::thread::hardware_concurrency());
+    connection_threads_ = std::make_unique<ConnectionThreads>(io_, pool_, io_threads);
+    http_.set_lanes(connection_threads_->lanes());
+    log()->debug("serving connections on {} I/O thread(s)", io_threads);
     http_.start();
     for (const auto& note : config_.models_dir_notes) log()->warn("models_dir: {}", note);
     for (const auto& problem : folder_watch_.watch(config_.models_dirs)) log()->warn("models_dir: {}", problem);
@@ -159,6 +166,7 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
     on_listening(port_);
     service_manager_.ready(serving_status());
     io_.run();
+    connection_threads_->stop();
 
     // The drain ended (or io_ was stopped): no more runner calls, then the runners go (they stop
     // any server still running) before the objects their events would reach.
@@ -347,6 +355,10 @@ admin::ReloadOutcome Service::reload_config() {
         next.listen = config_.listen;
     }
     if (next.plugin_dirs != config_.plugin_dirs) outcome.notes.push_back("plugin_dirs changed: restart corral to rescan plugins");
+    if (next.io_threads != config_.io_threads) {
+        outcome.notes.push_back("io_threads changed: restart corral to use it");
+        next.io_threads = config_.io_threads;
+    }
     if (next.state_dir != config_.state_dir) {
         outcome.notes.push_back("state_dir changed: restart corral to use it");
         next.state_dir = config_.state_dir;

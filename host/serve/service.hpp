@@ -16,6 +16,7 @@
 #include "proxy/proxy_routes.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "scheduler/scheduler.hpp"
+#include "serve/connection_threads.hpp"
 #include "serve/folder_watch.hpp"
 #include "serve/runner_set.hpp"
 #include "serve/service_manager.hpp"
@@ -73,6 +74,9 @@ private:
     // runner destroyed last (held by a coroutine frame that io_ destroys) may still emit events.
     std::mutex event_gate_;
     bool events_open_ = true;
+    // The extra I/O threads (io_threads): destroyed after io_, whose pending frames may hold
+    // connections of theirs (a session waiting for its route on the main thread).
+    std::unique_ptr<ConnectionThreads> connection_threads_;
     // Destroyed after everything that holds its timers and sockets.
     boost::asio::io_context io_{1};
     config::Config config_;

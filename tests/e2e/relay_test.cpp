@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -124,6 +125,69 @@ TEST_F(Relay, PipelinedRequestsAreAnsweredInOrder) {
     EXPECT_EQ(json::parse(second->body).at("status"), "ok");
     EXPECT_GT(token_count(third->body), 2u);
     EXPECT_EQ(json::parse(fourth->body).at("object"), "list");
+}
+
+// io_threads: connections spread over four I/O threads (the main one and three more), each client
+// on its own kept-alive connection with a request of its own size, all at once: every answer is
+// the one its client asked for, streams included, the metrics (kept on the main thread) count
+// each request once, and the threads are there by name.
+TEST_F(Relay, ManyClientsOnSeveralIoThreadsEachGetTheirOwnAnswers) {
+    std::string text = config(R"(, "preload": ["tiny-a", "toy"])", R"(, "parallel": 4)");
+    text.replace(text.find(R"("io_threads": 3)"), 15, R"("io_threads": 4)");
+    Corral corral(dir_, text);
+    ASSERT_TRUE(wait_until([&] { return corral.state("tiny-a") == "ready" && corral.state("toy") == "ready"; }, 30s));
+    auto words = [](int n) {
+        std::string content;
+        for (int i = 0; i < n; ++i) content += i ? " word" : "word";
+        return content;
+    };
+    // What each size is, asked one at a time.
+    constexpr int kClients = 12, kRounds = 15;
+    std::vector<std::size_t> expected(kClients);
+    for (int c = 0; c < kClients; ++c) expected[c] = token_count(corral.post("/tokenize", tokenize_body(words(c + 1))).body);
+    for (int c = 1; c < kClients; ++c) ASSERT_GT(expected[c], expected[c - 1]);
+
+    std::atomic<int> wrong = 0, failed = 0;
+    std::vector<std::thread> clients;
+    for (int c = 0; c < kClients; ++c) {
+        clients.emplace_back([&, c] {
+            RawHttp conn("127.0.0.1", corral.port);
+            for (int round = 0; round < kRounds; ++round) {
+                if (round % 5 == 4) {
+                    // A stream from the mock model now and then: its chunks come back whole and in order.
+                    conn.send(request("POST", "/v1/chat/completions",
+                                      R"({"model":"toy","stream":true,"max_tokens":4,"messages":[{"role":"user","content":"hi"}]})"));
+                    auto r = conn.read();
+                    if (!r || r->status != 200 || r->body.find("data: [DONE]") == std::string::npos) ++failed;
+                    continue;
+                }
+                conn.send(request("POST", "/tokenize", tokenize_body(words(c + 1))));
+                auto r = conn.read();
+                if (!r || r->status != 200) {
+                    ++failed;
+                    return;
+                }
+                if (token_count(r->body) != expected[c]) ++wrong;
+            }
+        });
+    }
+    for (auto& t : clients) t.join();
+    EXPECT_EQ(wrong.load(), 0) << "a client got another client's answer";
+    EXPECT_EQ(failed.load(), 0);
+
+    const auto metrics = corral.get("/metrics").body;
+    const std::string tokenize_count = R"(corral_requests_total{model="tiny-a",endpoint="/tokenize",code="200"} )";
+    const auto at = metrics.find(tokenize_count);
+    ASSERT_NE(at, std::string::npos) << metrics;
+    EXPECT_EQ(std::stoi(metrics.substr(at + tokenize_count.size())), kClients + kClients * (kRounds - kRounds / 5));
+
+    int io_threads = 0;
+    for (const auto& entry : fs::directory_iterator("/proc/" + std::to_string(corral.pid()) + "/task")) {
+        std::string name;
+        std::getline(std::ifstream(entry.path() / "comm"), name);
+        if (name.rfind("corral-io-", 0) == 0) ++io_threads;
+    }
+    EXPECT_EQ(io_threads, 3) << "the main thread and three more";
 }
 
 // Issue 18, finding 4: a body framed in a way corral and a server could read differently is a

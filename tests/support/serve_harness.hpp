@@ -24,13 +24,16 @@
 namespace corral::test {
 
 #if defined(CORRAL_TEST_PLUGIN_DIR) && defined(CORRAL_TEST_LLAMA_SERVER)
-// The start of a config the e2e tests share: a free loopback port, the built plugins, the cpu probe
-// only (the machine's RAM is the budget whatever GPUs it has), a state directory under `dir`, and the
-// runners "local" (the test llama-server) and "fake" (the mock runner, `fake_options` added to its
-// object). The caller goes on with `,` and its own keys, and closes the object.
+// The start of a config the e2e tests share: a free loopback port, three I/O threads (so every test
+// with more than one connection has some on the main thread and some on the others), the built
+// plugins, the cpu probe only (the machine's RAM is the budget whatever GPUs it has), a state
+// directory under `dir`, and the runners "local" (the test llama-server) and "fake" (the mock
+// runner, `fake_options` added to its object). The caller goes on with `,` and its own keys, and
+// closes the object.
 inline std::string config_head(const std::filesystem::path& dir, const std::string& fake_options = "") {
     return R"({
   "listen": "127.0.0.1:0",
+  "io_threads": 3,
   "plugin_dirs": [")" +
            std::string(CORRAL_TEST_PLUGIN_DIR) + R"("],
   "probes": ["cpu"],

@@ -88,6 +88,18 @@ TEST(Config, CountsAboveInt64AreOutOfRangeErrors) {
     EXPECT_THAT(r.errors, Contains(Field(&ConfigError::path, "scheduler.swap_batch")));
 }
 
+TEST(Config, IoThreadsAreAutomaticOrOneToSixtyFour) {
+    auto automatic = parse_config("{}", "");
+    ASSERT_TRUE(automatic.config);
+    EXPECT_EQ(automatic.config->io_threads, 0u);
+    auto four = parse_config(R"({"io_threads": 4})", "");
+    ASSERT_TRUE(four.config);
+    EXPECT_EQ(four.config->io_threads, 4u);
+    EXPECT_THAT(parse_config(R"({"io_threads": 0})", "").errors, HasError("io_threads", "must be at least 1"));
+    EXPECT_THAT(parse_config(R"({"io_threads": 65})", "").errors, HasError("io_threads", "must be at most 64"));
+    EXPECT_THAT(parse_config(R"({"io_threads": "many"})", "").errors, HasError("io_threads", "expected integer, got string"));
+}
+
 TEST(Config, SyntaxErrorIsLocatedByLineAndColumn) {
     auto r = parse_config("{\n  \"listen\": \"x\",\n  \"models\": {,}\n}", "");
     ASSERT_THAT(r.errors, SizeIs(1));
