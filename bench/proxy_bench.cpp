@@ -3,6 +3,7 @@
 // reverse proxy, and through llama.cpp's router mode; each as a ratio to direct.
 #include "benchmarks.hpp"
 #include "http_client.hpp"
+#include "serve/connection_threads.hpp"
 #include "wrk_runner.hpp"
 
 #include <fstream>
@@ -11,11 +12,11 @@
 namespace corral::bench {
 namespace {
 
-// nginx as a keep-alive reverse proxy to one upstream, one worker (corral serves on one I/O thread),
-// sending the server's key as corral does.
-void write_nginx_config(const fs::path& dir, uint16_t listen, uint16_t upstream, const std::string& key) {
+// nginx as a keep-alive reverse proxy to one upstream, with as many workers as corral has I/O
+// threads (a fair fight), sending the server's key as corral does.
+void write_nginx_config(const fs::path& dir, uint16_t listen, uint16_t upstream, const std::string& key, uint32_t workers) {
     fs::create_directories(dir / "tmp");
-    std::ofstream(dir / "nginx.conf") << "daemon off;\nworker_processes 1;\npid " << (dir / "nginx.pid").string()
+    std::ofstream(dir / "nginx.conf") << "daemon off;\nworker_processes " << workers << ";\npid " << (dir / "nginx.pid").string()
                                       << ";\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
                                       << "  client_body_temp_path " << (dir / "tmp").string() << ";\n  proxy_temp_path "
                                       << (dir / "tmp").string() << ";\n  upstream llama { server 127.0.0.1:" << upstream
@@ -53,7 +54,9 @@ Section bench_proxy(const BenchEnv& env) {
     const std::string key = server_key(corral, "tiny-a");
 
     const uint16_t nginx_port = free_port();
-    write_nginx_config(dir / "nginx", nginx_port, direct, key);
+    // corral runs with its automatic io_threads; nginx gets as many workers.
+    const uint32_t io_threads = serve::io_threads_for(0, std::thread::hardware_concurrency());
+    write_nginx_config(dir / "nginx", nginx_port, direct, key, io_threads);
     Background nginx({"/usr/sbin/nginx", "-p", (dir / "nginx").string(), "-c", (dir / "nginx" / "nginx.conf").string(), "-e",
                       (dir / "nginx" / "error.log").string()},
                      dir / "nginx" / "out.log");
@@ -114,6 +117,8 @@ Section bench_proxy(const BenchEnv& env) {
     }
     s.json["runs"] = std::move(runs);
     s.notes.push_back("direct, corral and nginx reach the same llama-server (--parallel 8); router mode runs its own child servers");
+    s.notes.push_back("corral: " + std::to_string(io_threads) + " I/O thread(s) (io_threads automatic); nginx: " + std::to_string(io_threads) +
+                      " worker process(es)");
     return s;
 }
 
