@@ -117,8 +117,8 @@ Section bench_proxy(const BenchEnv& env) {
     }
     s.json["runs"] = std::move(runs);
     s.notes.push_back("direct, corral and nginx reach the same llama-server (--parallel 8); router mode runs its own child servers");
-    s.notes.push_back("corral: " + std::to_string(io_threads) + " I/O thread(s) (io_threads automatic); nginx: " + std::to_string(io_threads) +
-                      " worker process(es)");
+    s.notes.push_back("corral: " + std::to_string(io_threads) +
+                      " I/O thread(s) (io_threads automatic); nginx: " + std::to_string(io_threads) + " worker process(es)");
     return s;
 }
 
