@@ -86,11 +86,11 @@ EarlyAnswer unreadable_request(const boost::system::error_code& ec, uint64_t bod
 
 using Deadline = std::chrono::steady_clock::time_point;
 
+constexpr std::size_t kReadSize = 16 * 1024;
+
 // Reads the next bytes into `buffer`, waiting for them until `deadline` (beast::error::timeout
 // when none come by then). Asio reads at once when the socket is known to be readable and
 // otherwise waits for epoll's word: no read that can only fail, no epoll_ctl.
-constexpr std::size_t kReadSize = 16 * 1024;
-
 asio::awaitable<boost::system::error_code> read_more(ClientStream& stream, beast::flat_buffer& buffer, Deadline deadline) {
     const auto space = buffer.prepare(kReadSize);
     stream.expires_at(deadline);
@@ -231,11 +231,18 @@ asio::awaitable<void> HttpServer::accept_loop() {
         }
         const std::size_t lane = next_lane_++ % lanes_.size();
         if (!lanes_[lane].io.main) {
-            // The lane's own reactor watches it from now on.
+            // The lane's own reactor watches it from now on (a failure drops this connection, never the loop).
             const auto protocol = acceptor_.local_endpoint(ec).protocol();
             const auto fd = socket.release(ec);
             if (ec) continue;
-            socket = tcp::socket(lanes_[lane].io.executor, protocol, fd);
+            tcp::socket moved(lanes_[lane].io.executor);
+            moved.assign(protocol, fd, ec);
+            if (ec) {
+                ::close(fd);
+                log()->warn("cannot hand a connection to I/O thread {}: {}", lane, ec.message());
+                continue;
+            }
+            socket = std::move(moved);
         }
         socket.set_option(tcp::no_delay(true), ec);
         make_nonblocking(socket);
