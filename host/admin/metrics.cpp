@@ -33,8 +33,7 @@ void histograms(std::string& out, const char* name, const char* help, const std:
 }
 
 Histogram& histogram(std::map<std::string, Histogram>& map, const std::string& labels, const std::vector<double>& bounds) {
-    auto it = map.find(labels);
-    return it != map.end() ? it->second : map.try_emplace(labels, bounds).first->second;
+    return map.try_emplace(labels, bounds).first->second;
 }
 
 std::string_view status_text(int status, std::array<char, 16>& buffer) {
@@ -77,8 +76,7 @@ const std::string& Metrics::labels(std::initializer_list<std::pair<std::string_v
 
 template <class T>
 T& Metrics::at(ByLabels<T>& map, const std::string& labels) {
-    auto it = map.find(labels);
-    return it != map.end() ? it->second : map.emplace(labels, T{}).first->second;
+    return map.try_emplace(labels).first->second;  // the key is copied only for a new label set
 }
 
 void Histogram::observe(double value) {
@@ -126,25 +124,24 @@ void Metrics::tokens(const std::string& model, uint64_t prompt, uint64_t complet
 }
 
 void Metrics::load(const std::string& model, double seconds, bool ok) {
-    std::string m = prometheus_label("model", model);
-    ++loads_[m + "," + prometheus_label("result", ok ? "ok" : "failed")];
-    if (ok) histogram(load_seconds_, m, kLoadBounds).observe(seconds);
+    ++at(loads_, labels({{"model", model}, {"result", ok ? "ok" : "failed"}}));
+    if (ok) histogram(load_seconds_, labels({{"model", model}}), kLoadBounds).observe(seconds);
     const auto now = ActivityWindow::clock::now();
     activity_.add(model, ActivityWindow::Count::Loads, 1, now);
     if (!ok) activity_.add(model, ActivityWindow::Count::Errors, 1, now);
 }
 
 void Metrics::eviction(const std::string& model, const std::string& reason) {
-    ++evictions_[prometheus_label("model", model) + "," + prometheus_label("reason", reason)];
+    ++at(evictions_, labels({{"model", model}, {"reason", reason}}));
     activity_.add(model, ActivityWindow::Count::Evictions, 1, ActivityWindow::clock::now());
 }
 
 void Metrics::restart(const std::string& model) {
-    ++restarts_[prometheus_label("model", model)];
+    ++at(restarts_, labels({{"model", model}}));
 }
 
 void Metrics::rejected(const std::string& model, const std::string& reason) {
-    ++rejections_[prometheus_label("model", model) + "," + prometheus_label("reason", reason)];
+    ++at(rejections_, labels({{"model", model}, {"reason", reason}}));
 }
 
 void Metrics::replica_request(const std::string& model, const std::string& replica) {
@@ -152,7 +149,7 @@ void Metrics::replica_request(const std::string& model, const std::string& repli
 }
 
 void Metrics::failover(const std::string& model) {
-    ++failovers_[prometheus_label("model", model)];
+    ++at(failovers_, labels({{"model", model}}));
 }
 
 void Metrics::prompt_cache(const std::string& model, uint64_t cached, uint64_t evaluated) {
@@ -163,9 +160,8 @@ void Metrics::prompt_cache(const std::string& model, uint64_t cached, uint64_t e
 }
 
 void Metrics::slot_cache(const std::string& model, const std::string& action, bool ok, uint64_t tokens) {
-    const auto labels = prometheus_label("model", model) + "," + prometheus_label("action", action);
-    ++slot_caches_[labels + "," + prometheus_label("result", ok ? "ok" : "failed")];
-    if (ok) slot_cache_tokens_[labels] += tokens;
+    ++at(slot_caches_, labels({{"model", model}, {"action", action}, {"result", ok ? "ok" : "failed"}}));
+    if (ok) at(slot_cache_tokens_, labels({{"model", model}, {"action", action}})) += tokens;
 }
 
 void Metrics::slot_cache_pruned(uint64_t files) {
@@ -173,7 +169,7 @@ void Metrics::slot_cache_pruned(uint64_t files) {
 }
 
 void Metrics::connection_closed(const std::string& reason) {
-    ++connections_closed_[prometheus_label("reason", reason)];
+    ++at(connections_closed_, labels({{"reason", reason}}));
 }
 
 void Metrics::key_request(const std::string& key_name, int status) {
@@ -182,7 +178,7 @@ void Metrics::key_request(const std::string& key_name, int status) {
 }
 
 void Metrics::key_limited(const std::string& key_name, const std::string& reason) {
-    ++key_limited_[prometheus_label("key", key_name) + "," + prometheus_label("reason", reason)];
+    ++at(key_limited_, labels({{"key", key_name}, {"reason", reason}}));
 }
 
 std::string Metrics::render(const std::vector<ModelGauges>& gauges, const std::vector<DeviceGauges>& devices, uint64_t memory_budget,

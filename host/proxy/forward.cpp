@@ -143,7 +143,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     for (int attempt = 0;; ++attempt) {
         try {
             up = attempt == 0 ? pool.take_idle(options.endpoint) : nullptr;  // most requests: no coroutine
-            if (!up) up = co_await pool.get(options.endpoint, attempt > 0);
+            if (!up) up = co_await pool.get(options.endpoint, true);         // none idle, or a retry: a new one
         } catch (const boost::system::system_error& e) {
             result.outcome = ForwardResult::Outcome::UpstreamFailed;
             // Only a first, fresh connection that failed proves the request never reached a server;

@@ -139,9 +139,10 @@ asio::awaitable<void> ProxyRoutes::forward_to_model(Exchange& ex, const Route& r
         co_return;
     }
     auto entry = scheduler_.find(*model);
-    if (entry && !key_sees(ex.key.get(), entry->config.name, entry->config.aliases) &&
-        co_await hidden_from_key(ex, entry.get(), *model, endpoint_name))
+    if (hidden_from_key(ex, entry.get())) {  // checked without a coroutine: most requests pass
+        co_await answer_hidden(ex, *model, endpoint_name);
         co_return;
+    }
     const bool chat = endpoint_name == "/v1/chat/completions" || endpoint_name == "/chat/completions";
     if (entry && stream && chat && !entry->serving() && entry->config.send_loading_state.value_or(scheduler_.config().send_loading_state)) {
         co_await forward_with_progress(ex, entry->config.name, endpoint_name);
@@ -170,7 +171,10 @@ asio::awaitable<void> ProxyRoutes::forward_upstream(Exchange& ex, const Route& r
     // Named: GCC 12 destroys temporaries in co_await expressions twice.
     const auto entry = scheduler_.find(*route.path_model);
     const std::string endpoint_name = "/upstream";
-    if (co_await hidden_from_key(ex, entry.get(), *route.path_model, endpoint_name)) co_return;
+    if (hidden_from_key(ex, entry.get())) {
+        co_await answer_hidden(ex, *route.path_model, endpoint_name);
+        co_return;
+    }
     co_await acquire_and_relay(ex, *route.path_model, endpoint_name, route.upstream_target);
 }
 
@@ -228,13 +232,10 @@ asio::awaitable<void> ProxyRoutes::acquire_and_relay(Exchange& ex, const std::st
     }
 }
 
-asio::awaitable<bool> ProxyRoutes::hidden_from_key(Exchange& ex, const scheduler::ModelEntry* entry, const std::string& model,
-                                                   const std::string& endpoint_name) {
-    if (!entry || key_sees(ex.key.get(), entry->config.name, entry->config.aliases)) co_return false;
+asio::awaitable<void> ProxyRoutes::answer_hidden(Exchange& ex, const std::string& model, const std::string& endpoint_name) {
     const auto refusal = scheduler::Refusal::model_not_found(model);
     co_await ex.write_error(refusal.status, refusal.message, refusal.type, refusal.code);
     metrics_.request("", endpoint_name, refusal.status, std::chrono::duration<double>(clock::now() - ex.received).count());
-    co_return true;
 }
 
 asio::awaitable<void> ProxyRoutes::forward_with_progress(Exchange& ex, const std::string& model, const std::string& endpoint_name) {

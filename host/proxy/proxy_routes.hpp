@@ -36,10 +36,12 @@ public:
     void forget_instance(const std::string& instance_id) { facts_.forget_server(instance_id); }
 
 private:
-    // True (after answering 404, as for a model that is not here) when `entry`, the model the client
-    // named `model`, is one its key may not see.
-    boost::asio::awaitable<bool> hidden_from_key(Exchange& ex, const scheduler::ModelEntry* entry, const std::string& model,
-                                                 const std::string& endpoint_name);
+    // Whether `entry` is a model the client's key may not see (it is answered as one not here).
+    bool hidden_from_key(const Exchange& ex, const scheduler::ModelEntry* entry) const {
+        return entry && !key_sees(ex.key.get(), entry->config.name, entry->config.aliases);
+    }
+    // The 404 for a hidden model, as for a model that is not here (`model`: the name the client gave).
+    boost::asio::awaitable<void> answer_hidden(Exchange& ex, const std::string& model, const std::string& endpoint_name);
     // A model's /v1/models entry: corral's fields, then the server's or the GGUF's facts.
     boost::asio::awaitable<boost::json::object> model_entry(const scheduler::ModelStatus& status);
     boost::asio::awaitable<void> forward_with_progress(Exchange& ex, const std::string& model, const std::string& endpoint_name);
