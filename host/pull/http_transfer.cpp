@@ -1,5 +1,7 @@
 #include "pull/http_transfer.hpp"
 
+#include "pull/libcurl_library.hpp"
+
 #include <corral/sdk/version.hpp>
 
 #include <curl/curl.h>
@@ -10,24 +12,16 @@
 #include <cstdlib>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 
 namespace corral::pull {
 namespace {
 
-void global_init() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw std::runtime_error("libcurl could not start");
-    });
-}
-
 struct EasyDeleter {
-    void operator()(CURL* c) const { curl_easy_cleanup(c); }
+    void operator()(CURL* c) const { libcurl().easy_cleanup(c); }
 };
 struct ListDeleter {
-    void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+    void operator()(curl_slist* l) const { libcurl().slist_free_all(l); }
 };
 
 struct Context {
@@ -141,12 +135,12 @@ TransferResult::Failure classify(CURLcode code) {
 
 template <typename T>
 void set(CURL* c, CURLoption option, T value) {
-    if (curl_easy_setopt(c, option, value) != CURLE_OK) throw std::runtime_error("libcurl refused an option");
+    if (libcurl().easy_setopt(c, option, value) != CURLE_OK) throw std::runtime_error("libcurl refused an option");
 }
 
 TransferResult perform(const TransferOptions& o, bool head, BodySink* sink) {
-    global_init();
-    std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
+    const LibCurl& curl = libcurl();
+    std::unique_ptr<CURL, EasyDeleter> easy(curl.easy_init());
     if (!easy) throw std::runtime_error("libcurl could not make a handle");
     CURL* c = easy.get();
     Context ctx;
@@ -191,12 +185,12 @@ TransferResult perform(const TransferOptions& o, bool head, BodySink* sink) {
             set(c, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(o.resume_from));
             if (!o.if_range.empty()) {
                 const std::string header = "If-Range: " + o.if_range;
-                extra.reset(curl_slist_append(nullptr, header.c_str()));
+                extra.reset(curl.slist_append(nullptr, header.c_str()));
                 set(c, CURLOPT_HTTPHEADER, extra.get());
             }
         }
     }
-    const CURLcode code = curl_easy_perform(c);
+    const CURLcode code = curl.easy_perform(c);
     if (ctx.thrown) std::rethrow_exception(ctx.thrown);
     TransferResult r;
     r.failure = classify(code);
@@ -205,13 +199,13 @@ TransferResult perform(const TransferOptions& o, bool head, BodySink* sink) {
         ctx.begun = true;
         if (!sink->begin(ctx.status, ctx.headers)) r.failure = TransferResult::Failure::Stopped;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     if (r.status == 0) r.status = ctx.status;
     r.headers = std::move(ctx.headers);
     if (r.failure == TransferResult::Failure::Stopped && !ctx.sink_refused && !o.stop.stop_requested()) {
         r.failure = TransferResult::Failure::Network;
     }
-    if (code != CURLE_OK) r.message = error[0] ? error : curl_easy_strerror(code);
+    if (code != CURLE_OK) r.message = error[0] ? error : curl.easy_strerror(code);
     return r;
 }
 

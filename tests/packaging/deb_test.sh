@@ -15,6 +15,7 @@ deb=$(ls "$work"/out/corral_*.deb)
 dpkg-deb -I "$deb" >"$work/info"
 grep -q '^ Package: corral$' "$work/info" || fail "no Package: corral in $(cat "$work/info")"
 grep -q '^ Depends: .*libboost-json' "$work/info" || fail "Depends lacks Boost.JSON: $(grep Depends "$work/info")"
+grep -q '^ Depends: .*libcurl4' "$work/info" || fail "Depends lacks libcurl (loaded by corral pull): $(grep Depends "$work/info")"
 for script in postinst prerm postrm; do dpkg-deb -I "$deb" "$script" >/dev/null || fail "no $script"; done
 
 root=$work/root
