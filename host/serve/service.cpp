@@ -95,10 +95,23 @@ void Service::on_pull_event(uint64_t id, const pull::PullEvent& e) {
     events_.publish(std::move(event), e.kind != pull::PullEvent::Kind::Progress);
 }
 
+// A busy server writes thousands of lines a second (llama-server: about ten per request at its
+// default verbosity). They queue here in order with the other events, and only the first into an
+// empty queue posts: a burst wakes the main thread once, not once per line.
 void Service::post_runner_event(const plugins::RunnerEvent& event) {
     std::lock_guard lock(event_gate_);
     if (!events_open_) return;
-    asio::post(io_, [this, event] { supervisor_.on_runner_event(event); });
+    pending_events_.push_back(event);
+    if (pending_events_.size() == 1) asio::post(io_, [this] { deliver_runner_events(); });
+}
+
+void Service::deliver_runner_events() {
+    std::vector<plugins::RunnerEvent> events;
+    {
+        std::lock_guard lock(event_gate_);
+        events.swap(pending_events_);
+    }
+    for (const auto& event : events) supervisor_.on_runner_event(event);
 }
 
 scheduler::MachineMap Service::machine_map(const config::Config& config) const {

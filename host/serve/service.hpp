@@ -68,12 +68,14 @@ private:
     // The local machine (from the probes at start-up) and the machines the runners describe.
     scheduler::MachineMap machine_map(const config::Config& config) const;
     void post_runner_event(const plugins::RunnerEvent& event);
+    void deliver_runner_events();
     void on_pull_event(uint64_t id, const pull::PullEvent& event);
 
     // Runner events stop being posted once the gate is closed. Declared before everything else: a
     // runner destroyed last (held by a coroutine frame that io_ destroys) may still emit events.
     std::mutex event_gate_;
     bool events_open_ = true;
+    std::vector<plugins::RunnerEvent> pending_events_;  // guarded by event_gate_; delivered on the main thread
     // The extra I/O threads (io_threads): destroyed after io_, whose pending frames may hold
     // connections of theirs (a session waiting for its route on the main thread).
     std::unique_ptr<ConnectionThreads> connection_threads_;

@@ -259,12 +259,12 @@ asio::awaitable<void> ChildProcess::read_lines(std::shared_ptr<ChildProcess> sel
         }
         return lines;
     };
-    // A server that floods its output (llama-server lists its whole prompt cache on every request
-    // at --log-verbosity 4: tens of thousands of lines a second under load) would wake this thread
-    // once per write. Past kFloodLines lines within kFloodWindow the pipe leaves the reactor and is
-    // read every kBatchDelay until a batch brings fewer than kQuietLines; quiet output (a start,
-    // a crash) is read the moment it comes.
-    constexpr std::size_t kFloodLines = 1000, kQuietLines = 10;
+    // A busy server writes line by line (llama-server: about ten lines per request at its default
+    // verbosity, tens of thousands a second at --log-verbosity 4), which would wake this thread
+    // (and the host) once per line. Past kFloodLines lines within kFloodWindow (1,000 a second) the
+    // pipe leaves the reactor and is read every kBatchDelay until a batch brings fewer than
+    // kQuietLines; quiet output (a start, a crash) is read the moment it comes.
+    constexpr std::size_t kFloodLines = 100, kQuietLines = 10;
     constexpr auto kFloodWindow = std::chrono::milliseconds(100);
     constexpr auto kBatchDelay = std::chrono::milliseconds(10);
     asio::steady_timer batch(pipe.get_executor());
