@@ -3,6 +3,7 @@
 #include "logging/logging.hpp"
 #include "proxy/message_head.hpp"
 #include "proxy/nonblocking_io.hpp"
+#include "proxy/response_tail.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -66,63 +67,6 @@ asio::awaitable<boost::system::error_code> parse_as_it_comes(UpstreamConnection&
 }
 
 }  // namespace
-
-namespace {
-
-// Where `key` (two characters at least) last occurs in `text`, jumping between occurrences of its
-// second character with memrchr: string_view::rfind compares at every position, a memcmp call per
-// byte of a tail read for every response.
-std::size_t last_occurrence(std::string_view text, std::string_view key) {
-    std::size_t end = text.size();  // the anchor is looked for before this
-    while (end > 1 && text.size() >= key.size()) {
-        const void* hit = ::memrchr(text.data() + 1, key[1], end - 1);
-        if (!hit) break;
-        const auto anchor = static_cast<std::size_t>(static_cast<const char*>(hit) - text.data());
-        if (anchor + key.size() - 1 <= text.size() && text.compare(anchor - 1, key.size(), key) == 0) return anchor - 1;
-        end = anchor;
-    }
-    return std::string_view::npos;
-}
-
-// The last JSON object that is the value of `"key"` in a body's tail.
-std::optional<boost::json::object> last_object_named(std::string_view tail, std::string_view key) {
-    auto pos = last_occurrence(tail, key);
-    if (pos == std::string_view::npos) return std::nullopt;
-    auto open = tail.find('{', pos);
-    if (open == std::string_view::npos) return std::nullopt;
-    int depth = 0;
-    for (std::size_t i = open; i < tail.size(); ++i) {
-        if (tail[i] == '{') ++depth;
-        if (tail[i] == '}' && --depth == 0) {
-            boost::system::error_code ec;
-            auto v = boost::json::parse(tail.substr(open, i - open + 1), ec);
-            if (ec || !v.is_object()) return std::nullopt;
-            return std::move(v.get_object());
-        }
-    }
-    return std::nullopt;
-}
-
-uint64_t number_of(const boost::json::object& o, const char* key) {
-    const auto* n = o.if_contains(key);
-    return n && n->is_number() && n->to_number<double>() >= 0 ? n->to_number<uint64_t>() : 0;
-}
-
-}  // namespace
-
-void read_usage(std::string_view tail, uint64_t& prompt_tokens, uint64_t& completion_tokens) {
-    if (auto usage = last_object_named(tail, "\"usage\"")) {
-        prompt_tokens = number_of(*usage, "prompt_tokens");
-        completion_tokens = number_of(*usage, "completion_tokens");
-    }
-}
-
-void read_timings(std::string_view tail, uint64_t& cached, uint64_t& evaluated) {
-    if (auto timings = last_object_named(tail, "\"timings\"")) {
-        cached = number_of(*timings, "cache_n");
-        evaluated = number_of(*timings, "prompt_n");
-    }
-}
 
 asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const ForwardOptions& options) {
     ForwardResult result;

@@ -35,9 +35,4 @@ struct ForwardOptions {
 
 boost::asio::awaitable<ForwardResult> forward(Exchange& exchange, UpstreamPool& pool, const ForwardOptions& options);
 
-// Token counts from the last "usage" object in a JSON or SSE body tail.
-void read_usage(std::string_view tail, uint64_t& prompt_tokens, uint64_t& completion_tokens);
-// llama-server's prompt cache figures from the last "timings" object (cache_n, prompt_n).
-void read_timings(std::string_view tail, uint64_t& cached, uint64_t& evaluated);
-
 }  // namespace corral::proxy

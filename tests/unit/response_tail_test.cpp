@@ -1,6 +1,6 @@
 // What corral reads from the end of a relayed body for its metrics: the last "usage" and
 // "timings" objects, in JSON bodies and in SSE streams.
-#include "proxy/forward.hpp"
+#include "proxy/response_tail.hpp"
 
 #include <gtest/gtest.h>
 
@@ -44,6 +44,31 @@ TEST(ResponseTail, AKeyAtTheVeryStartOrEndIsFound) {
     read_timings(R"("timings":{"cache_n":1,"prompt_n":2})", cached, evaluated);
     EXPECT_EQ(cached, 1u);
     EXPECT_EQ(evaluated, 2u);
+}
+
+TEST(ResponseTail, OnlyTheObjectsOwnNonNegativeIntegersCount) {
+    uint64_t prompt = 9, completion = 9;
+    // A nested member of the same name, a fraction, a negative: not counts; a missing one is zero.
+    read_usage(R"({"usage":{"details":{"prompt_tokens":5},"prompt_tokens":2.5,"completion_tokens":-1}})", prompt, completion);
+    EXPECT_EQ(prompt, 0u);
+    EXPECT_EQ(completion, 0u);
+    read_usage(R"({"usage":{"a_key_longer_than_thirty_two_characters_prompt_tokens":4,"prompt_tokens":3.0,"completion_tokens":1e2}})",
+               prompt, completion);
+    EXPECT_EQ(prompt, 3u);
+    EXPECT_EQ(completion, 100u);
+    // Escapes in a key are the key's characters.
+    read_usage(R"({"usage":{"prompt\u005ftokens":6,"completion_tokens":7}})", prompt, completion);
+    EXPECT_EQ(prompt, 6u);
+    EXPECT_EQ(completion, 7u);
+    // A count that is missing is zero; what follows the object is not read.
+    read_usage(R"({"usage":{"prompt_tokens":3}}, "x" ]])", prompt, completion);
+    EXPECT_EQ(prompt, 3u);
+    EXPECT_EQ(completion, 0u);
+    read_usage(R"({"usage":{"prompt_tokens":6,"completion_tokens":7}})", prompt, completion);
+    // Something that is not JSON changes nothing.
+    read_usage(R"({"usage":{"prompt_tokens":1,,}})", prompt, completion);
+    EXPECT_EQ(prompt, 6u);
+    EXPECT_EQ(completion, 7u);
 }
 
 }  // namespace
