@@ -66,6 +66,17 @@ std::string prometheus_label(const std::string& name, const std::string& value) 
 }
 
 const std::string& Metrics::labels(std::initializer_list<std::pair<std::string_view, std::string_view>> set) {
+    // Most of a request's counters take its model alone: that rendering is kept for the next ones.
+    if (set.size() == 1) {
+        const auto& [name, value] = *set.begin();
+        if (name != single_name_ || value != single_value_) {
+            single_name_.assign(name);
+            single_value_.assign(value);
+            single_key_.clear();
+            append_prometheus_label(single_key_, name, value);
+        }
+        return single_key_;
+    }
     key_.clear();
     for (const auto& [name, value] : set) {
         if (!key_.empty()) key_ += ',';

@@ -91,6 +91,7 @@ private:
     template <class T>
     static T& at(ByLabels<T>& map, const std::string& labels);
     std::string key_;
+    std::string single_name_, single_value_, single_key_;  // the last label set of one label, rendered
 
     ByLabels<uint64_t> requests_;
     ByLabels<Histogram> request_seconds_;
