@@ -6,8 +6,10 @@
 #include "serve/connection_threads.hpp"
 #include "wrk_runner.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 namespace corral::bench {
 namespace {
@@ -90,33 +92,56 @@ Section bench_proxy(const BenchEnv& env) {
     const Endpoint endpoints[] = {{"tokenize", "/tokenize", R"({"model": "tiny-a", "content": "hello world, how are you?"})"},
                                   {"chat max_tokens=1", "/v1/chat/completions",
                                    R"({"model": "tiny-a", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]})"}};
+    // This machine's speed drifts from minute to minute, so one run per target would compare
+    // moments as much as proxies: direct, corral and nginx run in turns, three rounds of half the
+    // run time each, each round starting with the next target, and every row reports the round
+    // with the median requests per second. Router mode (a different league) runs once.
+    const int rounds = env.seconds >= 4 ? 3 : 1;
+    const int round_seconds = std::max(1, rounds > 1 ? env.seconds / 2 : env.seconds);
+    constexpr std::size_t kTurns = 3;  // direct, corral, nginx
     boost::json::array runs;
     for (const auto& e : endpoints) {
         for (int conns : {1, 8, 64}) {
-            double direct_rps = 0;
-            for (const auto& t : targets) {
-                const bool to_server = std::string(t.name) == "direct";
-                auto r =
-                    run_wrk(dir, "http://127.0.0.1:" + std::to_string(t.port) + e.path, e.body, conns, env.seconds, to_server ? key : "");
-                if (std::string(t.name) == "direct") direct_rps = r.requests_per_second;
-                double ratio = direct_rps > 0 ? r.requests_per_second / direct_rps : 0;
-                s.rows.push_back({e.name, std::to_string(conns), t.name, fixed(r.requests_per_second, 0), fixed(ratio, 2),
+            std::vector<std::vector<WrkResult>> results(std::size(targets));
+            auto measure = [&](std::size_t t, int seconds) {
+                const bool to_server = t == 0;
+                results[t].push_back(run_wrk(dir, "http://127.0.0.1:" + std::to_string(targets[t].port) + e.path, e.body, conns, seconds,
+                                             to_server ? key : ""));
+            };
+            for (int r = 0; r < rounds; ++r)
+                for (std::size_t i = 0; i < kTurns; ++i) measure((static_cast<std::size_t>(r) + i) % kTurns, round_seconds);
+            measure(kTurns, env.seconds);
+            auto median_run = [](std::vector<WrkResult> all) {
+                std::sort(all.begin(), all.end(),
+                          [](const auto& a, const auto& b) { return a.requests_per_second < b.requests_per_second; });
+                return all[all.size() / 2];
+            };
+            const double direct_rps = median_run(results[0]).requests_per_second;
+            for (std::size_t t = 0; t < std::size(targets); ++t) {
+                const WrkResult r = median_run(results[t]);
+                const double ratio = direct_rps > 0 ? r.requests_per_second / direct_rps : 0;
+                s.rows.push_back({e.name, std::to_string(conns), targets[t].name, fixed(r.requests_per_second, 0), fixed(ratio, 2),
                                   fixed(r.p50_ms, 2), fixed(r.p99_ms, 2), std::to_string(r.errors)});
+                boost::json::array each;
+                for (const auto& x : results[t]) each.push_back(x.requests_per_second);
                 runs.push_back({{"endpoint", e.name},
                                 {"connections", conns},
-                                {"target", t.name},
+                                {"target", targets[t].name},
                                 {"requests_per_second", r.requests_per_second},
                                 {"ratio_to_direct", ratio},
                                 {"p50_ms", r.p50_ms},
                                 {"p90_ms", r.p90_ms},
                                 {"p99_ms", r.p99_ms},
                                 {"requests", r.requests},
-                                {"errors", r.errors}});
+                                {"errors", r.errors},
+                                {"rounds_requests_per_second", std::move(each)}});
             }
         }
     }
     s.json["runs"] = std::move(runs);
     s.notes.push_back("direct, corral and nginx reach the same llama-server (--parallel 8); router mode runs its own child servers");
+    s.notes.push_back("direct, corral and nginx: the median of " + std::to_string(rounds) + " interleaved run(s) of " +
+                      std::to_string(round_seconds) + " s each; router: one run of " + std::to_string(env.seconds) + " s");
     s.notes.push_back("corral: " + std::to_string(io_threads) +
                       " I/O thread(s) (io_threads automatic); nginx: " + std::to_string(io_threads) + " worker process(es)");
     return s;
