@@ -78,7 +78,7 @@ void PluginHostApi::emit(void* ctx, const corral_event* event) noexcept {
         if (ev.kind == RunnerEvent::Kind::Exited) {
             self->logger_->info("instance {} exited: {}", ev.instance_id, boost::json::serialize(ev.payload));
         }
-        if (self->on_event_) self->on_event_(ev);
+        if (self->on_event_) self->on_event_(std::move(ev));
     } catch (const std::exception& e) {
         self->logger_->error("event handler failed: {}", e.what());
     } catch (...) {

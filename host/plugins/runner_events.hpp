@@ -16,7 +16,8 @@ struct RunnerEvent {
     boost::json::value payload;  // as documented in plugin_abi.h for each kind
 };
 
-// Called from plugin threads; implementations must be thread-safe and must not block for long.
-using RunnerEventHandler = std::function<void(const RunnerEvent&)>;
+// Called from plugin threads; implementations must be thread-safe and must not block for long. The
+// event is the handler's to keep (a server's output comes as thousands of them a second).
+using RunnerEventHandler = std::function<void(RunnerEvent&&)>;
 
 }  // namespace corral::plugins

@@ -48,7 +48,7 @@ Service::Service(config::Config config, plugins::PluginRegistry registry)
       workers_(worker_count()),
       events_(io_.get_executor()),
       supervisor_(io_, workers_, config_.supervisor, events_, metrics_),
-      runners_(registry_, state_dir_of(config_), [this](const plugins::RunnerEvent& e) { post_runner_event(e); }),
+      runners_(registry_, state_dir_of(config_), [this](plugins::RunnerEvent&& e) { post_runner_event(std::move(e)); }),
       scheduler_(io_, supervisor_, runners_, metrics_, events_, memory_),
       auth_(config_),
       cors_(config_.cors_origins),
@@ -98,10 +98,10 @@ void Service::on_pull_event(uint64_t id, const pull::PullEvent& e) {
 // A busy server writes thousands of lines a second (llama-server: about ten per request at its
 // default verbosity). They queue here in order with the other events, and only the first into an
 // empty queue posts: a burst wakes the main thread once, not once per line.
-void Service::post_runner_event(const plugins::RunnerEvent& event) {
+void Service::post_runner_event(plugins::RunnerEvent&& event) {
     std::lock_guard lock(event_gate_);
     if (!events_open_) return;
-    pending_events_.push_back(event);
+    pending_events_.push_back(std::move(event));
     if (pending_events_.size() == 1) asio::post(io_, [this] { deliver_runner_events(); });
 }
 

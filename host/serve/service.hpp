@@ -67,7 +67,7 @@ private:
     boost::asio::awaitable<void> drain();
     // The local machine (from the probes at start-up) and the machines the runners describe.
     scheduler::MachineMap machine_map(const config::Config& config) const;
-    void post_runner_event(const plugins::RunnerEvent& event);
+    void post_runner_event(plugins::RunnerEvent&& event);
     void deliver_runner_events();
     void on_pull_event(uint64_t id, const pull::PullEvent& event);
 
