@@ -116,6 +116,9 @@ struct ChildProcess::Impl {
     std::optional<asio::posix::stream_descriptor> pidfd;  // readable once the process has exited
     asio::readable_pipe out{ioc};
     asio::readable_pipe err{ioc};
+    // A flooded pipe's wait for its next batch (read_lines); cut short when the process exits, so
+    // its last output and the exit are reported at once.
+    asio::steady_timer out_batch{ioc}, err_batch{ioc};
     asio::steady_timer kill_timer{ioc};
     LineHandler on_line;
     ExitHandler on_exit;
@@ -234,7 +237,8 @@ std::shared_ptr<ChildProcess> ChildProcess::adopt(asio::io_context& ioc, int pid
 }
 
 // Not a lambda: a coroutine's frame keeps its parameters, while a lambda's captures die with the closure.
-asio::awaitable<void> ChildProcess::read_lines(std::shared_ptr<ChildProcess> self, asio::readable_pipe& pipe, const char* name) {
+asio::awaitable<void> ChildProcess::read_lines(std::shared_ptr<ChildProcess> self, asio::readable_pipe& pipe, asio::steady_timer& batch,
+                                               const char* name) {
     // Whatever the pipe holds in one read (a chatty server writes line by line), split here: every
     // complete line is delivered, the rest waits for its end (an over-long one is cut at kMaxLine).
     std::array<char, 64 * 1024> chunk;
@@ -267,7 +271,6 @@ asio::awaitable<void> ChildProcess::read_lines(std::shared_ptr<ChildProcess> sel
     constexpr std::size_t kFloodLines = 100, kQuietLines = 10;
     constexpr auto kFloodWindow = std::chrono::milliseconds(100);
     constexpr auto kBatchDelay = std::chrono::milliseconds(10);
-    asio::steady_timer batch(pipe.get_executor());
     auto window_start = std::chrono::steady_clock::now();
     std::size_t window_lines = 0;
     for (;;) {
@@ -286,8 +289,10 @@ asio::awaitable<void> ChildProcess::read_lines(std::shared_ptr<ChildProcess> sel
             ::fcntl(released.fd, F_SETFL, ::fcntl(released.fd, F_GETFL) | O_NONBLOCK);
             bool ended = false;
             for (std::size_t lines = kQuietLines; lines >= kQuietLines && !ended;) {
-                batch.expires_after(kBatchDelay);
-                co_await batch.async_wait(kAwait);
+                if (!self->impl_->reaped) {  // an exited process's output is read to its end now
+                    batch.expires_after(kBatchDelay);
+                    co_await batch.async_wait(kAwait);
+                }
                 lines = 0;
                 for (;;) {
                     const auto n = ::read(released.fd, chunk.data(), chunk.size());
@@ -321,8 +326,8 @@ void ChildProcess::start_watching() {
         Impl& d = *self->impl_;
         if (d.is_child) {
             d.open_streams = 2;
-            asio::co_spawn(d.ioc, read_lines(self, d.out, "stdout"), asio::detached);
-            asio::co_spawn(d.ioc, read_lines(self, d.err, "stderr"), asio::detached);
+            asio::co_spawn(d.ioc, read_lines(self, d.out, d.out_batch, "stdout"), asio::detached);
+            asio::co_spawn(d.ioc, read_lines(self, d.err, d.err_batch, "stderr"), asio::detached);
         }
         d.pidfd->async_wait(asio::posix::stream_descriptor::wait_read, [self](boost::system::error_code) {
             Impl& i = *self->impl_;
@@ -340,6 +345,8 @@ void ChildProcess::start_watching() {
             }
             // An adopted process is not our child: its status went to its real parent.
             i.reaped = s;
+            i.out_batch.cancel();
+            i.err_batch.cancel();
             i.finish_if_done();
         });
     });

@@ -6,6 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/readable_pipe.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <filesystem>
@@ -71,7 +72,8 @@ private:
     struct Impl;
     explicit ChildProcess(std::unique_ptr<Impl> impl);
     void start_watching();
-    static boost::asio::awaitable<void> read_lines(std::shared_ptr<ChildProcess> self, boost::asio::readable_pipe& pipe, const char* name);
+    static boost::asio::awaitable<void> read_lines(std::shared_ptr<ChildProcess> self, boost::asio::readable_pipe& pipe,
+                                                   boost::asio::steady_timer& batch, const char* name);
 
     std::unique_ptr<Impl> impl_;
     int pid_ = -1;
