@@ -1,5 +1,7 @@
 #include "child_process.hpp"
 
+#include "flood_detector.hpp"
+
 #include <corral/sdk/error.hpp>
 
 #include <boost/asio.hpp>
@@ -265,21 +267,17 @@ asio::awaitable<void> ChildProcess::read_lines(std::shared_ptr<ChildProcess> sel
     };
     // A busy server writes line by line (llama-server: about ten lines per request at its default
     // verbosity, tens of thousands a second at --log-verbosity 4), which would wake this thread
-    // (and the host) once per line. Past kFloodLines lines within kFloodWindow (1,000 a second) the
-    // pipe leaves the reactor and is read every kBatchDelay until a batch brings fewer than
-    // kQuietLines; quiet output (a start, a crash) is read the moment it comes.
+    // (and the host) once per line. Past kFloodLines lines in each of two kFloodWindows in a row
+    // (1,000 a second, sustained: FloodDetector) the pipe leaves the reactor and is read every
+    // kBatchDelay until a batch brings fewer than kQuietLines; quiet output and a start-up's burst
+    // (a start, a crash) are read the moment they come.
     constexpr std::size_t kFloodLines = 100, kQuietLines = 10;
     constexpr auto kFloodWindow = std::chrono::milliseconds(100);
     constexpr auto kBatchDelay = std::chrono::milliseconds(10);
-    auto window_start = std::chrono::steady_clock::now();
-    std::size_t window_lines = 0;
+    FloodDetector flood(kFloodLines, kFloodWindow, std::chrono::steady_clock::now());
+    bool batches = false;
     for (;;) {
-        const auto now = std::chrono::steady_clock::now();
-        if (now - window_start > kFloodWindow) {
-            window_start = now;
-            window_lines = 0;
-        }
-        if (window_lines > kFloodLines) {
+        if (batches) {
             struct Released {  // the descriptor, out of the reactor; closed if the reader is destroyed with it
                 int fd;
                 ~Released() {
@@ -308,12 +306,12 @@ asio::awaitable<void> ChildProcess::read_lines(std::shared_ptr<ChildProcess> sel
             boost::system::error_code ignored;
             pipe.assign(std::exchange(released.fd, -1), ignored);  // the pipe closes it with the process
             if (ended) break;
-            window_start = std::chrono::steady_clock::now();
-            window_lines = 0;
+            flood.reset(std::chrono::steady_clock::now());
+            batches = false;
         }
         auto [ec, n] = co_await pipe.async_read_some(asio::buffer(chunk), kAwait);
         if (ec) break;
-        window_lines += take(n);
+        batches = flood.read(take(n), std::chrono::steady_clock::now());
     }
     if (!buffer.empty() && self->impl_->on_line) self->impl_->on_line(name, buffer);
     --self->impl_->open_streams;
