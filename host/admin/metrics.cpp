@@ -1,5 +1,6 @@
 #include "admin/metrics.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdio>
@@ -66,23 +67,23 @@ std::string prometheus_label(const std::string& name, const std::string& value) 
 }
 
 const std::string& Metrics::labels(std::initializer_list<std::pair<std::string_view, std::string_view>> set) {
-    // Most of a request's counters take its model alone: that rendering is kept for the next ones.
-    if (set.size() == 1) {
-        const auto& [name, value] = *set.begin();
-        if (name != single_name_ || value != single_value_) {
-            single_name_.assign(name);
-            single_value_.assign(value);
-            single_key_.clear();
-            append_prometheus_label(single_key_, name, value);
-        }
-        return single_key_;
+    // A request counts the same few label sets (its model; model, endpoint and code; model and
+    // replica): the last renderings are kept, and one whose names and values match is used as is.
+    for (auto& kept : kept_labels_) {
+        if (kept.set.size() == set.size() && std::equal(set.begin(), set.end(), kept.set.begin(), [](const auto& a, const auto& b) {
+                return a.first == b.first && a.second == b.second;
+            }))
+            return kept.key;
     }
-    key_.clear();
+    auto& slot = kept_labels_[next_kept_];
+    next_kept_ = (next_kept_ + 1) % kept_labels_.size();
+    slot.set.assign(set.begin(), set.end());
+    slot.key.clear();
     for (const auto& [name, value] : set) {
-        if (!key_.empty()) key_ += ',';
-        append_prometheus_label(key_, name, value);
+        if (!slot.key.empty()) slot.key += ',';
+        append_prometheus_label(slot.key, name, value);
     }
-    return key_;
+    return slot.key;
 }
 
 template <class T>

@@ -4,6 +4,7 @@
 
 #include "admin/activity.hpp"
 
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <map>
@@ -85,13 +86,18 @@ public:
 private:
     template <class T>
     using ByLabels = std::map<std::string, T>;  // key: rendered label set, e.g. model="a",code="200"
-    // The label set rendered into key_, a buffer kept between calls, so the counters of a label set
-    // seen before are found without an allocation (they are counted for every request).
+    // The label set rendered, in one of a few buffers kept between calls: the counters of a label
+    // set seen lately are found without rendering it again or an allocation (they are counted for
+    // every request). The reference holds until the next call.
     const std::string& labels(std::initializer_list<std::pair<std::string_view, std::string_view>> set);
     template <class T>
     static T& at(ByLabels<T>& map, const std::string& labels);
-    std::string key_;
-    std::string single_name_, single_value_, single_key_;  // the last label set of one label, rendered
+    struct KeptLabels {
+        std::vector<std::pair<std::string, std::string>> set;
+        std::string key;
+    };
+    std::array<KeptLabels, 4> kept_labels_;
+    std::size_t next_kept_ = 0;
 
     ByLabels<uint64_t> requests_;
     ByLabels<Histogram> request_seconds_;

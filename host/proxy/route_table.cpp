@@ -3,50 +3,52 @@
 #include "proxy/http_text.hpp"
 
 #include <array>
+#include <string_view>
 
 namespace corral::proxy {
 namespace {
 
 using boost::beast::http::verb;
+using namespace std::string_view_literals;  // the lists below: no strlen per comparison
 
 // llama-server's inference routes (POST, JSON bodies that carry "model"): OpenAI, Anthropic, Ollama
 // and its native ones.
-constexpr std::array kInferenceRoutes = {"/v1/chat/completions",
-                                         "/chat/completions",
-                                         "/v1/chat/completions/input_tokens",
-                                         "/chat/completions/input_tokens",
-                                         "/v1/completions",
-                                         "/completions",
-                                         "/completion",
-                                         "/v1/responses",
-                                         "/v1/responses/input_tokens",
-                                         "/v1/messages",
-                                         "/v1/messages/count_tokens",
-                                         "/api/chat",
-                                         "/api/show",
-                                         "/v1/embeddings",
-                                         "/embeddings",
-                                         "/embedding",
-                                         "/v1/rerank",
-                                         "/rerank",
-                                         "/v1/reranking",
-                                         "/reranking",
-                                         "/tokenize",
-                                         "/detokenize",
-                                         "/infill",
-                                         "/apply-template"};
+constexpr std::array kInferenceRoutes = {"/v1/chat/completions"sv,
+                                         "/chat/completions"sv,
+                                         "/v1/chat/completions/input_tokens"sv,
+                                         "/chat/completions/input_tokens"sv,
+                                         "/v1/completions"sv,
+                                         "/completions"sv,
+                                         "/completion"sv,
+                                         "/v1/responses"sv,
+                                         "/v1/responses/input_tokens"sv,
+                                         "/v1/messages"sv,
+                                         "/v1/messages/count_tokens"sv,
+                                         "/api/chat"sv,
+                                         "/api/show"sv,
+                                         "/v1/embeddings"sv,
+                                         "/embeddings"sv,
+                                         "/embedding"sv,
+                                         "/v1/rerank"sv,
+                                         "/rerank"sv,
+                                         "/v1/reranking"sv,
+                                         "/reranking"sv,
+                                         "/tokenize"sv,
+                                         "/detokenize"sv,
+                                         "/infill"sv,
+                                         "/apply-template"sv};
 
 // GET routes that read a server's state; a request without a model reads the default model's.
-constexpr std::array kReadRoutes = {"/props", "/slots", "/lora-adapters"};
+constexpr std::array kReadRoutes = {"/props"sv, "/slots"sv, "/lora-adapters"sv};
 
 // GET routes of a server's own pages and facts, reachable with an API key under /upstream.
-constexpr std::array kServerPages = {"/",        "/index.html", "/loading",   "/health",  "/v1/health",
-                                     "/metrics", "/models",     "/v1/models", "/api/tags"};
-constexpr std::array kAssetSuffixes = {".js", ".css", ".html", ".svg", ".ico", ".png", ".webmanifest", ".woff2", ".map"};
+constexpr std::array kServerPages = {"/"sv,        "/index.html"sv, "/loading"sv,   "/health"sv,  "/v1/health"sv,
+                                     "/metrics"sv, "/models"sv,     "/v1/models"sv, "/api/tags"sv};
+constexpr std::array kAssetSuffixes = {".js"sv, ".css"sv, ".html"sv, ".svg"sv, ".ico"sv, ".png"sv, ".webmanifest"sv, ".woff2"sv, ".map"sv};
 
 template <std::size_t N>
-bool one_of(const std::array<const char*, N>& list, std::string_view path) {
-    for (const char* p : list) {
+bool one_of(const std::array<std::string_view, N>& list, std::string_view path) {
+    for (const std::string_view p : list) {
         if (path == p) return true;
     }
     return false;
@@ -77,7 +79,7 @@ Access access_for_server_route(verb method, std::string_view path) {
     if (method == verb::post && one_of(kInferenceRoutes, path)) return Access::Api;
     if (is_get(method) && (one_of(kReadRoutes, path) || one_of(kServerPages, path))) return Access::Api;
     if (is_get(method) && path.find("/..") == std::string_view::npos && path != "/cors-proxy") {
-        for (const char* suffix : kAssetSuffixes) {
+        for (const std::string_view suffix : kAssetSuffixes) {
             if (ends_with(path, suffix)) return Access::Api;
         }
     }

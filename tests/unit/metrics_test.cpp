@@ -32,6 +32,32 @@ TEST(Metrics, LabelSetsAreEscapedAndCountedOnce) {
     EXPECT_NE(text.find(R"(corral_key_requests_total{key="k",code="429"} 1)"), std::string::npos) << text;
 }
 
+TEST(Metrics, ManyLabelSetsInTurnEachKeepTheirOwnCounts) {
+    // More label sets than the renderings kept between calls, and sets that differ in one value or
+    // one name only: each count lands on its own.
+    Metrics m;
+    for (int round = 0; round < 3; ++round) {
+        for (int i = 0; i < 9; ++i) {
+            const std::string model = "m" + std::to_string(i);
+            m.request(model, "/tokenize", 200 + i % 2, 0.1);
+            m.tokens(model, 1, 2);
+            m.key_limited(model, "max_concurrency");
+            m.rejected(model, "max_concurrency");
+        }
+    }
+    const auto text = m.render({}, {}, 0, 0);
+    for (int i = 0; i < 9; ++i) {
+        const std::string model = "\"m" + std::to_string(i) + "\"";
+        EXPECT_NE(text.find("corral_requests_total{model=" + model + ",endpoint=\"/tokenize\",code=\"" + std::to_string(200 + i % 2) + "\"} 3"),
+                  std::string::npos)
+            << text;
+        EXPECT_NE(text.find("corral_prompt_tokens_total{model=" + model + "} 3"), std::string::npos) << text;
+        EXPECT_NE(text.find("corral_completion_tokens_total{model=" + model + "} 6"), std::string::npos) << text;
+        EXPECT_NE(text.find("corral_key_limited_total{key=" + model + ",reason=\"max_concurrency\"} 3"), std::string::npos) << text;
+        EXPECT_NE(text.find("{model=" + model + ",reason=\"max_concurrency\"} 3"), std::string::npos) << text;
+    }
+}
+
 TEST(Metrics, RequestsTokensLoadsAndEvictionsFeedTheActivityWindow) {
     Metrics m;
     m.request("a", "/v1/chat/completions", 200, 0.1);
