@@ -16,6 +16,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
+#include <algorithm>
+#include <chrono>
+
 namespace corral::proxy {
 namespace {
 
@@ -149,7 +152,7 @@ std::shared_ptr<spdlog::logger> log() {
 
 HttpServer::HttpServer(boost::asio::io_context& io, Handler handler)
     : io_(io), acceptor_(io), backoff_(io), handler_(std::move(handler)), spare_fd_(open_spare()) {
-    lanes_.push_back(Lane{IoLane{io.get_executor(), nullptr, true}, body_limit_, timeouts_, {}});
+    lanes_.push_back(Lane{IoLane{io.get_executor(), nullptr, true}, body_limit_, timeouts_, {}, false});
 }
 
 template <class F>
@@ -164,7 +167,7 @@ void HttpServer::on_lane(std::size_t index, F f) {
 
 void HttpServer::set_lanes(std::vector<IoLane> lanes) {
     lanes_.clear();
-    for (auto& io : lanes) lanes_.push_back(Lane{std::move(io), body_limit_, timeouts_, {}});
+    for (auto& io : lanes) lanes_.push_back(Lane{std::move(io), body_limit_, timeouts_, {}, false});
 }
 
 void HttpServer::set_body_limit(uint64_t bytes) {
@@ -317,9 +320,16 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket, std::s
             parser.header_limit(64 * 1024);
             const auto& timeouts = lane.timeouts;
             if (buffer.size() == 0) {
-                // Waiting for the next request: the idle deadline. Its first byte starts the header's.
-                stream.expires_after(timeouts.idle);
+                // Waiting for the next request: the idle deadline, kept by the lane's sweep (no timer
+                // of this read's own). Its first byte starts the header's.
+                stream.expires_never();
+                session.idle_until = std::chrono::steady_clock::now() + timeouts.idle;
+                if (!lane.sweeping) {
+                    lane.sweeping = true;
+                    asio::co_spawn(lane.io.executor, server->sweep_idle(lane_index), asio::detached);
+                }
                 auto [read_ec, n] = co_await stream.async_read_some(buffer.prepare(kReadSize), tuple_awaitable);
+                session.idle_until = std::chrono::steady_clock::time_point::max();
                 buffer.commit(n);
                 if (read_ec) break;  // closed, drained, or idle too long: a normal end
             }
@@ -394,6 +404,26 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket, std::s
     }
     co_await stream.close(std::chrono::milliseconds(std::min<int64_t>(lane.timeouts.write.count(), 2000)));
     leave();
+}
+
+asio::awaitable<void> HttpServer::sweep_idle(std::size_t lane_index) {
+    Lane& lane = lanes_[lane_index];
+    asio::steady_timer timer(lane.io.executor);
+    while (!lane.sessions.empty()) {
+        const auto period =
+            std::clamp<std::chrono::milliseconds>(std::chrono::duration_cast<std::chrono::milliseconds>(lane.timeouts.idle / 4),
+                                                  std::chrono::milliseconds(10), std::chrono::seconds(1));
+        timer.expires_after(period);
+        auto [ec] = co_await timer.async_wait(tuple_awaitable);
+        if (ec) break;
+        const auto now = std::chrono::steady_clock::now();
+        for (auto& s : lane.sessions) {
+            if (s.idle_until > now) continue;
+            s.idle_until = std::chrono::steady_clock::time_point::max();
+            s.stream->cancel();  // its read ends (operation_aborted): a normal end, as the idle deadline is
+        }
+    }
+    lane.sweeping = false;
 }
 
 void HttpServer::stop_accepting() {

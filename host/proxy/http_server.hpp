@@ -15,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <list>
 #include <memory>
@@ -55,6 +56,8 @@ public:
     struct Session {
         ClientStream* stream = nullptr;
         bool busy = false;
+        // While it waits for its next request: when it is closed (the lane's sweep_idle does it).
+        std::chrono::steady_clock::time_point idle_until = std::chrono::steady_clock::time_point::max();
     };
 
 private:
@@ -67,11 +70,17 @@ private:
         uint64_t body_limit = 32ull << 20;
         config::ClientTimeouts timeouts;
         std::list<Session> sessions;
+        bool sweeping = false;  // sweep_idle runs
     };
     // Runs `f(lane)` on the lane's own thread (at once for the main lane).
     template <class F>
     void on_lane(std::size_t index, F f);
     boost::asio::awaitable<void> accept_loop();
+    // The idle deadline of a lane's kept-alive connections, checked every quarter of it (at most a
+    // second) while the lane has connections: one timer per lane rather than a timer armed and
+    // cancelled around every request's first read (a timer update, an allocation and a posted
+    // handler per request).
+    boost::asio::awaitable<void> sweep_idle(std::size_t lane);
     // Out of descriptors: frees the spare one to accept and refuse the waiting connection, so
     // clients get an answer instead of hanging in the backlog; then waits before accepting again.
     boost::asio::awaitable<void> shed_when_out_of_descriptors();

@@ -185,7 +185,15 @@ TEST_F(Hygiene, SlowHeadersAndIdleConnectionsAreClosed) {
     RawHttp idle("127.0.0.1", corral.port);
     idle.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
     ASSERT_TRUE(idle.read());
+    // Well within its idle second, a kept-alive connection is still served.
+    RawHttp kept("127.0.0.1", corral.port);
+    kept.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_TRUE(kept.read());
+    std::this_thread::sleep_for(300ms);
+    kept.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_TRUE(kept.read());
     EXPECT_TRUE(idle.closes(5s));
+    EXPECT_TRUE(kept.closes(5s));
     EXPECT_NE(corral.get("/metrics").body.find("corral_client_connections_closed_total{reason=\"header_timeout\"} 1"), std::string::npos);
 }
 

@@ -48,8 +48,9 @@ TEST(Metrics, ManyLabelSetsInTurnEachKeepTheirOwnCounts) {
     const auto text = m.render({}, {}, 0, 0);
     for (int i = 0; i < 9; ++i) {
         const std::string model = "\"m" + std::to_string(i) + "\"";
-        EXPECT_NE(text.find("corral_requests_total{model=" + model + ",endpoint=\"/tokenize\",code=\"" + std::to_string(200 + i % 2) + "\"} 3"),
-                  std::string::npos)
+        EXPECT_NE(
+            text.find("corral_requests_total{model=" + model + ",endpoint=\"/tokenize\",code=\"" + std::to_string(200 + i % 2) + "\"} 3"),
+            std::string::npos)
             << text;
         EXPECT_NE(text.find("corral_prompt_tokens_total{model=" + model + "} 3"), std::string::npos) << text;
         EXPECT_NE(text.find("corral_completion_tokens_total{model=" + model + "} 6"), std::string::npos) << text;
