@@ -76,6 +76,7 @@ private:
     std::mutex event_gate_;
     bool events_open_ = true;
     std::vector<plugins::RunnerEvent> pending_events_;  // guarded by event_gate_; delivered on the main thread
+    std::vector<plugins::RunnerEvent> delivering_;      // main thread: the batch being delivered
     // The extra I/O threads (io_threads): destroyed after io_, whose pending frames may hold
     // connections of theirs (a session waiting for its route on the main thread).
     std::unique_ptr<ConnectionThreads> connection_threads_;
