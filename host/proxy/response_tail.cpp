@@ -37,6 +37,8 @@ struct CountsHandler {
     static constexpr std::size_t max_key_size = std::size_t(-1);
     static constexpr std::size_t max_string_size = std::size_t(-1);
 
+    explicit CountsHandler(std::array<std::string_view, 2> wanted) : names(wanted) {}  // no parenthesized aggregates in Clang 14
+
     std::array<std::string_view, 2> names;
     std::array<std::optional<uint64_t>, 2> counts;
     bool both = false;  // both found: the read stops there (llama-server writes them first)
