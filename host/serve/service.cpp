@@ -110,6 +110,7 @@ void Service::deliver_runner_events() {
         // The queue takes the storage of the last batch delivered: a burst does not grow a vector
         // from nothing (a reallocation of kilobytes each time, on the plugin's thread).
         std::lock_guard lock(event_gate_);
+        delivering_.clear();  // left over only if a handler threw: dropped, never delivered twice
         delivering_.swap(pending_events_);
     }
     for (const auto& event : delivering_) supervisor_.on_runner_event(event);
