@@ -30,7 +30,7 @@ std::size_t last_occurrence(std::string_view text, std::string_view key, std::si
 }
 
 // Two top-level members of an object that are non-negative integers; everything else is skipped.
-// Keys longer than any wanted one are not kept (no allocation).
+// A key is kept in a fixed buffer (no allocation): one longer than it matches no wanted name.
 struct CountsHandler {
     static constexpr std::size_t max_object_size = std::size_t(-1);
     static constexpr std::size_t max_array_size = std::size_t(-1);
@@ -41,18 +41,19 @@ struct CountsHandler {
 
     std::array<std::string_view, 2> names;
     std::array<std::optional<uint64_t>, 2> counts;
-    bool both = false;  // both found: the read stops there (llama-server writes them first)
     std::size_t depth = 0;
     std::array<char, 32> key{};
     std::size_t key_size = 0;  // past key.size(): a key that matches no name
+
+    // Both found: the read stops there (llama-server writes them first).
+    bool both() const { return counts[0] && counts[1]; }
 
     bool count(uint64_t n) {
         if (depth != 1 || key_size > key.size()) return true;
         const std::string_view k(key.data(), key_size);
         for (std::size_t i = 0; i < names.size(); ++i)
             if (k == names[i] && !counts[i]) counts[i] = n;
-        both = counts[0] && counts[1];
-        return !both;
+        return !both();
     }
 
     bool on_document_begin(error_code&) { return true; }
@@ -100,7 +101,7 @@ void read_counts(std::string_view tail, std::string_view key, std::size_t anchor
     error_code ec;
     parser.write_some(false, rest.data() + open, rest.size() - open, ec);
     const auto& h = parser.handler();
-    if (ec && !h.both) return;
+    if (ec && !h.both()) return;
     a = h.counts[0].value_or(0);
     b = h.counts[1].value_or(0);
 }
