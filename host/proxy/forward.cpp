@@ -4,6 +4,7 @@
 #include "proxy/message_head.hpp"
 #include "proxy/nonblocking_io.hpp"
 #include "proxy/response_tail.hpp"
+#include "proxy/server_response_parser.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -74,9 +75,9 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
                                                            options.target.empty() ? std::string_view(ex.request.target()) : options.target,
                                                            host_header_of(options.endpoint), options.upstream_key);
     std::unique_ptr<UpstreamConnection> up;
-    std::optional<http::response_parser<http::buffer_body>> parser_storage;
-    auto fresh_parser = [&]() -> http::response_parser<http::buffer_body>& {
-        auto& p = parser_storage.emplace();
+    std::optional<ServerResponseParser> parser_storage;
+    auto fresh_parser = [&]() -> ServerResponseParser& {
+        auto& p = parser_storage.emplace(ex.extra_headers);
         p.body_limit(boost::none);
         p.header_limit(64 * 1024);
         return p;
@@ -112,8 +113,8 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         if (!rec) rec = co_await parse_as_it_comes(*up, buffered, read_header);
         // Interim responses (RFC 9110 15.2) are not the answer: read on until the final one. 101 would
         // switch protocols, which corral does not relay.
-        while (!rec && fresh->get().result_int() >= 100 && fresh->get().result_int() < 200) {
-            if (fresh->get().result_int() == 101) {
+        while (!rec && fresh->status() >= 100 && fresh->status() < 200) {
+            if (fresh->status() == 101) {
                 rec = http::error::bad_status;
                 break;
             }
@@ -133,7 +134,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     }
     up->head_received();
     auto& parser = *parser_storage;
-    if (parser.get().result() == http::status::unauthorized && !options.upstream_key.empty()) {
+    if (parser.status() == 401 && !options.upstream_key.empty()) {
         // The server refuses the key corral sent it: one corral did not start with that key (adopted
         // after the state's key secret changed, or given a key corral does not see). Not the
         // client's fault, so not its 401 to see.
@@ -141,9 +142,9 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         result.error = "the model server refused corral's key for it (unload the model to restart its server with a new key)";
         co_return result;
     }
-    result.status = parser.get().result_int();
+    result.status = parser.status();
     result.first_byte_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ex.received).count();
-    const bool sse = beast::iequals(parser.get()[http::field::content_type].substr(0, 17), "text/event-stream");
+    const bool sse = parser.event_stream();
 
     // The client's header goes out with the first piece of body (one send instead of two per
     // response: a server's header is followed at once by its body, or for SSE by its first event).
@@ -159,7 +160,8 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         }
         chunked = framing == BodyFraming::Chunked;
         ex.keep_alive = ex.keep_alive && ex.request.keep_alive();
-        head = client_response_head(parser.get(), ex.extra_headers, ex.keep_alive, framing, parser.content_length().value_or(0));
+        head = std::move(parser.client_head());
+        end_client_response_head(head, ex.extra_headers, ex.keep_alive, framing, parser.content_length().value_or(0));
         ex.status = result.status;
     } else if (result.status != 200) {
         // The client already has a 200 SSE header (loading progress): report the failure as an event.
@@ -211,8 +213,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     BufferedReads buffered;
     auto read_body = [&](boost::system::error_code& ec) { http::read_some(buffered, up->buffer, parser, ec); };
     while (!parser.is_done()) {
-        parser.get().body().data = buf.data();
-        parser.get().body().size = buf.size();
+        parser.body_into(buf);
         boost::system::error_code rec;
         read_body(rec);  // usually the whole body came with the header: no coroutine for it
         if (rec == asio::error::would_block) rec = co_await parse_as_it_comes(*up, buffered, read_body);
@@ -222,7 +223,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
             result.error = "the model server failed mid-response: " + rec.message();
             break;
         }
-        const std::size_t got = buf.size() - parser.get().body().size;
+        const std::size_t got = parser.body_filled();
         if (got == 0) continue;
         keep_tail(tail, buf.data(), got);
         // The last piece goes out with the end of the body (a chunked one's last chunk).

@@ -3,6 +3,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 
+#include <algorithm>
 #include <charconv>
 
 namespace corral::proxy {
@@ -28,10 +29,6 @@ bool listed(const std::vector<std::string_view>& names, std::string_view name) {
     return false;
 }
 
-void append_field(std::string& out, std::string_view name, std::string_view value) {
-    out.append(name).append(": ").append(value).append("\r\n");
-}
-
 void append_number(std::string& out, std::size_t n) {
     char digits[24];
     const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
@@ -39,6 +36,10 @@ void append_number(std::string& out, std::size_t n) {
 }
 
 }  // namespace
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+    out.append(name).append(": ").append(value).append("\r\n");
+}
 
 bool hop_by_hop(http::field f, std::string_view name) {
     switch (f) {
@@ -87,28 +88,46 @@ std::string upstream_request_head(const http::request_header<>& request, std::si
     return out;
 }
 
-std::string client_response_head(const http::response_header<>& response, const std::vector<std::pair<std::string, std::string>>& extra,
-                                 bool keep_alive, BodyFraming framing, std::size_t content_length) {
-    std::string out;
-    out.reserve(512);
+void append_status_line(std::string& out, int status, std::string_view server_reason) {
     out.append("HTTP/1.1 ");
-    append_number(out, response.result_int());
-    const auto reason = http::obsolete_reason(response.result());
-    out.append(" ").append(reason.data(), reason.size()).append("\r\n");
-    const auto connection_listed = connection_options(response);
-    for (const auto& f : response) {
-        const auto name = f.name_string();
-        const std::string_view n(name.data(), name.size());
-        if (hop_by_hop(f.name(), n) || listed(connection_listed, n)) continue;
-        // CORS is corral's policy (cors_origins), not each server's.
-        if (n.size() > 15 && beast::iequals(n.substr(0, 15), "access-control-")) continue;
-        bool replaced = false;
-        for (const auto& [extra_name, extra_value] : extra) replaced = replaced || beast::iequals(extra_name, n);
-        if (replaced) continue;
-        const auto value = f.value();
-        append_field(out, n, std::string_view(value.data(), value.size()));
+    append_number(out, static_cast<std::size_t>(status));
+    const auto known = http::int_to_status(static_cast<unsigned>(status));
+    const auto standard = http::obsolete_reason(known);
+    const auto reason = known == http::status::unknown ? server_reason : std::string_view(standard.data(), standard.size());
+    out.append(" ").append(reason).append("\r\n");
+}
+
+bool relayed_to_client(http::field field, std::string_view name, const HeaderList& corral_sets) {
+    if (hop_by_hop(field, name)) return false;
+    // CORS is corral's policy (cors_origins), not each server's.
+    if (name.size() > 15 && beast::iequals(name.substr(0, 15), "access-control-")) return false;
+    for (const auto& set : corral_sets) {
+        if (beast::iequals(set.first, name)) return false;
     }
-    for (const auto& [name, value] : extra) append_field(out, name, value);
+    return true;
+}
+
+void drop_fields(std::string& head, std::size_t from, const std::vector<std::string>& names) {
+    std::size_t kept = from;
+    for (std::size_t line = from; line < head.size();) {
+        const std::size_t end = head.find("\r\n", line);
+        const std::size_t next = end == std::string::npos ? head.size() : end + 2;
+        const std::string_view text(head.data() + line, next - line);
+        const std::string_view name = text.substr(0, text.find(':'));
+        bool drop = false;
+        for (const auto& n : names) drop = drop || beast::iequals(n, name);
+        if (!drop) {
+            std::copy(text.begin(), text.end(), head.begin() + static_cast<std::ptrdiff_t>(kept));  // leftwards: overlap is fine
+            kept += text.size();
+        }
+        line = next;
+    }
+    head.resize(kept);
+}
+
+void end_client_response_head(std::string& out, const HeaderList& corral_sets, bool keep_alive, BodyFraming framing,
+                              std::size_t content_length) {
+    for (const auto& [name, value] : corral_sets) append_field(out, name, value);
     if (!keep_alive) out.append("Connection: close\r\n");
     if (framing == BodyFraming::ContentLength) {
         out.append("Content-Length: ");
@@ -118,7 +137,6 @@ std::string client_response_head(const http::response_header<>& response, const 
         out.append("Transfer-Encoding: chunked\r\n");
     }
     out.append("\r\n");
-    return out;
 }
 
 std::string_view chunk_size_line(std::size_t size, char (&out)[20]) {

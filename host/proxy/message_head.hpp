@@ -28,12 +28,26 @@ std::string upstream_request_head(const boost::beast::http::request_header<>& re
 // How a relayed response's body is framed to the client.
 enum class BodyFraming { None, ContentLength, Chunked };
 
-// The response header a client gets for the server's `response`: its status, its end-to-end
-// headers (less Access-Control-*), then `extra` (which replace the server's headers of the same
-// name), `Connection: close` when not kept alive, and the framing.
-std::string client_response_head(const boost::beast::http::response_header<>& response,
-                                 const std::vector<std::pair<std::string, std::string>>& extra, bool keep_alive, BodyFraming framing,
-                                 std::size_t content_length);
+// Header fields as name and value (the ones corral adds to a response itself).
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+// The response header a client gets for a server's response is written in steps, as the
+// server's header is parsed (ServerResponseParser): the status line (the status's standard
+// reason phrase; the server's own for a status without one), then each of the server's fields
+// that crosses, then end_client_response_head.
+void append_status_line(std::string& out, int status, std::string_view server_reason);
+// Whether a field of the server's response crosses to the client: its end-to-end fields do, less
+// Access-Control-* (CORS is corral's policy) and those `corral_sets` replaces (names compared
+// without case). The ones its Connection field lists go afterwards (drop_fields).
+bool relayed_to_client(boost::beast::http::field field, std::string_view name, const HeaderList& corral_sets);
+// "Name: value\r\n".
+void append_field(std::string& out, std::string_view name, std::string_view value);
+// Removes the "Name: value\r\n" lines from `from` on whose name is one of `names` (any case).
+void drop_fields(std::string& head, std::size_t from, const std::vector<std::string>& names);
+// Ends the client's response head: `corral_sets`, `Connection: close` when not kept alive, the
+// framing, and the blank line.
+void end_client_response_head(std::string& head, const HeaderList& corral_sets, bool keep_alive, BodyFraming framing,
+                              std::size_t content_length);
 
 // Whether a header never crosses the relay (hop-by-hop, or one corral sets itself).
 bool hop_by_hop(boost::beast::http::field field, std::string_view name);
