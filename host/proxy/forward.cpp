@@ -52,9 +52,10 @@ struct BufferedReads {
 };
 
 // Runs `parse(ec)` over `up`'s buffer until it needs no more bytes, reading them as they come.
-// The reads are Asio's own: it reads at once when epoll said the socket is readable since its last
-// read drained it, and otherwise waits without a syscall (no read that can only fail, no epoll_ctl
-// as async_wait makes). No deadline: the model servers' waits are bounded elsewhere.
+// The reads are Asio's own: it reads at once when epoll said the socket is readable since a read
+// last found nothing, and otherwise waits without a syscall (no epoll_ctl as async_wait makes).
+// Not read_readiness.hpp's rule: a server's FIN must never go unseen (see there). No deadline: the
+// model servers' waits are bounded elsewhere.
 template <class Parse>
 asio::awaitable<boost::system::error_code> parse_as_it_comes(UpstreamConnection& up, BufferedReads& source, Parse parse) {
     for (;;) {

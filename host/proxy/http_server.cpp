@@ -3,6 +3,7 @@
 #include "cloexec.hpp"
 #include "logging/logging.hpp"
 #include "proxy/nonblocking_io.hpp"
+#include "proxy/read_readiness.hpp"
 #include "proxy/request_framing.hpp"
 
 #include <fcntl.h>
@@ -91,15 +92,33 @@ using Deadline = std::chrono::steady_clock::time_point;
 
 constexpr std::size_t kReadSize = 16 * 1024;
 
-// Reads the next bytes into `buffer`, waiting for them until `deadline` (beast::error::timeout
-// when none come by then). Asio reads at once when the socket is known to be readable and
-// otherwise waits for epoll's word: no read that can only fail, no epoll_ctl.
-asio::awaitable<boost::system::error_code> read_more(ClientStream& stream, beast::flat_buffer& buffer, Deadline deadline) {
+// The first step of reading a client's next bytes into `buffer`: over plain TCP, what the
+// socket holds now, when it may hold some (read_readiness.hpp). False when the caller awaits
+// read_waiting.
+bool read_at_once(ClientStream& stream, beast::flat_buffer& buffer, boost::system::error_code& ec) {
+    if (stream.tls()) return false;
+    std::size_t n = 0;
+    if (!read_now(stream.tcp().socket(), buffer.prepare(kReadSize), n, ec)) return false;
+    buffer.commit(n);
+    return true;
+}
+
+// The wait for them (without a deadline of its own: the caller sets it, or the idle sweep keeps it).
+asio::awaitable<boost::system::error_code> read_waiting(ClientStream& stream, beast::flat_buffer& buffer) {
     const auto space = buffer.prepare(kReadSize);
-    stream.expires_at(deadline);
     auto [ec, n] = co_await stream.async_read_some(space, tuple_awaitable);
+    if (!stream.tls()) read_waited(stream.tcp().socket(), space.size(), n, ec);
     buffer.commit(n);
     co_return ec;
+}
+
+// Reads the next bytes into `buffer`, waiting for them until `deadline` (beast::error::timeout
+// when none come by then).
+asio::awaitable<boost::system::error_code> read_more(ClientStream& stream, beast::flat_buffer& buffer, Deadline deadline) {
+    boost::system::error_code ec;
+    if (read_at_once(stream, buffer, ec)) co_return ec;
+    stream.expires_at(deadline);
+    co_return co_await read_waiting(stream, buffer);
 }
 
 // Beast's read algorithm (parse what is buffered, read more only when the parser needs it) over
@@ -328,9 +347,9 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket, std::s
                     lane.sweeping = true;
                     asio::co_spawn(lane.io.executor, server->sweep_idle(lane_index), asio::detached);
                 }
-                auto [read_ec, n] = co_await stream.async_read_some(buffer.prepare(kReadSize), tuple_awaitable);
+                boost::system::error_code read_ec;
+                if (!read_at_once(stream, buffer, read_ec)) read_ec = co_await read_waiting(stream, buffer);
                 session.idle_until = std::chrono::steady_clock::time_point::max();
-                buffer.commit(n);
                 if (read_ec) break;  // closed, drained, or idle too long: a normal end
             }
             parser.eager(false);

@@ -1,0 +1,42 @@
+// nginx's rule for reads, which Asio 1.81 lacks, for the reads of a client's requests: a read
+// that came back short drained the socket, so the next read waits for epoll's word instead of
+// trying first. Asio's reactor tries a read at once whenever epoll reported the socket readable
+// since a read last found nothing; it learns "nothing" only from a read that fails (EAGAIN). A
+// kept-alive client's next request is never there yet when corral has answered the last one, so
+// without this rule every relayed request costs a read that can only fail (bench/README.md).
+//
+// How: a read is done here at once (a non-blocking recv) only while the reactor would try one;
+// a short read marks the socket drained in the reactor's own per-socket flag, and a read that
+// must wait is left to the reactor, which performs it when epoll reports data. Marking is safe
+// only right after a read of ours or one the reactor just performed (no epoll_wait in between
+// that could have seen newer data): new data after that read raises a new edge, which sets the
+// flag again. The flag is private to Asio's epoll reactor, reached through the rule that an
+// explicit instantiation may name private members; the build checks the Boost version it was
+// written for, and on any other reactor the functions do nothing (Asio's behaviour).
+//
+// What it cannot see: a FIN that came with the last bytes read (the edge that announced them
+// announced it too; nginx registers EPOLLRDHUP for this, Asio does not). So it serves only the
+// client's side, where a missed FIN costs nothing but time: a client that half-closes after a
+// kept-alive request is closed by the idle deadline instead of at once (one that closes outright
+// answers corral's next write with a reset, which epoll reports). A model server's connection
+// keeps Asio's reads: llama-server may end a kept-alive connection with a FIN right after a
+// streamed response, and a pooled connection whose FIN went unseen would take the next request
+// and never answer it.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/version.hpp>
+
+#include <cstddef>
+
+namespace corral::proxy {
+
+// The first step of a read on a socket in non-blocking mode: when the reactor would try a read
+// at once, reads now. True when that ended the read (`n` bytes, or `ec`, eof included); false
+// when the socket is drained: the caller awaits async_read_some on it (the reactor performs it
+// when epoll reports data, with no read first) and then calls read_waited.
+bool read_now(boost::asio::ip::tcp::socket& socket, boost::asio::mutable_buffer buffer, std::size_t& n, boost::system::error_code& ec);
+// After the asynchronous read read_now left to the reactor, of `asked` bytes: a short one drained the socket.
+void read_waited(boost::asio::ip::tcp::socket& socket, std::size_t asked, std::size_t n, const boost::system::error_code& ec);
+
+}  // namespace corral::proxy
