@@ -91,6 +91,17 @@ T& Metrics::at(ByLabels<T>& map, const std::string& labels) {
     return map.try_emplace(labels).first->second;  // the key is copied only for a new label set
 }
 
+Metrics::ModelSeries& Metrics::series_of(const std::string& model) {
+    if (!last_series_ || last_series_->first != model) last_series_ = &*model_series_.try_emplace(model).first;
+    return last_series_->second;
+}
+
+template <class T>
+T& Metrics::model_series(T*& slot, ByLabels<T>& map, const std::string& model) {
+    if (!slot) slot = &at(map, labels({{"model", model}}));
+    return *slot;
+}
+
 void Histogram::observe(double value) {
     for (std::size_t i = 0; i < bounds_.size(); ++i) {
         if (value <= bounds_[i]) {
@@ -115,9 +126,16 @@ void Histogram::render(std::string& out, const std::string& name, const std::str
 }
 
 void Metrics::request(const std::string& model, const std::string& endpoint, int status, double seconds) {
-    std::array<char, 16> code;
-    ++at(requests_, labels({{"model", model}, {"endpoint", endpoint}, {"code", status_text(status, code)}}));
-    histogram(request_seconds_, labels({{"model", model}}), kLatencyBounds).observe(seconds);
+    auto& series = series_of(model);
+    if (!series.requests || series.code != status || series.endpoint != endpoint) {
+        std::array<char, 16> code;
+        series.requests = &at(requests_, labels({{"model", model}, {"endpoint", endpoint}, {"code", status_text(status, code)}}));
+        series.endpoint = endpoint;
+        series.code = status;
+    }
+    ++*series.requests;
+    if (!series.request_seconds) series.request_seconds = &histogram(request_seconds_, labels({{"model", model}}), kLatencyBounds);
+    series.request_seconds->observe(seconds);
     const auto now = ActivityWindow::clock::now();
     activity_.add(model, ActivityWindow::Count::Requests, 1, now);
     // 499 is the client's own doing (it went away or pressed stop), not an error of corral or its server.
@@ -125,13 +143,15 @@ void Metrics::request(const std::string& model, const std::string& endpoint, int
 }
 
 void Metrics::first_byte(const std::string& model, double seconds) {
-    histogram(first_byte_seconds_, labels({{"model", model}}), kLatencyBounds).observe(seconds);
+    auto& series = series_of(model);
+    if (!series.first_byte_seconds) series.first_byte_seconds = &histogram(first_byte_seconds_, labels({{"model", model}}), kLatencyBounds);
+    series.first_byte_seconds->observe(seconds);
 }
 
 void Metrics::tokens(const std::string& model, uint64_t prompt, uint64_t completion) {
-    const auto& m = labels({{"model", model}});
-    at(prompt_tokens_, m) += prompt;
-    at(completion_tokens_, m) += completion;
+    auto& series = series_of(model);
+    model_series(series.prompt_tokens, prompt_tokens_, model) += prompt;
+    model_series(series.completion_tokens, completion_tokens_, model) += completion;
     activity_.add(model, ActivityWindow::Count::Tokens, completion, ActivityWindow::clock::now());
 }
 
@@ -157,7 +177,12 @@ void Metrics::rejected(const std::string& model, const std::string& reason) {
 }
 
 void Metrics::replica_request(const std::string& model, const std::string& replica) {
-    ++at(replica_requests_, labels({{"model", model}, {"replica", replica}}));
+    auto& series = series_of(model);
+    if (!series.replica_requests || series.replica != replica) {
+        series.replica_requests = &at(replica_requests_, labels({{"model", model}, {"replica", replica}}));
+        series.replica = replica;
+    }
+    ++*series.replica_requests;
 }
 
 void Metrics::failover(const std::string& model) {
@@ -166,9 +191,9 @@ void Metrics::failover(const std::string& model) {
 
 void Metrics::prompt_cache(const std::string& model, uint64_t cached, uint64_t evaluated) {
     if (cached == 0 && evaluated == 0) return;
-    const auto& m = labels({{"model", model}});
-    at(prompt_cached_, m) += cached;
-    at(prompt_evaluated_, m) += evaluated;
+    auto& series = series_of(model);
+    model_series(series.prompt_cached, prompt_cached_, model) += cached;
+    model_series(series.prompt_evaluated, prompt_evaluated_, model) += evaluated;
 }
 
 void Metrics::slot_cache(const std::string& model, const std::string& action, bool ok, uint64_t tokens) {

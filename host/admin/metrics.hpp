@@ -99,6 +99,29 @@ private:
     std::array<KeptLabels, 4> kept_labels_;
     std::size_t next_kept_ = 0;
 
+    // Where a model's per-request counters are, found once (std::map keeps its elements in
+    // place): a relayed request counts five series of its model without a lookup by labels.
+    struct ModelSeries {
+        Histogram* request_seconds = nullptr;  // each series of {model} when first counted
+        Histogram* first_byte_seconds = nullptr;
+        uint64_t* prompt_tokens = nullptr;
+        uint64_t* completion_tokens = nullptr;
+        uint64_t* prompt_cached = nullptr;
+        uint64_t* prompt_evaluated = nullptr;
+        // The last {model, endpoint, code} and {model, replica} counted (a model's requests
+        // mostly repeat them).
+        std::string endpoint;
+        int code = 0;
+        uint64_t* requests = nullptr;
+        std::string replica;
+        uint64_t* replica_requests = nullptr;
+    };
+    ModelSeries& series_of(const std::string& model);
+    template <class T>
+    T& model_series(T*& slot, ByLabels<T>& map, const std::string& model);
+    std::map<std::string, ModelSeries, std::less<>> model_series_;
+    std::pair<const std::string, ModelSeries>* last_series_ = nullptr;
+
     ByLabels<uint64_t> requests_;
     ByLabels<Histogram> request_seconds_;
     ByLabels<Histogram> first_byte_seconds_;

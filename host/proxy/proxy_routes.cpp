@@ -213,7 +213,8 @@ asio::awaitable<void> ProxyRoutes::acquire_and_relay(Exchange& ex, const std::st
     auto affinity = affinity_of(ex, entry.get());
     for (int attempt = 0; attempt < 2; ++attempt) {
         std::variant<scheduler::Lease, scheduler::Refusal> acquired = scheduler::Lease{};
-        if (auto now = scheduler_.acquire_now(model, affinity))
+        // The entry found above, unless a retry waited (a reload may have replaced it meanwhile).
+        if (auto now = attempt == 0 ? scheduler_.acquire_now(entry, affinity) : scheduler_.acquire_now(model, affinity))
             acquired = std::move(*now);
         else
             acquired = co_await scheduler_.acquire(model, affinity);

@@ -248,6 +248,12 @@ std::shared_ptr<ModelEntry> Scheduler::find(std::string_view model) const {
 Scheduler::ReplicaPtr Scheduler::pick(const ModelEntry& entry, const Affinity& affinity) const {
     const auto limit = entry.config.concurrency;
     const auto count = std::min(entry.replicas.size(), entry.ring.size());
+    if (count == 1) {
+        // One replica (most models): it takes the request if it can, whatever the affinity; else
+        // the general way below decides (an avoided or a stale replica).
+        const auto& r = *entry.replicas[0];
+        if (r.serving() && !r.stale && (!limit || r.in_flight < *limit) && !closed(entry, r)) return entry.replicas[0];
+    }
     std::vector<ReplicaState> states;
     states.reserve(count);
     bool avoided = false;  // the replica to avoid is the only one: take it rather than nothing
@@ -312,7 +318,10 @@ void Scheduler::publish_requests() {
 }
 
 std::optional<Lease> Scheduler::acquire_now(const std::string& model, const Affinity& affinity) {
-    auto entry = find(model);
+    return acquire_now(find(model), affinity);
+}
+
+std::optional<Lease> Scheduler::acquire_now(const std::shared_ptr<ModelEntry>& entry, const Affinity& affinity) {
     if (!entry || shutting_down_ || !entry->queue.empty()) return std::nullopt;
     auto replica = pick(*entry, affinity);
     if (!replica) return std::nullopt;

@@ -206,6 +206,8 @@ public:
     // and no queue: most requests); nullopt when acquire() must decide. No coroutine, so the common
     // case costs no frame.
     std::optional<Lease> acquire_now(const std::string& model, const Affinity& affinity = {});
+    // The same for an entry the caller found already (find()); null: nullopt.
+    std::optional<Lease> acquire_now(const std::shared_ptr<ModelEntry>& entry, const Affinity& affinity);
 
     // Starts the model if it is not loaded (`corral load`); nullopt, or why not.
     std::optional<Refusal> load(const std::string& model);

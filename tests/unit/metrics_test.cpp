@@ -59,6 +59,33 @@ TEST(Metrics, ManyLabelSetsInTurnEachKeepTheirOwnCounts) {
     }
 }
 
+TEST(Metrics, OneModelsRequestsInTurnOnEndpointsCodesAndReplicasEachKeepTheirOwnCounts) {
+    // A model's series are found once and its last endpoint, code and replica are kept: requests
+    // that alternate between them, and between models, still land on their own series.
+    Metrics m;
+    for (int i = 0; i < 6; ++i) {
+        m.request("a", i % 2 ? "/tokenize" : "/v1/chat/completions", i % 3 ? 200 : 500, 0.1);
+        m.replica_request("a", i % 2 ? "a#1" : "a");
+        m.first_byte("a", 0.01);
+        m.prompt_cache("a", 1, 2);
+        m.request("b", "/tokenize", 200, 0.1);
+        m.replica_request("b", "b");
+    }
+    const auto text = m.render({}, {}, 0, 0);
+    for (const char* line :
+         {R"(corral_requests_total{model="a",endpoint="/tokenize",code="200"} 2)",
+          R"(corral_requests_total{model="a",endpoint="/tokenize",code="500"} 1)",
+          R"(corral_requests_total{model="a",endpoint="/v1/chat/completions",code="200"} 2)",
+          R"(corral_requests_total{model="a",endpoint="/v1/chat/completions",code="500"} 1)",
+          R"(corral_requests_total{model="b",endpoint="/tokenize",code="200"} 6)",
+          R"(corral_replica_requests_total{model="a",replica="a"} 3)", R"(corral_replica_requests_total{model="a",replica="a#1"} 3)",
+          R"(corral_replica_requests_total{model="b",replica="b"} 6)", R"(corral_request_duration_seconds_count{model="a"} 6)",
+          R"(corral_request_duration_seconds_count{model="b"} 6)", R"(corral_time_to_first_byte_seconds_count{model="a"} 6)",
+          R"(corral_prompt_tokens_cached_total{model="a"} 6)", R"(corral_prompt_tokens_evaluated_total{model="a"} 12)"}) {
+        EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+    }
+}
+
 TEST(Metrics, RequestsTokensLoadsAndEvictionsFeedTheActivityWindow) {
     Metrics m;
     m.request("a", "/v1/chat/completions", 200, 0.1);
