@@ -463,6 +463,9 @@ void Scheduler::ensure_loading(const std::shared_ptr<ModelEntry>& entry, int32_t
 }
 
 void Scheduler::place_pending() {
+    // Nothing waits for room and no server was asked to make some: nothing to place or to undo
+    // (every request's release comes here).
+    if (pending_.empty() && !yields_asked_) return;
     // The most urgent first (swap_policy.hpp: starved, then priority, then arrival).
     const auto now = now_();
     std::stable_sort(pending_.begin(), pending_.end(),
@@ -513,6 +516,7 @@ void Scheduler::update_yields() {
         }
     }
     std::vector<std::shared_ptr<ModelEntry>> reopened;  // no one waits for their room any more
+    yields_asked_ = false;
     for_each_entry([&](const std::shared_ptr<ModelEntry>& e) {
         for (const auto& r : e->replicas) {
             auto it = asked.find(r.get());
@@ -523,6 +527,7 @@ void Scheduler::update_yields() {
             }
             if (!r->yield) r->yield = Yield{now, 0};
             r->yield_to = it->second;
+            yields_asked_ = true;
         }
     });
     for (const auto& e : reopened) dispatch(e);  // their queued requests go in again

@@ -306,6 +306,7 @@ private:
         Contender contender;
     };
     std::deque<Pending> pending_;  // waiting for room, in order of arrival
+    bool yields_asked_ = false;    // some serving replica was asked to make room (update_yields)
     SwapSettings swap_;
     std::function<SwapClock::time_point()> now_ = [] { return SwapClock::now(); };
     std::function<void()> notify_;
