@@ -113,7 +113,9 @@ void Supervisor::begin_launch(const std::shared_ptr<Instance>& instance) {
     auto server = instance->server;
     offload([slot, server, result] { *result = slot->runner->start(server); },
             [this, instance, generation, result](std::string error) {
-                on_started(instance, generation, error.empty() ? std::optional(*result) : std::nullopt, std::move(error));
+                // Decided before `error` is moved into the call (arguments are evaluated in no set order).
+                auto handle = error.empty() ? std::optional(*result) : std::nullopt;
+                on_started(instance, generation, std::move(handle), std::move(error));
             });
 }
 
@@ -131,7 +133,9 @@ std::shared_ptr<Instance> Supervisor::adopt(const config::ModelConfig& model, st
     auto slot = instance->runner;
     offload([slot, result] { *result = slot->runner->adopt(*result); },
             [this, instance, generation, result](std::string error) {
-                on_started(instance, generation, error.empty() ? std::optional(*result) : std::nullopt, std::move(error));
+                // Decided before `error` is moved into the call (arguments are evaluated in no set order).
+                auto handle = error.empty() ? std::optional(*result) : std::nullopt;
+                on_started(instance, generation, std::move(handle), std::move(error));
             });
     return instance;
 }

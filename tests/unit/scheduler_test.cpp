@@ -283,6 +283,22 @@ TEST_F(SchedulerTest, APinToNoDeviceFailsTheWaitersWithTheReason) {
     EXPECT_EQ(state("nowhere"), "unloaded");
 }
 
+// A runner that cannot start the server (here: the model file is missing) leaves the model
+// unloaded with its reason; it is never taken for a ready server without an address (the start's
+// error was once moved out before it was looked at: arguments are evaluated in no set order).
+TEST_F(SchedulerTest, AServerThatCannotStartLeavesTheModelUnloadedWithTheRunnersReason) {
+    EXPECT_CALL(*local_, start(_)).WillOnce([](const sdk::ServerConfig&) -> sdk::ProcessHandle {
+        throw sdk::Error(sdk::ProcessError::Configuration, "model file not found or not readable: /models/a.gguf");
+    });
+    configure({model("a", 1)});
+    ASSERT_FALSE(scheduler_.load("a"));
+    ASSERT_TRUE(run_until([&] { return state("a") == "unloaded"; })) << state("a");
+    const auto status = scheduler_.describe(*scheduler_.find("a"));
+    EXPECT_THAT(status.message, HasSubstr("model file not found")) << status.message;
+    EXPECT_TRUE(status.endpoint.empty());
+    EXPECT_FALSE(scheduler_.acquire_now("a")) << "no lease on a server that is not there";
+}
+
 // A runner's "status" lines while its start() waits (a cluster queue's reason) are the starting
 // model's message; once it serves, the handle's runner_data is its runner_details.
 TEST_F(SchedulerTest, ARunnersStatusLineIsTheStartingModelsMessage) {
