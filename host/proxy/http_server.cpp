@@ -94,7 +94,7 @@ constexpr std::size_t kReadSize = 16 * 1024;
 
 // The first step of reading a client's next bytes into `buffer`: over plain TCP, what the
 // socket holds now, when it may hold some (read_readiness.hpp). False when the caller awaits
-// read_waiting.
+// wait_for_bytes.
 bool read_at_once(ClientStream& stream, beast::flat_buffer& buffer, boost::system::error_code& ec) {
     if (stream.tls()) return false;
     std::size_t n = 0;
@@ -103,13 +103,17 @@ bool read_at_once(ClientStream& stream, beast::flat_buffer& buffer, boost::syste
     return true;
 }
 
-// The wait for them (without a deadline of its own: the caller sets it, or the idle sweep keeps it).
-asio::awaitable<boost::system::error_code> read_waiting(ClientStream& stream, beast::flat_buffer& buffer) {
-    const auto space = buffer.prepare(kReadSize);
-    auto [ec, n] = co_await stream.async_read_some(space, tuple_awaitable);
-    if (!stream.tls()) read_waited(stream.tcp().socket(), space.size(), n, ec);
+// The wait for them (without a deadline of its own: the caller sets it, or the idle sweep keeps it):
+// the bytes the reactor reads when epoll reports them go into `buffer` with wait_done.
+auto wait_for_bytes(ClientStream& stream, beast::flat_buffer& buffer) {
+    return stream.async_read_some(buffer.prepare(kReadSize), tuple_awaitable);
+}
+boost::system::error_code wait_done(ClientStream& stream, beast::flat_buffer& buffer,
+                                    std::tuple<boost::system::error_code, std::size_t> read) {
+    const auto [ec, n] = read;
+    if (!stream.tls()) read_waited(stream.tcp().socket(), kReadSize, n, ec);
     buffer.commit(n);
-    co_return ec;
+    return ec;
 }
 
 // Reads the next bytes into `buffer`, waiting for them until `deadline` (beast::error::timeout
@@ -118,7 +122,7 @@ asio::awaitable<boost::system::error_code> read_more(ClientStream& stream, beast
     boost::system::error_code ec;
     if (read_at_once(stream, buffer, ec)) co_return ec;
     stream.expires_at(deadline);
-    co_return co_await read_waiting(stream, buffer);
+    co_return wait_done(stream, buffer, co_await wait_for_bytes(stream, buffer));
 }
 
 // Beast's read algorithm (parse what is buffered, read more only when the parser needs it) over
@@ -348,7 +352,7 @@ asio::awaitable<void> run_session(HttpServer* server, tcp::socket socket, std::s
                     asio::co_spawn(lane.io.executor, server->sweep_idle(lane_index), asio::detached);
                 }
                 boost::system::error_code read_ec;
-                if (!read_at_once(stream, buffer, read_ec)) read_ec = co_await read_waiting(stream, buffer);
+                if (!read_at_once(stream, buffer, read_ec)) read_ec = wait_done(stream, buffer, co_await wait_for_bytes(stream, buffer));
                 session.idle_until = std::chrono::steady_clock::time_point::max();
                 if (read_ec) break;  // closed, drained, or idle too long: a normal end
             }
