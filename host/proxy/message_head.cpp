@@ -22,7 +22,8 @@ std::vector<std::string_view> connection_options(const Fields& fields) {
     return names;
 }
 
-bool listed(const std::vector<std::string_view>& names, std::string_view name) {
+template <class Names>
+bool listed(const Names& names, std::string_view name) {
     for (const auto& n : names) {
         if (beast::iequals(n, name)) return true;
     }
@@ -114,9 +115,7 @@ void drop_fields(std::string& head, std::size_t from, const std::vector<std::str
         const std::size_t next = end == std::string::npos ? head.size() : end + 2;
         const std::string_view text(head.data() + line, next - line);
         const std::string_view name = text.substr(0, text.find(':'));
-        bool drop = false;
-        for (const auto& n : names) drop = drop || beast::iequals(n, name);
-        if (!drop) {
+        if (!listed(names, name)) {
             std::copy(text.begin(), text.end(), head.begin() + static_cast<std::ptrdiff_t>(kept));  // leftwards: overlap is fine
             kept += text.size();
         }

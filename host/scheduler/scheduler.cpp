@@ -248,18 +248,19 @@ std::shared_ptr<ModelEntry> Scheduler::find(std::string_view model) const {
 Scheduler::ReplicaPtr Scheduler::pick(const ModelEntry& entry, const Affinity& affinity) const {
     const auto limit = entry.config.concurrency;
     const auto count = std::min(entry.replicas.size(), entry.ring.size());
-    if (count == 1) {
-        // One replica (most models): it takes the request if it can, whatever the affinity; else
-        // the general way below decides (an avoided or a stale replica).
-        const auto& r = *entry.replicas[0];
-        if (r.serving() && !r.stale && (!limit || r.in_flight < *limit) && !closed(entry, r)) return entry.replicas[0];
-    }
+    // Serving, current, below its concurrency limit and not yielding its room.
+    const auto takes_request = [&](const Replica& r) {
+        return r.serving() && !r.stale && (!limit || r.in_flight < *limit) && !closed(entry, r);
+    };
+    // One replica (most models): it takes the request if it can, whatever the affinity; else the
+    // general way below decides (an avoided or a stale replica).
+    if (count == 1 && takes_request(*entry.replicas[0])) return entry.replicas[0];
     std::vector<ReplicaState> states;
     states.reserve(count);
     bool avoided = false;  // the replica to avoid is the only one: take it rather than nothing
     for (std::size_t i = 0; i < count; ++i) {
         const auto& r = *entry.replicas[i];
-        bool available = r.serving() && !r.stale && (!limit || r.in_flight < *limit) && !closed(entry, r);
+        bool available = takes_request(r);
         if (available && affinity.avoid && *affinity.avoid == r.index) {
             available = false;
             avoided = true;

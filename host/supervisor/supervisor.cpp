@@ -112,11 +112,7 @@ void Supervisor::begin_launch(const std::shared_ptr<Instance>& instance) {
     auto slot = instance->runner;
     auto server = instance->server;
     offload([slot, server, result] { *result = slot->runner->start(server); },
-            [this, instance, generation, result](std::string error) {
-                // Decided before `error` is moved into the call (arguments are evaluated in no set order).
-                auto handle = error.empty() ? std::optional(*result) : std::nullopt;
-                on_started(instance, generation, std::move(handle), std::move(error));
-            });
+            [this, instance, generation, result](std::string error) { on_started(instance, generation, *result, std::move(error)); });
 }
 
 std::shared_ptr<Instance> Supervisor::adopt(const config::ModelConfig& model, std::shared_ptr<RunnerSlot> runner, std::string fingerprint,
@@ -132,18 +128,13 @@ std::shared_ptr<Instance> Supervisor::adopt(const config::ModelConfig& model, st
     auto result = std::make_shared<sdk::ProcessHandle>(std::move(handle));
     auto slot = instance->runner;
     offload([slot, result] { *result = slot->runner->adopt(*result); },
-            [this, instance, generation, result](std::string error) {
-                // Decided before `error` is moved into the call (arguments are evaluated in no set order).
-                auto handle = error.empty() ? std::optional(*result) : std::nullopt;
-                on_started(instance, generation, std::move(handle), std::move(error));
-            });
+            [this, instance, generation, result](std::string error) { on_started(instance, generation, *result, std::move(error)); });
     return instance;
 }
 
-void Supervisor::on_started(const std::shared_ptr<Instance>& instance, uint64_t generation, std::optional<sdk::ProcessHandle> handle,
-                            std::string error) {
+void Supervisor::on_started(const std::shared_ptr<Instance>& instance, uint64_t generation, sdk::ProcessHandle& handle, std::string error) {
     if (generation != instance->generation) return;
-    if (handle) {
+    if (error.empty()) {
         instance->handle = std::move(handle);
         instance->endpoint = instance->handle->endpoint;
         instance->ready_at = clock::now();

@@ -84,8 +84,8 @@ private:
     void assign_key(Instance& instance);
     std::shared_ptr<Instance> make_instance(const config::ModelConfig& model, std::shared_ptr<RunnerSlot> runner, std::string fingerprint);
     void begin_launch(const std::shared_ptr<Instance>& instance);
-    void on_started(const std::shared_ptr<Instance>& instance, uint64_t generation, std::optional<sdk::ProcessHandle> handle,
-                    std::string error);
+    // A runner's start() or adopt() ended: with no `error`, `handle` is the server's (moved from).
+    void on_started(const std::shared_ptr<Instance>& instance, uint64_t generation, sdk::ProcessHandle& handle, std::string error);
     void on_died(const std::shared_ptr<Instance>& instance, const std::string& why);
     void restart_after_stop(std::shared_ptr<Instance> instance, const std::string& why);
     // Runs the runner's stop() on the worker pool (a server already gone counts as stopped), then
