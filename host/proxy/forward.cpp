@@ -3,6 +3,7 @@
 #include "logging/logging.hpp"
 #include "proxy/message_head.hpp"
 #include "proxy/nonblocking_io.hpp"
+#include "proxy/read_readiness.hpp"
 #include "proxy/response_tail.hpp"
 #include "proxy/server_response_parser.hpp"
 
@@ -54,8 +55,8 @@ struct BufferedReads {
 // Runs `parse(ec)` over `up`'s buffer until it needs no more bytes, reading them as they come.
 // The reads are Asio's own: it reads at once when epoll said the socket is readable since a read
 // last found nothing, and otherwise waits without a syscall (no epoll_ctl as async_wait makes).
-// Not read_readiness.hpp's rule: a server's FIN must never go unseen (see there). No deadline: the
-// model servers' waits are bounded elsewhere.
+// read_readiness.hpp's rule only once a response is complete (forward() decides; see there). No
+// deadline: the model servers' waits are bounded elsewhere.
 template <class Parse>
 asio::awaitable<boost::system::error_code> parse_as_it_comes(UpstreamConnection& up, BufferedReads& source, Parse parse) {
     for (;;) {
@@ -64,6 +65,7 @@ asio::awaitable<boost::system::error_code> parse_as_it_comes(UpstreamConnection&
         if (ec != asio::error::would_block) co_return ec;
         auto [rec, n] = co_await up.stream.socket().async_read_some(up.buffer.prepare(kReadSize), asio::as_tuple(asio::use_awaitable));
         up.buffer.commit(n);
+        up.drained = !rec && n < kReadSize;
         if (rec) source.ended = rec;
     }
 }
@@ -167,6 +169,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     } else if (result.status != 200) {
         // The client already has a 200 SSE header (loading progress): report the failure as an event.
         co_await ex.write_chunk(sse_error_event("the model server answered " + std::to_string(result.status)));
+        up->drained = false;
     }
     const bool relay_body = own_header || result.status == 200;
 
@@ -230,13 +233,20 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         // The last piece goes out with the end of the body (a chunked one's last chunk).
         const bool last = parser.is_done() && own_header;
         auto wec = send_now(std::string_view(buf.data(), got), last);
-        if (wec == asio::error::would_block) wec = co_await send_rest();
+        if (wec == asio::error::would_block) {
+            wec = co_await send_rest();
+            up->drained = false;  // an epoll_wait may have seen the server's socket since its last read
+        }
         if (wec) {
             client_gone(wec);
             co_return result;
         }
         ended = last;
     }
+    // A response framed by Content-Length, complete with a short read and nothing awaited since:
+    // the connection's next read (the next request's answer) waits for epoll instead of trying
+    // first, a read that would nearly always fail (read_readiness.hpp says why not for the others).
+    if (upstream_ok && up->drained && parser.is_done() && !parser.chunked() && parser.content_length()) mark_drained(up->stream.socket());
     read_usage(tail, result.prompt_tokens, result.completion_tokens);
     read_timings(tail, result.prompt_cached, result.prompt_evaluated);
 

@@ -40,6 +40,8 @@ bool may_hold_data(Socket& socket) {
     return !flag || *flag;
 }
 
+}  // namespace
+
 void mark_drained(Socket& socket) {
     if (bool* flag = read_flag(socket)) *flag = false;
 }
@@ -47,10 +49,10 @@ void mark_drained(Socket& socket) {
 bool may_hold_data(Socket&) {
     return true;
 }
+}  // namespace
+
 void mark_drained(Socket&) {}
 #endif
-
-}  // namespace
 
 bool read_now(Socket& socket, boost::asio::mutable_buffer buffer, std::size_t& n, boost::system::error_code& ec) {
     if (!may_hold_data(socket)) return false;

@@ -17,11 +17,15 @@
 // What it cannot see: a FIN that came with the last bytes read (the edge that announced them
 // announced it too; nginx registers EPOLLRDHUP for this, Asio does not). So it serves only the
 // client's side, where a missed FIN costs nothing but time: a client that half-closes after a
-// kept-alive request is closed by the idle deadline instead of at once (one that closes outright
-// answers corral's next write with a reset, which epoll reports). A model server's connection
-// keeps Asio's reads: llama-server may end a kept-alive connection with a FIN right after a
-// streamed response, and a pooled connection whose FIN went unseen would take the next request
-// and never answer it.
+// kept-alive request may be closed by the idle deadline instead of at once (one that closes
+// outright answers corral's next write with a reset, which epoll reports). A model server's
+// connection keeps Asio's reads while a response comes in: a server that ends it early (a crash,
+// a body cut short) with its FIN in the last bytes' edge would leave the relay waiting forever.
+// Only the read that completes a response framed by Content-Length drains it (forward.cpp): the
+// connection then goes back to the pool, and its next use starts with corral's write of a request,
+// which a server that has closed answers with a reset (epoll reports it: the one retry on a reused
+// connection follows). Not after a streamed response: llama-server ends those connections with a
+// FIN (keep-alive announced or not), and one that only half-closed would never answer.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -38,5 +42,8 @@ namespace corral::proxy {
 bool read_now(boost::asio::ip::tcp::socket& socket, boost::asio::mutable_buffer buffer, std::size_t& n, boost::system::error_code& ec);
 // After the asynchronous read read_now left to the reactor, of `asked` bytes: a short one drained the socket.
 void read_waited(boost::asio::ip::tcp::socket& socket, std::size_t asked, std::size_t n, const boost::system::error_code& ec);
+// Marks the socket drained, for a caller that decides later than its read: only when the read
+// that came back short was the socket's last event (no wait since, so no epoll_wait saw newer data).
+void mark_drained(boost::asio::ip::tcp::socket& socket);
 
 }  // namespace corral::proxy

@@ -36,6 +36,9 @@ struct UpstreamConnection {
     static constexpr std::size_t kBodyPiece = 16 * 1024;
     std::unique_ptr<char[]> body_piece = std::make_unique<char[]>(kBodyPiece);
     bool reused = false;  // came from the pool: the peer may have closed it meanwhile
+    // The last read from the socket came back short (it took all there was) and nothing was awaited
+    // since: forward() may mark the socket drained (read_readiness.hpp).
+    bool drained = false;
     std::chrono::steady_clock::time_point idle_since;
 
     // The response header came (or the connection goes): it no longer waits for a server thread.

@@ -1,0 +1,143 @@
+// forward() against a scripted model server on real loopback sockets, for the cases where the
+// server ends a connection with its FIN in the same bytes as its answer (read_readiness.hpp: the
+// read that completes a Content-Length response drains the socket, so a FIN that came with it goes
+// unseen until corral writes again). Each case must end promptly, never wait for an event that
+// cannot come.
+#include "proxy/forward.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
+
+#include <atomic>
+#include <functional>
+#include <future>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace corral::proxy {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+// A model server that answers connection by connection, request by request, from a script:
+// `answers[i]` is what the i-th connection writes after it read one request, then closes.
+class ScriptedServer {
+public:
+    explicit ScriptedServer(std::vector<std::string> answers)
+        : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}), answers_(std::move(answers)) {
+        endpoint = "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+        thread_ = std::thread([this] {
+            for (const auto& answer : answers_) {
+                tcp::socket socket = acceptor_.accept();
+                asio::streambuf request;
+                boost::system::error_code ec;
+                asio::read_until(socket, request, "\r\n\r\n", ec);  // the test's requests have no body
+                if (ec) continue;
+                ++requests;
+                asio::write(socket, asio::buffer(answer), ec);
+                socket.close(ec);  // the FIN follows the answer's last bytes at once
+            }
+        });
+    }
+    ~ScriptedServer() { thread_.join(); }
+
+    std::string endpoint;
+    std::atomic<int> requests = 0;
+
+private:
+    asio::io_context io_;
+    tcp::acceptor acceptor_;
+    std::vector<std::string> answers_;
+    std::thread thread_;
+};
+
+class ForwardTest : public ::testing::Test {
+protected:
+    ForwardTest() : listener_(io_, {asio::ip::make_address("127.0.0.1"), 0}), client_(io_) {
+        client_.connect(listener_.local_endpoint());
+        tcp::socket accepted = listener_.accept();
+        make_nonblocking(accepted);
+        stream_.emplace(std::move(accepted));
+    }
+
+    // Relays a GET /health through forward() and returns its result; fails the test if it takes
+    // longer than a few seconds (a wait that would never end).
+    ForwardResult relay(const std::string& endpoint) {
+        Request request{http::verb::get, "/health", 11};
+        Exchange ex{*stream_, request, std::chrono::steady_clock::now()};
+        ForwardOptions options{.endpoint = endpoint, .target = {}, .upstream_key = {}, .headers_already_sent = false};
+        auto future = asio::co_spawn(io_, forward(ex, pool_, options), asio::use_future);
+        io_.restart();
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready && std::chrono::steady_clock::now() < give_up)
+            io_.run_for(std::chrono::milliseconds(50));
+        EXPECT_EQ(future.wait_for(std::chrono::seconds(0)), std::future_status::ready) << "forward() is still waiting";
+        if (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+            io_.stop();
+            return {};
+        }
+        return future.get();
+    }
+
+    // What the client has been sent so far.
+    std::string received() {
+        std::string out;
+        char data[4096];
+        boost::system::error_code ec;
+        client_.non_blocking(true);
+        while (std::size_t n = client_.read_some(asio::buffer(data), ec)) out.append(data, n);
+        return out;
+    }
+
+    asio::io_context io_;
+    tcp::acceptor listener_;
+    tcp::socket client_;
+    std::optional<ClientStream> stream_;
+    UpstreamPool pool_;
+};
+
+// A server that announces keep-alive and closes anyway right after its answer (llama-server does
+// so after its streamed responses): the pooled connection's next use meets the reset, and the
+// request goes again on a new connection.
+TEST_F(ForwardTest, AServerThatClosesRightAfterItsAnswerStillAnswersTheNextRequest) {
+    ScriptedServer server({"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst", "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond"});
+    auto first = relay(server.endpoint);
+    EXPECT_EQ(first.outcome, ForwardResult::Outcome::Complete);
+    EXPECT_EQ(first.status, 200);
+    EXPECT_TRUE(received().ends_with("first"));
+
+    auto second = relay(server.endpoint);
+    EXPECT_EQ(second.outcome, ForwardResult::Outcome::Complete);
+    EXPECT_EQ(second.status, 200);
+    EXPECT_TRUE(received().ends_with("second"));
+    EXPECT_EQ(server.requests, 2);
+}
+
+// A body cut short with the FIN in the same bytes: the relay sees the end and reports it, rather
+// than waiting for the rest.
+TEST_F(ForwardTest, ABodyCutShortEndsTheRelayWithAnError) {
+    ScriptedServer server({"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part of it"});
+    auto result = relay(server.endpoint);
+    EXPECT_EQ(result.outcome, ForwardResult::Outcome::UpstreamFailed);
+    EXPECT_NE(result.error.find("mid-response"), std::string::npos) << result.error;
+}
+
+// The same for a streamed (chunked) body whose last chunk never comes.
+TEST_F(ForwardTest, AStreamCutShortEndsTheRelayWithAnError) {
+    ScriptedServer server({"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n6\r\ndata: \r\n"});
+    auto result = relay(server.endpoint);
+    EXPECT_EQ(result.outcome, ForwardResult::Outcome::UpstreamFailed);
+}
+
+}  // namespace
+}  // namespace corral::proxy
