@@ -73,10 +73,7 @@ Service::Service(config::Config config, plugins::PluginRegistry registry)
 }
 
 Service::~Service() {
-    {
-        std::lock_guard lock(event_gate_);
-        events_open_ = false;
-    }
+    runner_events_.close();
     workers_.join();
 }
 
@@ -99,22 +96,13 @@ void Service::on_pull_event(uint64_t id, const pull::PullEvent& e) {
 // default verbosity). They queue here in order with the other events, and only the first into an
 // empty queue posts: a burst wakes the main thread once, not once per line.
 void Service::post_runner_event(plugins::RunnerEvent&& event) {
-    std::lock_guard lock(event_gate_);
-    if (!events_open_) return;
-    pending_events_.push_back(std::move(event));
-    if (pending_events_.size() == 1) asio::post(io_, [this] { deliver_runner_events(); });
+    if (runner_events_.push(std::move(event))) asio::post(io_, [this] { deliver_runner_events(); });
 }
 
 void Service::deliver_runner_events() {
-    {
-        // The queue takes the storage of the last batch delivered: a burst does not grow a vector
-        // from nothing (a reallocation of kilobytes each time, on the plugin's thread).
-        std::lock_guard lock(event_gate_);
-        delivering_.clear();  // left over only if a handler threw: dropped, never delivered twice
-        delivering_.swap(pending_events_);
-    }
-    for (const auto& event : delivering_) supervisor_.on_runner_event(event);
-    delivering_.clear();
+    runner_events_.deliver(
+        [this](const plugins::RunnerEvent& event) { supervisor_.on_runner_event(event); },
+        [this](std::string_view id, std::string_view stream, std::string_view line) { supervisor_.on_log_line(id, stream, line); });
 }
 
 scheduler::MachineMap Service::machine_map(const config::Config& config) const {
@@ -186,10 +174,7 @@ void Service::run(const std::function<void(uint16_t port)>& on_listening) {
 
     // The drain ended (or io_ was stopped): no more runner calls, then the runners go (they stop
     // any server still running) before the objects their events would reach.
-    {
-        std::lock_guard lock(event_gate_);
-        events_open_ = false;
-    }
+    runner_events_.close();
     workers_.join();
 }
 

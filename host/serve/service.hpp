@@ -18,6 +18,7 @@
 #include "scheduler/scheduler.hpp"
 #include "serve/connection_threads.hpp"
 #include "serve/folder_watch.hpp"
+#include "serve/runner_event_queue.hpp"
 #include "serve/runner_set.hpp"
 #include "serve/service_manager.hpp"
 #include "serve/slot_cache_keeper.hpp"
@@ -71,12 +72,9 @@ private:
     void deliver_runner_events();
     void on_pull_event(uint64_t id, const pull::PullEvent& event);
 
-    // Runner events stop being posted once the gate is closed. Declared before everything else: a
+    // Runner events stop being posted once the queue is closed. Declared before everything else: a
     // runner destroyed last (held by a coroutine frame that io_ destroys) may still emit events.
-    std::mutex event_gate_;
-    bool events_open_ = true;
-    std::vector<plugins::RunnerEvent> pending_events_;  // guarded by event_gate_; delivered on the main thread
-    std::vector<plugins::RunnerEvent> delivering_;      // main thread: the batch being delivered
+    RunnerEventQueue runner_events_;
     // The extra I/O threads (io_threads): destroyed after io_, whose pending frames may hold
     // connections of theirs (a session waiting for its route on the main thread).
     std::unique_ptr<ConnectionThreads> connection_threads_;

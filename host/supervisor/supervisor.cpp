@@ -234,24 +234,27 @@ asio::awaitable<bool> Supervisor::verify_running(std::shared_ptr<Instance> insta
     co_return false;
 }
 
+void Supervisor::on_log_line(std::string_view instance_id, std::string_view stream, std::string_view line) {
+    auto it = by_id_.find(instance_id);
+    if (it == by_id_.end()) return;
+    const auto instance = it->second;
+    if (instance->state == InstanceState::Starting) {
+        // The buffer sizes are logged while the model loads; later lines are requests.
+        instance->memory_log.add_line(line);
+        // The runner's word on a start under way (a queue's reason) is its message too.
+        if (stream == "status") set_state(instance, InstanceState::Starting, std::string(line));
+    }
+    instance->logs.append(std::string(stream), std::string(line));
+}
+
 void Supervisor::on_runner_event(const plugins::RunnerEvent& event) {
     auto it = by_id_.find(event.instance_id);
     if (it == by_id_.end()) return;
     auto instance = it->second;
     switch (event.kind) {
         case plugins::RunnerEvent::Kind::LogLine: {
-            const auto* o = event.payload.if_object();
-            const auto* line = o ? o->if_contains("line") : nullptr;
-            const auto* stream = o ? o->if_contains("stream") : nullptr;
-            if (line && line->is_string()) {
-                const std::string name = stream && stream->is_string() ? std::string(stream->get_string()) : "stdout";
-                // The buffer sizes are logged while the model loads; later lines are requests.
-                if (instance->state == InstanceState::Starting) instance->memory_log.add_line(line->get_string());
-                // The runner's word on a start under way (a queue's reason) is its message too.
-                if (name == "status" && instance->state == InstanceState::Starting)
-                    set_state(instance, InstanceState::Starting, std::string(line->get_string()));
-                instance->logs.append(name, std::string(line->get_string()));
-            }
+            std::string_view stream, line;
+            if (plugins::log_line_of(event, stream, line)) on_log_line(event.instance_id, stream, line);
             break;
         }
         case plugins::RunnerEvent::Kind::Exited: {

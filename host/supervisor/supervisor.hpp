@@ -65,6 +65,8 @@ public:
 
     // Runner events, already moved to the serve thread.
     void on_runner_event(const plugins::RunnerEvent& event);
+    // A LogLine event's content (what on_runner_event does with one).
+    void on_log_line(std::string_view instance_id, std::string_view stream, std::string_view line);
 
     void start_health_monitor();
     void stop_health_monitor();
