@@ -248,15 +248,17 @@ void Supervisor::on_log_line(std::string_view instance_id, std::string_view stre
 }
 
 void Supervisor::on_runner_event(const plugins::RunnerEvent& event) {
+    if (event.kind == plugins::RunnerEvent::Kind::LogLine) {
+        std::string_view stream, line;
+        if (plugins::log_line_of(event, stream, line)) on_log_line(event.instance_id, stream, line);  // it finds the instance
+        return;
+    }
     auto it = by_id_.find(event.instance_id);
     if (it == by_id_.end()) return;
     auto instance = it->second;
     switch (event.kind) {
-        case plugins::RunnerEvent::Kind::LogLine: {
-            std::string_view stream, line;
-            if (plugins::log_line_of(event, stream, line)) on_log_line(event.instance_id, stream, line);
-            break;
-        }
+        case plugins::RunnerEvent::Kind::LogLine:
+            break;  // above
         case plugins::RunnerEvent::Kind::Exited: {
             // A stop or restart we asked for, or a start that will report itself; but a server that
             // dies while the after_start hook talks to it has died.
