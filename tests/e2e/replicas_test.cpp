@@ -64,17 +64,23 @@ protected:
     static bool wait_until(Pred done, std::chrono::milliseconds limit = 60s) {
         return test::wait_until(done, limit);
     }
-    // corral_replica_requests_total by replica name, for `model`.
-    static std::map<std::string, int64_t> replica_requests(Corral& corral, const std::string& model) {
+    // corral_replica_requests_total by replica name, for `model`, once they add up to `at_least`
+    // (the requests a test has just had answered: Corral::metrics_once says why it waits).
+    static std::map<std::string, int64_t> replica_requests(Corral& corral, const std::string& model, int64_t at_least = 0) {
         std::map<std::string, int64_t> out;
-        const auto text = corral.get("/metrics").body;
-        const std::string prefix = "corral_replica_requests_total{model=\"" + model + "\",replica=\"";
-        for (auto at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
-            const auto name_end = text.find('"', at + prefix.size());
-            const auto value = text.find("} ", name_end);
-            if (name_end == std::string::npos || value == std::string::npos) break;
-            out[text.substr(at + prefix.size(), name_end - at - prefix.size())] = std::stoll(text.substr(value + 2));
-        }
+        corral.metrics_once([&](const std::string& text) {
+            out.clear();
+            const std::string prefix = "corral_replica_requests_total{model=\"" + model + "\",replica=\"";
+            for (auto at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
+                const auto name_end = text.find('"', at + prefix.size());
+                const auto value = text.find("} ", name_end);
+                if (name_end == std::string::npos || value == std::string::npos) break;
+                out[text.substr(at + prefix.size(), name_end - at - prefix.size())] = std::stoll(text.substr(value + 2));
+            }
+            int64_t total = 0;
+            for (const auto& [name, n] : out) total += n;
+            return total >= at_least;
+        });
         return out;
     }
 
@@ -101,7 +107,7 @@ TEST_F(Replicas, TwoServersShareTheLoadAndAKilledOneCostsNoRequest) {
     for (auto& t : clients) t.join();
     clients.clear();
     EXPECT_EQ(ok.load(), 32);
-    auto counts = replica_requests(corral, "tiny-a");
+    auto counts = replica_requests(corral, "tiny-a", 32);
     EXPECT_GT(counts["tiny-a"], 0);
     EXPECT_GT(counts["tiny-a#1"], 0);
 
@@ -137,12 +143,12 @@ TEST_F(Replicas, TwoServersShareTheLoadAndAKilledOneCostsNoRequest) {
     const auto after = corral.model("tiny-a").at("replicas").as_array();
     EXPECT_NE(after.at(1).at("pid").as_int64(), pid1);
     EXPECT_EQ(after.at(0).at("pid").as_int64(), pid0);
-    const auto before = replica_requests(corral, "tiny-a")["tiny-a#1"];
+    const auto before = replica_requests(corral, "tiny-a", 32 + 96)["tiny-a#1"];
     for (int i = 0; i < 8; ++i) {
         clients.emplace_back([&, i] { corral.post("/v1/chat/completions", chat("tiny-a", "sys", "again " + std::to_string(i))); });
     }
     for (auto& t : clients) t.join();
-    EXPECT_GT(replica_requests(corral, "tiny-a")["tiny-a#1"], before);
+    EXPECT_GT(replica_requests(corral, "tiny-a", 32 + 96 + 8)["tiny-a#1"], before);
     const auto metrics = corral.get("/metrics").body;
     EXPECT_NE(metrics.find("corral_prompt_tokens_evaluated_total{model=\"tiny-a\"}"), std::string::npos);
     EXPECT_EQ(corral.stop(), 0);
@@ -162,7 +168,7 @@ TEST_F(Replicas, AConversationStaysOnOneReplicaAndASessionHeaderPins) {
         }
         ASSERT_EQ(corral.post("/v1/chat/completions", json::serialize(body)).status, 200);
     }
-    auto counts = replica_requests(corral, "tiny-a");
+    auto counts = replica_requests(corral, "tiny-a", 6);
     EXPECT_TRUE((counts["tiny-a"] == 6 && counts["tiny-a#1"] == 0) || (counts["tiny-a"] == 0 && counts["tiny-a#1"] == 6))
         << counts["tiny-a"] << " / " << counts["tiny-a#1"];
 
@@ -175,7 +181,7 @@ TEST_F(Replicas, AConversationStaysOnOneReplicaAndASessionHeaderPins) {
                       .status,
                   200);
     }
-    auto after = replica_requests(corral, "tiny-a");
+    auto after = replica_requests(corral, "tiny-a", 12);
     const auto on0 = after["tiny-a"] - before.at("tiny-a");
     const auto on1 = after["tiny-a#1"] - (before.count("tiny-a#1") ? before.at("tiny-a#1") : 0);
     EXPECT_TRUE((on0 == 6 && on1 == 0) || (on0 == 0 && on1 == 6)) << on0 << " / " << on1;

@@ -783,6 +783,7 @@ TEST_F(Serve, CurlExamplesWork) {
     EXPECT_TRUE(json::parse(tokens.out).as_object().contains("tokens"));
     auto props = curl({base + "/props?model=tiny-b"});
     EXPECT_EQ(props.exit_code, 0) << props.out << props.err;
+    corral.metrics_with(R"(corral_requests_total{model="tiny-b",endpoint="/tokenize",code="200"})");  // counted (README, Metrics)
     auto metrics = curl({base + "/metrics"});
     EXPECT_NE(metrics.out.find("corral_requests_total{model=\"tiny-b\",endpoint=\"/tokenize\",code=\"200\"} 1"), std::string::npos)
         << metrics.out;

@@ -121,6 +121,27 @@ public:
         throw std::runtime_error("no model " + name);
     }
     std::string state(const std::string& name) { return std::string(model(name).at("state").as_string()); }
+
+    // The /metrics text once `settled(text)` holds, or the last one read after `limit`. A request
+    // on a connection another I/O thread serves is counted when its relay is back on the main
+    // thread, which may be an instant after its client has the last byte (README, Metrics): a test
+    // that counts requests it has just made waits for them this way.
+    template <class Pred>
+    std::string metrics_once(Pred settled, std::chrono::milliseconds limit = std::chrono::seconds(10), const Headers& headers = {}) {
+        std::string text;
+        wait_until(
+            [&] {
+                text = get("/metrics", headers).body;
+                return settled(text);
+            },
+            limit);
+        return text;
+    }
+    // The /metrics text once it has `sample` (a series and its value, or a series), as above.
+    std::string metrics_with(const std::string& sample, const Headers& headers = {}) {
+        return metrics_once([&](const std::string& text) { return text.find(sample) != std::string::npos; }, std::chrono::seconds(10),
+                            headers);
+    }
     int64_t pid(const std::string& name) { return model(name).at("pid").as_int64(); }
 
     // Sends `sig` and returns the exit code (-1 when killed by a signal).
