@@ -15,7 +15,7 @@ uint32_t io_threads_for(uint32_t configured, unsigned cores) {
     return std::clamp<uint32_t>(cores / 2, 1, 8);
 }
 
-ConnectionThreads::ConnectionThreads(boost::asio::io_context& main, proxy::UpstreamPool& main_pool, uint32_t count) {
+ConnectionThreads::ConnectionThreads(IoContext& main, proxy::UpstreamPool& main_pool, uint32_t count) : main_(main) {
     lanes_.push_back({main.get_executor(), &main_pool, true});
     for (uint32_t i = 1; i < count; ++i) {
         auto& extra = *extra_.emplace_back(std::make_unique<Extra>());
@@ -55,6 +55,18 @@ void ConnectionThreads::stop() {
     }
     for (auto& extra : extra_) {
         if (extra->thread.joinable()) extra->thread.join();
+    }
+}
+
+void ConnectionThreads::destroy_pending() {
+    stop();
+    // Destroying an unfinished coroutine posts the unwinding of its frames to its own context, and
+    // a frame may own another lane's coroutine (the completion of a co_spawn it waits for), which is
+    // posted there in turn: each round takes one hop. A relayed request nests three coroutines
+    // across lanes (session, route, forward), so the fourth round finds nothing left.
+    for (int round = 0; round < 4; ++round) {
+        main_.destroy_pending();
+        for (auto& extra : extra_) extra->io.destroy_pending();
     }
 }
 

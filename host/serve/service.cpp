@@ -75,6 +75,8 @@ Service::Service(config::Config config, plugins::PluginRegistry registry)
 Service::~Service() {
     runner_events_.close();
     workers_.join();
+    // Every component still exists while the coroutines that refer to them are destroyed.
+    if (connection_threads_) connection_threads_->destroy_pending();
 }
 
 void Service::on_pull_event(uint64_t id, const pull::PullEvent& e) {

@@ -75,11 +75,11 @@ private:
     // Runner events stop being posted once the queue is closed. Declared before everything else: a
     // runner destroyed last (held by a coroutine frame that io_ destroys) may still emit events.
     RunnerEventQueue runner_events_;
-    // The extra I/O threads (io_threads): destroyed after io_, whose pending frames may hold
-    // connections of theirs (a session waiting for its route on the main thread).
+    // The extra I/O threads (io_threads). Their pending work and io_'s hold each other's: ~Service
+    // destroys both (ConnectionThreads::destroy_pending) before either context goes.
     std::unique_ptr<ConnectionThreads> connection_threads_;
     // Destroyed after everything that holds its timers and sockets.
-    boost::asio::io_context io_{1};
+    IoContext io_{1};
     config::Config config_;
     plugins::PluginRegistry registry_;
     ServiceManager service_manager_{""};

@@ -2,12 +2,46 @@
 #include "serve/connection_threads.hpp"
 
 #include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
+#include <atomic>
 #include <future>
 
 namespace corral::serve {
 namespace {
+
+namespace asio = boost::asio;
+using Executor = asio::io_context::executor_type;
+
+// Counts the coroutine frames destroyed (one of these lives in each).
+struct FrameCount {
+    std::atomic<int>* destroyed;
+    ~FrameCount() { ++*destroyed; }
+};
+
+// Waits on `here` for a timer that never fires; `waiting` says it got there.
+asio::awaitable<void> wait_forever(Executor here, std::atomic<int>* destroyed, std::atomic<bool>* waiting) {
+    FrameCount frame{destroyed};
+    asio::steady_timer timer(here, asio::steady_timer::time_point::max());
+    *waiting = true;
+    co_await timer.async_wait(asio::use_awaitable);
+}
+
+// Waits for wait_forever() on `there`, as a session waits for its route on the main lane.
+asio::awaitable<void> wait_elsewhere(Executor there, std::atomic<int>* destroyed, std::atomic<bool>* waiting) {
+    FrameCount frame{destroyed};
+    co_await asio::co_spawn(there, wait_forever(there, destroyed, waiting), asio::use_awaitable);
+}
+
+// Waits for wait_elsewhere(`back`) on `there`: three coroutines, crossing lanes twice.
+asio::awaitable<void> wait_across(Executor there, Executor back, std::atomic<int>* destroyed, std::atomic<bool>* waiting) {
+    FrameCount frame{destroyed};
+    co_await asio::co_spawn(there, wait_elsewhere(back, destroyed, waiting), asio::use_awaitable);
+}
 
 TEST(IoThreads, AutomaticIsHalfTheCoresFromOneToEight) {
     EXPECT_EQ(io_threads_for(0, 0), 1u);  // hardware_concurrency() may not know
@@ -20,7 +54,7 @@ TEST(IoThreads, AutomaticIsHalfTheCoresFromOneToEight) {
 }
 
 TEST(IoThreads, LaneZeroIsTheMainThreadAndTheOthersRunTheirOwn) {
-    boost::asio::io_context main;
+    IoContext main;
     proxy::UpstreamPool main_pool;
     ConnectionThreads threads(main, main_pool, 3);
     const auto& lanes = threads.lanes();
@@ -39,6 +73,32 @@ TEST(IoThreads, LaneZeroIsTheMainThreadAndTheOthersRunTheirOwn) {
     threads.drop("http://127.0.0.1:1");  // posted to each lane: no pool is touched from here
     threads.stop();
     threads.stop();  // twice is fine (the destructor stops too)
+}
+
+// What ~Service does at exit: coroutines on either side of a lane's hop (a session on an extra lane
+// waiting for its route on the main one, that route waiting for forward() back on the extra lane,
+// and the other way round) are all destroyed while both contexts exist. Destroying the contexts one
+// after the other instead frees a context the other's frames still hold work on (ASan sees it).
+TEST(IoThreads, WorkThatCrossesLanesIsDestroyedWhileEveryContextExists) {
+    proxy::UpstreamPool main_pool;
+    std::unique_ptr<ConnectionThreads> threads;  // destroyed after `main`, as in Service
+    IoContext main{1};
+    threads = std::make_unique<ConnectionThreads>(main, main_pool, 2);
+    const auto extra = threads->lanes()[1].executor;
+    std::atomic<int> destroyed = 0;
+    std::atomic<bool> from_extra = false, from_main = false;
+    // Extra -> main -> extra, ending on the extra lane's timer; main -> extra -> main, on main's.
+    asio::co_spawn(extra, wait_across(main.get_executor(), extra, &destroyed, &from_extra), asio::detached);
+    asio::co_spawn(main, wait_across(extra, main.get_executor(), &destroyed, &from_main), asio::detached);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!(from_extra && from_main) && std::chrono::steady_clock::now() < deadline) {
+        if (main.stopped()) main.restart();
+        main.run_one_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(from_extra && from_main);
+
+    threads->destroy_pending();
+    EXPECT_EQ(destroyed.load(), 6) << "every frame of both chains";
 }
 
 }  // namespace
