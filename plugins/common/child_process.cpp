@@ -245,9 +245,11 @@ asio::awaitable<void> ChildProcess::read_lines(std::shared_ptr<ChildProcess> sel
     // complete line is delivered, the rest waits for its end (an over-long one is cut at kMaxLine).
     std::array<char, 64 * 1024> chunk;
     std::string buffer;
+    std::string line;  // each line handed on, in storage that is reused (no allocation per line)
     auto deliver = [&](std::string_view text) {
         while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
-        if (self->impl_->on_line) self->impl_->on_line(name, std::string(text));
+        line.assign(text.data(), text.size());
+        if (self->impl_->on_line) self->impl_->on_line(name, line);
     };
     // Every complete line in `buffer` is delivered; an over-long one is cut at kMaxLine.
     auto take = [&](std::size_t n) {

@@ -36,10 +36,11 @@ public:
     using ExitHandler = std::function<void(const ExitStatus&)>;
 
     // Starts `binary args...` (a path, or a name looked up in PATH) with `env` (the complete
-    // environment, "KEY=VALUE"). `on_line` gets every line of stdout/stderr; `on_exit` runs once when
-    // the process is gone and its output is read. Both run on the I/O thread. Its stdin is /dev/null,
-    // or with `open_stdin` a pipe that stays open until close_stdin() (for a child that must run until
-    // told, such as an ssh master). Throws sdk::Error(StartFailed) if it cannot be spawned.
+    // environment, "KEY=VALUE"). `on_line` gets every line of stdout/stderr (valid for the call: its
+    // storage is reused for the next line); `on_exit` runs once when the process is gone and its
+    // output is read. Both run on the I/O thread. Its stdin is /dev/null, or with `open_stdin` a pipe
+    // that stays open until close_stdin() (for a child that must run until told, such as an ssh
+    // master). Throws sdk::Error(StartFailed) if it cannot be spawned.
     static std::shared_ptr<ChildProcess> spawn(boost::asio::io_context& ioc, const std::filesystem::path& binary,
                                                const std::vector<std::string>& args, const std::vector<std::string>& env,
                                                LineHandler on_line, ExitHandler on_exit, bool open_stdin = false);

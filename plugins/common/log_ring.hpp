@@ -1,44 +1,56 @@
 // The last N lines of a server's output, shared between the reader and whoever reports a failure.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
-#include <deque>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace corral::plugin_common {
 
 class LogRing {
 public:
-    explicit LogRing(std::size_t capacity) : capacity_(capacity) {}
+    explicit LogRing(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 1)) {}
 
-    void push(std::string line) {
+    // A busy server writes thousands of lines a second: once the ring is full, a line overwrites the
+    // oldest one in place (its string keeps its storage), so a line costs no allocation or free.
+    void push(std::string_view line) {
         std::lock_guard lock(mutex_);
-        if (lines_.size() == capacity_) lines_.pop_front();
-        lines_.push_back(std::move(line));
+        if (lines_.size() < capacity_) {
+            lines_.emplace_back(line);
+            return;
+        }
+        lines_[oldest_].assign(line.data(), line.size());
+        oldest_ = (oldest_ + 1) % capacity_;
     }
 
     // The last `n` lines joined with '\n'.
     std::string tail(std::size_t n) const {
         std::lock_guard lock(mutex_);
         std::string out;
-        std::size_t start = lines_.size() > n ? lines_.size() - n : 0;
-        for (std::size_t i = start; i < lines_.size(); ++i) out += (out.empty() ? "" : "\n") + lines_[i];
+        const std::size_t count = lines_.size();
+        for (std::size_t i = count > n ? count - n : 0; i < count; ++i) {
+            if (!out.empty()) out += '\n';
+            out += at(i);
+        }
         return out;
     }
 
-    bool contains(const std::string& needle) const {
+    bool contains(std::string_view needle) const {
         std::lock_guard lock(mutex_);
-        for (const auto& l : lines_) {
-            if (l.find(needle) != std::string::npos) return true;
-        }
-        return false;
+        return std::any_of(lines_.begin(), lines_.end(), [&](const std::string& l) { return l.find(needle) != std::string::npos; });
     }
 
 private:
+    // The i-th line, oldest first (the caller holds the lock).
+    const std::string& at(std::size_t i) const { return lines_[(oldest_ + i) % lines_.size()]; }
+
     mutable std::mutex mutex_;
     std::size_t capacity_;
-    std::deque<std::string> lines_;
+    std::vector<std::string> lines_;  // a ring once full: lines_[oldest_] is the oldest
+    std::size_t oldest_ = 0;
 };
 
 }  // namespace corral::plugin_common

@@ -1,0 +1,39 @@
+// The last lines of a server's output that a runner keeps for its error messages: the newest N, in
+// order, after the ring has wrapped any number of times and with lines longer and shorter than the
+// ones they overwrite.
+#include "log_ring.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace corral::plugin_common {
+namespace {
+
+TEST(LogRing, KeepsTheLastLinesInOrderAsItWraps) {
+    LogRing ring(3);
+    EXPECT_EQ(ring.tail(5), "");
+    ring.push("one");
+    ring.push("two");
+    EXPECT_EQ(ring.tail(5), "one\ntwo");
+    EXPECT_EQ(ring.tail(1), "two");
+    ring.push("three");
+    ring.push(std::string(300, 'x'));  // overwrites "one" with a longer line
+    EXPECT_EQ(ring.tail(3), "two\nthree\n" + std::string(300, 'x'));
+    for (int i = 0; i < 10; ++i) ring.push("line " + std::to_string(i));  // wraps three more times, shorter lines
+    EXPECT_EQ(ring.tail(3), "line 7\nline 8\nline 9");
+    EXPECT_EQ(ring.tail(2), "line 8\nline 9");
+    EXPECT_TRUE(ring.contains("line 7"));
+    EXPECT_FALSE(ring.contains("line 6"));
+    EXPECT_FALSE(ring.contains(std::string(300, 'x')));
+}
+
+TEST(LogRing, AZeroCapacityKeepsTheLastLine) {
+    LogRing ring(0);
+    ring.push("a");
+    ring.push("b");
+    EXPECT_EQ(ring.tail(3), "b");
+}
+
+}  // namespace
+}  // namespace corral::plugin_common
