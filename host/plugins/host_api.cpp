@@ -8,11 +8,21 @@
 
 namespace corral::plugins {
 
-PluginHostApi::PluginHostApi(std::string plugin_name, RunnerEventHandler on_event)
+namespace {
+
+std::string_view view(corral_str s) noexcept {
+    return s.data ? std::string_view(s.data, s.size) : std::string_view();
+}
+
+}  // namespace
+
+PluginHostApi::PluginHostApi(std::string plugin_name, RunnerEventHandler on_event, RunnerLineHandler on_line)
     : plugin_name_(std::move(plugin_name)),
       logger_(logging::get("plugin." + plugin_name_)),
       on_event_(std::move(on_event)),
-      api_{sizeof(corral_host_api), CORRAL_ABI_MAJOR, CORRAL_ABI_MINOR, this, &PluginHostApi::log, &PluginHostApi::emit} {}
+      on_line_(std::move(on_line)),
+      api_{sizeof(corral_host_api), CORRAL_ABI_MAJOR,     CORRAL_ABI_MINOR,        this,
+           &PluginHostApi::log,     &PluginHostApi::emit, &PluginHostApi::log_line} {}
 
 void PluginHostApi::log(void* ctx, int32_t level, corral_str message) noexcept {
     try {
@@ -65,12 +75,9 @@ void PluginHostApi::emit(void* ctx, const corral_event* event) noexcept {
                 return;
         }
         ev.runner = self->plugin_name_;
-        ev.instance_id.assign(event->instance_id.data ? event->instance_id.data : "",
-                              event->instance_id.data ? event->instance_id.size : 0);
+        ev.instance_id = view(event->instance_id);
         boost::json::error_code ec;
-        ev.payload = boost::json::parse(std::string_view(event->payload_json.data ? event->payload_json.data : "",
-                                                         event->payload_json.data ? event->payload_json.size : 0),
-                                        ec);
+        ev.payload = boost::json::parse(view(event->payload_json), ec);
         if (ec) {
             self->logger_->warn("event for instance {} has an invalid JSON payload: {}", ev.instance_id, ec.message());
             return;
@@ -79,6 +86,23 @@ void PluginHostApi::emit(void* ctx, const corral_event* event) noexcept {
             self->logger_->info("instance {} exited: {}", ev.instance_id, boost::json::serialize(ev.payload));
         }
         if (self->on_event_) self->on_event_(std::move(ev));
+    } catch (const std::exception& e) {
+        self->logger_->error("event handler failed: {}", e.what());
+    } catch (...) {
+        self->logger_->error("event handler failed");
+    }
+}
+
+void PluginHostApi::log_line(void* ctx, corral_str instance_id, corral_str stream, corral_str line) noexcept {
+    auto* self = static_cast<PluginHostApi*>(ctx);
+    try {
+        if (self->on_line_) {
+            self->on_line_(view(instance_id), view(stream), view(line));
+        } else if (self->on_event_) {
+            RunnerEvent ev{RunnerEvent::Kind::LogLine, self->plugin_name_, std::string(view(instance_id)),
+                           boost::json::object{{"stream", view(stream)}, {"line", view(line)}}};
+            self->on_event_(std::move(ev));
+        }
     } catch (const std::exception& e) {
         self->logger_->error("event handler failed: {}", e.what());
     } catch (...) {

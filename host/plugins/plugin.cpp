@@ -42,11 +42,12 @@ void* create_instance(const std::string& name, const Vtable* vt, const PluginHos
 
 }  // namespace
 
-std::unique_ptr<sdk::ProcessRunner> Plugin::create_runner(const boost::json::object& options, RunnerEventHandler on_event) const {
+std::unique_ptr<sdk::ProcessRunner> Plugin::create_runner(const boost::json::object& options, RunnerEventHandler on_event,
+                                                          RunnerLineHandler on_line) const {
     if (info_.kind != PluginKind::Runner) {
         throw sdk::Error(sdk::ProcessError::Configuration, "plugin " + info_.name + " is a probe plugin, not a runner plugin");
     }
-    auto host = std::make_unique<PluginHostApi>(info_.name, std::move(on_event));
+    auto host = std::make_unique<PluginHostApi>(info_.name, std::move(on_event), std::move(on_line));
     const auto* vt = static_cast<const corral_runner_vtable*>(descriptor_->vtable);
     void* self = create_instance(info_.name, vt, *host, options);
     return std::make_unique<PluginRunner>(shared_from_this(), std::move(host), vt, self);

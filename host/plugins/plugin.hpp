@@ -46,9 +46,11 @@ public:
 
     const PluginInfo& info() const noexcept { return info_; }
 
-    // Makes a runner from its options. Events the instance emits go to `on_event` (may be empty).
+    // Makes a runner from its options. Events the instance emits go to `on_event` (may be empty),
+    // its servers' output lines to `on_line` (without one: to `on_event`, as LogLine events).
     // Throws sdk::Error with the plugin's message when create fails.
-    std::unique_ptr<sdk::ProcessRunner> create_runner(const boost::json::object& options, RunnerEventHandler on_event) const;
+    std::unique_ptr<sdk::ProcessRunner> create_runner(const boost::json::object& options, RunnerEventHandler on_event,
+                                                      RunnerLineHandler on_line = nullptr) const;
 
     std::unique_ptr<sdk::SystemProbe> create_probe(const boost::json::object& options) const;
 

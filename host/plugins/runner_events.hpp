@@ -33,4 +33,9 @@ inline bool log_line_of(const RunnerEvent& event, std::string_view& stream, std:
 // event is the handler's to keep (a server's output comes as thousands of them a second).
 using RunnerEventHandler = std::function<void(RunnerEvent&&)>;
 
+// One line of a server's output, as it came through corral_host_api.log_line (ABI 1.3): the views
+// are valid for the call only. The same rules as a RunnerEventHandler. Without one, such a line
+// reaches the RunnerEventHandler as a LogLine event.
+using RunnerLineHandler = std::function<void(std::string_view instance_id, std::string_view stream, std::string_view line)>;
+
 }  // namespace corral::plugins

@@ -4,19 +4,23 @@ namespace corral::serve {
 
 bool RunnerEventQueue::push(plugins::RunnerEvent&& event) {
     std::string_view stream, line;
-    const bool log_line = event.kind == plugins::RunnerEvent::Kind::LogLine && plugins::log_line_of(event, stream, line);
+    if (event.kind == plugins::RunnerEvent::Kind::LogLine && plugins::log_line_of(event, stream, line))
+        return push_line(event.instance_id, stream, line);
+    std::lock_guard lock(gate_);
+    if (!open_) return false;
+    pending_.events.emplace_back().event = std::move(event);
+    return pending_.events.size() == 1;
+}
+
+bool RunnerEventQueue::push_line(std::string_view instance_id, std::string_view stream, std::string_view line) {
     std::lock_guard lock(gate_);
     if (!open_) return false;
     auto& pending = pending_.events.emplace_back();
-    if (log_line) {
-        pending.log_line = true;
-        pending.id_size = static_cast<uint32_t>(event.instance_id.size());
-        pending.stream_size = static_cast<uint32_t>(stream.size());
-        pending.line_size = static_cast<uint32_t>(line.size());
-        pending_.text.append(event.instance_id).append(stream).append(line);
-    } else {
-        pending.event = std::move(event);
-    }
+    pending.log_line = true;
+    pending.id_size = static_cast<uint32_t>(instance_id.size());
+    pending.stream_size = static_cast<uint32_t>(stream.size());
+    pending.line_size = static_cast<uint32_t>(line.size());
+    pending_.text.append(instance_id).append(stream).append(line);
     return pending_.events.size() == 1;
 }
 

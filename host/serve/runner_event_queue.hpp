@@ -23,6 +23,8 @@ public:
     // Plugin threads: queues `event`. True when it is the first of a batch, so the caller posts
     // one delivery for the whole burst; false otherwise, and once closed (the event is dropped).
     bool push(plugins::RunnerEvent&& event);
+    // Plugin threads: queues one output line (what a LogLine event carries), as push() does.
+    bool push_line(std::string_view instance_id, std::string_view stream, std::string_view line);
     // Later events are dropped (the objects they would reach are going away).
     void close();
 

@@ -35,8 +35,9 @@ void ask_once(const std::string& runner, std::string_view failure, Call call) {
 
 }  // namespace
 
-RunnerSet::RunnerSet(const plugins::PluginRegistry& registry, std::filesystem::path state_dir, plugins::RunnerEventHandler on_event)
-    : registry_(registry), state_dir_(std::move(state_dir)), on_event_(std::move(on_event)) {}
+RunnerSet::RunnerSet(const plugins::PluginRegistry& registry, std::filesystem::path state_dir, plugins::RunnerEventHandler on_event,
+                     plugins::RunnerLineHandler on_line)
+    : registry_(registry), state_dir_(std::move(state_dir)), on_event_(std::move(on_event)), on_line_(std::move(on_line)) {}
 
 void RunnerSet::apply(const config::Config& config) {
     std::map<std::string, std::shared_ptr<supervisor::RunnerSlot>> next;
@@ -62,7 +63,7 @@ void RunnerSet::apply(const config::Config& config) {
         slot->remote = (plugin->info().capabilities & CORRAL_CAP_REMOTE) != 0;
         slot->slot_cache = (plugin->info().capabilities & CORRAL_CAP_SLOT_CACHE) != 0;
         try {
-            slot->runner = plugin->create_runner(options, on_event_);
+            slot->runner = plugin->create_runner(options, on_event_, on_line_);
         } catch (const std::exception& e) {
             throw std::runtime_error("runners." + rc.name + ": " + e.what());
         }

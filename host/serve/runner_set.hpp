@@ -18,7 +18,9 @@ class RunnerSet {
 public:
     // Runner plugins that keep state (those whose schema has "state_dir") get
     // <state_dir>/runners/<runner name> unless the config sets one.
-    RunnerSet(const plugins::PluginRegistry& registry, std::filesystem::path state_dir, plugins::RunnerEventHandler on_event);
+    // The runners' events go to `on_event`, their servers' output lines to `on_line` (see Plugin::create_runner).
+    RunnerSet(const plugins::PluginRegistry& registry, std::filesystem::path state_dir, plugins::RunnerEventHandler on_event,
+              plugins::RunnerLineHandler on_line = nullptr);
 
     // Makes the runners of `config`, reusing unchanged ones. All or nothing: throws std::runtime_error
     // naming the runner when a plugin is missing or refuses its options, and then changes nothing.
@@ -35,6 +37,7 @@ private:
     const plugins::PluginRegistry& registry_;
     std::filesystem::path state_dir_;
     plugins::RunnerEventHandler on_event_;
+    plugins::RunnerLineHandler on_line_;
     std::map<std::string, std::shared_ptr<supervisor::RunnerSlot>> slots_;
 };
 

@@ -48,7 +48,9 @@ Service::Service(config::Config config, plugins::PluginRegistry registry)
       workers_(worker_count()),
       events_(io_.get_executor()),
       supervisor_(io_, workers_, config_.supervisor, events_, metrics_),
-      runners_(registry_, state_dir_of(config_), [this](plugins::RunnerEvent&& e) { post_runner_event(std::move(e)); }),
+      runners_(
+          registry_, state_dir_of(config_), [this](plugins::RunnerEvent&& e) { post_runner_event(std::move(e)); },
+          [this](std::string_view id, std::string_view stream, std::string_view line) { post_log_line(id, stream, line); }),
       scheduler_(io_, supervisor_, runners_, metrics_, events_, memory_),
       auth_(config_),
       cors_(config_.cors_origins),
@@ -99,6 +101,10 @@ void Service::on_pull_event(uint64_t id, const pull::PullEvent& e) {
 // empty queue posts: a burst wakes the main thread once, not once per line.
 void Service::post_runner_event(plugins::RunnerEvent&& event) {
     if (runner_events_.push(std::move(event))) asio::post(io_, [this] { deliver_runner_events(); });
+}
+
+void Service::post_log_line(std::string_view instance_id, std::string_view stream, std::string_view line) {
+    if (runner_events_.push_line(instance_id, stream, line)) asio::post(io_, [this] { deliver_runner_events(); });
 }
 
 void Service::deliver_runner_events() {

@@ -69,6 +69,7 @@ private:
     // The local machine (from the probes at start-up) and the machines the runners describe.
     scheduler::MachineMap machine_map(const config::Config& config) const;
     void post_runner_event(plugins::RunnerEvent&& event);
+    void post_log_line(std::string_view instance_id, std::string_view stream, std::string_view line);
     void deliver_runner_events();
     void on_pull_event(uint64_t id, const pull::PullEvent& event);
 

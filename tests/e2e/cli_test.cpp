@@ -57,7 +57,7 @@ TEST(Cli, VersionJson) {
     auto r = corral({"version", "--json"});
     ASSERT_EQ(r.exit_code, 0);
     auto v = boost::json::parse(r.out);
-    EXPECT_EQ(v.at("plugin_abi").as_string(), "1.2");
+    EXPECT_EQ(v.at("plugin_abi").as_string(), "1.3");
 }
 
 TEST(Cli, PluginsJsonListsTheBuiltInsFromTheDefaultDirectory) {

@@ -155,10 +155,53 @@ TEST(AbiBridge, EventsFromTheSdkHostReachTheHostHandler) {
     host.info("logging works too: ", 42);
 }
 
+// ABI 1.3: a server's output line crosses as three strings (no JSON); a host of ABI 1.2 (its
+// corral_host_api ends before log_line) gets the same line as a LogLine event.
+TEST(AbiBridge, OutputLinesCrossWithoutJsonAndAsEventsToAnOlderHost) {
+    const std::string line = std::string(R"(slot "0" | "quoted" \ and a tab)") + "\t" + "end";
+    ::testing::MockFunction<void(std::string_view, std::string_view, std::string_view)> on_line;
+    ::testing::MockFunction<void(const plugins::RunnerEvent&)> on_event;
+    EXPECT_CALL(on_line, Call(std::string_view("i3"), std::string_view("stderr"), std::string_view(line)));
+    EXPECT_CALL(on_event, Call(_)).Times(0);
+    plugins::PluginHostApi api("fake", on_event.AsStdFunction(), on_line.AsStdFunction());
+    sdk::Host(api.api()).emit_log_line("i3", "stderr", line);
+    ::testing::Mock::VerifyAndClearExpectations(&on_line);
+
+    // Without a line handler, the host hands the line on as a LogLine event.
+    ::testing::MockFunction<void(const plugins::RunnerEvent&)> events_only;
+    EXPECT_CALL(events_only, Call(_)).WillOnce([&](const plugins::RunnerEvent& ev) {
+        EXPECT_EQ(ev.kind, plugins::RunnerEvent::Kind::LogLine);
+        EXPECT_EQ(ev.runner, "fake");
+        EXPECT_EQ(ev.instance_id, "i3");
+        std::string_view stream, text;
+        ASSERT_TRUE(plugins::log_line_of(ev, stream, text));
+        EXPECT_EQ(stream, "stdout");
+        EXPECT_EQ(text, line);
+    });
+    plugins::PluginHostApi events_api("fake", events_only.AsStdFunction());
+    sdk::Host(events_api.api()).emit_log_line("i3", "stdout", line);
+
+    // A host of ABI 1.2: the plugin writes the JSON event, and the line arrives whole.
+    corral_host_api older = *api.api();
+    older.struct_size = offsetof(corral_host_api, log_line);
+    EXPECT_CALL(on_line, Call(_, _, _)).Times(0);
+    EXPECT_CALL(on_event, Call(_)).WillOnce([&](const plugins::RunnerEvent& ev) {
+        std::string_view stream, text;
+        ASSERT_TRUE(plugins::log_line_of(ev, stream, text));
+        EXPECT_EQ(stream, "stderr");
+        EXPECT_EQ(text, line);
+    });
+    sdk::Host(&older).emit_log_line("i3", "stderr", line);
+}
+
 TEST(AbiBridge, AThrowingEventHandlerDoesNotEscapeIntoThePlugin) {
     plugins::PluginHostApi api("fake", [](const plugins::RunnerEvent&) { throw std::runtime_error("handler bug"); });
     sdk::Host host(api.api());
     EXPECT_NO_THROW(host.emit_log_line("i1", "stderr", "a line"));
+    EXPECT_NO_THROW(host.emit_exited("i1", 1, std::nullopt, "gone"));
+    plugins::PluginHostApi lines("fake", nullptr,
+                                 [](std::string_view, std::string_view, std::string_view) { throw std::runtime_error("handler bug"); });
+    EXPECT_NO_THROW(sdk::Host(lines.api()).emit_log_line("i1", "stderr", "a line"));
 }
 
 TEST(AbiBridge, AnOlderHostApiWithoutEmitIsSafe) {

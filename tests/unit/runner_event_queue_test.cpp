@@ -45,6 +45,8 @@ TEST(RunnerEventQueue, LinesAndOtherEventsArriveInOrderWithTheirExactText) {
     EXPECT_FALSE(queue.push({plugins::RunnerEvent::Kind::LogLine, "llama_server", "a-1", boost::json::parse(R"({"stream":"stdout"})")}));
     // No stream: stdout.
     EXPECT_FALSE(queue.push({plugins::RunnerEvent::Kind::LogLine, "llama_server", "c", boost::json::parse(R"({"line":"no stream"})")}));
+    // A line as it comes through the ABI's log_line, between the events.
+    EXPECT_FALSE(queue.push_line("d-4", "stderr", "straight \"in\""));
 
     const std::vector<std::string> expected{
         "line a-1 stdout [first]",
@@ -53,6 +55,7 @@ TEST(RunnerEventQueue, LinesAndOtherEventsArriveInOrderWithTheirExactText) {
         "line a-1 status [" + std::string(5000, 'x') + "\t\"quoted\" \xc3\xa9]",
         R"(event a-1 2 {"stream":"stdout"})",
         "line c stdout [no stream]",
+        "line d-4 stderr [straight \"in\"]",
     };
     EXPECT_EQ(delivered(queue), expected);
     EXPECT_TRUE(delivered(queue).empty());  // each once
@@ -60,6 +63,8 @@ TEST(RunnerEventQueue, LinesAndOtherEventsArriveInOrderWithTheirExactText) {
     // The next burst starts a new batch (and posts again).
     EXPECT_TRUE(queue.push(log_line("a-1", "stdout", "again")));
     EXPECT_EQ(delivered(queue), std::vector<std::string>{"line a-1 stdout [again]"});
+    EXPECT_TRUE(queue.push_line("a-1", "stdout", "and again"));
+    EXPECT_EQ(delivered(queue), std::vector<std::string>{"line a-1 stdout [and again]"});
 }
 
 TEST(RunnerEventQueue, AClosedQueueDropsWhatComesAfter) {
@@ -67,6 +72,7 @@ TEST(RunnerEventQueue, AClosedQueueDropsWhatComesAfter) {
     EXPECT_TRUE(queue.push(log_line("a", "stdout", "kept")));
     queue.close();
     EXPECT_FALSE(queue.push(log_line("a", "stdout", "dropped")));
+    EXPECT_FALSE(queue.push_line("a", "stdout", "dropped too"));
     EXPECT_EQ(delivered(queue), std::vector<std::string>{"line a stdout [kept]"});
 }
 

@@ -72,8 +72,14 @@ public:
     }
 
     // One line of the server's output, without its line terminator. stream: "stdout" or "stderr".
-    // Written directly rather than through a json::object: a busy server logs thousands of lines a second.
+    // A busy server logs thousands of lines a second: a host of ABI 1.3 or later takes the line as
+    // it is (corral_host_api.log_line), an older one as a CORRAL_EVENT_LOG_LINE written here.
     void emit_log_line(std::string_view instance_id, std::string_view stream, std::string_view line) const {
+        if (has(offsetof(corral_host_api, log_line), sizeof(api_->log_line)) && api_->log_line) {
+            api_->log_line(api_->host_ctx, {instance_id.data(), instance_id.size()}, {stream.data(), stream.size()},
+                           {line.data(), line.size()});
+            return;
+        }
         std::string payload = "{\"stream\":";
         payload += boost::json::serialize(boost::json::string_view(stream.data(), stream.size()));
         payload += ",\"line\":";

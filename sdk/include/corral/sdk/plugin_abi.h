@@ -1,6 +1,7 @@
 /*
- * corral plugin ABI, version 1.2 (1.1 added the runner call machines(), 1.2 the calls on the disk a
- * runner's servers keep prompt caches on; plugins built for 1.0 and 1.1 still load).
+ * corral plugin ABI, version 1.3 (1.1 added the runner call machines(), 1.2 the calls on the disk a
+ * runner's servers keep prompt caches on, 1.3 the host's log_line callback; plugins built for 1.0
+ * to 1.2 still load).
  *
  * This header is the whole binary contract between the corral host and a plugin shared object.
  * It is pure C (only <stdint.h> and <stddef.h>) so a plugin built with another compiler, C++
@@ -34,7 +35,7 @@ extern "C" {
 #endif
 
 #define CORRAL_ABI_MAJOR 1
-#define CORRAL_ABI_MINOR 2
+#define CORRAL_ABI_MINOR 3
 
 /* "CORRALPL" in ASCII: the first member of every descriptor. */
 #define CORRAL_PLUGIN_MAGIC UINT64_C(0x4C505F4C4152524F)
@@ -118,6 +119,11 @@ typedef struct corral_host_api {
     void (*log)(void* host_ctx, int32_t level, corral_str message);
     /* Report an event about a server instance. event and everything it points to is borrowed. */
     void (*emit)(void* host_ctx, const corral_event* event);
+    /* Since 1.3. One line of a server's output: what emit() of a CORRAL_EVENT_LOG_LINE with the
+     * payload {"stream": stream, "line": line} reports, without the JSON (a busy server writes
+     * thousands of lines a second). Everything is borrowed. A plugin calls it only when struct_size
+     * covers it and it is not NULL, and uses emit() otherwise (sdk::Host::emit_log_line does). */
+    void (*log_line)(void* host_ctx, corral_str instance_id, corral_str stream, corral_str line);
 } corral_host_api;
 
 /* Runner plugins: start and supervise model servers (the ProcessRunner port).
