@@ -355,9 +355,9 @@ asio::awaitable<void> AdminRoutes::logs(Exchange& ex, const std::string& name) {
     }
     const bool follow = ex.query("follow").value_or("0") == "1";
     auto render = [](const supervisor::LogBuffer::Line& l) { return l.text + "\n"; };
-    const auto& all = instance->logs.lines();
+    const auto& logs = instance->logs;
     std::string text;
-    for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) text += render(all[i]);
+    for (std::size_t i = logs.size() > lines ? logs.size() - lines : 0; i < logs.size(); ++i) text += render(logs.at(i));
     uint64_t next = instance->logs.next_seq();
     if (!follow) {
         co_await ex.write_text(http::status::ok, std::move(text));
@@ -375,8 +375,8 @@ asio::awaitable<void> AdminRoutes::logs(Exchange& ex, const std::string& name) {
     for (;;) {
         signal->rearm();
         std::string batch;
-        for (const auto& l : instance->logs.lines()) {
-            if (l.seq >= next) batch += render(l);
+        for (std::size_t i = 0; i < instance->logs.size(); ++i) {
+            if (const auto& l = instance->logs.at(i); l.seq >= next) batch += render(l);
         }
         next = instance->logs.next_seq();
         co_await ex.write_chunk(batch);

@@ -22,9 +22,16 @@ std::string_view to_string(InstanceState s) noexcept {
     return "failed";
 }
 
-void LogBuffer::append(std::string stream, std::string text) {
-    lines_.push_back({next_seq_++, std::move(stream), std::move(text)});
-    if (lines_.size() > kLines) lines_.pop_front();
+void LogBuffer::append(std::string_view stream, std::string_view text) {
+    if (lines_.size() < kLines) {
+        lines_.push_back({next_seq_++, std::string(stream), std::string(text)});
+    } else {
+        auto& line = lines_[oldest_];
+        line.seq = next_seq_++;
+        line.stream.assign(stream.data(), stream.size());
+        line.text.assign(text.data(), text.size());
+        oldest_ = (oldest_ + 1) % kLines;
+    }
     wake_followers();
 }
 

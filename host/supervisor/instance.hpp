@@ -13,11 +13,12 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <list>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace corral::supervisor {
 
@@ -38,7 +39,9 @@ struct RunnerSlot {
     std::vector<sdk::MachineInfo> machines;  // what it said at creation (ProcessRunner::machines); empty: nothing
 };
 
-// The last lines a server printed, with followers for `logs -f`.
+// The last lines a server printed, with followers for `logs -f`. A busy server writes about ten
+// lines per request: once full, a line overwrites the oldest in place (its strings keep their
+// storage), so a line costs the main thread no allocation or free.
 class LogBuffer {
 public:
     static constexpr std::size_t kLines = 2000;
@@ -49,8 +52,10 @@ public:
         std::string text;
     };
 
-    void append(std::string stream, std::string text);
-    const std::deque<Line>& lines() const noexcept { return lines_; }
+    void append(std::string_view stream, std::string_view text);
+    // The lines kept, oldest first: at(0) to at(size() - 1).
+    std::size_t size() const noexcept { return lines_.size(); }
+    const Line& at(std::size_t i) const { return lines_[(oldest_ + i) % lines_.size()]; }
     uint64_t next_seq() const noexcept { return next_seq_; }
 
     // Followers are woken on every new line and when the instance goes away.
@@ -59,7 +64,8 @@ public:
     void wake_followers();
 
 private:
-    std::deque<Line> lines_;
+    std::vector<Line> lines_;  // a ring once full: lines_[oldest_] is the oldest
+    std::size_t oldest_ = 0;
     uint64_t next_seq_ = 0;
     std::list<std::shared_ptr<serve::AsyncSignal>> followers_;
 };

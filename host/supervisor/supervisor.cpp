@@ -244,7 +244,7 @@ void Supervisor::on_log_line(std::string_view instance_id, std::string_view stre
         // The runner's word on a start under way (a queue's reason) is its message too.
         if (stream == "status") set_state(instance, InstanceState::Starting, std::string(line));
     }
-    instance->logs.append(std::string(stream), std::string(line));
+    instance->logs.append(stream, line);
 }
 
 void Supervisor::on_runner_event(const plugins::RunnerEvent& event) {
