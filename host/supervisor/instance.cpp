@@ -29,7 +29,10 @@ void LogBuffer::append(std::string_view stream, std::string_view text) {
         auto& line = lines_[oldest_];
         line.seq = next_seq_++;
         line.stream.assign(stream.data(), stream.size());
-        line.text.assign(text.data(), text.size());
+        if (line.text.capacity() > 2 * text.size() + 256)
+            std::string(text).swap(line.text);  // a long line's storage goes (assigning a short string would keep it)
+        else
+            line.text.assign(text.data(), text.size());
         oldest_ = (oldest_ + 1) % kLines;
     }
     wake_followers();

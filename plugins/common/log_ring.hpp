@@ -15,14 +15,20 @@ public:
     explicit LogRing(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 1)) {}
 
     // A busy server writes thousands of lines a second: once the ring is full, a line overwrites the
-    // oldest one in place (its string keeps its storage), so a line costs no allocation or free.
+    // oldest one in place (its string keeps its storage), so a line costs no allocation or free;
+    // only a string much larger than the new line is replaced, so a burst of long lines (up to
+    // 64 KiB each) does not stay allocated in every slot it passed through.
     void push(std::string_view line) {
         std::lock_guard lock(mutex_);
         if (lines_.size() < capacity_) {
             lines_.emplace_back(line);
             return;
         }
-        lines_[oldest_].assign(line.data(), line.size());
+        auto& kept = lines_[oldest_];
+        if (kept.capacity() > 2 * line.size() + 256)
+            std::string(line).swap(kept);  // a long line's storage goes (assigning a short string would keep it)
+        else
+            kept.assign(line.data(), line.size());
         oldest_ = (oldest_ + 1) % capacity_;
     }
 
@@ -41,6 +47,14 @@ public:
     bool contains(std::string_view needle) const {
         std::lock_guard lock(mutex_);
         return std::any_of(lines_.begin(), lines_.end(), [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+    }
+
+    // The bytes the kept lines' strings hold (their capacity), for tests and diagnostics.
+    std::size_t bytes_held() const {
+        std::lock_guard lock(mutex_);
+        std::size_t total = 0;
+        for (const auto& l : lines_) total += l.capacity();
+        return total;
     }
 
 private:

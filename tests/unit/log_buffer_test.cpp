@@ -39,6 +39,21 @@ TEST(LogBuffer, KeepsTheNewestLinesInOrderAsItWraps) {
     }
 }
 
+// Once full, a line reuses the storage of the one it overwrites, unless that one was much longer:
+// a burst of long lines does not stay allocated in every slot it passed through.
+TEST(LogBuffer, ALongLinesStorageIsNotKeptForShortOnes) {
+    LogBuffer logs;
+    const std::string typical(120, 't'), shorter(80, 's');  // both longer than a string's inline storage
+    for (std::size_t i = 0; i < LogBuffer::kLines; ++i) logs.append("stdout", i == 0 ? std::string(64 * 1024, 'x') : typical);
+    EXPECT_GE(logs.at(0).text.capacity(), 64u * 1024);
+    const auto* reused = logs.at(1).text.data();
+    logs.append("stdout", shorter);  // overwrites the long line
+    EXPECT_LT(logs.at(LogBuffer::kLines - 1).text.capacity(), 1024u);
+    logs.append("stdout", shorter);  // overwrites a typical one
+    EXPECT_EQ(logs.at(LogBuffer::kLines - 1).text.data(), reused) << "kept storage, no allocation";
+    EXPECT_EQ(logs.at(LogBuffer::kLines - 1).text, shorter);
+}
+
 TEST(LogBuffer, FollowersAreWokenOnEveryLine) {
     boost::asio::io_context io;
     LogBuffer logs;

@@ -28,6 +28,19 @@ TEST(LogRing, KeepsTheLastLinesInOrderAsItWraps) {
     EXPECT_FALSE(ring.contains(std::string(300, 'x')));
 }
 
+// A burst of long lines does not leave every slot it passed through holding its storage.
+TEST(LogRing, ALongLinesStorageIsNotKeptForShortOnes) {
+    LogRing ring(2);
+    ring.push("a");
+    ring.push("b");
+    ring.push(std::string(64 * 1024, 'x'));
+    ring.push("c");
+    EXPECT_GE(ring.bytes_held(), 64u * 1024);
+    ring.push("d");  // overwrites the long line
+    EXPECT_EQ(ring.tail(2), "c\nd");
+    EXPECT_LT(ring.bytes_held(), 1024u);
+}
+
 TEST(LogRing, AZeroCapacityKeepsTheLastLine) {
     LogRing ring(0);
     ring.push("a");
