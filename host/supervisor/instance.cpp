@@ -1,5 +1,7 @@
 #include "supervisor/instance.hpp"
 
+#include "line_storage.hpp"
+
 namespace corral::supervisor {
 
 std::string_view to_string(InstanceState s) noexcept {
@@ -29,10 +31,7 @@ void LogBuffer::append(std::string_view stream, std::string_view text) {
         auto& line = lines_[oldest_];
         line.seq = next_seq_++;
         line.stream.assign(stream.data(), stream.size());
-        if (line.text.capacity() > 2 * text.size() + 256)
-            std::string(text).swap(line.text);  // a long line's storage goes (assigning a short string would keep it)
-        else
-            line.text.assign(text.data(), text.size());
+        plugin_common::overwrite_line(line.text, text);
         oldest_ = (oldest_ + 1) % kLines;
     }
     wake_followers();

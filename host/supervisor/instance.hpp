@@ -40,8 +40,8 @@ struct RunnerSlot {
 };
 
 // The last lines a server printed, with followers for `logs -f`. A busy server writes about ten
-// lines per request: once full, a line overwrites the oldest in place (its strings keep their
-// storage), so a line costs the main thread no allocation or free.
+// lines per request: once full, a line overwrites the oldest in place (plugin_common's
+// overwrite_line), so a line costs the main thread no allocation or free.
 class LogBuffer {
 public:
     static constexpr std::size_t kLines = 2000;

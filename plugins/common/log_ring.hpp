@@ -1,6 +1,8 @@
 // The last N lines of a server's output, shared between the reader and whoever reports a failure.
 #pragma once
 
+#include "line_storage.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <mutex>
@@ -14,21 +16,14 @@ class LogRing {
 public:
     explicit LogRing(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 1)) {}
 
-    // A busy server writes thousands of lines a second: once the ring is full, a line overwrites the
-    // oldest one in place (its string keeps its storage), so a line costs no allocation or free;
-    // only a string much larger than the new line is replaced, so a burst of long lines (up to
-    // 64 KiB each) does not stay allocated in every slot it passed through.
+    // Once the ring is full, a line overwrites the oldest one in place (overwrite_line).
     void push(std::string_view line) {
         std::lock_guard lock(mutex_);
         if (lines_.size() < capacity_) {
             lines_.emplace_back(line);
             return;
         }
-        auto& kept = lines_[oldest_];
-        if (kept.capacity() > 2 * line.size() + 256)
-            std::string(line).swap(kept);  // a long line's storage goes (assigning a short string would keep it)
-        else
-            kept.assign(line.data(), line.size());
+        overwrite_line(lines_[oldest_], line);
         oldest_ = (oldest_ + 1) % capacity_;
     }
 
