@@ -1,6 +1,9 @@
 #include "start_signal.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -22,6 +25,14 @@ asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_ptr<Start
         co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
         delay = std::min(delay * 2, std::chrono::milliseconds(500));
     }
+}
+
+void check_ready(asio::io_context& io, HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal) {
+    asio::post(io, [&io, endpoint = std::move(endpoint), signal = std::move(signal)]() mutable {
+        if (signal->listening) return;
+        signal->listening = true;
+        asio::co_spawn(io, confirm_ready(std::move(endpoint), std::move(signal)), asio::detached);
+    });
 }
 
 }  // namespace corral::plugin_common

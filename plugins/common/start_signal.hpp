@@ -1,11 +1,13 @@
 // How a server's start ends, decided once by whichever comes first: ready, exited, or timed out;
-// and the readiness check the runners share once a server has logged that it listens.
+// and the readiness check the runners share once a server has logged that it listens (or from the
+// start, for a server whose log will not say so).
 #pragma once
 
 #include "child_process.hpp"
 #include "http_health.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <atomic>
 #include <future>
@@ -29,7 +31,7 @@ public:
     }
     bool settled() const { return settled_; }
     std::future<StartOutcome> future() { return promise_.get_future(); }
-    bool listening = false;  // the runner's I/O thread only: the "listening" line was seen
+    bool listening = false;  // the runner's I/O thread only: the ready checks have begun (check_ready)
 
 private:
     std::once_flag once_;
@@ -37,10 +39,14 @@ private:
     std::promise<StartOutcome> promise_;
 };
 
-// After llama-server's "listening" line: GET /health until 200 (a server answers 503 while it
+// Once llama-server listens (check_ready): GET /health until 200 (a server answers 503 while it
 // loads), with backoff from 5 ms to 500 ms; settles Ready. Ends once the start is settled otherwise
 // (the server's exit or the runner's timeout).
 boost::asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal);
+
+// Starts confirm_ready on `io`'s thread, once per start: when the server has logged that it listens,
+// or at once for a server that will not say so (its log verbosity hides the line).
+void check_ready(boost::asio::io_context& io, HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal);
 
 // True when a log line is llama-server announcing its HTTP listener.
 inline bool is_listening_line(const std::string& line) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
+#include <string_view>
 
 namespace corral::llama {
 
@@ -79,6 +81,27 @@ std::vector<std::string> server_arguments(const sdk::ServerConfig& c, uint16_t p
     a.insert(a.end(), options.runner_extra_args.begin(), options.runner_extra_args.end());
     a.insert(a.end(), c.extra_args.begin(), c.extra_args.end());
     return a;
+}
+
+bool announces_listening(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+    constexpr int kInfo = 3;  // the level of the "listening on" line
+    auto level = [](std::string_view text) {
+        int v = 0;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        return ec == std::errc() && end == text.data() + text.size() ? v : -1;
+    };
+    int verbosity = kInfo;
+    if (auto it = env.find("LLAMA_ARG_LOG_VERBOSITY"); it != env.end()) verbosity = level(it->second);
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--log-disable") return false;
+        if (a == "-v" || a == "--verbose" || a == "--log-verbose") {
+            verbosity = std::numeric_limits<int>::max();
+        } else if (a == "-lv" || a == "--verbosity" || a == "--log-verbosity") {
+            verbosity = i + 1 < args.size() ? level(args[++i]) : -1;
+        }
+    }
+    return verbosity >= kInfo;
 }
 
 }  // namespace corral::llama

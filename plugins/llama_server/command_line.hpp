@@ -6,6 +6,7 @@
 #include <corral/sdk/types.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,13 @@ struct ArgumentOptions {
 // they can override anything corral sets. gpu_layers "auto" becomes `-ngl auto --fit on` with the
 // host's --fit-target where the binary fits itself, else the host's own layer plan (fit_gpu_layers).
 std::vector<std::string> server_arguments(const sdk::ServerConfig& config, uint16_t port, const ArgumentOptions& options);
+
+// Whether llama-server run with `args` and `env` logs its "listening on" line: it does at its
+// default verbosity (3) and above, not below (-lv/--verbosity/--log-verbosity N, or
+// LLAMA_ARG_LOG_VERBOSITY, the arguments winning) nor with --log-disable. A value that is not a
+// number counts as not announcing. The runners check /health from the start for a server that will
+// not say when it listens, instead of waiting for a line that never comes.
+bool announces_listening(const std::vector<std::string>& args, const std::map<std::string, std::string>& env);
 
 // Shortest round-trip text for a double ("0.7", not "0.700000").
 std::string format_number(double v);

@@ -58,6 +58,21 @@ std::vector<std::string> server_environment(const std::map<std::string, std::str
     return plugin_common::environment_with(extra);
 }
 
+// What decides the server's log verbosity in its environment: the runner's and the model's
+// LLAMA_ARG_LOG_VERBOSITY, else corral's own (the server inherits it).
+std::map<std::string, std::string> verbosity_environment(const std::map<std::string, std::string>& runner_env,
+                                                         const std::map<std::string, std::string>& model_env) {
+    constexpr const char* kName = "LLAMA_ARG_LOG_VERBOSITY";
+    std::map<std::string, std::string> env;
+    if (auto it = model_env.find(kName); it != model_env.end())
+        env.insert(*it);
+    else if (auto it = runner_env.find(kName); it != runner_env.end())
+        env.insert(*it);
+    else if (const char* inherited = std::getenv(kName))
+        env.emplace(kName, inherited);
+    return env;
+}
+
 // The binary a pid runs now, canonical; empty when it is gone or unreadable.
 std::filesystem::path exe_of(int64_t pid) {
     std::error_code ec;
@@ -230,10 +245,7 @@ private:
             if (plugin_common::is_prompt_cache_listing(line)) return;
             log->push(line);
             host_.emit_log_line(id, stream, line);
-            if (!signal->listening && plugin_common::is_listening_line(line)) {
-                signal->listening = true;
-                asio::co_spawn(io_.context(), plugin_common::confirm_ready(endpoint, signal), asio::detached);
-            }
+            if (!signal->listening && plugin_common::is_listening_line(line)) plugin_common::check_ready(io_.context(), endpoint, signal);
         };
         auto on_exit = [this, id, signal](const plugin_common::ExitStatus& status) {
             signal->settle({StartOutcome::Kind::Exited, status});
@@ -251,6 +263,8 @@ private:
             std::lock_guard lock(mutex_);
             instances_[id] = Instance{handle, process, log};
         }
+        if (!announces_listening(args, verbosity_environment(options.env, config.env)))
+            plugin_common::check_ready(io_.context(), endpoint, signal);
 
         auto waited = outcome.wait_for(options.startup_timeout);
         StartOutcome result = waited == std::future_status::ready ? outcome.get() : StartOutcome{StartOutcome::Kind::TimedOut, {}};

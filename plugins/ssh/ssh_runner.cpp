@@ -374,6 +374,9 @@ private:
             }
         }
 
+        // (The remote login's own environment is not known here: the runner's and the model's are.)
+        if (!llama::announces_listening(launch.args, launch.env)) check_ready(inst);
+
         auto waited = outcome.wait_for(options.startup_timeout);
         auto kind = waited == std::future_status::ready ? outcome.get().kind : StartOutcome::Kind::TimedOut;
         if (kind == StartOutcome::Kind::Ready) {
@@ -438,16 +441,18 @@ private:
         }
     }
 
+    // Any thread: begins the /health checks of a start (once; they run on the I/O thread).
+    void check_ready(const std::shared_ptr<Instance>& inst) {
+        if (auto endpoint = plugin_common::parse_http_endpoint(inst->handle.endpoint))
+            plugin_common::check_ready(io_.context(), *endpoint, inst->start);
+    }
+
     void deliver(const std::shared_ptr<Instance>& inst, const std::string& line) {
         inst->log_bytes += line.size() + 1;
         if (plugin_common::is_prompt_cache_listing(line)) return;
         inst->log->push(line);
         host_.emit_log_line(inst->handle.instance_id, "stderr", line);
-        if (inst->start && !inst->start->listening && plugin_common::is_listening_line(line)) {
-            inst->start->listening = true;
-            auto endpoint = plugin_common::parse_http_endpoint(inst->handle.endpoint);
-            if (endpoint) asio::co_spawn(io_.context(), plugin_common::confirm_ready(*endpoint, inst->start), asio::detached);
-        }
+        if (inst->start && !inst->start->listening && plugin_common::is_listening_line(line)) check_ready(inst);
     }
 
     void on_attach_line(const std::shared_ptr<Instance>& inst, const char* stream, const std::string& line) {

@@ -88,6 +88,20 @@ TEST_F(ContainerRunner, AModelPathThatCannotBeMountedIsAConfigurationError) {
 
 // What a restarted host finds: the running container of its predecessor (listed, adoptable), and a
 // stopped one with corral's labels (removed).
+// Below its default verbosity llama-server never logs that it listens: the runner checks /health
+// from the start instead of waiting out the timeout.
+TEST_F(ContainerRunner, AServerThatDoesNotLogThatItListensIsReadyAllTheSame) {
+    auto opts = options();
+    opts["log_verbosity"] = 1;
+    opts["startup_timeout_ms"] = 30000;
+    make_runner(opts);
+    auto started = std::chrono::steady_clock::now();
+    auto h = runner_->start(config("quiet"));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 25s);
+    EXPECT_EQ(test::chat_completion(h.endpoint, 2).at("model").as_string(), "tiny");
+    runner_->stop(h, 10s);
+}
+
 TEST_F(ContainerRunner, ARestartedHostListsRunningContainersAndRemovesStoppedOnes) {
     make_runner(options());
     auto running = runner_->start(config("survivor"));

@@ -103,6 +103,20 @@ TEST_F(SshRunner, ServesThroughTheForwardedPortAndReportsNoLocalPid) {
     runner_->stop(h, 10s);
 }
 
+// Below its default verbosity the remote llama-server never logs that it listens: the runner
+// checks /health (through the forward) from the start instead of waiting out the timeout.
+TEST_F(SshRunner, AServerThatDoesNotLogThatItListensIsReadyAllTheSame) {
+    auto opts = options();
+    opts["log_verbosity"] = 1;
+    opts["startup_timeout_ms"] = 30000;
+    make_runner(opts);
+    auto started = std::chrono::steady_clock::now();
+    auto h = runner_->start(config("quiet"));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 20s);
+    EXPECT_EQ(test::chat_completion(h.endpoint, 2).at("model").as_string(), "tiny");
+    runner_->stop(h, 10s);
+}
+
 TEST_F(SshRunner, DirectModeConnectsToTheRemoteAddress) {
     auto opts = options();
     opts["connect"] = "direct";

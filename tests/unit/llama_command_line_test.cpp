@@ -158,6 +158,36 @@ TEST(LlamaCommandLine, Verbosity4OnlyWhileTheHostMeasuresMemoryUnlessTheRunnerSa
     EXPECT_TRUE(has_pair(server_arguments(c, 1, {supported, 3, {}}), "--log-verbosity", "3"));
 }
 
+TEST(LlamaCommandLine, WhetherTheServerWillLogThatItListens) {
+    using Env = std::map<std::string, std::string>;
+    sdk::ServerConfig c;
+    const ServerFeatures supported{.log_verbosity = true};
+    c.measure_memory = false;
+    EXPECT_TRUE(announces_listening(server_arguments(c, 1, {supported, std::nullopt, {}}), {}));  // its default, 3
+    EXPECT_TRUE(announces_listening(server_arguments(c, 1, {supported, 3, {}}), {}));
+    EXPECT_FALSE(announces_listening(server_arguments(c, 1, {supported, 2, {}}), {}));  // the runner's log_verbosity
+    EXPECT_FALSE(announces_listening(server_arguments(c, 1, {supported, 0, {}}), {}));
+    // The last flag wins, whatever its spelling; extra_args come after corral's own.
+    EXPECT_TRUE(announces_listening(server_arguments(c, 1, {supported, 1, {"-lv", "4"}}), {}));
+    EXPECT_FALSE(announces_listening(server_arguments(c, 1, {supported, 4, {"--verbosity", "2"}}), {}));
+    EXPECT_TRUE(announces_listening({"-lv", "1", "--log-verbose"}, {}));
+    EXPECT_TRUE(announces_listening({"-lv", "1", "-v"}, {}));
+    EXPECT_FALSE(announces_listening({"-v", "--log-verbosity", "1"}, {}));
+    // --log-disable silences it wherever it stands.
+    EXPECT_FALSE(announces_listening({"--log-disable", "-v"}, {}));
+    EXPECT_FALSE(announces_listening({"-lv", "5", "--log-disable"}, {}));
+    // The environment, which the arguments override.
+    EXPECT_FALSE(announces_listening({}, Env{{"LLAMA_ARG_LOG_VERBOSITY", "2"}}));
+    EXPECT_TRUE(announces_listening({}, Env{{"LLAMA_ARG_LOG_VERBOSITY", "3"}}));
+    EXPECT_TRUE(announces_listening({"-lv", "3"}, Env{{"LLAMA_ARG_LOG_VERBOSITY", "0"}}));
+    EXPECT_TRUE(announces_listening({}, Env{{"OTHER", "0"}}));
+    // What cannot be read counts as silent: the runner then checks /health from the start.
+    EXPECT_FALSE(announces_listening({"-lv", "loud"}, {}));
+    EXPECT_FALSE(announces_listening({"-lv", "3x"}, {}));
+    EXPECT_FALSE(announces_listening({"--log-verbosity"}, {}));
+    EXPECT_FALSE(announces_listening({}, Env{{"LLAMA_ARG_LOG_VERBOSITY", ""}}));
+}
+
 TEST(LlamaCommandLine, SlotSavePathIsADirectoryWithItsSlashWhereSupported) {
     sdk::ServerConfig c;
     auto a = server_arguments(c, 1, {{.slot_save_path = true}, std::nullopt, {}});
