@@ -25,17 +25,22 @@ class StartSignal {
 public:
     void settle(StartOutcome outcome) {
         std::call_once(once_, [&] {
+            ready_ = outcome.kind == StartOutcome::Kind::Ready;
             settled_ = true;
             promise_.set_value(std::move(outcome));
         });
     }
     bool settled() const { return settled_; }
+    // Settled Ready: the start is over and nothing reads the lines kept for a failed one, so the
+    // runners keep no more (a busy server writes thousands a second).
+    bool ready() const { return ready_; }
     std::future<StartOutcome> future() { return promise_.get_future(); }
     bool listening = false;  // the runner's I/O thread only: the ready checks have begun (check_ready)
 
 private:
     std::once_flag once_;
     std::atomic<bool> settled_{false};
+    std::atomic<bool> ready_{false};
     std::promise<StartOutcome> promise_;
 };
 

@@ -25,7 +25,7 @@ const char* const kContainerOptionsSchema = R"json({
     "extra_args": {"type": "array", "items": {"type": "string"}, "description": "arguments added to every server"},
     "run_args": {"type": "array", "items": {"type": "string"}, "description": "more flags for the engine's run command"},
     "startup_timeout_ms": {"type": "integer", "minimum": 1, "description": "longest wait for a server to become ready"},
-    "log_lines": {"type": "integer", "minimum": 1, "description": "lines of server output kept per instance"},
+    "log_lines": {"type": "integer", "minimum": 1, "description": "lines of server output kept while an instance starts (a failed start quotes the last 20)"},
     "log_verbosity": {"type": "integer", "minimum": 0, "description": "llama-server --log-verbosity (default: 4 while corral measures the model's memory from the buffer sizes printed there, else llama-server's own)"}
   }
 })json";

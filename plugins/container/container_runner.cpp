@@ -394,7 +394,7 @@ private:
 
     void deliver(const std::shared_ptr<Instance>& inst, const char* stream, const std::string& line) {
         if (plugin_common::is_prompt_cache_listing(line)) return;
-        inst->log->push(line);
+        if (!inst->start || !inst->start->ready()) inst->log->push(line);
         host_.emit_log_line(inst->handle.instance_id, stream, line);
         if (inst->start && !inst->start->listening && plugin_common::is_listening_line(line)) check_ready(inst);
     }

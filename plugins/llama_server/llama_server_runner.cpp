@@ -243,7 +243,7 @@ private:
 
         auto on_line = [this, id, log, signal, endpoint](const char* stream, const std::string& line) {
             if (plugin_common::is_prompt_cache_listing(line)) return;
-            log->push(line);
+            if (!signal->ready()) log->push(line);
             host_.emit_log_line(id, stream, line);
             if (!signal->listening && plugin_common::is_listening_line(line)) plugin_common::check_ready(io_.context(), endpoint, signal);
         };

@@ -39,7 +39,7 @@ const char* const kSlurmOptionsSchema = R"json({
     "port_range": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 65535}, "minItems": 2, "maxItems": 2,
                    "description": "[first, last]: the job picks a free port of these on its node (default [20000, 39999])"},
     "startup_timeout_ms": {"type": "integer", "minimum": 1, "description": "longest wait for a server: time in the queue plus loading (default 10 min)"},
-    "log_lines": {"type": "integer", "minimum": 1, "description": "lines of server output kept per instance"},
+    "log_lines": {"type": "integer", "minimum": 1, "description": "lines of server output kept while an instance starts (a failed start quotes the last 20)"},
     "log_verbosity": {"type": "integer", "minimum": 0, "description": "llama-server --log-verbosity (default: 4 while corral measures the model's memory from the buffer sizes printed there, else llama-server's own)"}
   }
 })json";

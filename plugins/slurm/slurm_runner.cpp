@@ -506,7 +506,7 @@ private:
                 io_.context(), command("sattach"), {"--quiet", inst->job_id + ".0"}, env_,
                 [this, inst](const char* stream, const std::string& line) {
                     if (plugin_common::is_prompt_cache_listing(line)) return;
-                    inst->log->push(line);
+                    if (!inst->start || !inst->start->ready()) inst->log->push(line);
                     host_.emit_log_line(inst->handle.instance_id, stream, line);
                 },
                 [this, inst](const ExitStatus& status) {

@@ -31,7 +31,7 @@ const char* const kSshOptionsSchema = R"json({
     "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "added to the remote server's environment"},
     "extra_args": {"type": "array", "items": {"type": "string"}, "description": "arguments added to every server"},
     "startup_timeout_ms": {"type": "integer", "minimum": 1, "description": "longest wait for a server to become ready"},
-    "log_lines": {"type": "integer", "minimum": 1, "description": "lines of server output kept per instance"},
+    "log_lines": {"type": "integer", "minimum": 1, "description": "lines of server output kept while an instance starts (a failed start quotes the last 20)"},
     "log_verbosity": {"type": "integer", "minimum": 0, "description": "llama-server --log-verbosity (default: 4 while corral measures the model's memory from the buffer sizes printed there, else llama-server's own)"},
     "machine": {"type": ["boolean", "object"], "additionalProperties": false,
                 "description": "the remote machine for placement: probed (default), false (not described), or {name, probe, nvidia_smi, devices, ram_total}",

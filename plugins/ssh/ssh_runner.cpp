@@ -450,7 +450,7 @@ private:
     void deliver(const std::shared_ptr<Instance>& inst, const std::string& line) {
         inst->log_bytes += line.size() + 1;
         if (plugin_common::is_prompt_cache_listing(line)) return;
-        inst->log->push(line);
+        if (!inst->start || !inst->start->ready()) inst->log->push(line);
         host_.emit_log_line(inst->handle.instance_id, "stderr", line);
         if (inst->start && !inst->start->listening && plugin_common::is_listening_line(line)) check_ready(inst);
     }

@@ -2,6 +2,7 @@
 // order, after the ring has wrapped any number of times and with lines longer and shorter than the
 // ones they overwrite.
 #include "log_ring.hpp"
+#include "start_signal.hpp"
 
 #include <gtest/gtest.h>
 
@@ -46,6 +47,22 @@ TEST(LogRing, AZeroCapacityKeepsTheLastLine) {
     ring.push("a");
     ring.push("b");
     EXPECT_EQ(ring.tail(3), "b");
+}
+
+// The runners keep lines only while a start can still fail: a Ready start ends that, an exit
+// (whose last lines the error quotes) or a timeout does not.
+TEST(StartSignal, OnlyAReadyStartEndsTheLinesKeptForAFailedOne) {
+    StartSignal ready, exited, timed_out;
+    EXPECT_FALSE(ready.ready());
+    ready.settle({StartOutcome::Kind::Ready, {}});
+    EXPECT_TRUE(ready.ready());
+    ready.settle({StartOutcome::Kind::Exited, {}});  // the first outcome stands
+    EXPECT_TRUE(ready.ready());
+    exited.settle({StartOutcome::Kind::Exited, {}});
+    EXPECT_TRUE(exited.settled());
+    EXPECT_FALSE(exited.ready());
+    timed_out.settle({StartOutcome::Kind::TimedOut, {}});
+    EXPECT_FALSE(timed_out.ready());
 }
 
 }  // namespace
