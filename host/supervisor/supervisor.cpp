@@ -237,14 +237,21 @@ asio::awaitable<bool> Supervisor::verify_running(std::shared_ptr<Instance> insta
 void Supervisor::on_log_line(std::string_view instance_id, std::string_view stream, std::string_view line) {
     auto it = by_id_.find(instance_id);
     if (it == by_id_.end()) return;
-    const auto instance = it->second;
-    if (instance->state == InstanceState::Starting) {
+    // Not a copy of the pointer, but for a state change (its listeners may touch by_id_): thousands
+    // of lines a second each paid its two atomic updates.
+    Instance& instance = *it->second;
+    if (instance.state == InstanceState::Starting) {
         // The buffer sizes are logged while the model loads; later lines are requests.
-        instance->memory_log.add_line(line);
+        instance.memory_log.add_line(line);
         // The runner's word on a start under way (a queue's reason) is its message too.
-        if (stream == "status") set_state(instance, InstanceState::Starting, std::string(line));
+        if (stream == "status") {
+            const auto kept = it->second;
+            set_state(kept, InstanceState::Starting, std::string(line));
+            kept->logs.append(stream, line);
+            return;
+        }
     }
-    instance->logs.append(stream, line);
+    instance.logs.append(stream, line);
 }
 
 void Supervisor::on_runner_event(const plugins::RunnerEvent& event) {
