@@ -93,10 +93,12 @@ Section bench_proxy(const BenchEnv& env) {
                                   {"chat max_tokens=1", "/v1/chat/completions",
                                    R"({"model": "tiny-a", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]})"}};
     // This machine's speed drifts from minute to minute, so one run per target would compare
-    // moments as much as proxies: direct, corral and nginx run in turns, three rounds of half the
-    // run time each, each round starting with the next target, and every row reports the round
-    // with the median requests per second. Router mode (a different league) runs once.
-    const int rounds = env.seconds >= 4 ? 3 : 1;
+    // moments as much as proxies: direct, corral and nginx run in turns, five rounds of half the
+    // run time each, each round starting with the next target, and every figure of a row is the
+    // median of its rounds' (requests per second, p50, p90 and p99 each; errors summed). Three
+    // rounds left single rows 5-10 % apart between runs minutes apart, either way. Router mode
+    // (a different league) runs once.
+    const int rounds = env.seconds >= 4 ? 5 : 1;
     const int round_seconds = std::max(1, rounds > 1 ? env.seconds / 2 : env.seconds);
     constexpr std::size_t kTurns = 3;  // direct, corral, nginx
     boost::json::array runs;
@@ -111,10 +113,23 @@ Section bench_proxy(const BenchEnv& env) {
             for (int r = 0; r < rounds; ++r)
                 for (std::size_t i = 0; i < kTurns; ++i) measure((static_cast<std::size_t>(r) + i) % kTurns, round_seconds);
             measure(kTurns, env.seconds);
-            auto median_run = [](std::vector<WrkResult> all) {
-                std::sort(all.begin(), all.end(),
-                          [](const auto& a, const auto& b) { return a.requests_per_second < b.requests_per_second; });
-                return all[all.size() / 2];
+            auto median_run = [](const std::vector<WrkResult>& all) {
+                auto median_of = [&](double WrkResult::*field) {
+                    std::vector<double> v;
+                    for (const auto& r : all) v.push_back(r.*field);
+                    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+                    return v[v.size() / 2];
+                };
+                WrkResult m;
+                m.requests_per_second = median_of(&WrkResult::requests_per_second);
+                m.p50_ms = median_of(&WrkResult::p50_ms);
+                m.p90_ms = median_of(&WrkResult::p90_ms);
+                m.p99_ms = median_of(&WrkResult::p99_ms);
+                for (const auto& r : all) {
+                    m.requests += r.requests;
+                    m.errors += r.errors;
+                }
+                return m;
             };
             const double direct_rps = median_run(results[0]).requests_per_second;
             for (std::size_t t = 0; t < std::size(targets); ++t) {
@@ -122,8 +137,11 @@ Section bench_proxy(const BenchEnv& env) {
                 const double ratio = direct_rps > 0 ? r.requests_per_second / direct_rps : 0;
                 s.rows.push_back({e.name, std::to_string(conns), targets[t].name, fixed(r.requests_per_second, 0), fixed(ratio, 2),
                                   fixed(r.p50_ms, 2), fixed(r.p99_ms, 2), std::to_string(r.errors)});
-                boost::json::array each;
-                for (const auto& x : results[t]) each.push_back(x.requests_per_second);
+                boost::json::array each, each_p99;
+                for (const auto& x : results[t]) {
+                    each.push_back(x.requests_per_second);
+                    each_p99.push_back(x.p99_ms);
+                }
                 runs.push_back({{"endpoint", e.name},
                                 {"connections", conns},
                                 {"target", targets[t].name},
@@ -134,14 +152,16 @@ Section bench_proxy(const BenchEnv& env) {
                                 {"p99_ms", r.p99_ms},
                                 {"requests", r.requests},
                                 {"errors", r.errors},
-                                {"rounds_requests_per_second", std::move(each)}});
+                                {"rounds_requests_per_second", std::move(each)},
+                                {"rounds_p99_ms", std::move(each_p99)}});
             }
         }
     }
     s.json["runs"] = std::move(runs);
     s.notes.push_back("direct, corral and nginx reach the same llama-server (--parallel 8); router mode runs its own child servers");
-    s.notes.push_back("direct, corral and nginx: the median of " + std::to_string(rounds) + " interleaved run(s) of " +
-                      std::to_string(round_seconds) + " s each; router: one run of " + std::to_string(env.seconds) + " s");
+    s.notes.push_back("direct, corral and nginx: each figure the median of " + std::to_string(rounds) + " interleaved run(s) of " +
+                      std::to_string(round_seconds) + " s each (errors: all runs); router: one run of " + std::to_string(env.seconds) +
+                      " s");
     s.notes.push_back("corral: " + std::to_string(io_threads) +
                       " I/O thread(s) (io_threads automatic); nginx: " + std::to_string(io_threads) + " worker process(es)");
     return s;
