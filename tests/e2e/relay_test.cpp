@@ -16,6 +16,8 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 namespace corral::test {
@@ -36,6 +38,14 @@ std::string tokenize_body(const std::string& content, const std::string& model =
 
 std::size_t token_count(const std::string& body) {
     return json::parse(body).at("tokens").as_array().size();
+}
+
+// `config` (from config_head, which runs three I/O threads) with `n` instead.
+std::string with_io_threads(std::string config, int n) {
+    const std::string shared = R"("io_threads": 3)";
+    const auto at = config.find(shared);
+    if (at == std::string::npos) throw std::logic_error("config_head no longer sets io_threads to 3");
+    return config.replace(at, shared.size(), R"("io_threads": )" + std::to_string(n));
 }
 
 class Relay : public RelayFixture {};
@@ -132,9 +142,7 @@ TEST_F(Relay, PipelinedRequestsAreAnsweredInOrder) {
 // the one its client asked for, streams included, the metrics (kept on the main thread) count
 // each request once, and the threads are there by name.
 TEST_F(Relay, ManyClientsOnSeveralIoThreadsEachGetTheirOwnAnswers) {
-    std::string text = config(R"(, "preload": ["tiny-a", "toy"])", R"(, "parallel": 4)");
-    text.replace(text.find(R"("io_threads": 3)"), 15, R"("io_threads": 4)");
-    Corral corral(dir_, text);
+    Corral corral(dir_, with_io_threads(config(R"(, "preload": ["tiny-a", "toy"])", R"(, "parallel": 4)"), 4));
     ASSERT_TRUE(wait_until([&] { return corral.state("tiny-a") == "ready" && corral.state("toy") == "ready"; }, 30s));
     auto words = [](int n) {
         std::string content;
@@ -200,9 +208,9 @@ TEST_F(Relay, ManyClientsOnSeveralIoThreadsEachGetTheirOwnAnswers) {
 // streams (still running when the drain's grace ends) and short requests.
 TEST_F(Relay, ASigtermWhileRequestsCrossIoThreadsExitsCleanly) {
     for (int round = 0; round < 2; ++round) {
-        std::string text = config(R"(, "preload": ["toy"], "shutdown_grace": "100ms")", "", R"(, "runner_options": {"token_delay_ms": 5})");
-        text.replace(text.find(R"("io_threads": 3)"), 15, R"("io_threads": 4)");
-        Corral corral(dir_, text);
+        Corral corral(
+            dir_, with_io_threads(
+                      config(R"(, "preload": ["toy"], "shutdown_grace": "100ms")", "", R"(, "runner_options": {"token_delay_ms": 5})"), 4));
         ASSERT_TRUE(wait_until([&] { return corral.state("toy") == "ready"; }, 30s));
         std::atomic<bool> stopping = false;
         std::atomic<int> answered = 0;
