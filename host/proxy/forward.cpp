@@ -91,7 +91,9 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     for (int attempt = 0;; ++attempt) {
         try {
             up = attempt == 0 ? pool.take_idle(options.endpoint) : nullptr;  // most requests: no coroutine
-            if (!up) up = co_await pool.get(options.endpoint, true);         // none idle, or a retry: a new one
+            // None idle, but the successor of one the server ended is connecting: that one.
+            if (!up && attempt == 0 && pool.successor_pending(options.endpoint)) up = co_await pool.take_successor(options.endpoint);
+            if (!up) up = co_await pool.get(options.endpoint, true);  // none idle, or a retry: a new one
         } catch (const boost::system::system_error& e) {
             result.outcome = ForwardResult::Outcome::UpstreamFailed;
             // Only a first, fresh connection that failed proves the request never reached a server;
@@ -285,8 +287,14 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     } else {
         co_await ex.write_last_chunk();
     }
-    // Only a response read to its end leaves the connection ready for the next request.
-    if (parser.is_done() && parser.keep_alive()) pool.put(options.endpoint, std::move(up));
+    // Only a response read to its end leaves the connection ready for the next request; one the
+    // server ends has its successor opened now, off the next request's path.
+    if (parser.is_done() && parser.keep_alive()) {
+        up->peek_before_reuse = parser.chunked();  // llama-server closes it after a streamed response all the same
+        pool.put(options.endpoint, std::move(up));
+    } else if (parser.is_done()) {
+        pool.replace(options.endpoint, up->stream.get_executor());
+    }
     co_return result;
 }
 

@@ -4,6 +4,9 @@
 #include "http_health.hpp"
 #include "proxy/nonblocking_io.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -41,7 +44,8 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take_idle(const std::string& e
         // timeout (seconds): it skips the peek, a syscall per request under load. Should the
         // server have died meanwhile, the caller's one retry on a reused connection covers it.
         const auto idle = now - c->idle_since;
-        if (idle < kMaxIdle && (idle < kRecentlyUsed || still_open(*c))) {
+        if (idle < kMaxIdle && ((idle < kRecentlyUsed && !c->peek_before_reuse) || still_open(*c))) {
+            c->peek_before_reuse = false;
             c->reused = true;
             return c;
         }
@@ -80,6 +84,36 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::get(const std
     c->awaiting_at = awaiting->since.insert(std::chrono::steady_clock::now());
     watch(endpoint, awaiting);
     co_return c;
+}
+
+void UpstreamPool::replace(const std::string& endpoint, const asio::any_io_executor& ex) {
+    auto& successors = successors_[endpoint];
+    if (!successors) successors = std::make_shared<Successors>(ex);
+    ++successors->pending;
+    asio::co_spawn(ex, connect_successor(endpoint, drops_, successors), asio::detached);
+}
+
+asio::awaitable<void> UpstreamPool::connect_successor(std::string endpoint, uint64_t drops, std::shared_ptr<Successors> successors) {
+    try {
+        auto c = co_await get(endpoint, true);
+        if (drops == drops_) put(endpoint, std::move(c));
+    } catch (const std::exception&) {
+        // A request waiting for it connects itself, and reports what it meets.
+    }
+    --successors->pending;
+    successors->arrived.cancel();  // wakes the requests waiting for it (take_successor)
+    if (successors->pending == 0) {
+        auto it = successors_.find(endpoint);
+        if (it != successors_.end() && it->second == successors) successors_.erase(it);
+    }
+}
+
+asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::take_successor(const std::string& endpoint) {
+    auto it = successors_.find(endpoint);
+    if (it == successors_.end() || it->second->pending == 0) co_return nullptr;
+    const auto successors = it->second;  // kept: the entry goes once none is pending
+    co_await successors->arrived.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return take_idle(endpoint);
 }
 
 void UpstreamConnection::head_received() noexcept {

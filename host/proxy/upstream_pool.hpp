@@ -36,6 +36,9 @@ struct UpstreamConnection {
     static constexpr std::size_t kBodyPiece = 16 * 1024;
     std::unique_ptr<char[]> body_piece = std::make_unique<char[]>(kBodyPiece);
     bool reused = false;  // came from the pool: the peer may have closed it meanwhile
+    // Looked at (a peek) before its next use however recently it was used: llama-server closes a
+    // connection after a streamed response though it announces keep-alive.
+    bool peek_before_reuse = false;
     // The last read from the socket came back short (it took all there was) and nothing was awaited
     // since: forward() may mark the socket drained (read_readiness.hpp).
     bool drained = false;
@@ -78,8 +81,23 @@ public:
     // An idle connection to `endpoint` when the pool has one (get's first step, without a coroutine), else null.
     std::unique_ptr<UpstreamConnection> take_idle(const std::string& endpoint);
     void put(const std::string& endpoint, std::unique_ptr<UpstreamConnection> connection);
+    // The server ends a connection after a complete response (it said Connection: close; llama-server
+    // does after 100 requests on one): opens its successor now, on `ex`, into the pool, so the next
+    // request finds one ready instead of connecting on its own time. Not pooled when a server went
+    // away meanwhile (drop()); a failure to connect is left to the next request to meet.
+    void replace(const std::string& endpoint, const boost::asio::any_io_executor& ex);
+    // Whether a successor (replace()) is being connected for `endpoint`.
+    bool successor_pending(const std::string& endpoint) const {
+        auto it = successors_.find(endpoint);
+        return it != successors_.end() && it->second->pending > 0;
+    }
+    // For a request that found no idle connection while a successor connects (the next request
+    // often comes before the connect completes): waits for it, and takes the idle connection it
+    // left, if another request did not take it first (null then, and the caller connects).
+    boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> take_successor(const std::string& endpoint);
     // Closes the idle connections of a server that went away.
     void drop(const std::string& endpoint) {
+        ++drops_;
         idle_.erase(endpoint);
         awaiting_.erase(endpoint);  // connections still out keep their record
     }
@@ -101,7 +119,18 @@ private:
     // connections go (each holds a server thread the waiting one needs).
     void watch(const std::string& endpoint, const std::shared_ptr<Awaiting>& awaiting);
 
+    // An endpoint's successors being connected; `arrived` is cancelled whenever one ends (pooled or not).
+    struct Successors {
+        explicit Successors(const boost::asio::any_io_executor& ex) : arrived(ex, std::chrono::steady_clock::time_point::max()) {}
+        int pending = 0;
+        boost::asio::steady_timer arrived;
+    };
+    boost::asio::awaitable<void> connect_successor(std::string endpoint, uint64_t drops, std::shared_ptr<Successors> successors);
+
+    std::map<std::string, std::shared_ptr<Successors>> successors_;
+
     std::map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
+    uint64_t drops_ = 0;  // drop() calls: a successor connected across one is not pooled
     std::map<std::string, std::shared_ptr<Awaiting>> awaiting_;
 };
 

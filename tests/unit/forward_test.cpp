@@ -123,6 +123,52 @@ TEST_F(ForwardTest, AServerThatClosesRightAfterItsAnswerStillAnswersTheNextReque
     EXPECT_EQ(server.requests, 2);
 }
 
+// A server that ends a connection with its answer (Connection: close; llama-server does after 100
+// requests on one) has the next request find a connection ready: opened when the first ended,
+// not on the second's time. (The server accepts two connections only: had the second request
+// connected on its own, it would wait in the backlog and the relay would not end.)
+TEST_F(ForwardTest, AConnectionTheServerEndsHasItsSuccessorReadyForTheNextRequest) {
+    ScriptedServer server(
+        {"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nfirst", "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond"});
+    EXPECT_EQ(relay(server.endpoint).outcome, ForwardResult::Outcome::Complete);
+    io_.restart();
+    for (int i = 0; i < 100 && pool_.idle(server.endpoint) == 0; ++i) io_.run_one_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(pool_.idle(server.endpoint), 1u);
+    auto second = relay(server.endpoint);
+    EXPECT_EQ(second.outcome, ForwardResult::Outcome::Complete);
+    EXPECT_TRUE(received().ends_with("second"));
+    EXPECT_EQ(server.requests, 2);
+}
+
+// The same when the next request comes while the successor still connects (the usual case under
+// load): it waits for that connection rather than opening a third, which the server never accepts.
+TEST_F(ForwardTest, ARequestThatComesWhileTheSuccessorConnectsTakesIt) {
+    ScriptedServer server(
+        {"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nfirst", "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond"});
+    // Both requests in one coroutine: the second starts the moment the first ends.
+    bool pending_between = false;
+    auto both = [&]() -> asio::awaitable<ForwardResult> {
+        const ForwardOptions options{.endpoint = server.endpoint, .target = {}, .upstream_key = {}, .headers_already_sent = false};
+        Request first_request{http::verb::get, "/health", 11};
+        Exchange first{*stream_, first_request, std::chrono::steady_clock::now()};
+        co_await forward(first, pool_, options);
+        pending_between = pool_.successor_pending(server.endpoint);
+        Request second_request{http::verb::get, "/health", 11};
+        Exchange second{*stream_, second_request, std::chrono::steady_clock::now()};
+        co_return co_await forward(second, pool_, options);
+    };
+    auto future = asio::co_spawn(io_, both(), asio::use_future);
+    io_.restart();
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready && std::chrono::steady_clock::now() < give_up)
+        io_.run_for(std::chrono::milliseconds(50));
+    ASSERT_EQ(future.wait_for(std::chrono::seconds(0)), std::future_status::ready) << "the second request waits for a third connection";
+    EXPECT_TRUE(pending_between);
+    EXPECT_EQ(future.get().outcome, ForwardResult::Outcome::Complete);
+    EXPECT_TRUE(received().ends_with("second"));
+    EXPECT_EQ(server.requests, 2);
+}
+
 // A body cut short with the FIN in the same bytes: the relay sees the end and reports it, rather
 // than waiting for the rest.
 TEST_F(ForwardTest, ABodyCutShortEndsTheRelayWithAnError) {
