@@ -1,5 +1,5 @@
-// Pieces the tests of runner plugins share: a chat request to a started server, the tiny model's
-// ServerConfig, stopping whatever a runner still lists, and waiting for a state no event announces.
+// Pieces the tests of runner plugins share: a chat request to a started server, a quiet server's
+// start, the tiny model's ServerConfig, stopping whatever a runner still lists, and waiting for a state no event announces.
 #pragma once
 
 #include "http_client.hpp"
@@ -28,6 +28,16 @@ inline boost::json::value chat_completion(const std::string& endpoint, int max_t
         R"({"messages":[{"role":"user","content":"hello"}],"ignore_eos":true,"max_tokens":)" + std::to_string(max_tokens) + "}");
     EXPECT_EQ(res.status, 200) << res.body;
     return boost::json::parse(res.body);
+}
+
+// Starts `config`, whose server is too quiet to log that it listens (a log verbosity below 3; the
+// caller gives it a startup timeout of 30 s): it must be ready well before that, and serve.
+inline void expect_quiet_start_serves(sdk::ProcessRunner& runner, const sdk::ServerConfig& config) {
+    const auto started = std::chrono::steady_clock::now();
+    auto h = runner.start(config);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(25));
+    EXPECT_EQ(chat_completion(h.endpoint, 2).at("usage").at("completion_tokens").as_int64(), 2);
+    runner.stop(h, std::chrono::seconds(10));
 }
 
 // The tiny test model served as "tiny" with a small context.
