@@ -35,4 +35,8 @@ void check_ready(asio::io_context& io, HttpEndpoint endpoint, std::shared_ptr<St
     });
 }
 
+void check_ready(asio::io_context& io, const std::string& endpoint, std::shared_ptr<StartSignal> signal) {
+    if (auto parsed = parse_http_endpoint(endpoint)) check_ready(io, std::move(*parsed), std::move(signal));
+}
+
 }  // namespace corral::plugin_common

@@ -13,6 +13,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <string>
 
 namespace corral::plugin_common {
 
@@ -52,6 +53,8 @@ boost::asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_pt
 // Starts confirm_ready on `io`'s thread, once per start: when the server has logged that it listens,
 // or at once for a server that will not say so (its log verbosity hides the line).
 void check_ready(boost::asio::io_context& io, HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal);
+// The same for a handle's endpoint ("http://host:port"); nothing for one that does not parse.
+void check_ready(boost::asio::io_context& io, const std::string& endpoint, std::shared_ptr<StartSignal> signal);
 
 // True when a log line is llama-server announcing its HTTP listener.
 inline bool is_listening_line(const std::string& line) {

@@ -328,7 +328,8 @@ private:
         }
         follow(inst, engine, false);
         // The image's own environment is not known here: only the model's is.
-        if (!llama::announces_listening(run.server_args, config.env)) check_ready(inst);
+        if (!llama::announces_listening(run.server_args, config.env))
+            plugin_common::check_ready(io_.context(), inst->handle.endpoint, inst->start);
 
         auto waited = outcome.wait_for(options.startup_timeout);
         auto result = waited == std::future_status::ready ? outcome.get() : StartOutcome{StartOutcome::Kind::TimedOut, {}};
@@ -386,17 +387,12 @@ private:
 
     // ---- I/O thread ------------------------------------------------------------------------------
 
-    // Any thread: begins the /health checks of a start (once; they run on the I/O thread).
-    void check_ready(const std::shared_ptr<Instance>& inst) {
-        if (auto endpoint = plugin_common::parse_http_endpoint(inst->handle.endpoint))
-            plugin_common::check_ready(io_.context(), *endpoint, inst->start);
-    }
-
     void deliver(const std::shared_ptr<Instance>& inst, const char* stream, const std::string& line) {
         if (plugin_common::is_prompt_cache_listing(line)) return;
         if (!inst->start || !inst->start->ready()) inst->log->push(line);
         host_.emit_log_line(inst->handle.instance_id, stream, line);
-        if (inst->start && !inst->start->listening && plugin_common::is_listening_line(line)) check_ready(inst);
+        if (inst->start && !inst->start->listening && plugin_common::is_listening_line(line))
+            plugin_common::check_ready(io_.context(), inst->handle.endpoint, inst->start);
     }
 
     void finalize(const std::shared_ptr<Instance>& inst) {

@@ -375,7 +375,8 @@ private:
         }
 
         // (The remote login's own environment is not known here: the runner's and the model's are.)
-        if (!llama::announces_listening(launch.args, launch.env)) check_ready(inst);
+        if (!llama::announces_listening(launch.args, launch.env))
+            plugin_common::check_ready(io_.context(), inst->handle.endpoint, inst->start);
 
         auto waited = outcome.wait_for(options.startup_timeout);
         auto kind = waited == std::future_status::ready ? outcome.get().kind : StartOutcome::Kind::TimedOut;
@@ -441,18 +442,13 @@ private:
         }
     }
 
-    // Any thread: begins the /health checks of a start (once; they run on the I/O thread).
-    void check_ready(const std::shared_ptr<Instance>& inst) {
-        if (auto endpoint = plugin_common::parse_http_endpoint(inst->handle.endpoint))
-            plugin_common::check_ready(io_.context(), *endpoint, inst->start);
-    }
-
     void deliver(const std::shared_ptr<Instance>& inst, const std::string& line) {
         inst->log_bytes += line.size() + 1;
         if (plugin_common::is_prompt_cache_listing(line)) return;
         if (!inst->start || !inst->start->ready()) inst->log->push(line);
         host_.emit_log_line(inst->handle.instance_id, "stderr", line);
-        if (inst->start && !inst->start->listening && plugin_common::is_listening_line(line)) check_ready(inst);
+        if (inst->start && !inst->start->listening && plugin_common::is_listening_line(line))
+            plugin_common::check_ready(io_.context(), inst->handle.endpoint, inst->start);
     }
 
     void on_attach_line(const std::shared_ptr<Instance>& inst, const char* stream, const std::string& line) {
