@@ -34,31 +34,14 @@ std::string sse_error_event(const std::string& message) {
     return "data: " + boost::json::serialize(openai_error(message, "server_error", "upstream_failed")) + "\n\n";
 }
 
-// A SyncReadStream for Beast's synchronous parse functions that never touches the socket: they
-// parse what the connection's buffer holds and end with would_block when they need more (or with
-// how the last read ended: eof, a reset), and parse_as_it_comes reads the next bytes.
-struct BufferedReads {
-    boost::system::error_code ended;
-    template <class MutableBuffers>
-    std::size_t read_some(const MutableBuffers&, boost::system::error_code& ec) {
-        ec = ended ? ended : asio::error::would_block;
-        return 0;
-    }
-    template <class MutableBuffers>
-    std::size_t read_some(const MutableBuffers& buffers) {
-        boost::system::error_code ec;
-        read_some(buffers, ec);
-        throw boost::system::system_error(ec);
-    }
-};
-
-// Runs `parse(ec)` over `up`'s buffer until it needs no more bytes, reading them as they come.
+// Runs `parse(ec)` over `up`'s buffer until it needs no more bytes, reading them as they come
+// (`ended`: how the last read ended, once it did: the parser reports it when it needs more).
 // The reads are Asio's own: it reads at once when epoll said the socket is readable since a read
 // last found nothing, and otherwise waits without a syscall (no epoll_ctl as async_wait makes).
 // read_readiness.hpp's rule only once a response is complete (forward() decides; see there). No
 // deadline: the model servers' waits are bounded elsewhere.
 template <class Parse>
-asio::awaitable<boost::system::error_code> parse_as_it_comes(UpstreamConnection& up, BufferedReads& source, Parse parse) {
+asio::awaitable<boost::system::error_code> parse_as_it_comes(UpstreamConnection& up, boost::system::error_code& ended, Parse parse) {
     for (;;) {
         boost::system::error_code ec;
         parse(ec);
@@ -66,7 +49,7 @@ asio::awaitable<boost::system::error_code> parse_as_it_comes(UpstreamConnection&
         auto [rec, n] = co_await up.stream.socket().async_read_some(up.buffer.prepare(kReadSize), asio::as_tuple(asio::use_awaitable));
         up.buffer.commit(n);
         up.drained = !rec && n < kReadSize;
-        if (rec) source.ended = rec;
+        if (rec) ended = rec;
     }
 }
 
@@ -79,12 +62,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
                                                            host_header_of(options.endpoint), options.upstream_key);
     std::unique_ptr<UpstreamConnection> up;
     std::optional<ServerResponseParser> parser_storage;
-    auto fresh_parser = [&]() -> ServerResponseParser& {
-        auto& p = parser_storage.emplace(ex.extra_headers);
-        p.body_limit(boost::none);
-        p.header_limit(64 * 1024);
-        return p;
-    };
+    auto fresh_parser = [&]() -> ServerResponseParser& { return parser_storage.emplace(ex.extra_headers, ex.head()); };
 
     // Send the request and read the response header; a pooled connection that turns out to be
     // closed gets one retry on a fresh connection (nothing reached the server).
@@ -112,10 +90,9 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         write_request(rec);  // a request fits the socket's buffer: no wait, no coroutine
         if (rec == asio::error::would_block) rec = co_await when_ready(socket, socket.wait_write, write_request);
         auto* fresh = &fresh_parser();
-        if (ex.head()) fresh->skip(true);  // a response to HEAD has no body, whatever its Content-Length says
-        BufferedReads buffered;
-        auto read_header = [&](boost::system::error_code& ec) { http::read_header(buffered, up->buffer, *fresh, ec); };
-        if (!rec) rec = co_await parse_as_it_comes(*up, buffered, read_header);
+        boost::system::error_code read_end;
+        auto read_header = [&](boost::system::error_code& ec) { fresh->read_header(up->buffer, read_end, ec); };
+        if (!rec) rec = co_await parse_as_it_comes(*up, read_end, read_header);
         // Interim responses (RFC 9110 15.2) are not the answer: read on until the final one. 101 would
         // switch protocols, which corral does not relay.
         while (!rec && fresh->status() >= 100 && fresh->status() < 200) {
@@ -124,8 +101,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
                 break;
             }
             fresh = &fresh_parser();
-            if (ex.head()) fresh->skip(true);
-            rec = co_await parse_as_it_comes(*up, buffered, read_header);
+            rec = co_await parse_as_it_comes(*up, read_end, read_header);
         }
         if (!rec) break;
         if (up->reused && attempt == 0 &&
@@ -216,13 +192,13 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     std::string tail;
     bool upstream_ok = true;
     bool ended = false;  // the last chunk was sent
-    BufferedReads buffered;
-    auto read_body = [&](boost::system::error_code& ec) { http::read_some(buffered, up->buffer, parser, ec); };
+    boost::system::error_code read_end;
+    auto read_body = [&](boost::system::error_code& ec) { parser.read_body(up->buffer, read_end, ec); };
     while (!parser.is_done()) {
         parser.body_into(buf);
         boost::system::error_code rec;
         read_body(rec);  // usually the whole body came with the header: no coroutine for it
-        if (rec == asio::error::would_block) rec = co_await parse_as_it_comes(*up, buffered, read_body);
+        if (rec == asio::error::would_block) rec = co_await parse_as_it_comes(*up, read_end, read_body);
         if (rec == http::error::need_buffer) rec = {};
         if (rec) {
             upstream_ok = false;

@@ -42,24 +42,36 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
     out.append(name).append(": ").append(value).append("\r\n");
 }
 
-bool hop_by_hop(http::field f, std::string_view name) {
-    switch (f) {
-        case http::field::connection:
-        case http::field::keep_alive:
-        case http::field::proxy_authenticate:
-        case http::field::proxy_authorization:
-        case http::field::proxy_connection:
-        case http::field::te:
-        case http::field::trailer:
-        case http::field::transfer_encoding:
-        case http::field::upgrade:
-        case http::field::content_length:
-        case http::field::host:
-        case http::field::expect:
-        case http::field::authorization:
-            return true;
+bool hop_by_hop(std::string_view name) {
+    // By length first: most names are ruled out without a comparison.
+    const auto is = [name](std::string_view hop) { return is_name(name, hop); };
+    switch (name.size()) {
+        case 2:
+            return is("te");
+        case 4:
+            return is("host");
+        case 6:
+            return is("expect");
+        case 7:
+            return is("trailer") || is("upgrade");
+        case 9:
+            return is("x-api-key");
+        case 10:
+            return is("connection") || is("keep-alive");
+        case 13:
+            return is("authorization");
+        case 14:
+            return is("content-length");
+        case 16:
+            return is("proxy-connection");
+        case 17:
+            return is("transfer-encoding");
+        case 18:
+            return is("proxy-authenticate");
+        case 19:
+            return is("proxy-authorization");
         default:
-            return beast::iequals(name, "x-api-key");
+            return false;
     }
 }
 
@@ -73,7 +85,7 @@ std::string upstream_request_head(const http::request_header<>& request, std::si
     for (const auto& f : request) {
         const auto name = f.name_string();
         const std::string_view n(name.data(), name.size());
-        if (hop_by_hop(f.name(), n) || listed(connection_listed, n)) continue;
+        if (hop_by_hop(n) || listed(connection_listed, n)) continue;
         const auto value = f.value();
         append_field(out, n, std::string_view(value.data(), value.size()));
     }
@@ -98,10 +110,10 @@ void append_status_line(std::string& out, int status, std::string_view server_re
     out.append(" ").append(reason).append("\r\n");
 }
 
-bool relayed_to_client(http::field field, std::string_view name, const HeaderList& corral_sets) {
-    if (hop_by_hop(field, name)) return false;
+bool relayed_to_client(std::string_view name, const HeaderList& corral_sets) {
+    if (hop_by_hop(name)) return false;
     // CORS is corral's policy (cors_origins), not each server's.
-    if (name.size() > 15 && beast::iequals(name.substr(0, 15), "access-control-")) return false;
+    if (name.size() > 15 && is_name(name.substr(0, 15), "access-control-")) return false;
     for (const auto& set : corral_sets) {
         if (beast::iequals(set.first, name)) return false;
     }

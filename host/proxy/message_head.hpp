@@ -39,7 +39,7 @@ void append_status_line(std::string& out, int status, std::string_view server_re
 // Whether a field of the server's response crosses to the client: its end-to-end fields do, less
 // Access-Control-* (CORS is corral's policy) and those `corral_sets` replaces (names compared
 // without case). The ones its Connection field lists go afterwards (drop_fields).
-bool relayed_to_client(boost::beast::http::field field, std::string_view name, const HeaderList& corral_sets);
+bool relayed_to_client(std::string_view name, const HeaderList& corral_sets);
 // "Name: value\r\n".
 void append_field(std::string& out, std::string_view name, std::string_view value);
 // Removes the "Name: value\r\n" lines from `from` on whose name is one of `names` (any case).
@@ -49,8 +49,19 @@ void drop_fields(std::string& head, std::size_t from, const std::vector<std::str
 void end_client_response_head(std::string& head, const HeaderList& corral_sets, bool keep_alive, BodyFraming framing,
                               std::size_t content_length);
 
-// Whether a header never crosses the relay (hop-by-hop, or one corral sets itself).
-bool hop_by_hop(boost::beast::http::field field, std::string_view name);
+// Whether a header (its name, any case) never crosses the relay (hop-by-hop, or one corral sets itself).
+bool hop_by_hop(std::string_view name);
+
+// Whether header name `name` is `lower` (written in lowercase) in any case: iequals for the
+// fixed names the relay looks for, with one case to fold instead of two.
+inline bool is_name(std::string_view name, std::string_view lower) {
+    if (name.size() != lower.size()) return false;
+    for (std::size_t i = 0; i < lower.size(); ++i) {
+        const char c = name[i];
+        if (c != lower[i] && (c < 'A' || c > 'Z' || static_cast<char>(c + ('a' - 'A')) != lower[i])) return false;
+    }
+    return true;
+}
 
 // "1a\r\n": the line before a chunk of `size` bytes; written into `out`, which it returns a view of.
 std::string_view chunk_size_line(std::size_t size, char (&out)[20]);

@@ -1,69 +1,84 @@
-// The parser for a model server's response on the relay. It keeps no fields container: as each
-// header field is parsed, the ones that cross to the client are written straight into the
-// client's response head (message_head's rules), and the few facts the relay decides on (the
-// status, whether the body is an event stream) are kept aside. Beast's basic_parser does the
-// parsing and the framing (Content-Length, chunked, keep-alive); the body goes into the caller's
-// buffer as with Beast's buffer_body. A relayed response costs no allocation per field and no
-// second pass over the header.
+// The parser for a model server's response on the relay, reading straight from the connection's
+// buffer: the client's response head is written as the server's fields are parsed (message_head's
+// rules), the few facts the relay decides on are kept aside (the status, whether the body is an
+// event stream, the framing), and the body goes into the caller's buffer a piece at a time.
+//
+// Two ways to read a response. The fast path takes the shape nearly every answer on the relay has
+// (an HTTP/1.1 or 1.0 status line of a final status with a body, plain fields, a body framed by
+// one Content-Length) in one pass with no per-field lookups; Beast's parser
+// (GeneralResponseParser) reads everything else: chunked bodies, interim and bodiless statuses,
+// Connection and Transfer-Encoding fields, HEAD, obs-fold, any byte outside printable ASCII. The
+// fast path accepts only what Beast accepts and reads it as Beast does (a differential test holds
+// it to that); when in doubt it hands the response to Beast from its first byte, so a response is
+// read by one parser or the other, never half and half.
 #pragma once
 
+#include "proxy/general_response_parser.hpp"
 #include "proxy/message_head.hpp"
 
-#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/system/error_code.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
-#include <string_view>
-#include <vector>
 
 namespace corral::proxy {
 
-class ServerResponseParser final : public boost::beast::http::basic_parser<false> {
+class ServerResponseParser {
 public:
     // `corral_sets`: the headers corral adds to this response itself (the exchange's extra
     // headers); the server's fields of those names do not cross. Must outlive the parser.
-    explicit ServerResponseParser(const HeaderList& corral_sets) : corral_sets_(corral_sets) {}
+    // `head_request`: the response answers HEAD, so it has no body whatever its Content-Length says.
+    ServerResponseParser(const HeaderList& corral_sets, bool head_request);
 
-    // The status code, once the header is parsed.
-    int status() const { return status_; }
-    // Whether the body is an event stream (the first Content-Type is text/event-stream).
-    bool event_stream() const { return event_stream_; }
-    // The client's response head so far: its status line and the server's fields that cross,
-    // once the header is parsed. end_client_response_head completes it (it may be moved out).
-    std::string& client_head() { return head_; }
+    // Parses the header from `buffer`, consuming what it parsed. ec: would_block when it needs
+    // more bytes; `ended` says how the connection's last read ended, once it did (eof, a reset),
+    // and turns that into the error Beast gives (end_of_stream, partial_message, the reset).
+    void read_header(boost::beast::flat_buffer& buffer, const boost::system::error_code& ended, boost::system::error_code& ec);
+    // Parses body from `buffer` into the body_into buffer (body_filled says how much), the same way.
+    // http::error::need_buffer when that buffer is full.
+    void read_body(boost::beast::flat_buffer& buffer, const boost::system::error_code& ended, boost::system::error_code& ec);
 
-    // Where the body's next bytes go: parsing ends with http::error::need_buffer once `buffer`
-    // is full (or when none was given), as with Beast's buffer_body.
-    void body_into(std::span<char> buffer) {
-        body_ = buffer;
-        filled_ = 0;
-    }
+    // Where the body's next bytes go.
+    void body_into(std::span<char> buffer);
     // How many bytes of the last body_into buffer hold body.
-    std::size_t body_filled() const { return filled_; }
+    std::size_t body_filled() const;
+
+    // Once the header is parsed:
+    int status() const;
+    // Whether the body is an event stream (the first Content-Type is text/event-stream).
+    bool event_stream() const;
+    // The client's response head so far: its status line and the server's fields that cross.
+    // end_client_response_head completes it (it may be moved out).
+    std::string& client_head();
+    bool chunked() const;
+    std::optional<std::uint64_t> content_length() const;
+    bool keep_alive() const;
+    // Whether the whole response has been read.
+    bool is_done() const;
+    // Whether Beast's parser read this response (the fast path declined it).
+    bool general() const { return general_.has_value(); }
 
 private:
-    void on_request_impl(boost::beast::http::verb, boost::beast::string_view, boost::beast::string_view, int,
-                         boost::beast::error_code& ec) override;
-    void on_response_impl(int code, boost::beast::string_view reason, int version, boost::beast::error_code& ec) override;
-    void on_field_impl(boost::beast::http::field name, boost::beast::string_view name_string, boost::beast::string_view value,
-                       boost::beast::error_code& ec) override;
-    void on_header_impl(boost::beast::error_code& ec) override;
-    void on_body_init_impl(const boost::optional<std::uint64_t>& content_length, boost::beast::error_code& ec) override;
-    std::size_t on_body_impl(boost::beast::string_view body, boost::beast::error_code& ec) override;
-    void on_chunk_header_impl(std::uint64_t size, boost::beast::string_view extensions, boost::beast::error_code& ec) override;
-    std::size_t on_chunk_body_impl(std::uint64_t remain, boost::beast::string_view body, boost::beast::error_code& ec) override;
-    void on_finish_impl(boost::beast::error_code& ec) override;
-
-    std::size_t take_body(boost::beast::string_view body, boost::beast::error_code& ec);
+    enum class Fast { Accepted, NeedMore, Declined };
+    // One pass over `in` for the fast path's shape; `used`: the header's bytes when Accepted.
+    Fast parse_fast(std::string_view in, std::size_t& used);
+    GeneralResponseParser& use_general();
 
     const HeaderList& corral_sets_;
+    bool head_request_;
+    std::optional<GeneralResponseParser> general_;  // once set, it reads the rest of the response
+    // The fast path's reading (general_ empty):
+    bool header_done_ = false;
     int status_ = 0;
     bool event_stream_ = false;
-    bool content_type_seen_ = false;
+    bool keep_alive_ = false;
+    std::uint64_t content_length_ = 0;
+    std::uint64_t remaining_ = 0;  // body bytes still to come
     std::string head_;
-    std::size_t fields_begin_ = 0;                // where the relayed fields start in head_
-    std::vector<std::string> connection_listed_;  // names a Connection field lists (hop-by-hop too)
     std::span<char> body_;
     std::size_t filled_ = 0;
 };

@@ -3,6 +3,7 @@
 #include "proxy/message_head.hpp"
 
 #include <gtest/gtest.h>
+#include <boost/beast/core/string.hpp>
 
 namespace corral::proxy {
 namespace {
@@ -63,6 +64,32 @@ TEST(MessageHead, ChunkSizeLinesAreHexadecimal) {
     EXPECT_EQ(chunk_size_line(0x1ec, line), "1ec\r\n");
     EXPECT_EQ(chunk_size_line(16 * 1024, line), "4000\r\n");
     EXPECT_EQ(chunk_size_line(SIZE_MAX, line), "ffffffffffffffff\r\n");
+}
+
+TEST(MessageHead, IsNameAgreesWithBeastsIequalsForEveryByte) {
+    EXPECT_TRUE(is_name("Content-Length", "content-length"));
+    EXPECT_TRUE(is_name("CONTENT-LENGTH", "content-length"));
+    EXPECT_FALSE(is_name("Content_Length", "content-length"));
+    EXPECT_FALSE(is_name("Content-Lengt", "content-length"));
+    // Every byte against every character a lowercase name holds.
+    for (int c = 0; c < 256; ++c) {
+        for (const char lower : std::string_view("abcdefghijklmnopqrstuvwxyz0123456789-")) {
+            const char name[] = {static_cast<char>(c), '\0'};
+            const std::string_view one(name, 1), expected(&lower, 1);
+            EXPECT_EQ(is_name(one, expected), boost::beast::iequals(one, expected)) << c << " " << lower;
+        }
+    }
+}
+
+TEST(MessageHead, HopByHopNamesAreKnownInAnyCase) {
+    for (const std::string_view name :
+         {"Connection", "KEEP-ALIVE", "te", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Authenticate", "proxy-authorization",
+          "Proxy-Connection", "Content-Length", "Host", "Expect", "Authorization", "X-API-Key"}) {
+        EXPECT_TRUE(hop_by_hop(name)) << name;
+    }
+    for (const std::string_view name : {"Content-Type", "Server", "X-Request-Id", "Tee", "Hosts", "Keep-Alive2", ""}) {
+        EXPECT_FALSE(hop_by_hop(name)) << name;
+    }
 }
 
 }  // namespace
