@@ -3,8 +3,16 @@
 // whole prompt cache on every request, one line per cached prompt, and one line per slot it passes
 // over: tens of thousands of lines per second under load (bench/README.md, streaming section).
 // Those lines are dropped; its own default verbosity (3) never prints them either.
+//
+// pass_on_server_line is how every runner passes on a line of a server's output.
 #pragma once
 
+#include "log_ring.hpp"
+#include "start_signal.hpp"
+
+#include <corral/sdk/host.hpp>
+
+#include <string>
 #include <string_view>
 
 namespace corral::plugin_common {
@@ -14,6 +22,23 @@ namespace corral::plugin_common {
 inline bool is_prompt_cache_listing(std::string_view line) {
     if (line.find(":    - prompt ") != std::string_view::npos) return line.find(" srv ") != std::string_view::npos;
     return line.find("get_availabl: ") != std::string_view::npos && line.find("|  - skipping") != std::string_view::npos;
+}
+
+// Passes on one line of a model server's output as every runner does: llama-server's prompt-cache
+// listing is dropped; any other line is kept in `log` while the start can still fail (for its
+// "Last lines"; `start` null: no start in progress) and sent to the host. False for a dropped line.
+inline bool pass_on_server_line(const sdk::Host& host, std::string_view instance_id, const char* stream, const std::string& line,
+                                LogRing& log, const StartSignal* start) {
+    if (is_prompt_cache_listing(line)) return false;
+    if (!start || !start->ready()) log.push(line);
+    host.emit_log_line(instance_id, stream, line);
+    return true;
+}
+
+// Whether `line` begins `start`'s /health checks (check_ready): the server's "listening" line,
+// the first time.
+inline bool begins_ready_checks(const StartSignal* start, const std::string& line) {
+    return start && !start->listening && is_listening_line(line);
 }
 
 }  // namespace corral::plugin_common

@@ -242,10 +242,9 @@ private:
         handle.started_at_ms = plugin_common::unix_time_ms();
 
         auto on_line = [this, id, log, signal, endpoint](const char* stream, const std::string& line) {
-            if (plugin_common::is_prompt_cache_listing(line)) return;
-            if (!signal->ready()) log->push(line);
-            host_.emit_log_line(id, stream, line);
-            if (!signal->listening && plugin_common::is_listening_line(line)) plugin_common::check_ready(io_.context(), endpoint, signal);
+            if (plugin_common::pass_on_server_line(host_, id, stream, line, *log, signal.get()) &&
+                plugin_common::begins_ready_checks(signal.get(), line))
+                plugin_common::check_ready(io_.context(), endpoint, signal);
         };
         auto on_exit = [this, id, signal](const plugin_common::ExitStatus& status) {
             signal->settle({StartOutcome::Kind::Exited, status});

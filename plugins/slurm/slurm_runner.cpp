@@ -505,9 +505,8 @@ private:
             inst->attach = ChildProcess::spawn(
                 io_.context(), command("sattach"), {"--quiet", inst->job_id + ".0"}, env_,
                 [this, inst](const char* stream, const std::string& line) {
-                    if (plugin_common::is_prompt_cache_listing(line)) return;
-                    if (!inst->start || !inst->start->ready()) inst->log->push(line);
-                    host_.emit_log_line(inst->handle.instance_id, stream, line);
+                    // No ready checks begin here: they began when the job got its node (the line may never come).
+                    plugin_common::pass_on_server_line(host_, inst->handle.instance_id, stream, line, *inst->log, inst->start.get());
                 },
                 [this, inst](const ExitStatus& status) {
                     inst->attach.reset();

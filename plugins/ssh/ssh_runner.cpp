@@ -444,10 +444,8 @@ private:
 
     void deliver(const std::shared_ptr<Instance>& inst, const std::string& line) {
         inst->log_bytes += line.size() + 1;
-        if (plugin_common::is_prompt_cache_listing(line)) return;
-        if (!inst->start || !inst->start->ready()) inst->log->push(line);
-        host_.emit_log_line(inst->handle.instance_id, "stderr", line);
-        if (inst->start && !inst->start->listening && plugin_common::is_listening_line(line))
+        if (plugin_common::pass_on_server_line(host_, inst->handle.instance_id, "stderr", line, *inst->log, inst->start.get()) &&
+            plugin_common::begins_ready_checks(inst->start.get(), line))
             plugin_common::check_ready(io_.context(), inst->handle.endpoint, inst->start);
     }
 
