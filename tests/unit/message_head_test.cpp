@@ -71,11 +71,14 @@ TEST(MessageHead, IsNameAgreesWithBeastsIequalsForEveryByte) {
     EXPECT_TRUE(is_name("CONTENT-LENGTH", "content-length"));
     EXPECT_FALSE(is_name("Content_Length", "content-length"));
     EXPECT_FALSE(is_name("Content-Lengt", "content-length"));
-    // Every byte against every character a lowercase name holds.
+    // Every byte against every character a lowercase name holds. (Each in a buffer with a byte
+    // to spare: Beast 1.81's iequals reads one past both ends when the last characters differ in
+    // case only.)
     for (int c = 0; c < 256; ++c) {
         for (const char lower : std::string_view("abcdefghijklmnopqrstuvwxyz0123456789-")) {
             const char name[] = {static_cast<char>(c), '\0'};
-            const std::string_view one(name, 1), expected(&lower, 1);
+            const char wanted[] = {lower, '\0'};
+            const std::string_view one(name, 1), expected(wanted, 1);
             EXPECT_EQ(is_name(one, expected), boost::beast::iequals(one, expected)) << c << " " << lower;
         }
     }
