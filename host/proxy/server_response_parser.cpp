@@ -199,12 +199,14 @@ void ServerResponseParser::read_header(beast::flat_buffer& buffer, const boost::
             ec = {};
             return;
         }
-        if (fast == Fast::NeedMore && !ended) {
+        // Each wait for more bytes means a scan from the first byte again: a header that has not
+        // come whole after a few reads (a server dribbling it) is Beast's, which resumes where it stopped.
+        if (fast == Fast::NeedMore && !ended && ++header_waits_ < kFastHeaderWaits) {
             ec = asio::error::would_block;
             return;
         }
-        // Declined, or the connection ended before the header did: Beast reads it from its first
-        // byte (nothing was consumed) and says what went wrong.
+        // Declined, the connection ended before the header did, or the header is slow: Beast reads
+        // it from its first byte (nothing was consumed) and says what went wrong, if anything.
         use_general();
     }
     BufferedReads source{ended};

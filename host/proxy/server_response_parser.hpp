@@ -5,7 +5,7 @@
 //
 // Two ways to read a response. The fast path takes the shape nearly every answer on the relay has
 // (an HTTP/1.1 or 1.0 status line of a final status with a body, plain fields, a body framed by
-// one Content-Length) in one pass with no per-field lookups; Beast's parser
+// one Content-Length, whole within a few reads) in one pass with no per-field lookups; Beast's parser
 // (GeneralResponseParser) reads everything else: chunked bodies, interim and bodiless statuses,
 // Connection and Transfer-Encoding fields, HEAD, obs-fold, any byte outside printable ASCII. The
 // fast path accepts only what Beast accepts and reads it as Beast does (a differential test holds
@@ -73,6 +73,8 @@ private:
     std::optional<GeneralResponseParser> general_;  // once set, it reads the rest of the response
     // The fast path's reading (general_ empty):
     bool header_done_ = false;
+    static constexpr int kFastHeaderWaits = 4;  // reads the fast path waits for a header before Beast takes it
+    int header_waits_ = 0;
     int status_ = 0;
     bool event_stream_ = false;
     bool keep_alive_ = false;

@@ -4,7 +4,7 @@
 // client's head, framing, keep-alive, body, errors): a framing difference would let one response's
 // bytes be read as the next one's, on a connection other clients' requests reuse.
 //
-// The input is the response; its last byte also picks how it arrives (1-32 bytes at a time) and
+// The input is the response; its last byte also picks how it arrives (1 to 249 bytes at a time) and
 // whether corral sets headers of its own on it.
 #include "response_reading.hpp"
 
@@ -23,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const HeaderList& sets = (control & 0x20) ? kCors : kNone;
 
     ServerResponseParser parser(sets, false);
-    const auto got = test::read(parser, text, 7, 1 + (control & 0x1f));
+    const auto got = test::read(parser, text, 7, 1 + (control & 0x1f) * 8);
     if (parser.general()) return 0;  // Beast read it: nothing to compare
     const auto expected = test::beast_read(sets, text);
     if (const auto different = test::difference(parser, got, expected)) {

@@ -222,11 +222,14 @@ TEST(ServerResponseParser, TheFastPathReadsTheCommonShapeAndLeavesTheRestToBeast
 TEST(ServerResponseParser, AHeaderThatComesInPiecesIsReadWhenItIsWhole) {
     const HeaderList none;
     constexpr std::string_view text = "HTTP/1.1 200 OK\r\nServer: llama.cpp\r\nContent-Length: 5\r\nX-Id: 7\r\n\r\nhello";
+    constexpr std::size_t header = text.size() - 5;
     for (std::size_t feed = 1; feed <= text.size(); ++feed) {
         ServerResponseParser parser(none, false);
         const auto result = read(parser, text, 3, feed);
         EXPECT_FALSE(result.ec) << feed << ": " << result.ec.message();
-        EXPECT_FALSE(parser.general()) << feed;
+        // The fast path scans from the first byte at each read: a header that needs more than four
+        // reads is left to Beast (which resumes where it stopped), read the same.
+        EXPECT_EQ(parser.general(), (header + feed - 1) / feed > 4) << feed;
         EXPECT_EQ(result.body, "hello") << feed;
         EXPECT_EQ(parser.client_head(), "HTTP/1.1 200 OK\r\nServer: llama.cpp\r\nX-Id: 7\r\n") << feed;
     }
@@ -355,7 +358,9 @@ TEST(ServerResponseParser, TheFastPathReadsWhatItTakesExactlyAsBeastDoes) {
         const auto expected = beast_read(sets, text);
         if (expected.ec) ++beast_errors;
         ServerResponseParser parser(sets, false);
-        const auto got = read(parser, text, 7, 1 + pick(40));
+        // Bytes a few at a time (Beast's to read once the header takes more than four reads) or in
+        // pieces of up to a few hundred.
+        const auto got = read(parser, text, 7, pick(4) == 0 ? 1 + pick(40) : 32 + pick(300));
         if (parser.general()) {
             ++general;
             continue;
@@ -366,7 +371,7 @@ TEST(ServerResponseParser, TheFastPathReadsWhatItTakesExactlyAsBeastDoes) {
         ASSERT_FALSE(different) << *different << "\nin " << ::testing::PrintToString(text);
     }
     // The run means something only if both ways and Beast's refusals all came up often (this
-    // seed: 1,847 fast, 1,398 of them whole, 4,153 Beast's, 4,312 Beast errors).
+    // seed: 1,595 fast, 1,211 of them whole, 4,405 Beast's, 4,259 Beast errors).
     EXPECT_GT(fast, 1000u);
     EXPECT_GT(fast_whole, 1000u);
     EXPECT_GT(general, 2000u);
