@@ -146,11 +146,11 @@ void UpstreamPool::watch(const std::string& endpoint, const std::shared_ptr<Awai
 
 void UpstreamPool::put(const std::string& endpoint, std::unique_ptr<UpstreamConnection> connection) {
     connection->head_received();
+    if (connection->buffer.size() != 0) return;  // bytes past the response: closed here, never reused
     // Closed while a new connection waits: its server thread takes that one.
     if (auto it = awaiting_.find(endpoint); it != awaiting_.end() && stuck(*it->second, std::chrono::steady_clock::now())) return;
     auto& list = idle_[endpoint];
     if (list.size() >= kMaxIdlePerEndpoint) return;
-    connection->buffer.clear();
     connection->idle_since = std::chrono::steady_clock::now();
     list.push_back(std::move(connection));
 }

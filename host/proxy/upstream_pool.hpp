@@ -80,6 +80,9 @@ public:
     boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> get(const std::string& endpoint, bool fresh = false);
     // An idle connection to `endpoint` when the pool has one (get's first step, without a coroutine), else null.
     std::unique_ptr<UpstreamConnection> take_idle(const std::string& endpoint);
+    // Pools a connection whose response was read to its end. One that holds bytes past that end
+    // (a server that sent more than its response) is closed instead: they, or what follows them,
+    // would be read as the answer to the next request, another client's.
     void put(const std::string& endpoint, std::unique_ptr<UpstreamConnection> connection);
     // The server ends a connection after a complete response (it said Connection: close; llama-server
     // does after 100 requests on one): opens its successor now, on `ex`, into the pool, so the next

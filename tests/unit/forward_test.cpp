@@ -171,6 +171,21 @@ TEST_F(ForwardTest, ARequestThatComesWhileTheSuccessorConnectsTakesIt) {
 
 // A body cut short with the FIN in the same bytes: the relay sees the end and reports it, rather
 // than waiting for the rest.
+// A server that sends more than its response (here, a second response nobody asked for): the
+// client gets the first, and the connection is not pooled, so the extra bytes can never be read as
+// the answer to someone else's request.
+TEST_F(ForwardTest, BytesPastAResponseKeepItsConnectionOutOfThePool) {
+    ScriptedServer server({"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged",
+                           "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond"});
+    EXPECT_EQ(relay(server.endpoint).outcome, ForwardResult::Outcome::Complete);
+    EXPECT_TRUE(received().ends_with("\r\n\r\nhi"));
+    EXPECT_EQ(pool_.idle(server.endpoint), 0u);
+    EXPECT_EQ(relay(server.endpoint).outcome, ForwardResult::Outcome::Complete);
+    const auto second = received();
+    EXPECT_TRUE(second.ends_with("second")) << second;
+    EXPECT_EQ(second.find("forged"), std::string::npos);
+}
+
 TEST_F(ForwardTest, ABodyCutShortEndsTheRelayWithAnError) {
     ScriptedServer server({"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part of it"});
     auto result = relay(server.endpoint);
