@@ -1,6 +1,5 @@
 #include "proxy/general_response_parser.hpp"
 
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 
@@ -34,7 +33,7 @@ void GeneralResponseParser::on_field_impl(http::field name, beast::string_view n
         for (const auto& token : http::token_list(value)) connection_listed_.emplace_back(token.data(), token.size());
     } else if (name == http::field::content_type && !content_type_seen_) {
         content_type_seen_ = true;
-        event_stream_ = beast::iequals(v.substr(0, 17), "text/event-stream");
+        event_stream_ = is_event_stream(v);
     }
     if (relayed_to_client(n, corral_sets_)) append_field(head_, n, v);
 }

@@ -63,6 +63,12 @@ inline bool is_name(std::string_view name, std::string_view lower) {
     return true;
 }
 
+// Whether a Content-Type value says the body is an event stream (text/event-stream, any case,
+// parameters allowed): the relay's one test, whichever parser read the response.
+inline bool is_event_stream(std::string_view content_type) {
+    return content_type.size() >= 17 && is_name(content_type.substr(0, 17), "text/event-stream");
+}
+
 // "1a\r\n": the line before a chunk of `size` bytes; written into `out`, which it returns a view of.
 std::string_view chunk_size_line(std::size_t size, char (&out)[20]);
 

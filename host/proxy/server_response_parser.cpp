@@ -1,7 +1,6 @@
 #include "proxy/server_response_parser.hpp"
 
 #include <boost/asio/error.hpp>
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 
@@ -172,7 +171,7 @@ ServerResponseParser::Fast ServerResponseParser::parse_fast(std::string_view in,
             return Fast::Declined;
         } else if (!type_seen && is_name(name, "content-type")) {
             type_seen = true;
-            event_stream = beast::iequals(value.substr(0, 17), "text/event-stream");
+            event_stream = is_event_stream(value);
         }
         if (relayed_to_client(name, corral_sets_)) append_field(head_, name, value);
     }
