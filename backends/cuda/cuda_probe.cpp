@@ -100,16 +100,12 @@ private:
             if (lib.device_get_name(gpu.handle, name, sizeof name) == nvml::kSuccess) d.name = text(name);
             nvml::PciInfo pci{};
             if (lib.device_get_pci_info(gpu.handle, &pci) == nvml::kSuccess) d.pci_bus_id = text(pci.busId);
-            nvml::Memory memory{};
-            if (auto r = lib.device_get_memory_info(gpu.handle, &memory); r != nvml::kSuccess) {
+            if (auto r = read_memory(lib, gpu.handle, d); r != nvml::kSuccess) {
                 // Without its memory figures a GPU cannot be planned for: leave it out, say why.
                 add_note(report.reason,
                          "GPU " + std::to_string(position) + " (" + d.name + ") skipped: memory info failed: " + lib.error_string(r));
                 continue;
             }
-            d.memory_total = memory.total;
-            d.memory_free = memory.free;
-            d.memory_used = memory.used;
             int major = 0, minor = 0;
             if (lib.device_get_cuda_compute_capability &&
                 lib.device_get_cuda_compute_capability(gpu.handle, &major, &minor) == nvml::kSuccess) {
@@ -129,6 +125,32 @@ private:
         report.available = !report.devices.empty();
         if (!report.available) add_note(report.reason, count == 0 ? "the NVIDIA driver reports no GPU" : "no usable GPU");
         host_.debug("NVML: ", count, " GPUs, ", report.devices.size(), " visible, driver ", driver_version);
+    }
+
+    // The GPU's memory as a CUDA program sees it. NVML's v1 figures count the memory the driver and
+    // firmware reserve (615 MiB on an H200 with driver 580: docs/gpu-h200.md) as total and used, so a
+    // budget taken from them would promise memory no server can allocate; v2 reports it apart.
+    nvml::Return read_memory(NvmlLibrary& lib, nvml::Device handle, corral::sdk::DeviceInfo& d) {
+        if (lib.device_get_memory_info_v2) {
+            nvml::MemoryV2 memory{};
+            memory.version = nvml::kMemoryV2Version;
+            if (lib.device_get_memory_info_v2(handle, &memory) == nvml::kSuccess && memory.reserved <= memory.total) {
+                d.memory_total = memory.total - memory.reserved;
+                d.memory_free = memory.free;
+                d.memory_used = memory.used;
+                if (memory.reserved > 0)
+                    host_.debug("GPU ", d.uuid, ": ", memory.reserved, " bytes reserved by the driver, left out of its total");
+                return nvml::kSuccess;
+            }
+        }
+        nvml::Memory memory{};
+        auto r = lib.device_get_memory_info(handle, &memory);
+        if (r == nvml::kSuccess) {
+            d.memory_total = memory.total;
+            d.memory_free = memory.free;
+            d.memory_used = memory.used;
+        }
+        return r;
     }
 
     static bool same_model(const std::vector<corral::sdk::DeviceInfo>& devices) {

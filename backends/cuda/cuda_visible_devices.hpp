@@ -16,8 +16,10 @@ struct Visibility {
 };
 
 // `visible`: CUDA_VISIBLE_DEVICES (empty optional: unset). Entries are indices or UUIDs ("GPU-..."
-// or a unique prefix of one), comma-separated; as CUDA does, the list ends at the first entry that
-// is invalid, out of range or repeated. `uuids` are NVML's, in PCI order.
+// or a unique prefix of one), comma-separated. As the CUDA driver does (seen with driver 580, every
+// case in docs/gpu-h200.md): the first entry makes it a list of indices or of UUIDs, and the list
+// ends at the first entry that is invalid, out of range or of the other kind; a GPU named twice
+// before that end hides every GPU (cuInit fails). `uuids` are NVML's, in PCI order.
 Visibility cuda_visible_order(const std::optional<std::string>& visible, const std::vector<std::string>& uuids);
 
 }  // namespace corral::cuda

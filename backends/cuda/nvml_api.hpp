@@ -29,6 +29,19 @@ struct Memory {  // nvmlMemory_t
     unsigned long long used;
 };
 
+// nvmlMemory_v2_t: `reserved` is what the driver and firmware keep (hundreds of MiB on a data-centre
+// GPU); v1's `total` counts it and its `used` includes it, while CUDA programs (cuDeviceTotalMem,
+// cudaMemGetInfo) see total - reserved. Passed with `version` = NVML_STRUCT_VERSION(Memory, 2).
+struct MemoryV2 {
+    unsigned int version;
+    unsigned long long total;
+    unsigned long long reserved;
+    unsigned long long free;
+    unsigned long long used;
+};
+inline constexpr unsigned int kMemoryV2Version = static_cast<unsigned int>(sizeof(MemoryV2)) | (2u << 24);
+static_assert(sizeof(MemoryV2) == 40, "nvmlMemory_v2_t is 40 bytes");
+
 struct Utilization {  // nvmlUtilization_t, percent over the last sample period
     unsigned int gpu;
     unsigned int memory;
@@ -54,6 +67,7 @@ using DeviceGetNameFn = Return (*)(Device, char*, unsigned int);
 using DeviceGetUuidFn = Return (*)(Device, char*, unsigned int);
 using DeviceGetPciInfoFn = Return (*)(Device, PciInfo*);
 using DeviceGetMemoryInfoFn = Return (*)(Device, Memory*);
+using DeviceGetMemoryInfoV2Fn = Return (*)(Device, MemoryV2*);
 using DeviceGetUtilizationRatesFn = Return (*)(Device, Utilization*);
 using DeviceGetCudaComputeCapabilityFn = Return (*)(Device, int*, int*);
 

@@ -48,6 +48,7 @@ NvmlLibrary::NvmlLibrary(const char* soname) {
     device_get_uuid = require<nvml::DeviceGetUuidFn>(h, {"nvmlDeviceGetUUID"});
     device_get_pci_info = require<nvml::DeviceGetPciInfoFn>(h, {"nvmlDeviceGetPciInfo_v3", "nvmlDeviceGetPciInfo_v2"});
     device_get_memory_info = require<nvml::DeviceGetMemoryInfoFn>(h, {"nvmlDeviceGetMemoryInfo"});
+    device_get_memory_info_v2 = resolve<nvml::DeviceGetMemoryInfoV2Fn>(h, {"nvmlDeviceGetMemoryInfo_v2"});
     device_get_utilization_rates = resolve<nvml::DeviceGetUtilizationRatesFn>(h, {"nvmlDeviceGetUtilizationRates"});
     device_get_cuda_compute_capability = resolve<nvml::DeviceGetCudaComputeCapabilityFn>(h, {"nvmlDeviceGetCudaComputeCapability"});
 

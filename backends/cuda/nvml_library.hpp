@@ -34,6 +34,7 @@ public:
     nvml::DeviceGetUuidFn device_get_uuid = nullptr;
     nvml::DeviceGetPciInfoFn device_get_pci_info = nullptr;
     nvml::DeviceGetMemoryInfoFn device_get_memory_info = nullptr;
+    nvml::DeviceGetMemoryInfoV2Fn device_get_memory_info_v2 = nullptr;                    // may be null (drivers before R510)
     nvml::DeviceGetUtilizationRatesFn device_get_utilization_rates = nullptr;             // may be null
     nvml::DeviceGetCudaComputeCapabilityFn device_get_cuda_compute_capability = nullptr;  // may be null
 

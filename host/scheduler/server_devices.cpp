@@ -1,5 +1,6 @@
 #include "scheduler/server_devices.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 
@@ -37,9 +38,9 @@ std::vector<std::string> apply_placement(config::ModelConfig& model, const Machi
         server.env[variable] = value;
     };
     // Per backend present on the machine: the devices of that kind the server may use (none hides all).
-    std::map<std::string, std::string> visible;
+    std::map<std::string, std::vector<const DeviceSlot*>> visible;
     for (const auto& d : machine.devices) {
-        if (visibility_variable(d.kind)) visible.emplace(d.kind, "");
+        if (visibility_variable(d.kind)) visible.emplace(d.kind, std::vector<const DeviceSlot*>{});
     }
     server.devices.clear();
     server.tensor_split.clear();
@@ -47,14 +48,18 @@ std::vector<std::string> apply_placement(config::ModelConfig& model, const Machi
         const auto* d = machine.device(id);
         if (!d) continue;
         server.devices.push_back(id);
-        if (visibility_variable(d->kind)) {
-            auto& list = visible[d->kind];
-            list += (list.empty() ? "" : ",") + (d->kind == "cuda" && !d->uuid.empty() ? d->uuid : std::to_string(d->index));
-        }
+        if (visibility_variable(d->kind)) visible[d->kind].push_back(d);
         server.tensor_split.push_back(static_cast<double>(bytes >> 20));
     }
     if (server.tensor_split.size() < 2) server.tensor_split.clear();
-    for (const auto& [kind, list] : visible) set(visibility_variable(kind), list);
+    for (const auto& [kind, devices] : visible) {
+        // CUDA GPUs by UUID (stable whatever the numbering), but only when each has one: the driver
+        // reads a list as all indices or all UUIDs, and the other kind ends it (docs/gpu-h200.md).
+        const bool by_uuid = kind == "cuda" && std::all_of(devices.begin(), devices.end(), [](const auto* d) { return !d->uuid.empty(); });
+        std::string list;
+        for (const auto* d : devices) list += (list.empty() ? "" : ",") + (by_uuid ? d->uuid : std::to_string(d->index));
+        set(visibility_variable(kind), list);
+    }
     if (!machine.devices.empty() && reservation.devices.empty() && !machine.managed_elsewhere) {
         // Off the GPUs ("cpu", or none free for a partial offload): no layer is offloaded.
         server.gpu_layers.emplace(1, '0');

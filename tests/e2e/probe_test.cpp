@@ -122,7 +122,7 @@ TEST_F(ProbeTest, CudaReportsTheScriptedGpus) {
 }
 
 TEST_F(ProbeTest, CudaNumbersGpusAsCudaVisibleDevicesDoes) {
-    auto r = with_fake_gpus(kTwoGpus, {"probe", "--json", "--config", cuda_config()}, {{"CUDA_VISIBLE_DEVICES", "GPU-bbbbbbbb,0"}});
+    auto r = with_fake_gpus(kTwoGpus, {"probe", "--json", "--config", cuda_config()}, {{"CUDA_VISIBLE_DEVICES", "GPU-bbbbbbbb,GPU-aaaa"}});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto cuda = report(r.out, "cuda");
     const auto& devices = cuda.at("devices").as_array();
@@ -130,7 +130,7 @@ TEST_F(ProbeTest, CudaNumbersGpusAsCudaVisibleDevicesDoes) {
     EXPECT_EQ(devices[0].at("name").as_string(), "NVIDIA A100-SXM4-40GB");
     EXPECT_EQ(devices[0].at("index").as_int64(), 0);
     EXPECT_EQ(devices[1].at("name").as_string(), "NVIDIA H100 80GB HBM3");
-    EXPECT_THAT(std::string(cuda.at("reason").as_string()), HasSubstr("CUDA_VISIBLE_DEVICES=\"GPU-bbbbbbbb,0\" shows 2 of 2 GPUs"));
+    EXPECT_THAT(std::string(cuda.at("reason").as_string()), HasSubstr("CUDA_VISIBLE_DEVICES=\"GPU-bbbbbbbb,GPU-aaaa\" shows 2 of 2 GPUs"));
     // Different models, no CUDA_DEVICE_ORDER: the report warns that CUDA may order them otherwise.
     EXPECT_THAT(std::string(cuda.at("reason").as_string()), HasSubstr("CUDA_DEVICE_ORDER"));
 
@@ -167,12 +167,49 @@ TEST_F(ProbeTest, CudaWithoutAUsableDriverIsUnavailableNotAnError) {
 TEST_F(ProbeTest, CudaSkipsAGpuThatCannotReportItsMemory) {
     auto script = R"({"driver": "550", "devices": [
       {"name": "good", "uuid": "GPU-1", "total": 1000, "free": 900, "used": 100},
-      {"name": "lost", "uuid": "GPU-2", "total": 1000, "free": 900, "used": 100, "errors": {"nvmlDeviceGetMemoryInfo": 15}}]})";
+      {"name": "lost", "uuid": "GPU-2", "total": 1000, "free": 900, "used": 100,
+       "errors": {"nvmlDeviceGetMemoryInfo_v2": 15, "nvmlDeviceGetMemoryInfo": 15}}]})";
     auto r = with_fake_gpus(script, {"probe", "--json", "--config", cuda_config()});
     auto cuda = report(r.out, "cuda");
     EXPECT_TRUE(cuda.at("available").as_bool());
     ASSERT_EQ(cuda.at("devices").as_array().size(), 1u);
     EXPECT_THAT(std::string(cuda.at("reason").as_string()), HasSubstr("GPU 1 (lost) skipped: memory info failed: GPU is lost"));
+}
+
+// The figures of the H200 in docs/gpu-h200.md: NVML's v1 counted the driver's 615 MiB reserve in
+// total and used; CUDA programs (llama-server) could allocate total - reserve. The probe reports
+// what they can use, and falls back to v1 on a driver without v2.
+TEST_F(ProbeTest, CudaLeavesTheDriversReserveOutOfTheTotal) {
+    const uint64_t total = 150754820096, reserved = 644939776, free = 150109880320;
+    auto script = [&](const std::string& errors) {
+        return R"({"driver": "580.159.04", "devices": [{"name": "NVIDIA H200", "uuid": "GPU-9c3469f8", "total": )" + std::to_string(total) +
+               R"(, "reserved": )" + std::to_string(reserved) + R"(, "free": )" + std::to_string(free) + R"(, "used": 0, "errors": {)" +
+               errors + "}}]}";
+    };
+    auto r = with_fake_gpus(script(""), {"probe", "--json", "--config", cuda_config()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto cuda = report(r.out, "cuda");
+    const auto& h200 = cuda.at("devices").at(0);
+    EXPECT_EQ(h200.at("memory_total").to_number<uint64_t>(), total - reserved);  // = cuDeviceTotalMem there
+    EXPECT_EQ(h200.at("memory_free").to_number<uint64_t>(), free);
+    EXPECT_EQ(h200.at("memory_used").to_number<uint64_t>(), 0u);
+    EXPECT_THAT(nvml_calls(), ::testing::Contains("nvmlDeviceGetMemoryInfo_v2"));
+    EXPECT_THAT(nvml_calls(), ::testing::Not(::testing::Contains("nvmlDeviceGetMemoryInfo")));
+
+    // A driver without nvmlDeviceGetMemoryInfo_v2 (before R510) answers "not supported": v1's figures.
+    std::filesystem::remove(dir_ / "nvml.log");
+    auto old = with_fake_gpus(script(R"("nvmlDeviceGetMemoryInfo_v2": 3)"), {"probe", "--json", "--config", cuda_config()});
+    ASSERT_EQ(old.exit_code, 0) << old.err;
+    const auto old_cuda = report(old.out, "cuda");
+    const auto& v1 = old_cuda.at("devices").at(0);
+    EXPECT_EQ(v1.at("memory_total").to_number<uint64_t>(), total);
+    EXPECT_EQ(v1.at("memory_used").to_number<uint64_t>(), reserved);
+    EXPECT_THAT(nvml_calls(), ::testing::Contains("nvmlDeviceGetMemoryInfo"));
+
+    // serve budgets from the same figure: 0.9 of what CUDA can allocate.
+    auto fit = with_fake_gpus(script(""), {"fit", kModels + "/tiny-a.gguf", "--json", "--config", cuda_config()});
+    ASSERT_EQ(fit.exit_code, 0) << fit.err;
+    EXPECT_EQ(boost::json::parse(fit.out).at("gpus").at(0).at("memory_total").to_number<uint64_t>(), total - reserved);
 }
 
 TEST_F(ProbeTest, CudaWithoutTheLibraryIsUnavailable) {

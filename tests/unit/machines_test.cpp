@@ -91,6 +91,17 @@ TEST(ServerDevices, TheServerSeesOnlyItsGpusByUuidWithTheSplit) {
     EXPECT_TRUE(single.server.tensor_split.empty());
 }
 
+// CUDA ends an index list at a UUID and a UUID list at an index (docs/gpu-h200.md): a GPU without a
+// UUID puts the whole list in indices, or the server would see only the GPUs before it.
+TEST(ServerDevices, AGpuWithoutUuidListsEveryGpuByIndex) {
+    auto probe = cuda({8, 24, 24});
+    probe.devices[2].uuid.clear();
+    auto machine = describe_machine("local", {probe}, 0.0);
+    config::ModelConfig model;
+    apply_placement(model, machine, {"local", {{"cuda:1", 20 * GiB}, {"cuda:2", 10 * GiB}}, 0});
+    EXPECT_EQ(model.server.env.at("CUDA_VISIBLE_DEVICES"), "1,2");
+}
+
 TEST(ServerDevices, ACpuPlacementHidesEveryGpuAndOffloadsNothing) {
     auto machine = describe_machine("local", {cuda({8})}, 0.0);
     config::ModelConfig model;

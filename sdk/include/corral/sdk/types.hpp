@@ -119,7 +119,7 @@ struct DeviceInfo {
     std::string driver;
     std::string compute_capability;  // e.g. "8.9" for CUDA
     std::string pci_bus_id;
-    uint64_t memory_total = 0;
+    uint64_t memory_total = 0;            // what the backend's programs can allocate (less driver reserves)
     std::optional<uint64_t> memory_free;  // empty when the backend cannot tell
     std::optional<uint64_t> memory_used;  // by every process, where the backend tells
     bool unified = false;                 // memory shared with the CPU
