@@ -92,6 +92,35 @@ double cpu_seconds(int pid) {
     return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+uint64_t cpu_ns(int pid) {
+    uint64_t total = 0;
+    std::error_code ec;
+    for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+        std::ifstream in(task.path() / "schedstat");
+        uint64_t on_cpu = 0;
+        if (in >> on_cpu) total += on_cpu;
+    }
+    return total;
+}
+
+std::vector<int> children_of(int pid) {
+    std::vector<int> children;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+        const auto name = entry.path().filename().string();
+        if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
+        std::ifstream in(entry.path() / "stat");
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        auto close = text.rfind(')');
+        if (close == std::string::npos) continue;
+        std::istringstream fields(text.substr(close + 2));
+        std::string state;
+        int parent = 0;
+        if (fields >> state >> parent && parent == pid) children.push_back(std::stoi(name));
+    }
+    return children;
+}
+
 CorralServe::CorralServe(const BenchEnv& env, const fs::path& dir, const std::string& runners, const std::string& models,
                          const std::string& more)
     : corral_(env.corral), config_(dir / "config.json") {

@@ -57,6 +57,11 @@ bool wait_http_ok(uint16_t port, const std::string& path, std::chrono::milliseco
 // From /proc: resident memory in bytes, and CPU time (user + system) in seconds.
 uint64_t rss_bytes(int pid);
 double cpu_seconds(int pid);
+// The CPU time of every thread of `pid` so far, in nanoseconds (/proc/PID/task/*/schedstat: finer
+// than stat's clock ticks, which a 2 s round at one connection would count in single digits).
+uint64_t cpu_ns(int pid);
+// The processes whose parent is `pid` (nginx's workers).
+std::vector<int> children_of(int pid);
 
 // `corral serve` on a config written to `dir`/config.json. `models` and the rest are JSON text
 // pieces inserted into the config.

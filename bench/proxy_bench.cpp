@@ -40,11 +40,12 @@ uint16_t port_of(const std::string& endpoint) {
 }  // namespace
 
 Section bench_proxy(const BenchEnv& env) {
-    Section s{"1. Proxy overhead (wrk, keep-alive)",
-              {"endpoint", "conns", "target", "req/s", "vs direct", "p50 ms", "p99 ms", "errors"},
-              {},
-              {},
-              {}};
+    Section s{
+        "1. Proxy overhead (wrk, keep-alive)",
+        {"endpoint", "conns", "target", "req/s", "vs direct", "p50 ms", "p99 ms", "relay CPU us/req", "corral/nginx paired", "errors"},
+        {},
+        {},
+        {}};
     auto dir = env.work / "proxy";
     CorralServe corral(
         env, dir / "corral", llama_runners(env),
@@ -63,6 +64,7 @@ Section bench_proxy(const BenchEnv& env) {
                       (dir / "nginx" / "error.log").string()},
                      dir / "nginx" / "out.log");
     if (!wait_http_ok(nginx_port, "/health", std::chrono::seconds(10))) throw std::runtime_error("nginx did not start");
+    const std::vector<int> nginx_workers = children_of(nginx.pid());
 
     const uint16_t router_port = free_port();
     Background router({env.llama_server.string(), "--models-dir", env.models.string(), "--models-max", "2", "--host", "127.0.0.1", "--port",
@@ -105,10 +107,23 @@ Section bench_proxy(const BenchEnv& env) {
     for (const auto& e : endpoints) {
         for (int conns : {1, 8, 64}) {
             std::vector<std::vector<WrkResult>> results(std::size(targets));
+            // CPU per request, each round: corral's whole process in its rounds and in direct's
+            // (where it relays nothing but still supervises the server and takes its log lines: the
+            // share of its CPU that is not relaying), nginx's workers in nginx's.
+            std::vector<std::vector<double>> cpu_us(kTurns);
             auto measure = [&](std::size_t t, int seconds) {
                 const bool to_server = t == 0;
+                auto nginx_ns = [&] {
+                    uint64_t sum = 0;
+                    for (int pid : nginx_workers) sum += cpu_ns(pid);
+                    return sum;
+                };
+                const uint64_t corral_before = cpu_ns(corral.pid()), nginx_before = nginx_ns();
                 results[t].push_back(run_wrk(dir, "http://127.0.0.1:" + std::to_string(targets[t].port) + e.path, e.body, conns, seconds,
                                              to_server ? key : ""));
+                const auto requests = static_cast<double>(std::max<uint64_t>(1, results[t].back().requests));
+                if (t == 0 || t == 1) cpu_us[t].push_back(static_cast<double>(cpu_ns(corral.pid()) - corral_before) / 1000 / requests);
+                if (t == 2) cpu_us[t].push_back(static_cast<double>(nginx_ns() - nginx_before) / 1000 / requests);
             };
             for (int r = 0; r < rounds; ++r)
                 for (std::size_t i = 0; i < kTurns; ++i) measure((static_cast<std::size_t>(r) + i) % kTurns, round_seconds);
@@ -132,11 +147,37 @@ Section bench_proxy(const BenchEnv& env) {
                 return m;
             };
             const double direct_rps = median_run(results[0]).requests_per_second;
+            auto median = [](std::vector<double> v) {
+                if (v.empty()) return 0.0;
+                std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+                return v[v.size() / 2];
+            };
+            // corral's relaying: its CPU per request in its rounds less what it spends per request
+            // when it relays nothing (direct's rounds).
+            const double background_us = median(cpu_us[0]);
+            std::vector<double> relay_us[kTurns];
+            for (double gross : cpu_us[1]) relay_us[1].push_back(gross - background_us);
+            relay_us[2] = cpu_us[2];
+            // The machine's speed drifts between rounds by more than the proxies differ, so corral
+            // and nginx are also compared round by round (their runs minutes apart never are): the
+            // median of each round's corral/nginx ratio, for req/s and relay CPU.
+            std::vector<double> paired_rps, paired_cpu;
+            for (std::size_t i = 0; i < results[1].size() && i < results[2].size(); ++i) {
+                if (results[2][i].requests_per_second > 0)
+                    paired_rps.push_back(results[1][i].requests_per_second / results[2][i].requests_per_second);
+                if (i < relay_us[1].size() && i < relay_us[2].size() && relay_us[2][i] > 0)
+                    paired_cpu.push_back(relay_us[1][i] / relay_us[2][i]);
+            }
+            const double paired_rps_ratio = median(paired_rps), paired_cpu_ratio = median(paired_cpu);
             for (std::size_t t = 0; t < std::size(targets); ++t) {
                 const WrkResult r = median_run(results[t]);
                 const double ratio = direct_rps > 0 ? r.requests_per_second / direct_rps : 0;
+                const bool proxy = t == 1 || t == 2;
+                const double relay = proxy ? median(relay_us[t]) : 0;
                 s.rows.push_back({e.name, std::to_string(conns), targets[t].name, fixed(r.requests_per_second, 0), fixed(ratio, 2),
-                                  fixed(r.p50_ms, 2), fixed(r.p99_ms, 2), std::to_string(r.errors)});
+                                  fixed(r.p50_ms, 2), fixed(r.p99_ms, 2), proxy ? fixed(relay, 1) : "-",
+                                  t == 1 ? fixed(paired_rps_ratio, 3) + " req/s, " + fixed(paired_cpu_ratio, 3) + " CPU" : "-",
+                                  std::to_string(r.errors)});
                 boost::json::array each, each_p99;
                 for (const auto& x : results[t]) {
                     each.push_back(x.requests_per_second);
@@ -154,6 +195,15 @@ Section bench_proxy(const BenchEnv& env) {
                                 {"errors", r.errors},
                                 {"rounds_requests_per_second", std::move(each)},
                                 {"rounds_p99_ms", std::move(each_p99)}});
+                if (proxy) {
+                    runs.back().as_object()["relay_cpu_us_per_request"] = relay;
+                    runs.back().as_object()["rounds_relay_cpu_us_per_request"] = boost::json::array(relay_us[t].begin(), relay_us[t].end());
+                }
+                if (t == 0) runs.back().as_object()["corral_background_cpu_us_per_request"] = background_us;
+                if (t == 1) {
+                    runs.back().as_object()["paired_requests_per_second_vs_nginx"] = paired_rps_ratio;
+                    runs.back().as_object()["paired_relay_cpu_vs_nginx"] = paired_cpu_ratio;
+                }
             }
         }
     }
@@ -162,6 +212,12 @@ Section bench_proxy(const BenchEnv& env) {
     s.notes.push_back("direct, corral and nginx: each figure the median of " + std::to_string(rounds) + " interleaved run(s) of " +
                       std::to_string(round_seconds) + " s each (errors: all runs); router: one run of " + std::to_string(env.seconds) +
                       " s");
+    s.notes.push_back(
+        "corral/nginx paired: the median of the rounds' corral/nginx ratios (each round runs both within seconds; "
+        "above 1 for req/s and below 1 for CPU is corral ahead)");
+    s.notes.push_back(
+        "relay CPU us/req: nginx's workers' CPU per request; corral's CPU per request less the CPU per request it spends in direct's "
+        "rounds, where it relays nothing but supervises the server and takes its log lines (median of the rounds; /proc schedstat)");
     s.notes.push_back("corral: " + std::to_string(io_threads) +
                       " I/O thread(s) (io_threads automatic); nginx: " + std::to_string(io_threads) + " worker process(es)");
     return s;
