@@ -2,6 +2,8 @@
 // time): name, type, driver, UUID, device-local heap sizes, and free memory through
 // VK_EXT_memory_budget where the driver has it (Mesa's llvmpipe does not: heap size only).
 #define VK_NO_PROTOTYPES
+#include "driver_version.hpp"
+
 #include <vulkan/vulkan.h>
 
 #include <corral/sdk/sdk.hpp>
@@ -163,7 +165,7 @@ private:
             d.name = text(props.properties.deviceName);
             d.type = device_type(props.properties.deviceType);
             d.uuid = uuid_text(ids.deviceUUID);
-            d.driver = driver_version(props.properties);
+            d.driver = corral::vulkan::driver_version(props.properties.vendorID, props.properties.driverVersion);
             d.unified = d.type == "integrated" || d.type == "cpu";
             // Device-local heaps hold the model on a discrete GPU; an integrated GPU or a CPU device
             // shares system memory, where every heap counts.
@@ -195,18 +197,6 @@ private:
             if (text(props[i].extensionName) == name) return true;
         }
         return false;
-    }
-
-    // Vendors encode driverVersion differently; NVIDIA's is 10.8.8.6 bits, the rest use Vulkan's.
-    static std::string driver_version(const VkPhysicalDeviceProperties& p) {
-        const uint32_t v = p.driverVersion;
-        char buf[32];
-        if (p.vendorID == 0x10DE) {
-            std::snprintf(buf, sizeof buf, "%u.%u.%u", v >> 22, (v >> 14) & 0xff, (v >> 6) & 0xff);
-        } else {
-            std::snprintf(buf, sizeof buf, "%u.%u.%u", VK_API_VERSION_MAJOR(v), VK_API_VERSION_MINOR(v), VK_API_VERSION_PATCH(v));
-        }
-        return buf;
     }
 
     corral::sdk::Host host_;

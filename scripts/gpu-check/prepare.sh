@@ -28,4 +28,7 @@ rm -rf "$p/usr/share" "$p/usr/lib/x86_64-linux-gnu/gconv" "$p"/usr/lib/x86_64-li
 tar cJf "$out/llama.tar.xz" -C "$tmp" "$(basename "$prefix")"
 [ -x build/corral-make-tiny-gguf ] || { echo "no build/corral-make-tiny-gguf: run 'make build' first" >&2; exit 1; }
 build/corral-make-tiny-gguf "$out/tiny-a.gguf" tiny-a
+# The Vulkan loader and libglvnd (the image has NVIDIA's Vulkan ICD but neither): scripts/gpu-check/run.sh
+# unpacks them into a scratch prefix for the vulkan probe.
+mkdir -p "$out/vk" && (cd "$out/vk" && apt-get download libvulkan1 libglvnd0 libegl1 libgl1 libglx0 libopengl0 libgles2 2>&1 | grep -v '^W:' >&2 || true)
 du -sh "$out"

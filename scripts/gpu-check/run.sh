@@ -55,6 +55,13 @@ c = json.loads(os.environ["CUDA"]); p = [b for b in json.loads(os.environ["PROBE
 cu = [d["uuid"] for d in c.get("devices", [])]; pu = [d["uuid"] for d in p["devices"]]
 print(("same   " if cu == pu else "DIFFER ") + repr(os.environ["V"]) + ": driver " + (str(len(cu)) + " GPU(s)" if "error" not in c else c["error"]) + "; probe " + str(len(pu)) + " GPU(s): " + p["reason"])' | tee -a "$OUT/visible.txt"
 done
+section vulkan
+# NVIDIA's Vulkan driver through Debian 12's loader and libglvnd, carried (prepare.sh).
+if ls "$G"/vk/*.deb >/dev/null 2>&1; then
+  mkdir -p /tmp/vk && for f in "$G"/vk/*.deb; do dpkg -x "$f" /tmp/vk; done
+  echo "{\"plugin_dirs\": [\"$P\"], \"probes\": [\"vulkan\", \"cuda\"], \"runners\": {}, \"models\": {}}" > /tmp/vk.json
+  run env LD_LIBRARY_PATH=/tmp/vk/usr/lib/x86_64-linux-gnu:$LD_LIBRARY_PATH VK_LOADER_DEBUG=error $C probe --config /tmp/vk.json
+fi
 section fit
 run $C fit --config $cfg "$G/tiny-a.gguf"
 $C fit --json --config $cfg "$G/tiny-a.gguf" > "$OUT/fit.json"; echo "[exit $?]"; cat "$OUT/fit.json"; echo
