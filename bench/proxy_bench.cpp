@@ -122,8 +122,12 @@ Section bench_proxy(const BenchEnv& env) {
                 results[t].push_back(run_wrk(dir, "http://127.0.0.1:" + std::to_string(targets[t].port) + e.path, e.body, conns, seconds,
                                              to_server ? key : ""));
                 const auto requests = static_cast<double>(std::max<uint64_t>(1, results[t].back().requests));
-                if (t == 0 || t == 1) cpu_us[t].push_back(static_cast<double>(cpu_ns(corral.pid()) - corral_before) / 1000 / requests);
-                if (t == 2) cpu_us[t].push_back(static_cast<double>(nginx_ns() - nginx_before) / 1000 / requests);
+                // A thread that ended during the round takes its time with it: never below zero.
+                auto us_per_request = [&](uint64_t before, uint64_t after) {
+                    return after > before ? static_cast<double>(after - before) / 1000 / requests : 0.0;
+                };
+                if (t == 0 || t == 1) cpu_us[t].push_back(us_per_request(corral_before, cpu_ns(corral.pid())));
+                if (t == 2) cpu_us[t].push_back(us_per_request(nginx_before, nginx_ns()));
             };
             for (int r = 0; r < rounds; ++r)
                 for (std::size_t i = 0; i < kTurns; ++i) measure((static_cast<std::size_t>(r) + i) % kTurns, round_seconds);
