@@ -77,18 +77,27 @@ uint64_t rss_bytes(int pid) {
     return 0;
 }
 
-double cpu_seconds(int pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+namespace {
+
+// The fields of /proc/PID/stat after the command name (which may hold spaces and parentheses):
+// element 0 is field 3, the state.
+std::vector<std::string> stat_fields(const fs::path& stat) {
+    std::ifstream in(stat);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::string> fields;
     auto close = text.rfind(')');
-    if (close == std::string::npos) return 0;
-    std::istringstream fields(text.substr(close + 2));
-    std::string field;
-    double ticks = 0;
-    for (int i = 3; fields >> field; ++i) {
-        if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
-        if (i == 15) break;
-    }
+    if (close == std::string::npos) return fields;
+    std::istringstream rest(text.substr(close + 2));
+    for (std::string field; rest >> field;) fields.push_back(std::move(field));
+    return fields;
+}
+
+}  // namespace
+
+double cpu_seconds(int pid) {
+    const auto fields = stat_fields("/proc/" + std::to_string(pid) + "/stat");
+    if (fields.size() < 13) return 0;
+    const double ticks = std::stod(fields[11]) + std::stod(fields[12]);  // utime, stime (fields 14 and 15)
     return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
@@ -109,14 +118,8 @@ std::vector<int> children_of(int pid) {
     for (const auto& entry : fs::directory_iterator("/proc", ec)) {
         const auto name = entry.path().filename().string();
         if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
-        std::ifstream in(entry.path() / "stat");
-        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        auto close = text.rfind(')');
-        if (close == std::string::npos) continue;
-        std::istringstream fields(text.substr(close + 2));
-        std::string state;
-        int parent = 0;
-        if (fields >> state >> parent && parent == pid) children.push_back(std::stoi(name));
+        const auto fields = stat_fields(entry.path() / "stat");
+        if (fields.size() > 1 && fields[1] == std::to_string(pid)) children.push_back(std::stoi(name));  // field 4: the parent
     }
     return children;
 }

@@ -132,12 +132,16 @@ Section bench_proxy(const BenchEnv& env) {
             for (int r = 0; r < rounds; ++r)
                 for (std::size_t i = 0; i < kTurns; ++i) measure((static_cast<std::size_t>(r) + i) % kTurns, round_seconds);
             measure(kTurns, env.seconds);
-            auto median_run = [](const std::vector<WrkResult>& all) {
+            auto median = [](std::vector<double> v) {
+                if (v.empty()) return 0.0;
+                std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+                return v[v.size() / 2];
+            };
+            auto median_run = [&](const std::vector<WrkResult>& all) {
                 auto median_of = [&](double WrkResult::*field) {
                     std::vector<double> v;
                     for (const auto& r : all) v.push_back(r.*field);
-                    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-                    return v[v.size() / 2];
+                    return median(std::move(v));
                 };
                 WrkResult m;
                 m.requests_per_second = median_of(&WrkResult::requests_per_second);
@@ -151,11 +155,6 @@ Section bench_proxy(const BenchEnv& env) {
                 return m;
             };
             const double direct_rps = median_run(results[0]).requests_per_second;
-            auto median = [](std::vector<double> v) {
-                if (v.empty()) return 0.0;
-                std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-                return v[v.size() / 2];
-            };
             // corral's relaying: its CPU per request in its rounds less what it spends per request
             // when it relays nothing (direct's rounds).
             const double background_us = median(cpu_us[0]);

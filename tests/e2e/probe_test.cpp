@@ -206,7 +206,7 @@ TEST_F(ProbeTest, CudaLeavesTheDriversReserveOutOfTheTotal) {
     EXPECT_EQ(v1.at("memory_used").to_number<uint64_t>(), reserved);
     EXPECT_THAT(nvml_calls(), ::testing::Contains("nvmlDeviceGetMemoryInfo"));
 
-    // serve budgets from the same figure: 0.9 of what CUDA can allocate.
+    // fit (and serve, through the same machine description) plans from the same figure.
     auto fit = with_fake_gpus(script(""), {"fit", kModels + "/tiny-a.gguf", "--json", "--config", cuda_config()});
     ASSERT_EQ(fit.exit_code, 0) << fit.err;
     EXPECT_EQ(boost::json::parse(fit.out).at("gpus").at(0).at("memory_total").to_number<uint64_t>(), total - reserved);

@@ -169,8 +169,6 @@ TEST_F(ForwardTest, ARequestThatComesWhileTheSuccessorConnectsTakesIt) {
     EXPECT_EQ(server.requests, 2);
 }
 
-// A body cut short with the FIN in the same bytes: the relay sees the end and reports it, rather
-// than waiting for the rest.
 // A server that sends more than its response (here, a second response nobody asked for): the
 // client gets the first, and the connection is not pooled, so the extra bytes can never be read as
 // the answer to someone else's request.
@@ -186,6 +184,8 @@ TEST_F(ForwardTest, BytesPastAResponseKeepItsConnectionOutOfThePool) {
     EXPECT_EQ(second.find("forged"), std::string::npos);
 }
 
+// A body cut short with the FIN in the same bytes: the relay sees the end and reports it, rather
+// than waiting for the rest.
 TEST_F(ForwardTest, ABodyCutShortEndsTheRelayWithAnError) {
     ScriptedServer server({"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part of it"});
     auto result = relay(server.endpoint);
