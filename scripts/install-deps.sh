@@ -23,6 +23,7 @@ test_packages=(
   openssl  # the TLS tests make self-signed certificates with its CLI
   libgtest-dev libgmock-dev
   clang libclang-rt-14-dev  # libFuzzer for the GGUF fuzz test
+  lld  # links the ASan build (its debug binaries: 3 s where ld.bfd takes 15)
   mesa-vulkan-drivers  # Mesa's llvmpipe: a Vulkan device for the vulkan probe's tests
   openssh-client openssh-server  # ssh runner: the client it drives, a private sshd for its tests
   podman runc docker.io busybox-static  # container runner tests: real engines, an image made from busybox
