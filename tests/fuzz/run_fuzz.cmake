@@ -1,23 +1,27 @@
-# CTest driver: builds the fuzz targets with clang and fuzzes one from a seed corpus (files, or the
-# files of a folder, plus whatever earlier runs found), for a bounded time. Any crash fails the
-# test, and libFuzzer leaves the input as crash-* in WORK_DIR.
-# -DSOURCE_DIR -DWORK_DIR -DTARGET (default gguf-fuzz) -DSEEDS (files or folders) -DSECONDS -DMAX_LEN
-find_program(CLANGXX NAMES clang++ clang++-14)
-if(NOT CLANGXX)
-  message(FATAL_ERROR "clang++ is needed to fuzz (scripts/install-deps.sh installs it)")
+# CTest driver for the fuzz targets (tests/fuzz, built with clang).
+#   -DBUILD_DIR [-DBUILD=1]: configure and build every target into BUILD_DIR (the fixture fuzz.build:
+#     one build, so the targets share their Boost.JSON library and one configure)
+#   -DBUILD_DIR -DWORK_DIR -DTARGET -DSEEDS (files or folders) -DSECONDS [-DMAX_LEN]: fuzz TARGET
+#     from a seed corpus (files, or the files of a folder, plus whatever earlier runs found) for a
+#     bounded time. Any crash fails the test, and libFuzzer leaves the input as crash-* in WORK_DIR.
+if(BUILD)
+  find_program(CLANGXX NAMES clang++ clang++-14)
+  if(NOT CLANGXX)
+    message(FATAL_ERROR "clang++ is needed to fuzz (scripts/install-deps.sh installs it)")
+  endif()
+  execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/fuzz -B ${BUILD_DIR} -G Ninja -DCMAKE_CXX_COMPILER=${CLANGXX}
+    RESULT_VARIABLE rc)
+  if(rc)
+    message(FATAL_ERROR "configuring the fuzz build failed")
+  endif()
+  execute_process(COMMAND ${CMAKE_COMMAND} --build ${BUILD_DIR} RESULT_VARIABLE rc)
+  if(rc)
+    message(FATAL_ERROR "building the fuzz targets failed")
+  endif()
+  return()
 endif()
-if(NOT TARGET)
-  set(TARGET gguf-fuzz)
-endif()
-set(build ${WORK_DIR}/build)
-execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/fuzz -B ${build} -G Ninja -DCMAKE_CXX_COMPILER=${CLANGXX}
-  RESULT_VARIABLE rc)
-if(rc)
-  message(FATAL_ERROR "configuring the fuzz build failed")
-endif()
-execute_process(COMMAND ${CMAKE_COMMAND} --build ${build} --target ${TARGET} RESULT_VARIABLE rc)
-if(rc)
-  message(FATAL_ERROR "building the fuzz target failed")
+if(NOT EXISTS ${BUILD_DIR}/${TARGET})
+  message(FATAL_ERROR "${BUILD_DIR}/${TARGET} is missing: the fuzz.build test builds it")
 endif()
 if(NOT MAX_LEN)
   set(MAX_LEN 65536)
@@ -31,7 +35,7 @@ foreach(seed ${SEEDS})
     file(COPY ${seed} DESTINATION ${WORK_DIR}/corpus)
   endif()
 endforeach()
-execute_process(COMMAND ${build}/${TARGET} -max_total_time=${SECONDS} -max_len=${MAX_LEN} -print_final_stats=1 ${WORK_DIR}/corpus
+execute_process(COMMAND ${BUILD_DIR}/${TARGET} -max_total_time=${SECONDS} -max_len=${MAX_LEN} -print_final_stats=1 ${WORK_DIR}/corpus
   WORKING_DIRECTORY ${WORK_DIR} RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "${TARGET} found a crash (rc ${rc}); the input is in ${WORK_DIR}")
