@@ -33,7 +33,7 @@ demo: demo-build
 
 # Everything CI runs: a formatting check; the Release build with warnings as errors (the
 # optimizer's warnings are fixed too) and its Debian package, unpacked into a scratch root and run;
-# the same code built with Clang (clang-check); then every suite (unit, plugin, e2e, contract, integration, fuzz, example, packaging) once, in the
+# the same code through Clang's front end (clang-check); then every suite (unit, plugin, e2e, contract, integration, fuzz, example, packaging) once, in the
 # ASan + UBSan build (plugins built with the sanitizers too). One test build and one pass keep CI
 # within its time on two cores; `make test-fast` runs the same suites in the optimized build.
 test: format-check package-check clang-check test-asan
