@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <stdexcept>
 
@@ -265,6 +266,17 @@ std::string gpu_indexes(const JobInfo& job) {
         out += g.substr(at + 5, end == std::string::npos ? std::string::npos : end - at - 5);
     }
     return out;
+}
+
+std::optional<std::chrono::milliseconds> attach_retry_delay(int failures) {
+    using std::chrono::milliseconds;
+    auto delay_after = [](int n) {
+        return n <= 0 ? milliseconds(0) : std::min(milliseconds(100 << std::min(n - 1, 4)), milliseconds(1000));
+    };
+    milliseconds waited(0);
+    for (int n = 1; n < failures; ++n) waited += delay_after(n);
+    if (waited + delay_after(failures) > kAttachRetryWindow) return std::nullopt;
+    return delay_after(failures);
 }
 
 }  // namespace corral::slurm

@@ -13,6 +13,7 @@
 
 #include <corral/sdk/types.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -101,5 +102,13 @@ plugin_common::ExitStatus exit_status_of(const JobInfo& job);
 
 // The GPU indexes the job was given, from its gres detail ("gpu:fake:2(IDX:0-1)" -> "0-1").
 std::string gpu_indexes(const JobInfo& job);
+
+// When to run `sattach JOB.0` again after it failed `failures` times in a row. It fails at once while
+// the script has published its port but srun has not made step 0 yet, which a loaded node can take
+// seconds to do, and when its connection to the node drops. 100 ms, doubling up to 1 s, for 30 s of
+// waits in all; nullopt once they are spent (the server's lines are then not followed, the job's state
+// still is). Zero failures: at once.
+inline constexpr std::chrono::milliseconds kAttachRetryWindow{30'000};
+std::optional<std::chrono::milliseconds> attach_retry_delay(int failures);
 
 }  // namespace corral::slurm

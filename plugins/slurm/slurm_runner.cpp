@@ -63,7 +63,9 @@ struct Instance {
     std::shared_ptr<LogRing> log;
     std::shared_ptr<StartSignal> start;    // while starting
     std::shared_ptr<ChildProcess> attach;  // I/O: sattach JOB.0
-    int attach_attempts = 0;               // I/O
+    int attach_failures = 0;               // I/O: sattach's failures in a row (a line it relays resets them)
+    bool attach_pending = false;           // I/O: a retry of sattach waits for its time
+    bool attach_abandoned = false;         // I/O: its retries are spent (warned once)
     bool checking = false;                 // I/O: a state check for this instance is under way
     int completing_checks = 0;             // I/O: checks that found the job COMPLETING without an exit status
     bool step_done = false;                // I/O: step 0's output ended (its server is gone)
@@ -499,23 +501,50 @@ private:
 
     // Follows step 0's output; its end means the job is ending: check it at once.
     void attach(const std::shared_ptr<Instance>& inst) {
-        if (inst->exited || stopping_) return;
-        ++inst->attach_attempts;
+        if (inst->exited || stopping_ || inst->attach) return;
         try {
             inst->attach = ChildProcess::spawn(
                 io_.context(), command("sattach"), {"--quiet", inst->job_id + ".0"}, env_,
                 [this, inst](const char* stream, const std::string& line) {
+                    // sattach's own complaints (--quiet leaves its errors: "Invalid job id specified"
+                    // while step 0 is not there yet) are not the server's output.
+                    if (line.rfind("sattach: ", 0) == 0) {
+                        host_.debug("following job ", inst->job_id, ": ", line);
+                        return;
+                    }
+                    inst->attach_failures = 0;
                     // No ready checks begin here: they began when the job got its node (the line may never come).
                     plugin_common::pass_on_server_line(host_, inst->handle.instance_id, stream, line, *inst->log, inst->start.get());
                 },
                 [this, inst](const ExitStatus& status) {
                     inst->attach.reset();
                     inst->step_done = status.code == 0;  // sattach ends 0 with the step; otherwise it failed or was killed
+                    if (!inst->step_done) ++inst->attach_failures;
                     check(inst);
                 });
         } catch (const std::exception& e) {
+            ++inst->attach_failures;
             host_.warn("cannot follow job ", inst->job_id, ": ", e.what());
         }
+    }
+
+    // Follows the job's output again once attach_retry_delay allows (step 0 may not be there yet).
+    // Past its retries the server's lines go unfollowed; the fallback poll still watches the job.
+    void attach_again(const std::shared_ptr<Instance>& inst) {
+        if (inst->attach_pending || inst->attach_abandoned) return;
+        auto delay = attach_retry_delay(inst->attach_failures);
+        if (!delay) {
+            inst->attach_abandoned = true;
+            host_.warn("cannot follow the output of job ", inst->job_id, ": sattach failed ", inst->attach_failures,
+                       " times in a row, its server's lines are no longer relayed (its state still is)");
+            return;
+        }
+        inst->attach_pending = true;
+        auto timer = std::make_shared<asio::steady_timer>(io_.context(), *delay);
+        timer->async_wait([this, inst, timer](boost::system::error_code ec) {
+            inst->attach_pending = false;
+            if (!ec) attach(inst);
+        });
     }
 
     // Asks Slurm about one instance's job now (its follower ended, or a start saw the job end).
@@ -576,10 +605,8 @@ private:
             } else if (it->second.state == "RUNNING" && !inst->attach && serving(inst)) {
                 if (inst->step_done)
                     recheck_soon(inst);  // the server is gone and the job about to end
-                else if (inst->attach_attempts < 5)
-                    attach(inst);
                 else
-                    recheck_soon(inst);
+                    attach_again(inst);
             }
         }
     }

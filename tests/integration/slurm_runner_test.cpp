@@ -26,6 +26,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <iostream>
 #include <thread>
@@ -37,6 +38,8 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 using plugins::RunnerEvent;
 using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
 using namespace std::chrono_literals;
 
 const std::string kModelA = CORRAL_TEST_MODELS "/tiny-a.gguf";
@@ -200,6 +203,28 @@ TEST_F(SlurmRunner, HostileNamesReachTheServerAndBadOptionsAreRefused) {
     EXPECT_THAT(e.what(), HasSubstr("nvalid partition"));
     e = test::expect_sdk_error([&] { runner_->start(config("partition", {{"partition", "-w c1"}})); });
     EXPECT_THAT(e.what(), HasSubstr("runner_options.partition"));
+}
+
+// A loaded node can take seconds between the script publishing its port and srun making step 0, and
+// `sattach JOB.0` fails at once until then: the runner tries it again until the step is there, so the
+// server's output still arrives (here srun itself starts 3 s late: a wrapper first in the job's PATH).
+TEST_F(SlurmRunner, TheServersOutputIsFollowedWhenStepZeroComesLate) {
+    auto dir = fs::path(CORRAL_TEST_WORK_DIR) / "late-srun";
+    fs::create_directories(dir);
+    {
+        std::ofstream srun(dir / "srun");
+        srun << "#!/bin/sh\nsleep 3\nexec /usr/bin/srun \"$@\"\n";
+    }
+    fs::permissions(dir / "srun", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
+    make_runner();
+    const char* path = std::getenv("PATH");
+    auto h = runner_->start(config("late-step", {{"env", json::object{{"PATH", dir.string() + ":" + (path ? path : "/usr/bin:/bin")}}}}));
+    auto line = events_.wait_for(RunnerEvent::Kind::LogLine, "late-step", 30s,
+                                 [](const RunnerEvent& ev) { return ev.payload.at("stream") != "status"; });
+    ASSERT_TRUE(line) << "no line of the server's output";
+    for (const auto& ev : events_.all_of(RunnerEvent::Kind::LogLine, "late-step"))
+        EXPECT_THAT(std::string(ev.payload.at("line").as_string()), Not(StartsWith("sattach:"))) << "sattach's errors are not the server's";
+    EXPECT_EQ(runner_->health(h).state, sdk::HealthState::Ok);
 }
 
 // Stop is SIGTERM to the server: one that takes 2 s to exit after it exits by itself; one that ignores

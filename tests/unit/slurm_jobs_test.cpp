@@ -231,6 +231,30 @@ TEST(SlurmJobs, ExitStatusesFromRawWaitStatuses) {
     EXPECT_FALSE(job_ended("PENDING"));
 }
 
+// sattach fails at once until srun has made step 0 (seconds on a loaded node, after the port is
+// published): it is tried again with a backoff for 30 s of waits, then left to the state poll.
+TEST(SlurmJobs, FollowingTheOutputIsRetriedWithABackoffForThirtySeconds) {
+    using std::chrono::milliseconds;
+    EXPECT_EQ(attach_retry_delay(0), milliseconds(0));
+    EXPECT_EQ(attach_retry_delay(1), milliseconds(100));
+    EXPECT_EQ(attach_retry_delay(2), milliseconds(200));
+    EXPECT_EQ(attach_retry_delay(4), milliseconds(800));
+    EXPECT_EQ(attach_retry_delay(5), milliseconds(1000));
+    EXPECT_EQ(attach_retry_delay(20), milliseconds(1000));
+    milliseconds waited(0);
+    int retries = 0;
+    for (int failures = 1; auto delay = attach_retry_delay(failures); ++failures) {
+        waited += *delay;
+        ++retries;
+        ASSERT_LT(retries, 1000) << "never gives up";
+    }
+    EXPECT_LE(waited, kAttachRetryWindow);
+    EXPECT_GT(waited, kAttachRetryWindow - milliseconds(1000));
+    EXPECT_EQ(retries, 32);
+    EXPECT_FALSE(attach_retry_delay(retries + 1));
+    EXPECT_FALSE(attach_retry_delay(1000));
+}
+
 TEST(SlurmJobs, NodeAddressesFromSinfo) {
     auto a = parse_node_addresses(R"({"nodes": [{"name": "c1", "address": "10.0.0.1", "hostname": "c1.lan"},
                                                 {"name": "c2", "hostname": "c2.lan"}, {"address": "x"}]})");
