@@ -11,6 +11,7 @@ std::mutex g_mutex;
 spdlog::sink_ptr g_sink;
 spdlog::level::level_enum g_level = spdlog::level::info;
 bool g_explicit = false;
+constexpr const char* kPattern = "%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ [%n] %v";
 
 spdlog::sink_ptr sink_locked() {
     if (!g_sink) g_sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
@@ -38,6 +39,13 @@ void init(spdlog::level::level_enum level) {
     spdlog::apply_all([level](const std::shared_ptr<spdlog::logger>& l) { l->set_level(level); });
 }
 
+void use_sink(spdlog::sink_ptr sink) {
+    std::lock_guard lock(g_mutex);
+    g_sink = sink;
+    g_sink->set_pattern(kPattern);
+    spdlog::apply_all([&sink](const std::shared_ptr<spdlog::logger>& l) { l->sinks() = {sink}; });
+}
+
 void set_level_explicit(bool explicit_level) {
     std::lock_guard lock(g_mutex);
     g_explicit = explicit_level;
@@ -53,7 +61,7 @@ std::shared_ptr<spdlog::logger> get(const std::string& name) {
     if (auto existing = spdlog::get(name)) return existing;
     auto logger = std::make_shared<spdlog::logger>(name, sink_locked());
     logger->set_level(g_level);
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ [%n] %v");
+    logger->set_pattern(kPattern);
     spdlog::register_logger(logger);
     return logger;
 }

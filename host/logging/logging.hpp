@@ -16,6 +16,10 @@ std::optional<spdlog::level::level_enum> parse_level(std::string_view name);
 // Installs the stderr sink and sets the level of every corral logger. Call once, early.
 void init(spdlog::level::level_enum level);
 
+// Sends every corral logger's lines to `sink` instead of stderr (test harnesses hold them). Call it
+// before any other thread logs.
+void use_sink(spdlog::sink_ptr sink);
+
 // Whether the user chose the level (--log-level or CORRAL_LOG_LEVEL); commands with their own
 // default (serve logs at info, or the config's log_level) apply it only when not.
 void set_level_explicit(bool explicit_level);

@@ -1,11 +1,13 @@
 // corral-plugin-test: the contract every runner plugin must honour, run against any plugin file.
 //
-//   corral-plugin-test PLUGIN.so [--options JSON] [--model PATH]... [--gtest_filter=...]
+//   corral-plugin-test PLUGIN.so [--options JSON] [--model PATH]... [--verbose] [--gtest_filter=...]
 //
 // --options is the runner's options object (as in the config's "runners" entry); --model gives
 // model files for runners that need them (one is enough; two distinct ones are used when given).
+// The plugin's log lines of a test are printed when it fails (--verbose: all of them, as they come).
 // Third-party authors run it on their own plugin to certify it; CTest runs it on ours.
 #include "event_log.hpp"
+#include "held_log.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "process.hpp"
 #include "runner_test_support.hpp"
@@ -292,6 +294,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     g_target.self = std::filesystem::canonical("/proc/self/exe").string();
     bool hang = false;
+    bool verbose = false;
     std::string instance_id;
     for (std::size_t i = 0; i < args.size(); ++i) {
         auto value = [&]() -> std::string {
@@ -310,13 +313,16 @@ int main(int argc, char** argv) {
             g_target.options = v.as_object();
         } else if (args[i] == "--model") {
             g_target.models.push_back(value());
+        } else if (args[i] == "--verbose") {
+            verbose = true;
         } else if (args[i] == "--internal-start-and-hang") {
             hang = true;
         } else if (args[i] == "--instance-id") {
             instance_id = value();
         } else if (args[i] == "--help" || args[i] == "-h") {
-            std::cout << "Usage: corral-plugin-test PLUGIN.so [--options JSON] [--model PATH]... [--gtest_filter=...]\n\n"
-                         "Runs the runner contract suite against a runner plugin file.\n";
+            std::cout << "Usage: corral-plugin-test PLUGIN.so [--options JSON] [--model PATH]... [--verbose] [--gtest_filter=...]\n\n"
+                         "Runs the runner contract suite against a runner plugin file. The plugin's log lines\n"
+                         "of a test are printed when it fails, warnings at once; --verbose prints them all.\n";
             return 0;
         } else if (g_target.plugin.empty()) {
             g_target.plugin = std::filesystem::absolute(args[i]);
@@ -330,5 +336,6 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (hang) return corral::contract::start_and_hang(instance_id);
+    if (!verbose) corral::test::hold_logs_until_a_test_fails();
     return RUN_ALL_TESTS();
 }

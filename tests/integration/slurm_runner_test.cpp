@@ -7,6 +7,7 @@
 // starts llama-server): it answers /health and, on SIGTERM, serves on for CORRAL_TEST_TERM_GRACE_MS
 // (or forever, "ignore") before it exits 0.
 #include "event_log.hpp"
+#include "held_log.hpp"
 #include "hostile_words.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "process.hpp"
@@ -404,5 +405,6 @@ int main(int argc, char** argv) {
         if (std::strcmp(argv[i], "--model") == 0) return corral::stand_in_server(argc, argv);
     }
     ::testing::InitGoogleTest(&argc, argv);
+    corral::test::hold_logs_until_a_test_fails();
     return RUN_ALL_TESTS();
 }
