@@ -66,6 +66,29 @@ boost::json::object placement_json(const PlacementView& v) {
     return {{"machine", v.machine.name}, {"memory_by_device", by_device}, {"ram", v.plan.reservation.ram}, {"how", v.plan.reason}};
 }
 
+// The GPUs the model is placed on, as their probe reported them (memory_free is the GPU's), with what
+// serve may reserve on each and the bytes placed there. (The layer plan sees a GPU's share as its free memory: not what a script
+// reading --json should get under that name.)
+boost::json::array placed_gpus_json(const PlacementView& v, const std::vector<sdk::ProbeReport>& reports) {
+    boost::json::array out;
+    for (const auto& [id, bytes] : v.plan.reservation.devices) {
+        const auto* slot = v.machine.device(id);
+        if (!slot) continue;
+        const sdk::DeviceInfo* probed = nullptr;
+        for (const auto& r : reports) {
+            for (const auto& d : r.devices)
+                if (d.backend == slot->kind && d.index == slot->index) probed = &d;
+        }
+        auto gpu = probed ? sdk::to_json(*probed) : sdk::to_json(scheduler::device_info(*slot, 0, 0));
+        auto& o = gpu.as_object();
+        if (!probed) o.erase("memory_free");
+        o["capacity"] = slot->capacity;  // what serve may reserve on it: the total less memory_headroom
+        o["placed"] = bytes;
+        out.push_back(std::move(gpu));
+    }
+    return out;
+}
+
 void print_fit(const fit::ModelFit& f, bool machine_has_gpus) {
     using config::format_size;
     const auto& m = f.model;
@@ -145,6 +168,7 @@ int run_fit(const ParsedArgs& args) {
         auto result = fit::fit_model(args.positionals.at(0), request);
         if (args.flag("json")) {
             auto json = fit::to_json(result);
+            json["gpus"] = placed_gpus_json(view, reports);
             json["placement"] = placement_json(view);
             write_pretty_json(std::cout, json);
         } else {
@@ -181,7 +205,7 @@ Command fit_command() {
     o.push_back({"no-flash-attn", "", "Size compute buffers for flash attention off"});
     o.push_back({"devices", "SPEC", "Where serve may place it: auto (default), cpu, or GPUs such as cuda:0,cuda:1 or UUID prefixes"});
     o.push_back({"no-probe", "", "Do not run probes: plan for host memory only"});
-    o.push_back({"json", "", "Print JSON: {model, estimate, gpus, plan, placement}"});
+    o.push_back({"json", "", "Print JSON: {model, estimate, gpus (as probed, with the bytes placed), plan, placement}"});
     return {spec, run_fit};
 }
 

@@ -209,7 +209,15 @@ TEST_F(ProbeTest, CudaLeavesTheDriversReserveOutOfTheTotal) {
     // fit (and serve, through the same machine description) plans from the same figure.
     auto fit = with_fake_gpus(script(""), {"fit", kModels + "/tiny-a.gguf", "--json", "--config", cuda_config()});
     ASSERT_EQ(fit.exit_code, 0) << fit.err;
-    EXPECT_EQ(boost::json::parse(fit.out).at("gpus").at(0).at("memory_total").to_number<uint64_t>(), total - reserved);
+    const auto json = boost::json::parse(fit.out);
+    const auto& gpu = json.at("gpus").at(0);
+    EXPECT_EQ(gpu.at("memory_total").to_number<uint64_t>(), total - reserved);
+    // The GPU as probed (its free memory, not the plan's share of it), what serve may reserve on it
+    // (the default headroom of 10 % off) and what the placement puts there: the whole model.
+    EXPECT_EQ(gpu.at("memory_free").to_number<uint64_t>(), free);
+    EXPECT_EQ(gpu.at("capacity").to_number<uint64_t>(), static_cast<uint64_t>(static_cast<double>(total - reserved) * (1.0 - 0.1)));
+    EXPECT_EQ(gpu.at("placed").to_number<uint64_t>(), json.at("estimate").at("total").to_number<uint64_t>());
+    EXPECT_EQ(json.at("placement").at("memory_by_device").at("cuda:0"), gpu.at("placed"));
 }
 
 TEST_F(ProbeTest, CudaWithoutTheLibraryIsUnavailable) {
