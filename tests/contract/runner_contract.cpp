@@ -332,7 +332,7 @@ int main(int argc, char** argv) {
         }
     }
     if (g_target.plugin.empty()) {
-        std::cerr << "usage: corral-plugin-test PLUGIN.so [--options JSON] [--model PATH]...\n";
+        std::cerr << "usage: corral-plugin-test PLUGIN.so [--options JSON] [--model PATH]... [--verbose]\n";
         return 2;
     }
     if (hang) return corral::contract::start_and_hang(instance_id);
