@@ -64,11 +64,12 @@ struct Instance {
     std::shared_ptr<StartSignal> start;    // while starting
     std::shared_ptr<ChildProcess> attach;  // I/O: sattach JOB.0
     int attach_failures = 0;               // I/O: sattach's failures in a row (a line it relays resets them)
+    bool attach_got_line = false;          // I/O: the running sattach has relayed a line
     bool attach_pending = false;           // I/O: a retry of sattach waits for its time
     bool attach_abandoned = false;         // I/O: its retries are spent (warned once)
     bool checking = false;                 // I/O: a state check for this instance is under way
     int completing_checks = 0;             // I/O: checks that found the job COMPLETING without an exit status
-    bool step_done = false;                // I/O: step 0's output ended (its server is gone)
+    bool step_done = false;                // I/O: sattach ended 0 (step 0's output ended, unless the job still runs)
 
     std::mutex mutex;
     JobInfo job;  // as last seen
@@ -502,6 +503,7 @@ private:
     // Follows step 0's output; its end means the job is ending: check it at once.
     void attach(const std::shared_ptr<Instance>& inst) {
         if (inst->exited || stopping_ || inst->attach) return;
+        inst->attach_got_line = false;
         try {
             inst->attach = ChildProcess::spawn(
                 io_.context(), command("sattach"), {"--quiet", inst->job_id + ".0"}, env_,
@@ -513,13 +515,18 @@ private:
                         return;
                     }
                     inst->attach_failures = 0;
+                    inst->attach_got_line = true;
+                    inst->step_done = false;
                     // No ready checks begin here: they began when the job got its node (the line may never come).
                     plugin_common::pass_on_server_line(host_, inst->handle.instance_id, stream, line, *inst->log, inst->start.get());
                 },
                 [this, inst](const ExitStatus& status) {
                     inst->attach.reset();
-                    inst->step_done = status.code == 0;  // sattach ends 0 with the step; otherwise it failed or was killed
-                    if (!inst->step_done) ++inst->attach_failures;
+                    // sattach ends 0 with the step; otherwise it failed or was killed. It also ends 0 at
+                    // once, with no output, when it attaches in the instant srun makes the step: a
+                    // follower that relayed nothing counts as failed, and the job's state decides.
+                    if (status.code == 0) inst->step_done = true;
+                    if (status.code != 0 || !inst->attach_got_line) ++inst->attach_failures;
                     check(inst);
                 });
         } catch (const std::exception& e) {
@@ -603,10 +610,9 @@ private:
                 }
                 finalize(inst, it->second);
             } else if (it->second.state == "RUNNING" && !inst->attach && serving(inst)) {
-                if (inst->step_done)
-                    recheck_soon(inst);  // the server is gone and the job about to end
-                else
-                    attach_again(inst);
+                // Follow it again: after a failure, or after an end of sattach the job does not show
+                // (yet): a step that did end makes the next sattach fail while the job completes.
+                attach_again(inst);
             }
         }
     }

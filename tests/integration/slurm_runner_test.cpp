@@ -228,6 +228,34 @@ TEST_F(SlurmRunner, TheServersOutputIsFollowedWhenStepZeroComesLate) {
     EXPECT_EQ(runner_->health(h).state, sdk::HealthState::Ok);
 }
 
+// sattach that attaches in the instant srun makes the step ends at once with status 0 and no output
+// (seen here about once in 60 tries 50 ms apart), as if the step had ended. The runner follows the
+// job again while Slurm says it runs (here sattach's first call does that on purpose: a wrapper in
+// commands_dir, the real commands beside it).
+TEST_F(SlurmRunner, AFollowerThatEndsAtOnceWhileTheJobRunsIsStartedAgain) {
+    auto dir = fs::path(CORRAL_TEST_WORK_DIR) / "sattach-ends-at-once";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    for (const char* tool : {"sbatch", "squeue", "scancel", "sinfo"}) fs::create_symlink(fs::path("/usr/bin") / tool, dir / tool);
+    {
+        std::ofstream sattach(dir / "sattach");
+        sattach << "#!/bin/sh\n[ -e \"$0.called\" ] && exec /usr/bin/sattach \"$@\"\n: > \"$0.called\"\nexit 0\n";
+    }
+    fs::permissions(dir / "sattach", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
+    auto opts = options();
+    opts["commands_dir"] = dir.string();
+    make_runner(opts);
+    auto h = runner_->start(config("ends-at-once"));
+    auto line = events_.wait_for(RunnerEvent::Kind::LogLine, "ends-at-once", 30s,
+                                 [](const RunnerEvent& ev) { return ev.payload.at("stream") != "status"; });
+    ASSERT_TRUE(line) << "no line of the server's output after the follower's first end";
+    EXPECT_TRUE(fs::exists(dir / "sattach.called"));
+    EXPECT_TRUE(runner_->is_running(h));
+    EXPECT_EQ(runner_->health(h).state, sdk::HealthState::Ok);
+    runner_->stop(h, 10s);
+    EXPECT_TRUE(events_.wait_for(RunnerEvent::Kind::Exited, "ends-at-once", 10s)) << "the real end is still seen";
+}
+
 // Stop is SIGTERM to the server: one that takes 2 s to exit after it exits by itself; one that ignores
 // it is killed once corral's grace (2 s) is over, long before the cluster's KillWait (30 s here).
 TEST_F(SlurmRunner, ScancelGivesTheServerItsGraceAndCorralsGraceBoundsIt) {
