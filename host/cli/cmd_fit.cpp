@@ -67,8 +67,8 @@ boost::json::object placement_json(const PlacementView& v) {
 }
 
 // The GPUs the model is placed on, as their probe reported them (memory_free is the GPU's), with what
-// serve may reserve on each and the bytes placed there. (The layer plan sees a GPU's share as its free memory: not what a script
-// reading --json should get under that name.)
+// serve may reserve on each and the bytes placed there. (The layer plan's view of a GPU gives its
+// share as memory_free: not what a script reading --json should get under that name.)
 boost::json::array placed_gpus_json(const PlacementView& v, const std::vector<sdk::ProbeReport>& reports) {
     boost::json::array out;
     for (const auto& [id, bytes] : v.plan.reservation.devices) {
