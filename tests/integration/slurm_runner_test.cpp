@@ -433,6 +433,8 @@ int main(int argc, char** argv) {
         if (std::strcmp(argv[i], "--model") == 0) return corral::stand_in_server(argc, argv);
     }
     ::testing::InitGoogleTest(&argc, argv);
-    corral::test::hold_logs_until_a_test_fails();
+    bool verbose = false;
+    for (int i = 1; i < argc; ++i) verbose = verbose || std::strcmp(argv[i], "--verbose") == 0;
+    if (!verbose) corral::test::hold_logs_until_a_test_fails();
     return RUN_ALL_TESTS();
 }
