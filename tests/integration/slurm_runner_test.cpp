@@ -433,8 +433,6 @@ int main(int argc, char** argv) {
         if (std::strcmp(argv[i], "--model") == 0) return corral::stand_in_server(argc, argv);
     }
     ::testing::InitGoogleTest(&argc, argv);
-    bool verbose = false;
-    for (int i = 1; i < argc; ++i) verbose = verbose || std::strcmp(argv[i], "--verbose") == 0;
-    if (!verbose) corral::test::hold_logs_until_a_test_fails();
+    corral::test::hold_logs_unless_verbose(argc, argv);
     return RUN_ALL_TESTS();
 }

@@ -19,6 +19,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -122,6 +123,13 @@ inline void hold_logs_until_a_test_fails() {
     auto sink = std::make_shared<HeldLogSink>();
     logging::use_sink(sink);
     ::testing::UnitTest::GetInstance()->listeners().Append(std::make_unique<PrintLogOfFailedTests>(sink).release());  // gtest owns it
+}
+
+// The same unless the command line has --verbose (after InitGoogleTest took gtest's flags).
+inline void hold_logs_unless_verbose(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i)
+        if (std::string_view(argv[i]) == "--verbose") return;
+    hold_logs_until_a_test_fails();
 }
 
 }  // namespace corral::test

@@ -4,12 +4,8 @@
 
 #include <gtest/gtest.h>
 
-#include <cstring>
-
 int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
-    bool verbose = false;
-    for (int i = 1; i < argc; ++i) verbose = verbose || std::strcmp(argv[i], "--verbose") == 0;
-    if (!verbose) corral::test::hold_logs_until_a_test_fails();
+    corral::test::hold_logs_unless_verbose(argc, argv);
     return RUN_ALL_TESTS();
 }
