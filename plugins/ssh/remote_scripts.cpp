@@ -82,9 +82,11 @@ p=$(cat "$d/pid" 2>/dev/null)
 kill -s "$2" -- "-$p" 2>/dev/null || kill -s "$2" "$p" 2>/dev/null || exit 3
 )sh";
 
+// A lock flock cannot take is held, unless its file went meanwhile: the host removes an ended
+// instance's directory while others may be asking (flock then fails to open it).
 constexpr const char* kStatus = R"sh(d=$1
 [ -f "$d/lock" ] || { echo gone; exit 0; }
-if flock -n "$d/lock" true; then
+if flock -n "$d/lock" true || [ ! -f "$d/lock" ]; then
   echo "gone $(cat "$d/exit" 2>/dev/null)"
   rm -rf "$d"
   exit 0
@@ -97,6 +99,7 @@ constexpr const char* kList = R"sh([ -d "$1" ] || exit 0
 for d in "$1"/*; do
   [ -f "$d/handle.json" ] && [ -f "$d/lock" ] || continue
   flock -n "$d/lock" true && continue
+  [ -f "$d/lock" ] || continue
   tr -d '\n' <"$d/handle.json"
   echo
 done
