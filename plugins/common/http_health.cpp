@@ -124,6 +124,25 @@ asio::awaitable<sdk::ServerHealth> check_health(HttpEndpoint endpoint, std::chro
     co_return health;
 }
 
+asio::awaitable<KeyCheck> check_holds_key(HttpEndpoint endpoint, std::string key, std::chrono::milliseconds timeout) {
+    KeyCheck check;
+    HttpCall call;
+    call.target = "/props";
+    // Another key: no server that holds only `key` takes it (a list of keys, "k1,k2", holds each whole).
+    call.bearer_token = key + "-not";
+    auto other = co_await http_exchange(endpoint, call, timeout);
+    if (other.status != 401) {
+        check.seen = other.status ? "GET /props answered " + std::to_string(other.status) + " to a client with another key" : other.error;
+        co_return check;
+    }
+    call.bearer_token = std::move(key);
+    auto own = co_await http_exchange(std::move(endpoint), std::move(call), timeout);
+    check.holds = own.status == 200;
+    if (!check.holds)
+        check.seen = own.status ? "GET /props answered " + std::to_string(own.status) + " to a client with its key" : own.error;
+    co_return check;
+}
+
 sdk::ServerHealth check_health_blocking(asio::io_context& context, const std::string& endpoint_url, std::chrono::milliseconds timeout) {
     auto endpoint = parse_http_endpoint(endpoint_url);
     if (!endpoint) throw sdk::Error(sdk::ProcessError::HealthCheckFailed, "invalid endpoint \"" + endpoint_url + "\"");

@@ -46,6 +46,16 @@ boost::asio::awaitable<HttpReply> http_exchange(HttpEndpoint endpoint, HttpCall 
 
 boost::asio::awaitable<sdk::ServerHealth> check_health(HttpEndpoint endpoint, std::chrono::milliseconds timeout);
 
+// Whether the server at `endpoint` holds `key`, the key it was started with, so it is that server and
+// not another process on its port: GET /props (which llama-server answers only to a client with its
+// key; /health and, since 2025, /v1/models answer anyone) is refused with 401 under another key and
+// answered 200 under `key`. `seen` says what it answered where it does not hold it.
+struct KeyCheck {
+    bool holds = false;
+    std::string seen;
+};
+boost::asio::awaitable<KeyCheck> check_holds_key(HttpEndpoint endpoint, std::string key, std::chrono::milliseconds timeout);
+
 // ProcessRunner::health() for a server at `endpoint_url`: runs check_health on `context` (run by
 // another thread) and waits. Throws sdk::Error(HealthCheckFailed) for a malformed URL.
 sdk::ServerHealth check_health_blocking(boost::asio::io_context& context, const std::string& endpoint_url,

@@ -12,14 +12,28 @@ namespace corral::plugin_common {
 
 namespace asio = boost::asio;
 
-asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal) {
+asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal, std::optional<OwnerProof> proof) {
     asio::steady_timer backoff(co_await asio::this_coro::executor);
     auto delay = std::chrono::milliseconds(5);
+    bool warned = false;
     while (!signal->settled()) {
         auto health = co_await check_health(endpoint, std::chrono::seconds(5));
         if (health.state == sdk::HealthState::Ok) {
-            signal->settle({StartOutcome::Kind::Ready, {}});
-            co_return;
+            if (!proof) {
+                signal->settle({StartOutcome::Kind::Ready, {}});
+                co_return;
+            }
+            auto owner = co_await check_holds_key(endpoint, proof->key, std::chrono::seconds(5));
+            if (owner.holds) {
+                signal->settle({StartOutcome::Kind::Ready, {}});
+                co_return;
+            }
+            if (!warned && proof->warn && !signal->settled()) {
+                warned = true;
+                proof->warn("the server answering on " + endpoint.host + ":" + std::to_string(endpoint.port) +
+                            " is not the one started there (" + owner.seen +
+                            "): another process holds the port; waiting for the server's own answer or its exit");
+            }
         }
         backoff.expires_after(delay);
         co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -27,16 +41,16 @@ asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_ptr<Start
     }
 }
 
-void check_ready(asio::io_context& io, HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal) {
-    asio::post(io, [&io, endpoint = std::move(endpoint), signal = std::move(signal)]() mutable {
+void check_ready(asio::io_context& io, HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal, std::optional<OwnerProof> proof) {
+    asio::post(io, [&io, endpoint = std::move(endpoint), signal = std::move(signal), proof = std::move(proof)]() mutable {
         if (signal->listening) return;
         signal->listening = true;
-        asio::co_spawn(io, confirm_ready(std::move(endpoint), std::move(signal)), asio::detached);
+        asio::co_spawn(io, confirm_ready(std::move(endpoint), std::move(signal), std::move(proof)), asio::detached);
     });
 }
 
-void check_ready(asio::io_context& io, const std::string& endpoint, std::shared_ptr<StartSignal> signal) {
-    if (auto parsed = parse_http_endpoint(endpoint)) check_ready(io, std::move(*parsed), std::move(signal));
+void check_ready(asio::io_context& io, const std::string& endpoint, std::shared_ptr<StartSignal> signal, std::optional<OwnerProof> proof) {
+    if (auto parsed = parse_http_endpoint(endpoint)) check_ready(io, std::move(*parsed), std::move(signal), std::move(proof));
 }
 
 }  // namespace corral::plugin_common

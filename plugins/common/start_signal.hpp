@@ -10,9 +10,11 @@
 #include <boost/asio/io_context.hpp>
 
 #include <atomic>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace corral::plugin_common {
@@ -45,16 +47,37 @@ private:
     std::promise<StartOutcome> promise_;
 };
 
-// Once llama-server listens (check_ready): GET /health until 200 (a server answers 503 while it
-// loads), with backoff from 5 ms to 500 ms; settles Ready. Ends once the start is settled otherwise
-// (the server's exit or the runner's timeout).
-boost::asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal);
+// What the ready checks must also see when they begin without the server's word that it listens (a
+// server whose verbosity hides the line, a Slurm job whose output may not come): until our server
+// has bound its port, another process may hold it (ours then fails to bind and exits), and that
+// process's 200 on /health would pass for ours, and the first requests would go to it. So the server
+// must show that it holds the key it was started with (check_holds_key). `warn` is told once when
+// another server answers in its place.
+struct OwnerProof {
+    std::string key;
+    std::function<void(const std::string&)> warn;
+};
 
-// Starts confirm_ready on `io`'s thread, once per start: when the server has logged that it listens,
-// or at once for a server that will not say so (its log verbosity hides the line).
-void check_ready(boost::asio::io_context& io, HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal);
+// The proof for a server started with `key`; none without a key (such a server cannot show it).
+inline std::optional<OwnerProof> owner_proof(std::optional<std::string> key, std::function<void(const std::string&)> warn) {
+    if (!key) return std::nullopt;
+    return OwnerProof{std::move(*key), std::move(warn)};
+}
+
+// Once llama-server listens (check_ready): GET /health until 200 (a server answers 503 while it
+// loads), and with `proof` until the answering server holds its key, with backoff from 5 ms to
+// 500 ms; settles Ready. Ends once the start is settled otherwise (the server's exit or the runner's
+// timeout).
+boost::asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal,
+                                           std::optional<OwnerProof> proof = std::nullopt);
+
+// Starts confirm_ready on `io`'s thread, once per start: when the server has logged that it listens
+// (its own word: no proof needed), or at once, with `proof`, for a server that will not say so.
+void check_ready(boost::asio::io_context& io, HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal,
+                 std::optional<OwnerProof> proof = std::nullopt);
 // The same for a handle's endpoint ("http://host:port"); nothing for one that does not parse.
-void check_ready(boost::asio::io_context& io, const std::string& endpoint, std::shared_ptr<StartSignal> signal);
+void check_ready(boost::asio::io_context& io, const std::string& endpoint, std::shared_ptr<StartSignal> signal,
+                 std::optional<OwnerProof> proof = std::nullopt);
 
 // True when a log line is llama-server announcing its HTTP listener.
 inline bool is_listening_line(const std::string& line) {

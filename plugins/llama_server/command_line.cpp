@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <limits>
 #include <string_view>
 
@@ -81,6 +82,36 @@ std::vector<std::string> server_arguments(const sdk::ServerConfig& c, uint16_t p
     a.insert(a.end(), options.runner_extra_args.begin(), options.runner_extra_args.end());
     a.insert(a.end(), c.extra_args.begin(), c.extra_args.end());
     return a;
+}
+
+namespace {
+
+std::string first_of_list(const std::string& keys) {
+    return keys.substr(0, keys.find(','));
+}
+
+std::optional<std::string> first_line_of(const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+        if (!line.empty()) return line;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> server_key(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--api-key" && i + 1 < args.size()) return first_of_list(args[i + 1]);
+        if (a.rfind("--api-key=", 0) == 0) return first_of_list(a.substr(10));
+        if (a == "--api-key-file" && i + 1 < args.size()) return first_line_of(args[i + 1]);
+        if (a.rfind("--api-key-file=", 0) == 0) return first_line_of(a.substr(15));
+    }
+    if (auto it = env.find("LLAMA_API_KEY"); it != env.end() && !it->second.empty()) return first_of_list(it->second);
+    return std::nullopt;
 }
 
 bool announces_listening(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {

@@ -35,6 +35,11 @@ std::vector<std::string> server_arguments(const sdk::ServerConfig& config, uint1
 // not say when it listens, instead of waiting for a line that never comes.
 bool announces_listening(const std::vector<std::string>& args, const std::map<std::string, std::string>& env);
 
+// The key llama-server run with `args` and `env` demands of its clients, as llama-server reads it:
+// --api-key (the first of a comma-separated list) or --api-key-file (its first non-empty line, read
+// from this machine's disk) wins over LLAMA_API_KEY; nullopt when none is set.
+std::optional<std::string> server_key(const std::vector<std::string>& args, const std::map<std::string, std::string>& env);
+
 // Shortest round-trip text for a double ("0.7", not "0.700000").
 std::string format_number(double v);
 

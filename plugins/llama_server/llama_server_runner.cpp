@@ -58,18 +58,17 @@ std::vector<std::string> server_environment(const std::map<std::string, std::str
     return plugin_common::environment_with(extra);
 }
 
-// What decides the server's log verbosity in its environment: the runner's and the model's
-// LLAMA_ARG_LOG_VERBOSITY, else corral's own (the server inherits it).
-std::map<std::string, std::string> verbosity_environment(const std::map<std::string, std::string>& runner_env,
-                                                         const std::map<std::string, std::string>& model_env) {
-    constexpr const char* kName = "LLAMA_ARG_LOG_VERBOSITY";
+// The server's variable `name` (its log verbosity, its key), alone in a map: the model's, else the runner's, else
+// corral's own (the server inherits it).
+std::map<std::string, std::string> server_variable(const char* name, const std::map<std::string, std::string>& runner_env,
+                                                   const std::map<std::string, std::string>& model_env) {
     std::map<std::string, std::string> env;
-    if (auto it = model_env.find(kName); it != model_env.end())
+    if (auto it = model_env.find(name); it != model_env.end())
         env.insert(*it);
-    else if (auto it = runner_env.find(kName); it != runner_env.end())
+    else if (auto it = runner_env.find(name); it != runner_env.end())
         env.insert(*it);
-    else if (const char* inherited = std::getenv(kName))
-        env.emplace(kName, inherited);
+    else if (const char* inherited = std::getenv(name))
+        env.emplace(name, inherited);
     return env;
 }
 
@@ -262,8 +261,11 @@ private:
             std::lock_guard lock(mutex_);
             instances_[id] = Instance{handle, process, log};
         }
-        if (!announces_listening(args, verbosity_environment(options.env, config.env)))
-            plugin_common::check_ready(io_.context(), endpoint, signal);
+        if (!announces_listening(args, server_variable("LLAMA_ARG_LOG_VERBOSITY", options.env, config.env)))
+            plugin_common::check_ready(
+                io_.context(), endpoint, signal,
+                plugin_common::owner_proof(server_key(args, server_variable("LLAMA_API_KEY", options.env, config.env)),
+                                           [this, id](const std::string& what) { host_.warn(id, ": ", what); }));
 
         auto waited = outcome.wait_for(options.startup_timeout);
         StartOutcome result = waited == std::future_status::ready ? outcome.get() : StartOutcome{StartOutcome::Kind::TimedOut, {}};

@@ -369,7 +369,13 @@ private:
         // The server's environment (its key among it) travels in sbatch's: never on a command line.
         std::vector<std::pair<std::string, std::string>> extra(options.env.begin(), options.env.end());
         extra.insert(extra.end(), config.env.begin(), config.env.end());
-        auto env = environment(std::move(extra));
+        auto env = environment(extra);
+        // The ready checks begin when the job runs, not at the server's "listening" line (its output
+        // may never come): the answering server must show it holds its key (OwnerProof).
+        std::map<std::string, std::string> server_env;
+        for (auto& [k, v] : extra) server_env[k] = v;  // the model's after the runner's: the later wins
+        auto proof = plugin_common::owner_proof(llama::server_key(script.args, server_env),
+                                                [this, id](const std::string& what) { host_.warn(id, ": ", what); });
         auto r = slurm("sbatch", sbatch_arguments(options, name, format_comment(script.comment)), &env, job_script(script));
         if (!r.ok() || r.out.empty() || r.out.front().empty()) {
             auto text = r.error_text();
@@ -432,10 +438,10 @@ private:
                         handle.runner_data = runner_data(inst->job_id, *job);
                     }
                     host_.info("job ", inst->job_id, " for ", config.model_name, " runs on ", job->batch_host, " at ", endpoint);
-                    asio::post(io_.context(), [this, inst, endpoint] {
+                    asio::post(io_.context(), [this, inst, endpoint, proof] {
                         attach(inst);
                         if (auto e = plugin_common::parse_http_endpoint(endpoint))
-                            asio::co_spawn(io_.context(), plugin_common::confirm_ready(*e, inst->start), asio::detached);
+                            asio::co_spawn(io_.context(), plugin_common::confirm_ready(*e, inst->start, proof), asio::detached);
                     });
                     break;
                 }

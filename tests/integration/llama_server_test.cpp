@@ -112,6 +112,29 @@ TEST_F(LlamaServerRunner, AFixedPortInUseIsAClearError) {
     runner_->stop(first, 10s);
 }
 
+// A server that will not say it listens is checked from its start, so while another process holds
+// its port (ours fails to bind and exits) that process answers the checks: it must not pass for the
+// server started, which holds the key it was given and the process on the port does not.
+TEST_F(LlamaServerRunner, AQuietServerIsNotTakenForAnotherOnItsPort) {
+    auto holder = runner_->start(config("holder-1"));  // no key: it answers everyone
+    auto c = config("quiet-2");
+    c.port = static_cast<uint16_t>(std::stoi(holder.endpoint.substr(holder.endpoint.rfind(':') + 1)));
+    c.env = {{"LLAMA_API_KEY", "quiet-2-key"}};
+    c.runner_options = {{"log_verbosity", 1}, {"startup_timeout_ms", 30000}};
+    const auto started = std::chrono::steady_clock::now();
+    auto e = test::expect_sdk_error([&] { runner_->start(c); });
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 25s);  // its exit ended it, not the timeout
+    EXPECT_EQ(e.code(), sdk::ProcessError::StartFailed);
+    EXPECT_THAT(e.what(), HasSubstr("in use"));
+    // And a quiet server on a port of its own proves itself and serves (with its key).
+    c.port.reset();
+    c.instance_id = "quiet-3";
+    auto h = runner_->start(c);
+    EXPECT_EQ(test::chat_completion(h.endpoint, 2, "quiet-2-key").at("usage").at("completion_tokens").as_int64(), 2);
+    runner_->stop(h, 10s);
+    runner_->stop(holder, 10s);
+}
+
 // `corral fit`'s weights and KV cache against the buffer sizes the real llama-server logs (read
 // from the runner's log events, as `corral serve` reads them), for two cache types. (The tiny model's
 // heads are 16 wide: quantized caches, 32-wide blocks, are refused by llama-server and corral fit alike.)

@@ -17,15 +17,17 @@
 
 namespace corral::test {
 
-// POST /v1/chat/completions to a server's endpoint; expects 200 and returns the parsed body.
-inline boost::json::value chat_completion(const std::string& endpoint, int max_tokens) {
+// POST /v1/chat/completions to a server's endpoint (with `key` when given); expects 200 and returns
+// the parsed body.
+inline boost::json::value chat_completion(const std::string& endpoint, int max_tokens, const std::string& key = "") {
     std::string host;
     uint16_t port = 0;
     split_endpoint(endpoint, host, port);
     // ignore_eos: the tiny model's random weights can sample an end token early; the count is exact.
     auto res = http_request(
         host, port, "POST", "/v1/chat/completions",
-        R"({"messages":[{"role":"user","content":"hello"}],"ignore_eos":true,"max_tokens":)" + std::to_string(max_tokens) + "}");
+        R"({"messages":[{"role":"user","content":"hello"}],"ignore_eos":true,"max_tokens":)" + std::to_string(max_tokens) + "}",
+        key.empty() ? Headers{} : Headers{{"Authorization", "Bearer " + key}});
     EXPECT_EQ(res.status, 200) << res.body;
     return boost::json::parse(res.body);
 }

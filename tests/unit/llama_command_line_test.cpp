@@ -5,6 +5,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 namespace corral::llama {
 namespace {
 
@@ -213,6 +218,20 @@ TEST(LlamaCommandLine, MeasureMemoryCrossesThePluginBoundaryOnlyWhenFalse) {
     EXPECT_FALSE(sdk::to_json(c).as_object().contains("slot_save_path"));
     c.slot_save_path = "/state/kv-cache/m/f";
     EXPECT_EQ(sdk::from_json<sdk::ServerConfig>(sdk::to_json(c), "").slot_save_path, c.slot_save_path);
+}
+
+// The key the ready checks make a server prove (start_signal.hpp: OwnerProof), as llama-server reads it.
+TEST(LlamaCommandLine, TheServersKeyIsReadAsLlamaServerReadsIt) {
+    EXPECT_FALSE(server_key({"--port", "8080"}, {}));
+    EXPECT_FALSE(server_key({"--api-key"}, {{"LLAMA_API_KEY", ""}}));
+    EXPECT_EQ(server_key({"--port", "1"}, {{"LLAMA_API_KEY", "env-1,env-2"}}), "env-1");
+    EXPECT_EQ(server_key({"--api-key", "arg-1,arg-2"}, {{"LLAMA_API_KEY", "env"}}), "arg-1");  // the argument wins
+    EXPECT_EQ(server_key({"--api-key=arg"}, {}), "arg");
+    const auto file = std::filesystem::temp_directory_path() / ("corral-llama-key-" + std::to_string(::getpid()));
+    std::ofstream(file) << "\n \nfile-key \r\nsecond\n";
+    EXPECT_EQ(server_key({"--api-key-file", file.string()}, {{"LLAMA_API_KEY", "env"}}), "file-key");
+    EXPECT_EQ(server_key({"--api-key-file=" + file.string()}, {}), "file-key");
+    std::filesystem::remove(file);
 }
 
 TEST(LlamaServerFeatures, ReadFromHelpText) {
