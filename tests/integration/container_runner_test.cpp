@@ -89,13 +89,17 @@ TEST_F(ContainerRunner, AModelPathThatCannotBeMountedIsAConfigurationError) {
 // What a restarted host finds: the running container of its predecessor (listed, adoptable), and a
 // stopped one with corral's labels (removed).
 // Below its default verbosity llama-server never logs that it listens: the runner checks /health
-// from the start instead of waiting out the timeout.
+// from the start instead of waiting out the timeout, and with a key, that the server answering on
+// the published port holds it.
 TEST_F(ContainerRunner, AServerThatDoesNotLogThatItListensIsReadyAllTheSame) {
     auto opts = options();
     opts["log_verbosity"] = 1;
     opts["startup_timeout_ms"] = 30000;
     make_runner(opts);
     test::expect_quiet_start_serves(*runner_, config("quiet"));
+    auto keyed = config("quiet-keyed");
+    keyed.env["LLAMA_API_KEY"] = "quiet-key";
+    test::expect_quiet_start_serves(*runner_, keyed);
 }
 
 TEST_F(ContainerRunner, ARestartedHostListsRunningContainersAndRemovesStoppedOnes) {

@@ -104,13 +104,17 @@ TEST_F(SshRunner, ServesThroughTheForwardedPortAndReportsNoLocalPid) {
 }
 
 // Below its default verbosity the remote llama-server never logs that it listens: the runner
-// checks /health (through the forward) from the start instead of waiting out the timeout.
+// checks /health (through the forward) from the start instead of waiting out the timeout, and with
+// a key, that the server answering through the forward holds it.
 TEST_F(SshRunner, AServerThatDoesNotLogThatItListensIsReadyAllTheSame) {
     auto opts = options();
     opts["log_verbosity"] = 1;
     opts["startup_timeout_ms"] = 30000;
     make_runner(opts);
     test::expect_quiet_start_serves(*runner_, config("quiet"));
+    auto keyed = config("quiet-keyed");
+    keyed.env["LLAMA_API_KEY"] = "quiet-key";
+    test::expect_quiet_start_serves(*runner_, keyed);
 }
 
 TEST_F(SshRunner, DirectModeConnectsToTheRemoteAddress) {
