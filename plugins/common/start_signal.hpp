@@ -60,7 +60,7 @@ struct OwnerProof {
 
 // The proof for a server started with `key`; none without a key (such a server cannot show it).
 inline std::optional<OwnerProof> owner_proof(std::optional<std::string> key, std::function<void(const std::string&)> warn) {
-    if (!key) return std::nullopt;
+    if (!key || key->empty()) return std::nullopt;
     return OwnerProof{std::move(*key), std::move(warn)};
 }
 

@@ -157,6 +157,9 @@ TEST_F(ReadyCheck, AServerWithAnotherKeyIsNotTakenForIt) {
 // The checks begun by the server's own "listening" line need no proof; nor can a server without a
 // key give one.
 TEST_F(ReadyCheck, WithoutAKeyToProveTheHealthCheckDecides) {
+    EXPECT_FALSE(owner_proof(std::nullopt, nullptr));
+    EXPECT_FALSE(owner_proof(std::string(), nullptr));  // `--api-key ""`: nothing to show
+    EXPECT_TRUE(owner_proof("k1", nullptr));
     KeyedServer server(answers_everyone);
     auto signal = check(server.endpoint, std::nullopt);
     auto outcome = signal->future();
