@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <iostream>
 #include <mutex>
 
@@ -43,6 +44,7 @@ int run_model(const ParsedArgs& args) {
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);  // as corral serve: the server inherits it (ChildProcess)
     Fd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC));
     Fd exit_fd(::eventfd(0, EFD_CLOEXEC));
 

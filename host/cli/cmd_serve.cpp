@@ -8,8 +8,10 @@
 
 #include <boost/json/serialize.hpp>
 
+#include <signal.h>
 #include <sys/resource.h>
 
+#include <csignal>
 #include <iostream>
 
 namespace corral::cli {
@@ -31,6 +33,10 @@ void raise_open_file_limit() {
 int serve(const ParsedArgs& args) {
     // First of all: taken out of the environment before any plugin or probe can start a child.
     auto service_manager = serve::ServiceManager::from_environment();
+    // A write to a closed pipe or socket is an error to handle, never the end of the host; and the
+    // model servers started from here ignore SIGPIPE as it does, with no shell to set that up
+    // (ChildProcess).
+    std::signal(SIGPIPE, SIG_IGN);
     auto file = args.value("config");
     if (!file) throw UsageError("--config FILE is required");
     auto loaded = config::load_config_file(*file);

@@ -42,15 +42,26 @@ constexpr std::size_t kMaxLine = 64 * 1024;
 // without allocating. The child gets its own process group (a stop reaches everything it starts, and a
 // Ctrl-C aimed at the host's group does not reach it behind the host's back), an empty signal mask
 // and default dispositions (a host that blocks SIGTERM to read it from a signalfd must not pass that
-// on). posix_spawn cannot *ignore* a signal, so /bin/sh ignores SIGPIPE and execs the server: a server
-// whose host died then survives logging into the broken pipe, and a restarted host can adopt it. The
-// arguments reach the server as "$@": the shell never interprets them.
+// on), except SIGPIPE, which the child ignores: a server whose host died then survives logging into
+// the broken pipe, and a restarted host can adopt it. posix_spawn cannot set a signal to be ignored,
+// but a child keeps an ignored signal it is not told to reset: where this process ignores SIGPIPE
+// (`corral serve` and `corral run` do), a child named by its path is spawned as it is; else /bin/sh ignores it
+// and execs the child (1.6 ms more per start here). The arguments reach the child as "$@": the shell
+// never interprets them.
 constexpr const char* kTrampoline = "trap '' PIPE; exec \"$0\" \"$@\"";
+
+bool ignoring_sigpipe() {
+    struct sigaction current {};
+    return ::sigaction(SIGPIPE, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_IGN;
+}
 
 // Spawns `binary args...` with stdout/stderr on the given descriptors; returns the pid or throws.
 int spawn_child(const std::filesystem::path& binary, const std::vector<std::string>& args, const std::vector<std::string>& env, int in_fd,
                 int out_fd, int err_fd) {
-    std::vector<std::string> argv_strings = {"/bin/sh", "-c", kTrampoline, binary.string()};
+    // A name without a '/' is looked up in the child's PATH, which the shell's exec does.
+    const bool direct = ignoring_sigpipe() && binary.string().find('/') != std::string::npos;
+    std::vector<std::string> argv_strings = {binary.string()};
+    if (!direct) argv_strings.insert(argv_strings.begin(), {"/bin/sh", "-c", kTrampoline});
     argv_strings.insert(argv_strings.end(), args.begin(), args.end());
     std::vector<char*> argv, envp;
     for (auto& a : argv_strings) argv.push_back(a.data());
@@ -74,12 +85,13 @@ int spawn_child(const std::filesystem::path& binary, const std::vector<std::stri
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);
+    if (direct) sigdelset(&all, SIGPIPE);  // kept ignored
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
     posix_spawnattr_setpgroup(&attr, 0);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid = -1;
-    int rc = ::posix_spawn(&pid, "/bin/sh", &actions, &attr, argv.data(), envp.data());
+    int rc = ::posix_spawn(&pid, direct ? binary.c_str() : "/bin/sh", &actions, &attr, argv.data(), envp.data());
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) throw sdk::Error(sdk::ProcessError::StartFailed, "cannot start " + binary.string() + ": " + std::strerror(rc));

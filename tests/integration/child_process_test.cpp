@@ -9,6 +9,8 @@
 #include <chrono>
 #include <csignal>
 #include <future>
+#include <mutex>
+#include <string>
 #include <thread>
 
 namespace corral::plugin_common {
@@ -39,6 +41,38 @@ TEST(ChildProcess, AFloodingChildThatIsKilledHasAllItsLinesAndItsExitReportedOnc
     io.stop();
     runner.join();
     EXPECT_EQ(exits, 1);
+}
+
+// A child ignores SIGPIPE (a server outlives a host that died, writing its log into the broken
+// pipe), whether this process ignores it (corral serve and run: the child is spawned as it is) or
+// not (a shell ignores it, then execs the child).
+TEST(ChildProcess, AChildIgnoresSigpipeWhetherTheHostDoesOrNot) {
+    for (const bool host_ignores : {false, true}) {
+        SCOPED_TRACE(host_ignores ? "host ignores SIGPIPE" : "host does not");
+        const auto previous = std::signal(SIGPIPE, host_ignores ? SIG_IGN : SIG_DFL);
+        boost::asio::io_context io;
+        auto work = boost::asio::make_work_guard(io);
+        std::thread runner([&] { io.run(); });
+        std::mutex mutex;
+        std::string ignored;
+        std::promise<void> exited;
+        auto child = ChildProcess::spawn(
+            io, "/bin/grep", {"^SigIgn:", "/proc/self/status"}, {"PATH=/usr/bin:/bin"},
+            [&](const char*, const std::string& line) {
+                std::lock_guard lock(mutex);
+                ignored = line.substr(line.find_first_not_of(" \t", 7));
+            },
+            [&](const ExitStatus&) { exited.set_value(); });
+        const bool done = exited.get_future().wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+        std::signal(SIGPIPE, previous);
+        work.reset();
+        io.stop();
+        runner.join();
+        ASSERT_TRUE(done);
+        std::lock_guard lock(mutex);
+        ASSERT_FALSE(ignored.empty());
+        EXPECT_TRUE(std::stoull(ignored, nullptr, 16) & (1ull << (SIGPIPE - 1))) << "SigIgn: " << ignored;
+    }
 }
 
 }  // namespace
