@@ -49,7 +49,8 @@ boost::asio::awaitable<sdk::ServerHealth> check_health(HttpEndpoint endpoint, st
 // Whether the server at `endpoint` holds `key`, the key it was started with, so it is that server and
 // not another process on its port: GET /props (which llama-server answers only to a client with its
 // key; /health and, since 2025, /v1/models answer anyone) is refused with 401 under another key and
-// answered 200 under `key`. `seen` says what it answered where it does not hold it.
+// not refused (200 from llama-server) under `key`. `seen` says what it answered where it does not
+// hold it.
 struct KeyCheck {
     bool holds = false;
     std::string seen;

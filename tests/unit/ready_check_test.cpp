@@ -167,6 +167,17 @@ TEST_F(ReadyCheck, WithoutAKeyToProveTheHealthCheckDecides) {
     EXPECT_EQ(outcome.get().kind, StartOutcome::Kind::Ready);
 }
 
+// A server of llama-server's kind without /props (404 to its key) holds its key all the same: what
+// tells is that another key is refused and its own is not.
+TEST_F(ReadyCheck, AServerWithoutPropsThatRefusesOtherKeysHoldsItsOwn) {
+    KeyedServer server([](const std::string& target, const std::string& authorization) {
+        if (target == "/health") return 200;
+        if (authorization != "Bearer k1") return 401;
+        return target == "/props" ? 404 : 200;
+    });
+    EXPECT_TRUE(holds_key(server.endpoint, "k1").holds);
+}
+
 TEST_F(ReadyCheck, AKeyCheckThatGetsNoAnswerSaysWhy) {
     HttpEndpoint closed;
     {
