@@ -8,7 +8,6 @@
 
 #include <boost/json/serialize.hpp>
 
-#include <signal.h>
 #include <sys/resource.h>
 
 #include <csignal>
