@@ -6,6 +6,8 @@
 #include "child_process.hpp"
 #include "http_health.hpp"
 
+#include <corral/sdk/host.hpp>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 
@@ -62,6 +64,11 @@ struct OwnerProof {
 inline std::optional<OwnerProof> owner_proof(std::optional<std::string> key, std::function<void(const std::string&)> warn) {
     if (!key || key->empty()) return std::nullopt;
     return OwnerProof{std::move(*key), std::move(warn)};
+}
+// The same, warning through a runner's host under the instance's id (what the runners pass).
+inline std::optional<OwnerProof> owner_proof(std::optional<std::string> key, sdk::Host host, std::string instance_id) {
+    return owner_proof(std::move(key),
+                       [host, instance_id = std::move(instance_id)](const std::string& what) { host.warn(instance_id, ": ", what); });
 }
 
 // Once llama-server listens (check_ready): GET /health until 200 (a server answers 503 while it

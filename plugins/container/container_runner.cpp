@@ -330,8 +330,7 @@ private:
         // The image's own environment is not known here: only the model's is.
         if (!llama::announces_listening(run.server_args, config.env))
             plugin_common::check_ready(io_.context(), inst->handle.endpoint, inst->start,
-                                       plugin_common::owner_proof(llama::server_key(run.server_args, config.env),
-                                                                  [this, id](const std::string& what) { host_.warn(id, ": ", what); }));
+                                       plugin_common::owner_proof(llama::server_key(run.server_args, config.env), host_, id));
 
         auto waited = outcome.wait_for(options.startup_timeout);
         auto result = waited == std::future_status::ready ? outcome.get() : StartOutcome{StartOutcome::Kind::TimedOut, {}};

@@ -374,8 +374,7 @@ private:
         // may never come): the answering server must show it holds its key (OwnerProof).
         std::map<std::string, std::string> server_env;
         for (auto& [k, v] : extra) server_env[k] = v;  // the model's after the runner's: the later wins
-        auto proof = plugin_common::owner_proof(llama::server_key(script.args, server_env),
-                                                [this, id](const std::string& what) { host_.warn(id, ": ", what); });
+        auto proof = plugin_common::owner_proof(llama::server_key(script.args, server_env), host_, id);
         auto r = slurm("sbatch", sbatch_arguments(options, name, format_comment(script.comment)), &env, job_script(script));
         if (!r.ok() || r.out.empty() || r.out.front().empty()) {
             auto text = r.error_text();

@@ -377,8 +377,7 @@ private:
         // (The remote login's own environment is not known here: the runner's and the model's are.)
         if (!llama::announces_listening(launch.args, launch.env))
             plugin_common::check_ready(io_.context(), inst->handle.endpoint, inst->start,
-                                       plugin_common::owner_proof(llama::server_key(launch.args, launch.env),
-                                                                  [this, id](const std::string& what) { host_.warn(id, ": ", what); }));
+                                       plugin_common::owner_proof(llama::server_key(launch.args, launch.env), host_, id));
 
         auto waited = outcome.wait_for(options.startup_timeout);
         auto kind = waited == std::future_status::ready ? outcome.get().kind : StartOutcome::Kind::TimedOut;
