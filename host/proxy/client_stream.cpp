@@ -7,6 +7,14 @@ namespace corral::proxy {
 
 namespace asio = boost::asio;
 
+void ClientStream::tls_read_some(BufferList<asio::mutable_buffer> buffers, IoHandler handler) {
+    std::get<tls_stream>(stream_).async_read_some(buffers, std::move(handler));
+}
+
+void ClientStream::tls_write_some(BufferList<asio::const_buffer> buffers, IoHandler handler) {
+    std::get<tls_stream>(stream_).async_write_some(buffers, std::move(handler));
+}
+
 asio::awaitable<boost::system::error_code> ClientStream::handshake() {
     auto* s = std::get_if<tls_stream>(&stream_);
     if (!s) co_return boost::system::error_code{};

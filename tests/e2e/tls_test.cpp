@@ -1,6 +1,7 @@
 // HTTPS on corral's listener, with real clients against the real llama-server: curl and the openai
 // npm client trusting a self-signed certificate, a plain request on the HTTPS port told so, a
-// renewed certificate picked up on SIGHUP, and a bad one refused with the config key that names it.
+// renewed certificate picked up on SIGHUP, large bodies both ways, and a bad certificate refused with
+// the config key that names it.
 #include "relay_fixture.hpp"
 
 #include "process.hpp"
@@ -88,6 +89,39 @@ TEST_F(Tls, ARenewedCertificateIsUsedAfterSighup) {
                                "https://127.0.0.1:" + std::to_string(corral.port) + "/corral/reload"});
     EXPECT_NE(reload.out.find("tls.key"), std::string::npos) << reload.out << reload.err;
     EXPECT_EQ(curl(corral.port, "server.pem", health).exit_code, 0);
+}
+
+// Bodies larger than a TLS record and the sockets' buffers, both ways: a 480 KB request and its
+// larger answer cross whole, the answer as the server gives it directly.
+TEST_F(Tls, LargeBodiesCrossWholeBothWays) {
+    make_certificate("server");
+    Corral corral(dir_, tls_config());
+    std::string content;
+    for (int i = 0; i < 40000; ++i) content += "hello world ";
+    const std::string body = R"({"content": ")" + content + R"("})";
+    std::ofstream(dir_ / "body.json") << R"({"model": "tiny-a", )" << body.substr(1);
+    auto relayed = run_process({"/usr/bin/env", "curl", "-sS", "--max-time", "60", "--cacert", (dir_ / "server.pem").string(), "-H",
+                                "Content-Type: application/json", "--data-binary", "@" + (dir_ / "body.json").string(),
+                                "https://127.0.0.1:" + std::to_string(corral.port) + "/tokenize"});
+    ASSERT_EQ(relayed.exit_code, 0) << relayed.err;
+
+    // The server's address and key, from the status (over HTTPS) and its environment.
+    auto status = run_process({"/usr/bin/env", "curl", "-sS", "--cacert", (dir_ / "server.pem").string(),
+                               "https://127.0.0.1:" + std::to_string(corral.port) + "/corral/status"});
+    ASSERT_EQ(status.exit_code, 0) << status.err;
+    const auto model = boost::json::parse(status.out).at("models").at(0).as_object();
+    ASSERT_EQ(model.at("name"), "tiny-a");
+    const std::string environment = environment_of(model.at("pid").as_int64());
+    const auto at = environment.find("LLAMA_API_KEY=");
+    ASSERT_NE(at, std::string::npos);
+    const std::string key = environment.substr(at + 14, environment.find('\0', at) - at - 14);
+    std::string host;
+    uint16_t port = 0;
+    split_endpoint(std::string(model.at("endpoint").as_string()), host, port);
+    auto direct = http_request(host, port, "POST", "/tokenize", body, {{"Authorization", "Bearer " + key}});
+    ASSERT_EQ(direct.status, 200);
+    EXPECT_GT(direct.body.size(), body.size());
+    EXPECT_TRUE(relayed.out == direct.body) << "relayed " << relayed.out.size() << " bytes, direct " << direct.body.size();
 }
 
 TEST_F(Tls, AnUnusableCertificateStopsTheStartWithItsConfigKey) {
