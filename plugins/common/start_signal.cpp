@@ -1,5 +1,7 @@
 #include "start_signal.hpp"
 
+#include "port_listeners.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -7,6 +9,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include <unistd.h>
 
 namespace corral::plugin_common {
 
@@ -19,19 +23,24 @@ asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_ptr<Start
     while (!signal->settled()) {
         auto health = co_await check_health(endpoint, std::chrono::seconds(5));
         if (health.state == sdk::HealthState::Ok) {
-            if (!proof) {
-                signal->settle({StartOutcome::Kind::Ready, {}});
-                co_return;
+            // Why the answer is not our server's, if it is not ("": it is).
+            std::string other;
+            if (proof && proof->local) {
+                if (auto uid = foreign_listener(endpoint.host, endpoint.port, ::geteuid()))
+                    other = "another user's process (uid " + std::to_string(*uid) + ") listens there";
             }
-            auto owner = co_await check_holds_key(endpoint, proof->key, std::chrono::seconds(5));
-            if (owner.holds) {
+            if (other.empty() && proof && !proof->key.empty()) {
+                auto owner = co_await check_holds_key(endpoint, proof->key, std::chrono::seconds(5));
+                if (!owner.holds) other = owner.seen;
+            }
+            if (other.empty()) {
                 signal->settle({StartOutcome::Kind::Ready, {}});
                 co_return;
             }
             if (!warned && proof->warn && !signal->settled()) {
                 warned = true;
                 proof->warn("the server answering on " + endpoint.host + ":" + std::to_string(endpoint.port) +
-                            " is not the one started there (" + owner.seen +
+                            " is not the one started there (" + other +
                             "): another process holds the port; waiting for the server's own answer or its exit");
             }
         }

@@ -53,28 +53,34 @@ private:
 // server whose verbosity hides the line, a Slurm job whose output may not come): until our server
 // has bound its port, another process may hold it (ours then fails to bind and exits), and that
 // process's 200 on /health would pass for ours, and the first requests would go to it. So the server
-// must show that it holds the key it was started with (check_holds_key). `warn` is told once when
-// another server answers in its place.
+// must show that it holds the key it was started with (check_holds_key), and a server on this
+// machine must not be answered for by another user's listener on its port (port_listeners.hpp:
+// checked before the key is sent, so another user's process never sees it; a process of our own
+// user could read the key anyway). `warn` is told once when another process answers in its place.
 struct OwnerProof {
-    std::string key;
+    std::string key;     // empty: the server has none to show
+    bool local = false;  // the server runs on this machine, in this network namespace
     std::function<void(const std::string&)> warn;
 };
 
-// The proof for a server started with `key`; none without a key (such a server cannot show it).
-inline std::optional<OwnerProof> owner_proof(std::optional<std::string> key, std::function<void(const std::string&)> warn) {
-    if (!key || key->empty()) return std::nullopt;
-    return OwnerProof{std::move(*key), std::move(warn)};
+// The proof for a server started with `key`, and on this machine when `local`; none when it has
+// neither (a remote server without a key cannot show anything).
+inline std::optional<OwnerProof> owner_proof(std::optional<std::string> key, std::function<void(const std::string&)> warn,
+                                             bool local = false) {
+    if ((!key || key->empty()) && !local) return std::nullopt;
+    return OwnerProof{key.value_or(std::string()), local, std::move(warn)};
 }
 // The same, warning through a runner's host under the instance's id (what the runners pass).
-inline std::optional<OwnerProof> owner_proof(std::optional<std::string> key, sdk::Host host, std::string instance_id) {
-    return owner_proof(std::move(key),
-                       [host, instance_id = std::move(instance_id)](const std::string& what) { host.warn(instance_id, ": ", what); });
+inline std::optional<OwnerProof> owner_proof(std::optional<std::string> key, sdk::Host host, std::string instance_id, bool local = false) {
+    return owner_proof(
+        std::move(key), [host, instance_id = std::move(instance_id)](const std::string& what) { host.warn(instance_id, ": ", what); },
+        local);
 }
 
 // Once llama-server listens (check_ready): GET /health until 200 (a server answers 503 while it
-// loads), and with `proof` until the answering server holds its key, with backoff from 5 ms to
-// 500 ms; settles Ready. Ends once the start is settled otherwise (the server's exit or the runner's
-// timeout).
+// loads), and with `proof` until no other user's process listens on the port (`local`) and the
+// answering server holds its key, with backoff from 5 ms to 500 ms; settles Ready. Ends once the start is settled otherwise (the server's
+// exit or the runner's timeout).
 boost::asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal,
                                            std::optional<OwnerProof> proof = std::nullopt);
 

@@ -264,7 +264,8 @@ private:
         if (!announces_listening(args, server_variable("LLAMA_ARG_LOG_VERBOSITY", options.env, config.env)))
             plugin_common::check_ready(
                 io_.context(), endpoint, signal,
-                plugin_common::owner_proof(server_key(args, server_variable("LLAMA_API_KEY", options.env, config.env)), host_, id));
+                plugin_common::owner_proof(server_key(args, server_variable("LLAMA_API_KEY", options.env, config.env)), host_, id,
+                                           /*local=*/true));
 
         auto waited = outcome.wait_for(options.startup_timeout);
         StartOutcome result = waited == std::future_status::ready ? outcome.get() : StartOutcome{StartOutcome::Kind::TimedOut, {}};

@@ -1,5 +1,6 @@
 // The llama_server runner and `corral run` on a real llama-server with the tiny test models.
 #include "fit/server_memory_log.hpp"
+#include "foreign_liar.hpp"
 #include "http_client.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "process.hpp"
@@ -133,6 +134,20 @@ TEST_F(LlamaServerRunner, AQuietServerIsNotTakenForAnotherOnItsPort) {
     EXPECT_EQ(test::chat_completion(h.endpoint, 2, "quiet-2-key").at("usage").at("completion_tokens").as_int64(), 2);
     runner_->stop(h, 10s);
     runner_->stop(holder, 10s);
+}
+
+// The same with a squatter that fakes holding any key, of another user: told apart by the kernel's
+// socket table before the key is sent to it, and the start ends with our server's exit.
+TEST_F(LlamaServerRunner, AQuietServerIsNotTakenForAnotherUsersListenerOnItsPort) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a process as another user";
+    test::ForeignLiar liar;
+    auto c = config("quiet-4");
+    c.port = liar.port;
+    c.env = {{"LLAMA_API_KEY", "quiet-4-key"}};
+    c.runner_options = {{"log_verbosity", 1}, {"startup_timeout_ms", 30000}};
+    auto e = test::expect_sdk_error([&] { runner_->start(c); });
+    EXPECT_EQ(e.code(), sdk::ProcessError::StartFailed);
+    EXPECT_THAT(e.what(), HasSubstr("in use"));
 }
 
 // `corral fit`'s weights and KV cache against the buffer sizes the real llama-server logs (read
