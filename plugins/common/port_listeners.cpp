@@ -71,10 +71,15 @@ std::vector<PortListener> parse_port_listeners(std::string_view table, bool ipv6
 }
 
 std::optional<uid_t> foreign_listener(const std::string& address, uint16_t port, uid_t self, const std::string& proc_net) {
+    return foreign_listener_in(read_file(proc_net + "/tcp"), read_file(proc_net + "/tcp6"), address, port, self);
+}
+
+std::optional<uid_t> foreign_listener_in(std::string_view tcp, std::string_view tcp6, const std::string& address, uint16_t port,
+                                         uid_t self) {
     boost::system::error_code ec;
     const auto wanted = boost::asio::ip::make_address(address, ec);
     for (const bool ipv6 : {false, true}) {
-        for (const auto& l : parse_port_listeners(read_file(proc_net + (ipv6 ? "/tcp6" : "/tcp")), ipv6)) {
+        for (const auto& l : parse_port_listeners(ipv6 ? tcp6 : tcp, ipv6)) {
             if (l.port != port || l.uid == self) continue;
             const auto at = boost::asio::ip::make_address(l.address);
             // A listener on the family's any-address takes the connections too (for tcp6's, IPv4

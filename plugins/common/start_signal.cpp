@@ -16,6 +16,30 @@ namespace corral::plugin_common {
 
 namespace asio = boost::asio;
 
+ListenerCheck local_listener_check() {
+    return [](const HttpEndpoint& endpoint, std::function<void(std::optional<uid_t>)> done) {
+        done(foreign_listener(endpoint.host, endpoint.port, ::geteuid()));
+    };
+}
+
+namespace {
+
+// The proof's listener check, awaited: its answer comes back on this coroutine's executor, from
+// whichever thread gave it.
+asio::awaitable<std::optional<uid_t>> other_listener(const OwnerProof& proof, const HttpEndpoint& endpoint) {
+    auto executor = co_await asio::this_coro::executor;
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::optional<uid_t>)>(
+        [&](auto handler) {
+            auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+            proof.other_listener(endpoint, [executor, shared](std::optional<uid_t> uid) {
+                asio::post(executor, [shared, uid] { std::move (*shared)(uid); });
+            });
+        },
+        asio::use_awaitable);
+}
+
+}  // namespace
+
 asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal, std::optional<OwnerProof> proof) {
     asio::steady_timer backoff(co_await asio::this_coro::executor);
     auto delay = std::chrono::milliseconds(5);
@@ -25,8 +49,8 @@ asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_ptr<Start
         if (health.state == sdk::HealthState::Ok) {
             // Why the answer is not our server's, if it is not ("": it is).
             std::string other;
-            if (proof && proof->local) {
-                if (auto uid = foreign_listener(endpoint.host, endpoint.port, ::geteuid()))
+            if (proof && proof->other_listener) {
+                if (auto uid = co_await other_listener(*proof, endpoint))
                     other = "another user's process (uid " + std::to_string(*uid) + ") listens there";
             }
             if (other.empty() && proof && !proof->key.empty()) {

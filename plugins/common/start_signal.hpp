@@ -11,6 +11,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <functional>
 #include <future>
@@ -57,28 +59,36 @@ private:
 // machine must not be answered for by another user's listener on its port (port_listeners.hpp:
 // checked before the key is sent, so another user's process never sees it; a process of our own
 // user could read the key anyway). `warn` is told once when another process answers in its place.
+// Lists the listeners on the server's port on the machine it runs on and calls `done` once, on any
+// thread: with the uid of a listener of another user than the server's, or nullopt when there is
+// none (or they cannot be listed: the key proof then decides alone).
+using ListenerCheck = std::function<void(const HttpEndpoint& endpoint, std::function<void(std::optional<uid_t>)> done)>;
+// For a server on this machine, in this network namespace: its endpoint's port, this process's user.
+ListenerCheck local_listener_check();
+
 struct OwnerProof {
-    std::string key;     // empty: the server has none to show
-    bool local = false;  // the server runs on this machine, in this network namespace
+    std::string key;               // empty: the server has none to show
+    ListenerCheck other_listener;  // empty: its machine's listeners cannot be listed
     std::function<void(const std::string&)> warn;
 };
 
-// The proof for a server started with `key`, and on this machine when `local`; none when it has
-// neither (a remote server without a key cannot show anything).
+// The proof for a server started with `key` and on a machine `other_listener` can list; none when
+// it has neither (a server without a key on a machine out of sight cannot show anything).
 inline std::optional<OwnerProof> owner_proof(std::optional<std::string> key, std::function<void(const std::string&)> warn,
-                                             bool local = false) {
-    if ((!key || key->empty()) && !local) return std::nullopt;
-    return OwnerProof{key.value_or(std::string()), local, std::move(warn)};
+                                             ListenerCheck other_listener = {}) {
+    if ((!key || key->empty()) && !other_listener) return std::nullopt;
+    return OwnerProof{key.value_or(std::string()), std::move(other_listener), std::move(warn)};
 }
 // The same, warning through a runner's host under the instance's id (what the runners pass).
-inline std::optional<OwnerProof> owner_proof(std::optional<std::string> key, sdk::Host host, std::string instance_id, bool local = false) {
+inline std::optional<OwnerProof> owner_proof(std::optional<std::string> key, sdk::Host host, std::string instance_id,
+                                             ListenerCheck other_listener = {}) {
     return owner_proof(
         std::move(key), [host, instance_id = std::move(instance_id)](const std::string& what) { host.warn(instance_id, ": ", what); },
-        local);
+        std::move(other_listener));
 }
 
 // Once llama-server listens (check_ready): GET /health until 200 (a server answers 503 while it
-// loads), and with `proof` until no other user's process listens on the port (`local`) and the
+// loads), and with `proof` until no other user's process listens on the port (other_listener) and the
 // answering server holds its key, with backoff from 5 ms to 500 ms; settles Ready. Ends once the start is settled otherwise (the server's
 // exit or the runner's timeout).
 boost::asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal,

@@ -265,7 +265,7 @@ private:
             plugin_common::check_ready(
                 io_.context(), endpoint, signal,
                 plugin_common::owner_proof(server_key(args, server_variable("LLAMA_API_KEY", options.env, config.env)), host_, id,
-                                           /*local=*/true));
+                                           plugin_common::local_listener_check()));
 
         auto waited = outcome.wait_for(options.startup_timeout);
         StartOutcome result = waited == std::future_status::ready ? outcome.get() : StartOutcome{StartOutcome::Kind::TimedOut, {}};

@@ -74,6 +74,9 @@ constexpr const char* kReadLog = R"sh(tail -c "+$2" "$1/log" 2>/dev/null
 exit 0
 )sh";
 
+constexpr const char* kListeners = R"sh(id -u && cat /proc/net/tcp && echo @ && { cat /proc/net/tcp6 2>/dev/null; true; }
+)sh";
+
 constexpr const char* kSignal = R"sh(d=$1
 [ -f "$d/lock" ] || exit 3
 flock -n "$d/lock" true && exit 3
@@ -154,6 +157,10 @@ std::string read_log_command(const std::string& instance_dir, uint64_t offset) {
 
 std::string signal_command(const std::string& instance_dir, const std::string& signal) {
     return script_command(kSignal, "corral-signal", {instance_dir, signal});
+}
+
+std::string listeners_command() {
+    return script_command(kListeners, "corral-listeners", {});
 }
 
 std::string status_command(const std::string& instance_dir) {

@@ -81,6 +81,11 @@ std::string list_command(const std::string& state_dir);
 // Removes an ended server's directory.
 std::string forget_command(const std::string& instance_dir);
 
+// Prints the login's uid, the kernel's IPv4 socket table, a line "@", then its IPv6 table (empty
+// without IPv6): what the ready checks read for another user's listener on a server's port. Fails
+// where there is no /proc/net/tcp (not Linux).
+std::string listeners_command();
+
 // Removes files and directories (with their contents); missing ones are no error.
 std::string remove_command(const std::vector<std::string>& paths);
 

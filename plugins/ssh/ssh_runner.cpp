@@ -18,6 +18,7 @@
 #include "log_ring.hpp"
 #include "once_per_key.hpp"
 #include "port_allocator.hpp"
+#include "port_listeners.hpp"
 #include "port_retry.hpp"
 #include "remote_scripts.hpp"
 #include "server_features.hpp"
@@ -31,6 +32,7 @@
 #include <boost/asio.hpp>
 
 #include <atomic>
+#include <charconv>
 #include <future>
 #include <map>
 #include <mutex>
@@ -376,8 +378,9 @@ private:
 
         // (The remote login's own environment is not known here: the runner's and the model's are.)
         if (!llama::announces_listening(launch.args, launch.env))
-            plugin_common::check_ready(io_.context(), inst->handle.endpoint, inst->start,
-                                       plugin_common::owner_proof(llama::server_key(launch.args, launch.env), host_, id));
+            plugin_common::check_ready(
+                io_.context(), inst->handle.endpoint, inst->start,
+                plugin_common::owner_proof(llama::server_key(launch.args, launch.env), host_, id, remote_listener_check(inst)));
 
         auto waited = outcome.wait_for(options.startup_timeout);
         auto kind = waited == std::future_status::ready ? outcome.get().kind : StartOutcome::Kind::TimedOut;
@@ -550,6 +553,36 @@ private:
     }
 
     // ---- helpers ---------------------------------------------------------------------------------
+
+    // The ready checks' look at the remote host's listeners (start_signal.hpp): another user's on the
+    // server's port there is not our server. Where they cannot be listed (not Linux, the connection
+    // down) the key proof decides alone.
+    plugin_common::ListenerCheck remote_listener_check(const std::shared_ptr<Instance>& inst) {
+        return [this, address = forward_target(inst->bind), port = inst->remote_port](const plugin_common::HttpEndpoint&,
+                                                                                      std::function<void(std::optional<uid_t>)> done) {
+            auto out = std::make_shared<std::string>();
+            try {
+                connection_->spawn(
+                    listeners_command(),
+                    [out](const char* stream, const std::string& line) {
+                        if (std::string_view(stream) == "stdout") *out += line + "\n";
+                    },
+                    [out, done, address, port](const ExitStatus& exit) {
+                        const auto uid_end = out->find('\n');
+                        const auto split = out->find("\n@\n");
+                        uid_t self = 0;
+                        if (exit.code != 0 || uid_end == std::string::npos || split == std::string::npos ||
+                            std::from_chars(out->data(), out->data() + uid_end, self).ec != std::errc())
+                            return done(std::nullopt);
+                        const std::string_view text(*out);
+                        done(plugin_common::foreign_listener_in(text.substr(uid_end + 1, split - uid_end), text.substr(split + 3), address,
+                                                                port, self));
+                    });
+            } catch (const std::exception&) {
+                done(std::nullopt);
+            }
+        };
+    }
 
     // Where the forward connects on the remote host: the server's bind address, loopback for a wildcard.
     static std::string forward_target(const std::string& bind) {

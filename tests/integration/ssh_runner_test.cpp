@@ -2,6 +2,7 @@
 // llama-server: a lost connection, a remote server killed behind its back, names built to break a
 // shell, and host keys that do not match.
 #include "event_log.hpp"
+#include "foreign_liar.hpp"
 #include "http_client.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "runner_test_support.hpp"
@@ -115,6 +116,26 @@ TEST_F(SshRunner, AServerThatDoesNotLogThatItListensIsReadyAllTheSame) {
     auto keyed = config("quiet-keyed");
     keyed.env["LLAMA_API_KEY"] = "quiet-key";
     test::expect_quiet_start_serves(*runner_, keyed);
+}
+
+// A squatter of another user that fakes holding any key, on the port a quiet server is given on
+// the remote host (this machine, through the test's sshd): the remote host's socket tables tell it
+// apart before the key goes through the forward, and the start ends with our server's exit.
+TEST_F(SshRunner, AQuietServerIsNotTakenForAnotherUsersListenerOnItsPort) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a process as another user";
+    test::ForeignLiar liar;
+    auto opts = options();
+    opts["log_verbosity"] = 1;
+    opts["startup_timeout_ms"] = 30000;
+    make_runner(opts);
+    auto c = config("quiet-squatted");
+    c.port = liar.port;
+    c.env["LLAMA_API_KEY"] = "quiet-squatted-key";
+    const auto started = std::chrono::steady_clock::now();
+    auto e = test::expect_sdk_error([&] { runner_->start(c); });
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 25s);  // its exit ended it, not the timeout
+    EXPECT_EQ(e.code(), sdk::ProcessError::StartFailed);
+    EXPECT_THAT(e.what(), HasSubstr("in use"));
 }
 
 TEST_F(SshRunner, DirectModeConnectsToTheRemoteAddress) {

@@ -105,13 +105,14 @@ protected:
     // the start's signal. `warned` receives the first warning.
     // `local`: the server is on this machine (no other user's listener may answer for it).
     std::shared_ptr<StartSignal> check(const HttpEndpoint& endpoint, std::optional<std::string> key, bool local = false) {
+        ListenerCheck listeners = local ? local_listener_check() : ListenerCheck();
         auto signal = std::make_shared<StartSignal>();
         auto proof = owner_proof(
             std::move(key),
             [this](const std::string& what) {
                 if (!warned_once_.exchange(true)) warned_.set_value(what);
             },
-            local);
+            std::move(listeners));
         check_ready(io_, endpoint, signal, std::move(proof));
         return signal;
     }
@@ -219,7 +220,7 @@ TEST_F(ReadyCheck, AnotherUsersListenerIsNotTakenForALocalServer) {
     signal->settle({StartOutcome::Kind::Exited, {}});
     // Our own user's listener is ours to judge by the key; without a key the local check alone.
     KeyedServer own(answers_everyone);
-    EXPECT_TRUE(owner_proof(std::nullopt, nullptr, /*local=*/true));
+    EXPECT_TRUE(owner_proof(std::nullopt, nullptr, local_listener_check()));
     auto own_signal = check(own.endpoint, std::nullopt, /*local=*/true);
     auto outcome = own_signal->future();
     ASSERT_EQ(outcome.wait_for(10s), std::future_status::ready);
