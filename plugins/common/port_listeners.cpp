@@ -81,7 +81,9 @@ std::optional<uid_t> foreign_listener_in(std::string_view tcp, std::string_view 
     for (const bool ipv6 : {false, true}) {
         for (const auto& l : parse_port_listeners(ipv6 ? tcp6 : tcp, ipv6)) {
             if (l.port != port || l.uid == self) continue;
-            const auto at = boost::asio::ip::make_address(l.address);
+            auto at = boost::asio::ip::make_address(l.address);
+            // An IPv6 socket bound to an IPv4-mapped address takes that IPv4 address's connections.
+            if (at.is_v6() && at.to_v6().is_v4_mapped()) at = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, at.to_v6());
             // A listener on the family's any-address takes the connections too (for tcp6's, IPv4
             // ones as well unless it is v6-only, which the table does not say: counted).
             if (ec || at == wanted || at.is_unspecified()) return l.uid;

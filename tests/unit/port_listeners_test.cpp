@@ -34,13 +34,17 @@ TEST(PortListeners, TheKernelsTablesAreRead) {
         any6 +
         ":0000 0A 00000000:00000000 00:00000000 00000000 998 0 41\n"
         "   1: " +
-        any6 + ":1F92 " + any6 + ":0000 0A 00000000:00000000 00:00000000 00000000 997 0 42\n";
+        any6 + ":1F92 " + any6 +
+        ":0000 0A 00000000:00000000 00:00000000 00000000 997 0 42\n"
+        "   2: 0000000000000000FFFF00000100007F:1F93 " +
+        any6 + ":0000 0A 00000000:00000000 00:00000000 00000000 996 0 43\n";
     const auto v6 = parse_port_listeners(tcp6, true);
-    ASSERT_EQ(v6.size(), 2u);
+    ASSERT_EQ(v6.size(), 3u);
     EXPECT_EQ(v6[0].address, "::1");
     EXPECT_EQ(v6[0].port, 8081);
     EXPECT_EQ(v6[0].uid, 998u);
     EXPECT_EQ(v6[1].address, "::");
+    EXPECT_EQ(v6[2].address, "::ffff:127.0.0.1");
 
     const auto dir = std::filesystem::temp_directory_path() / ("corral-port-listeners-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
@@ -53,6 +57,8 @@ TEST(PortListeners, TheKernelsTablesAreRead) {
     EXPECT_EQ(foreign_listener("::1", 8081, 0, dir.string()), 998u);
     EXPECT_EQ(foreign_listener("127.0.0.1", 8082, 0, dir.string()), 997u) << "tcp6's any-address may take IPv4 too";
     EXPECT_EQ(foreign_listener("localhost", 8080, 0, dir.string()), 1000u) << "a name: any listener on the port";
+    EXPECT_EQ(foreign_listener("127.0.0.1", 8083, 0, dir.string()), 996u) << "an IPv4-mapped address is that IPv4 address";
+    EXPECT_EQ(foreign_listener("127.0.0.2", 8083, 0, dir.string()), std::nullopt);
     EXPECT_EQ(foreign_listener("127.0.0.1", 9999, 0, dir.string()), std::nullopt) << "nobody listens";
     std::filesystem::remove_all(dir);
 }
