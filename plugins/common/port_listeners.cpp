@@ -85,8 +85,9 @@ std::optional<uid_t> foreign_listener_in(std::string_view tcp, std::string_view 
             // An IPv6 socket bound to an IPv4-mapped address takes that IPv4 address's connections.
             if (at.is_v6() && at.to_v6().is_v4_mapped()) at = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, at.to_v6());
             // A listener on the family's any-address takes the connections too (for tcp6's, IPv4
-            // ones as well unless it is v6-only, which the table does not say: counted).
-            if (ec || at == wanted || at.is_unspecified()) return l.uid;
+            // ones as well unless it is v6-only, which the table does not say: counted); a server
+            // on the any-address is reached through every address, so any listener on the port is.
+            if (ec || at == wanted || at.is_unspecified() || wanted.is_unspecified()) return l.uid;
         }
     }
     return std::nullopt;

@@ -26,7 +26,8 @@ std::vector<PortListener> parse_port_listeners(std::string_view table, bool ipv6
 
 // The owner of a socket listening on `port` that takes connections to `address` (the same address,
 // or any address of its family) and is not `self`: nullopt when every such listener is self's, or
-// none listens yet. An address that is not an IP literal matches every listener on the port.
+// none listens yet. An any-address, or one that is not an IP literal, matches every listener on
+// the port.
 std::optional<uid_t> foreign_listener(const std::string& address, uint16_t port, uid_t self, const std::string& proc_net = "/proc/net");
 // The same from the two tables' text (another machine's, read there).
 std::optional<uid_t> foreign_listener_in(std::string_view tcp, std::string_view tcp6, const std::string& address, uint16_t port,

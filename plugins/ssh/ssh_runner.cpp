@@ -558,8 +558,8 @@ private:
     // server's port there is not our server. Where they cannot be listed (not Linux, the connection
     // down) the key proof decides alone.
     plugin_common::ListenerCheck remote_listener_check(const std::shared_ptr<Instance>& inst) {
-        return [this, address = forward_target(inst->bind), port = inst->remote_port](const plugin_common::HttpEndpoint&,
-                                                                                      std::function<void(std::optional<uid_t>)> done) {
+        return [this, address = inst->bind, port = inst->remote_port](const plugin_common::HttpEndpoint&,
+                                                                      std::function<void(std::optional<uid_t>)> done) {
             auto out = std::make_shared<std::string>();
             try {
                 connection_->spawn(

@@ -53,6 +53,7 @@ TEST(PortListeners, TheKernelsTablesAreRead) {
     EXPECT_EQ(foreign_listener("127.0.0.1", 8080, 0, dir.string()), 1000u);
     EXPECT_EQ(foreign_listener("127.0.0.1", 8080, 1000, dir.string()), std::nullopt) << "our own";
     EXPECT_EQ(foreign_listener("127.0.0.2", 8080, 0, dir.string()), std::nullopt) << "another address";
+    EXPECT_EQ(foreign_listener("0.0.0.0", 8080, 0, dir.string()), 1000u) << "a server on every address meets every listener";
     EXPECT_EQ(foreign_listener("127.0.0.1", 22, 1000, dir.string()), 0u) << "the any-address takes it";
     EXPECT_EQ(foreign_listener("::1", 8081, 0, dir.string()), 998u);
     EXPECT_EQ(foreign_listener("127.0.0.1", 8082, 0, dir.string()), 997u) << "tcp6's any-address may take IPv4 too";
