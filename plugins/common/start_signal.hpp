@@ -51,21 +51,22 @@ private:
     std::promise<StartOutcome> promise_;
 };
 
-// What the ready checks must also see when they begin without the server's word that it listens (a
-// server whose verbosity hides the line, a Slurm job whose output may not come): until our server
-// has bound its port, another process may hold it (ours then fails to bind and exits), and that
-// process's 200 on /health would pass for ours, and the first requests would go to it. So the server
-// must show that it holds the key it was started with (check_holds_key), and a server on this
-// machine must not be answered for by another user's listener on its port (port_listeners.hpp:
-// checked before the key is sent, so another user's process never sees it; a process of our own
-// user could read the key anyway). `warn` is told once when another process answers in its place.
-// Lists the listeners on the server's port on the machine it runs on and calls `done` once, on any
-// thread: with the uid of a listener of another user than the server's, or nullopt when there is
-// none (or they cannot be listed: the key proof then decides alone).
+// Lists the listeners on the server's port on the machine it runs on (port_listeners.hpp) and calls
+// `done` once, on any thread: with the uid of a listener of another user than the server's, or
+// nullopt when there is none (or they cannot be listed: the key proof then decides alone).
 using ListenerCheck = std::function<void(const HttpEndpoint& endpoint, std::function<void(std::optional<uid_t>)> done)>;
 // For a server on this machine, in this network namespace: its endpoint's port, this process's user.
 ListenerCheck local_listener_check();
 
+// What the ready checks must also see when they begin without the server's word that it listens (a
+// server whose verbosity hides the line, a Slurm job whose output may not come): until our server
+// has bound its port, another process may hold it (ours then fails to bind and exits), and that
+// process's 200 on /health would pass for ours, and the first requests would go to it. So the server
+// must show that it holds the key it was started with (check_holds_key), and a server on a machine
+// whose listeners its runner can list must not be answered for by another user's listener on its
+// port (ListenerCheck: checked before the key is sent, so another user's process never sees it; a
+// process of the server's own user could read the key anyway). `warn` is told once when another
+// process answers in its place.
 struct OwnerProof {
     std::string key;               // empty: the server has none to show
     ListenerCheck other_listener;  // empty: its machine's listeners cannot be listed
@@ -88,9 +89,9 @@ inline std::optional<OwnerProof> owner_proof(std::optional<std::string> key, sdk
 }
 
 // Once llama-server listens (check_ready): GET /health until 200 (a server answers 503 while it
-// loads), and with `proof` until no other user's process listens on the port (other_listener) and the
-// answering server holds its key, with backoff from 5 ms to 500 ms; settles Ready. Ends once the start is settled otherwise (the server's
-// exit or the runner's timeout).
+// loads), and with `proof` until no other user's process listens on the port (other_listener) and
+// the answering server holds its key, with backoff from 5 ms to 500 ms; settles Ready. Ends once the
+// start is settled otherwise (the server's exit or the runner's timeout).
 boost::asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal,
                                            std::optional<OwnerProof> proof = std::nullopt);
 

@@ -18,7 +18,6 @@
 #include <boost/asio/write.hpp>
 
 #include <chrono>
-#include <cstring>
 #include <functional>
 #include <future>
 #include <istream>
