@@ -561,13 +561,17 @@ private:
         return [this, address = inst->bind, port = inst->remote_port](const plugin_common::HttpEndpoint&,
                                                                       std::function<void(std::optional<uid_t>)> done) {
             auto out = std::make_shared<std::string>();
+            // Bounded like every remote call: a listing that has not ended in 5 s is killed (its exit
+            // then gives no listing, and the key proof decides alone).
+            auto deadline = std::make_shared<asio::steady_timer>(io_.context(), 5s);
             try {
-                connection_->spawn(
+                auto listing = connection_->spawn(
                     listeners_command(),
                     [out](const char* stream, const std::string& line) {
                         if (std::string_view(stream) == "stdout") *out += line + "\n";
                     },
-                    [out, done, address, port](const ExitStatus& exit) {
+                    [out, done, address, port, deadline](const ExitStatus& exit) {
+                        deadline->cancel();
                         const auto uid_end = out->find('\n');
                         const auto split = out->find("\n@\n");
                         uid_t self = 0;
@@ -578,6 +582,11 @@ private:
                         done(plugin_common::foreign_listener_in(text.substr(uid_end + 1, split - uid_end), text.substr(split + 3), address,
                                                                 port, self));
                     });
+                track(deadline);
+                deadline->async_wait([this, deadline, running = std::weak_ptr(listing)](boost::system::error_code ec) {
+                    untrack(deadline);
+                    if (auto child = running.lock(); child && !ec) child->kill_now();
+                });
             } catch (const std::exception&) {
                 done(std::nullopt);
             }
