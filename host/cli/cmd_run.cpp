@@ -36,6 +36,20 @@ private:
     int fd_;
 };
 
+// Whether a plugin's options schema offers {"transport": "tcp"}.
+bool offers_tcp_transport(const std::string& schema) {
+    boost::json::error_code ec;
+    const auto parsed = boost::json::parse(schema, ec);
+    if (ec || !parsed.is_object()) return false;
+    const auto* properties = parsed.as_object().if_contains("properties");
+    const auto* transport = properties && properties->is_object() ? properties->as_object().if_contains("transport") : nullptr;
+    const auto* choices = transport && transport->is_object() ? transport->as_object().if_contains("enum") : nullptr;
+    if (!choices || !choices->is_array()) return false;
+    for (const auto& choice : choices->as_array())
+        if (choice.is_string() && choice.as_string() == "tcp") return true;
+    return false;
+}
+
 int run_model(const ParsedArgs& args) {
     const std::filesystem::path model = std::filesystem::absolute(args.positionals.at(0));
     // Signals are taken synchronously through a signalfd: block them before any thread starts.
@@ -79,6 +93,10 @@ int run_model(const ParsedArgs& args) {
         std::cerr << "corral: no runner plugin named \"" << plugin_name << "\" (see 'corral plugins')\n";
         return kExitUsage;
     }
+
+    // `corral run` prints an address to use directly: a runner that can put its server on a Unix
+    // socket (llama_server's "transport") is asked for TCP unless the options choose.
+    if (!options.contains("transport") && offers_tcp_transport(plugin->info().config_schema)) options["transport"] = "tcp";
 
     const bool verbose = args.flag("verbose");
     const std::string instance_id = "run-" + std::to_string(::getpid());

@@ -14,20 +14,21 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/error.hpp>
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/socket_base.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cstddef>
 
 namespace corral::proxy {
 
-// A SyncReadStream/SyncWriteStream over a connected socket in non-blocking mode (set with
-// `make_nonblocking` once, after connect or accept): read_some and write_some end with
-// asio::error::would_block instead of waiting.
+// A SyncReadStream/SyncWriteStream over a connected socket (a client's TCP one, a model server's
+// TCP or Unix one) in non-blocking mode (set with `make_nonblocking` once, after connect or
+// accept): read_some and write_some end with asio::error::would_block instead of waiting.
+template <class Socket>
 class NonBlockingSocket {
 public:
-    using executor_type = boost::asio::ip::tcp::socket::executor_type;
-    explicit NonBlockingSocket(boost::asio::ip::tcp::socket& socket) : socket_(socket) {}
+    using executor_type = typename Socket::executor_type;
+    explicit NonBlockingSocket(Socket& socket) : socket_(socket) {}
     executor_type get_executor() { return socket_.get_executor(); }
 
     template <class MutableBuffers>
@@ -48,11 +49,12 @@ public:
     }
 
 private:
-    boost::asio::ip::tcp::socket& socket_;
+    Socket& socket_;
 };
 
 // Puts a socket in non-blocking mode for NonBlockingSocket (its asynchronous operations work as before).
-inline void make_nonblocking(boost::asio::ip::tcp::socket& socket) {
+template <class Socket>
+void make_nonblocking(Socket& socket) {
     boost::system::error_code ignored;
     socket.non_blocking(true, ignored);
 }
@@ -60,9 +62,8 @@ inline void make_nonblocking(boost::asio::ip::tcp::socket& socket) {
 // Runs `attempt(ec)`, a synchronous operation on `socket` in non-blocking mode, until it ends
 // other than with would_block, awaiting the socket's readiness (`wait`) between tries. No
 // deadline: for connections whose waits are bounded elsewhere (the model servers').
-template <class Attempt>
-boost::asio::awaitable<boost::system::error_code> when_ready(boost::asio::ip::tcp::socket& socket,
-                                                             boost::asio::ip::tcp::socket::wait_type wait, Attempt attempt) {
+template <class Socket, class Attempt>
+boost::asio::awaitable<boost::system::error_code> when_ready(Socket& socket, boost::asio::socket_base::wait_type wait, Attempt attempt) {
     for (;;) {
         boost::system::error_code ec;
         attempt(ec);

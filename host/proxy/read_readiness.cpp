@@ -9,12 +9,14 @@ namespace corral::proxy {
 namespace {
 
 using Socket = boost::asio::ip::tcp::socket;
+using ServerSocket = plugin_common::ServerStream::socket_type;
 
 #ifdef CORRAL_READ_READINESS
 using boost::asio::detail::epoll_reactor;
 
 // The socket's implementation: a protected member, named through a derived class.
-struct SocketAccess : Socket {
+template <class AnySocket>
+struct SocketAccess : AnySocket {
     static constexpr auto implementation = &SocketAccess::impl_;
 };
 
@@ -30,8 +32,9 @@ struct Expose {
 template struct Expose<&epoll_reactor::descriptor_state::try_speculative_>;
 
 // The reactor's "try a read at once" flag of `socket` (null before it is registered).
-bool* read_flag(Socket& socket) {
-    epoll_reactor::descriptor_state* state = (socket.*SocketAccess::implementation).get_implementation().reactor_data_;
+template <class AnySocket>
+bool* read_flag(AnySocket& socket) {
+    epoll_reactor::descriptor_state* state = (socket.*SocketAccess<AnySocket>::implementation).get_implementation().reactor_data_;
     return state ? &(state->*member(TrySpeculativeTag{}))[epoll_reactor::read_op] : nullptr;
 }
 
@@ -45,6 +48,10 @@ bool may_hold_data(Socket& socket) {
 void mark_drained(Socket& socket) {
     if (bool* flag = read_flag(socket)) *flag = false;
 }
+
+void mark_drained(ServerSocket& socket) {
+    if (bool* flag = read_flag(socket)) *flag = false;
+}
 #else
 bool may_hold_data(Socket&) {
     return true;
@@ -52,6 +59,7 @@ bool may_hold_data(Socket&) {
 }  // namespace
 
 void mark_drained(Socket&) {}
+void mark_drained(ServerSocket&) {}
 #endif
 
 bool read_now(Socket& socket, boost::asio::mutable_buffer buffer, std::size_t& n, boost::system::error_code& ec) {

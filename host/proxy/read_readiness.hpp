@@ -28,6 +28,8 @@
 // FIN (keep-alive announced or not), and one that only half-closed would never answer.
 #pragma once
 
+#include "server_connection.hpp"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/version.hpp>
 
@@ -44,6 +46,8 @@ bool read_now(boost::asio::ip::tcp::socket& socket, boost::asio::mutable_buffer 
 void read_waited(boost::asio::ip::tcp::socket& socket, std::size_t asked, std::size_t n, const boost::system::error_code& ec);
 // Marks the socket drained, for a caller that decides later than its read: only when the read
 // that came back short was the socket's last event (no wait since, so no epoll_wait saw newer data).
+// For a client's socket and a model server's (TCP or Unix).
 void mark_drained(boost::asio::ip::tcp::socket& socket);
+void mark_drained(plugin_common::ServerStream::socket_type& socket);
 
 }  // namespace corral::proxy

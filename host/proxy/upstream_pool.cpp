@@ -1,13 +1,11 @@
 #include "proxy/upstream_pool.hpp"
 
-#include "cloexec.hpp"
 #include "http_health.hpp"
 #include "proxy/nonblocking_io.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -60,23 +58,10 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::get(const std
     auto parsed = plugin_common::parse_http_endpoint(endpoint);
     if (!parsed) throw boost::system::system_error(asio::error::invalid_argument, "endpoint " + endpoint);
     auto ex = co_await asio::this_coro::executor;
-    // Servers are nearly always at an IP address: no resolver (a thread hop per new connection).
-    boost::system::error_code not_ip;
-    const auto address = asio::ip::make_address(parsed->host, not_ip);
-    asio::ip::tcp::endpoint target(address, parsed->port);
-    if (not_ip) {
-        asio::ip::tcp::resolver resolver(ex);
-        auto results = co_await resolver.async_resolve(parsed->host, std::to_string(parsed->port), asio::ip::resolver_base::numeric_service,
-                                                       asio::use_awaitable);
-        target = results.begin()->endpoint();
-    }
     auto c = std::make_unique<UpstreamConnection>(ex);
-    c->stream.socket().open(target.protocol());
-    plugin_common::set_cloexec(c->stream.socket().native_handle());
     c->stream.expires_after(std::chrono::seconds(10));
-    co_await c->stream.async_connect(target, asio::use_awaitable);
+    if (auto ec = co_await plugin_common::connect_server(c->stream, *parsed)) throw boost::system::system_error(ec);
     c->stream.expires_never();
-    c->stream.socket().set_option(asio::ip::tcp::no_delay(true));
     make_nonblocking(c->stream.socket());
     auto& awaiting = awaiting_[endpoint];
     if (!awaiting) awaiting = std::make_shared<Awaiting>(ex);

@@ -11,10 +11,11 @@
 // under steady load opens no new connections and keeps them all.
 #pragma once
 
+#include "server_connection.hpp"
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -29,7 +30,7 @@ namespace corral::proxy {
 
 struct UpstreamConnection {
     explicit UpstreamConnection(const boost::asio::any_io_executor& ex) : stream(ex) {}
-    boost::beast::tcp_stream stream;
+    plugin_common::ServerStream stream;  // TCP or a Unix socket
     boost::beast::flat_buffer buffer;
     // Where a response's body pieces are parsed into before they are relayed: one per connection
     // rather than 16 KiB in every request's coroutine frame.
@@ -61,8 +62,10 @@ struct UpstreamConnection {
     std::multiset<std::chrono::steady_clock::time_point>::iterator awaiting_at;
 };
 
-// The Host header for a request to `endpoint` ("http://host:port[/]" -> "host:port").
+// The Host header for a request to `endpoint` ("http://host:port[/]" -> "host:port"; a Unix
+// socket's "unix:///path" -> "localhost", as plugin_common::host_header says).
 inline std::string_view host_header_of(std::string_view endpoint) {
+    if (endpoint.substr(0, 7) == "unix://") return "localhost";
     if (endpoint.substr(0, 7) == "http://") endpoint.remove_prefix(7);
     if (!endpoint.empty() && endpoint.back() == '/') endpoint.remove_suffix(1);
     return endpoint;
@@ -75,7 +78,7 @@ public:
     // A new connection waiting this long for its first header may sit in the server's backlog.
     static constexpr std::chrono::milliseconds kStuckAfter{50};
 
-    // An idle connection to `endpoint` ("http://host:port"), or a new one. Throws
+    // An idle connection to `endpoint` ("http://host:port" or "unix:///path"), or a new one. Throws
     // boost::system::system_error when it cannot connect.
     boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> get(const std::string& endpoint, bool fresh = false);
     // An idle connection to `endpoint` when the pool has one (get's first step, without a coroutine), else null.

@@ -1,6 +1,6 @@
 #include "http_health.hpp"
 
-#include "cloexec.hpp"
+#include "server_connection.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -16,6 +16,14 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 std::optional<HttpEndpoint> parse_http_endpoint(const std::string& url) {
+    constexpr std::string_view kUnix = "unix://";
+    if (url.rfind(kUnix, 0) == 0) {
+        HttpEndpoint endpoint;
+        endpoint.socket_path = url.substr(kUnix.size());
+        if (endpoint.socket_path.size() < 2 || endpoint.socket_path.front() != '/' || endpoint.socket_path.find('\0') != std::string::npos)
+            return std::nullopt;
+        return endpoint;
+    }
     constexpr std::string_view kScheme = "http://";
     if (url.rfind(kScheme, 0) != 0) return std::nullopt;
     std::string rest = url.substr(kScheme.size());
@@ -41,40 +49,29 @@ std::string format_http_endpoint(const std::string& host, uint16_t port, bool tl
     return (tls ? "https://" : "http://") + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
+std::string format_http_endpoint(const HttpEndpoint& endpoint) {
+    return endpoint.is_unix() ? "unix://" + endpoint.socket_path : format_http_endpoint(endpoint.host, endpoint.port);
+}
+
+std::string host_header(const HttpEndpoint& endpoint) {
+    if (endpoint.is_unix()) return "localhost";
+    return format_http_endpoint(endpoint.host, endpoint.port).substr(7);
+}
+
 asio::awaitable<HttpReply> http_exchange(HttpEndpoint endpoint, HttpCall call, std::chrono::milliseconds timeout) {
     constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
     HttpReply reply;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     boost::system::error_code ec;
-    auto address = asio::ip::make_address(endpoint.host, ec);
-    if (ec) {
-        // A name: resolve it.
-        asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
-        auto [resolve_ec, results] = co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kAwait);
-        if (resolve_ec || results.empty()) {
-            reply.error = "cannot resolve " + endpoint.host + ": " + resolve_ec.message();
-            co_return reply;
-        }
-        address = results.begin()->endpoint().address();
-    }
-    beast::tcp_stream stream(co_await asio::this_coro::executor);
-    const asio::ip::tcp::endpoint target(address, endpoint.port);
-    boost::system::error_code open_ec;
-    stream.socket().open(target.protocol(), open_ec);
-    if (open_ec) {
-        reply.error = "cannot open a socket: " + open_ec.message();
-        co_return reply;
-    }
-    set_cloexec(stream.socket().native_handle());
+    ServerStream stream(co_await asio::this_coro::executor);
     stream.expires_at(deadline);
-    auto [connect_ec] = co_await stream.async_connect(target, kAwait);
-    if (connect_ec) {
-        reply.error = "cannot connect: " + connect_ec.message();
+    if (auto connect_ec = co_await connect_server(stream, endpoint)) {
+        reply.error = "cannot connect to " + format_http_endpoint(endpoint) + ": " + connect_ec.message();
         co_return reply;
     }
     const auto what = call.method + " " + call.target;
     http::request<http::string_body> req{http::string_to_verb(call.method), call.target, 11};
-    req.set(http::field::host, endpoint.host);
+    req.set(http::field::host, host_header(endpoint));
     req.set(http::field::user_agent, "corral");
     if (!call.bearer_token.empty()) req.set(http::field::authorization, "Bearer " + call.bearer_token);
     if (!call.body.empty()) req.set(http::field::content_type, "application/json");
@@ -98,7 +95,7 @@ asio::awaitable<HttpReply> http_exchange(HttpEndpoint endpoint, HttpCall call, s
     }
     reply.status = static_cast<int32_t>(parser.get().result_int());
     reply.body = std::move(parser.get().body());
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    stream.socket().shutdown(asio::socket_base::shutdown_both, ec);
     co_return reply;
 }
 

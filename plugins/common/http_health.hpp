@@ -1,7 +1,7 @@
 // HTTP to a model server from runner plugins and the host: the /health check runners share (GET
 // <endpoint>/health mapped to ServerHealth: 200 ok, 503 loading, anything else error, no answer
 // unreachable) and one bounded request/response exchange (slot cache saves, health). Plain HTTP
-// only: model servers listen on loopback or a private network.
+// only: model servers listen on loopback, a private network, or a Unix socket.
 #pragma once
 
 #include <corral/sdk/types.hpp>
@@ -17,16 +17,27 @@
 
 namespace corral::plugin_common {
 
+// Where a server is reached: an address and port, or a Unix socket's path (then host and port are unused).
 struct HttpEndpoint {
     std::string host;  // without brackets for IPv6
     uint16_t port = 0;
+    std::string socket_path{};  // absolute; not empty: the server listens on this Unix socket
+
+    bool is_unix() const { return !socket_path.empty(); }
 };
 
-// Parses "http://host:port" (optionally with a trailing '/'); nullopt for anything else.
+// Parses "http://host:port" (optionally with a trailing '/') or "unix:///absolute/path" (how
+// llama-server names a Unix socket it listens on); nullopt for anything else.
 std::optional<HttpEndpoint> parse_http_endpoint(const std::string& url);
 
 // Formats "http://host:port" ("https://" with `tls`), bracketing IPv6 addresses.
 std::string format_http_endpoint(const std::string& host, uint16_t port, bool tls = false);
+// An endpoint as parse_http_endpoint reads it: "http://host:port" or "unix:///path".
+std::string format_http_endpoint(const HttpEndpoint& endpoint);
+
+// The Host header of a request to a server at `endpoint` ("host:port"; "localhost" for a Unix socket,
+// as curl sends with --unix-socket).
+std::string host_header(const HttpEndpoint& endpoint);
 
 struct HttpCall {
     std::string method = "GET";

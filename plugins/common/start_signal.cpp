@@ -49,7 +49,9 @@ asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_ptr<Start
         if (health.state == sdk::HealthState::Ok) {
             // Why the answer is not our server's, if it is not ("": it is).
             std::string other;
-            if (proof && proof->other_listener) {
+            // A Unix socket needs no listener check: its path, in the runner's own directory, is
+            // out of other users' reach.
+            if (proof && proof->other_listener && !endpoint.is_unix()) {
                 if (auto uid = co_await other_listener(*proof, endpoint))
                     other = "another user's process (uid " + std::to_string(*uid) + ") listens there";
             }
@@ -63,9 +65,9 @@ asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_ptr<Start
             }
             if (!warned && proof->warn && !signal->settled()) {
                 warned = true;
-                proof->warn("the server answering on " + endpoint.host + ":" + std::to_string(endpoint.port) +
-                            " is not the one started there (" + other +
-                            "): another process holds the port; waiting for the server's own answer or its exit");
+                proof->warn("the server answering on " + format_http_endpoint(endpoint) + " is not the one started there (" + other +
+                            "): another process holds the " + (endpoint.is_unix() ? "socket" : "port") +
+                            "; waiting for the server's own answer or its exit");
             }
         }
         backoff.expires_after(delay);

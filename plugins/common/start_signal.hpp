@@ -99,13 +99,14 @@ boost::asio::awaitable<void> confirm_ready(HttpEndpoint endpoint, std::shared_pt
 // (its own word: no proof needed), or at once, with `proof`, for a server that will not say so.
 void check_ready(boost::asio::io_context& io, HttpEndpoint endpoint, std::shared_ptr<StartSignal> signal,
                  std::optional<OwnerProof> proof = std::nullopt);
-// The same for a handle's endpoint ("http://host:port"); nothing for one that does not parse.
+// The same for a handle's endpoint ("http://host:port", "unix:///path"); nothing for one that does not parse.
 void check_ready(boost::asio::io_context& io, const std::string& endpoint, std::shared_ptr<StartSignal> signal,
                  std::optional<OwnerProof> proof = std::nullopt);
 
-// True when a log line is llama-server announcing its HTTP listener.
+// True when a log line is llama-server announcing its HTTP listener ("listening on http://..." or,
+// on a Unix socket, "listening on unix:///...").
 inline bool is_listening_line(const std::string& line) {
-    return line.find("listening on http") != std::string::npos;
+    return line.find("listening on http") != std::string::npos || line.find("listening on unix://") != std::string::npos;
 }
 
 }  // namespace corral::plugin_common

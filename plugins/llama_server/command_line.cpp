@@ -15,7 +15,12 @@ std::string format_number(double v) {
 }
 
 std::vector<std::string> server_arguments(const sdk::ServerConfig& c, uint16_t port, const ArgumentOptions& options) {
-    std::vector<std::string> a = {"--model", c.model_path, "--host", c.host, "--port", std::to_string(port), "--alias", c.model_name};
+    std::vector<std::string> a = {"--model", c.model_path};
+    if (options.socket_path.empty())
+        a.insert(a.end(), {"--host", c.host, "--port", std::to_string(port)});
+    else
+        a.insert(a.end(), {"--host", options.socket_path});
+    a.insert(a.end(), {"--alias", c.model_name});
     auto opt = [&](const char* flag, const auto& value) {
         if (value) {
             a.push_back(flag);

@@ -21,6 +21,8 @@ struct ArgumentOptions {
     // busy server about a third slower (bench/README.md, streaming).
     std::optional<uint32_t> log_verbosity;
     std::vector<std::string> runner_extra_args;
+    // Not empty: the server listens on this Unix socket (--host PATH.sock) instead of the config's host and a port.
+    std::string socket_path{};
 };
 
 // The arguments after the program name. `extra_args` (runner-wide, then the model's) come last so

@@ -14,11 +14,16 @@
 
 namespace corral::llama {
 
+// How the host reaches the servers: a Unix socket under <state_dir>/sockets, or TCP on the
+// ServerConfig's host and a port (server_socket.hpp decides "auto").
+enum class Transport { Auto, Unix, Tcp };
+
 struct LlamaOptions {
     std::string binary = "llama-server";  // a path, or a name looked up in PATH
     std::map<std::string, std::string> env;
     std::vector<std::string> extra_args;  // before the model's own extra_args
-    std::filesystem::path state_dir;      // instance records live in <state_dir>/instances
+    std::filesystem::path state_dir;      // instance records live in <state_dir>/instances, sockets in <state_dir>/sockets
+    Transport transport = Transport::Auto;
     std::chrono::milliseconds startup_timeout{std::chrono::minutes(10)};
     uint32_t log_lines = 5000;  // per-instance ring buffer
     // llama-server's --log-verbosity: 4 prints the per-device model/KV/compute buffer sizes the host

@@ -1,8 +1,9 @@
 // The llama_server runner plugin: runs llama.cpp's llama-server as local child processes.
 //
-// A start validates the binary and model first, picks a port (retrying if another process takes it
-// first), spawns the server in its own process group, and reports ready when the server has logged
-// its "listening" line and answered GET /health with 200: no fixed sleeps. Output is kept per
+// A start validates the binary and model first, gives the server a Unix socket in the runner's own
+// directory where it can (server_socket.hpp) or else picks a port (retrying if another process takes
+// it first), spawns the server in its own process group, and reports ready when the server has
+// logged its "listening" line and answered GET /health with 200: no fixed sleeps. Output is kept per
 // instance (ring buffer) and forwarded line by line as events; exits come from the OS and are pushed
 // as events. Instance records let a restarted host adopt servers that outlived their host.
 #include "child_process.hpp"
@@ -18,6 +19,7 @@
 #include "port_allocator.hpp"
 #include "port_retry.hpp"
 #include "run_command.hpp"
+#include "server_socket.hpp"
 #include "start_signal.hpp"
 
 #include <corral/sdk/sdk.hpp>
@@ -79,6 +81,12 @@ std::filesystem::path exe_of(int64_t pid) {
     return ec ? std::filesystem::path() : exe;
 }
 
+// The Unix socket a handle's server listens on ("" for TCP), from its runner_data.
+std::string socket_of(const sdk::ProcessHandle& handle) {
+    const auto* socket = handle.runner_data.is_object() ? handle.runner_data.as_object().if_contains("socket") : nullptr;
+    return socket && socket->is_string() ? std::string(socket->as_string()) : std::string();
+}
+
 // Whether the handle's pid still runs the binary its runner_data names (not a reused pid).
 bool runs_recorded_binary(const sdk::ProcessHandle& handle) {
     const auto* binary = handle.runner_data.is_object() ? handle.runner_data.as_object().if_contains("binary") : nullptr;
@@ -94,7 +102,10 @@ LlamaOptions default_options() {
 class LlamaServerRunner final : public sdk::ProcessRunner {
 public:
     LlamaServerRunner(sdk::Host host, const boost::json::object& options)
-        : host_(host), options_(parse_options(default_options(), options, "options")), records_(options_.state_dir) {}
+        : host_(host),
+          options_(parse_options(default_options(), options, "options")),
+          records_(options_.state_dir),
+          sockets_(options_.state_dir / "sockets") {}
 
     ~LlamaServerRunner() override {
         std::map<std::string, Instance> instances;
@@ -106,6 +117,7 @@ public:
             if (!instance.process->exited()) {
                 instance.process->stop(std::chrono::seconds(5));
                 records_.remove(id);
+                sockets_.remove(instance.socket_path);
             }
         }
         instances.clear();
@@ -123,6 +135,15 @@ public:
             std::lock_guard lock(mutex_);
             if (instances_.count(config.instance_id))
                 throw Error(ProcessError::StartFailed, "instance id " + config.instance_id + " is already running");
+        }
+        const auto features = features_.of(io_.context(), binary, server_environment(options.env, config.env));
+        if (listens_on_unix_socket(options.transport, config, features)) {
+            if (auto socket = sockets_.fresh_path()) return start_once(config, options, binary, 0, *socket);
+            const std::string why = "a socket under " + sockets_.dir().string() + " would be longer than a Unix socket address holds";
+            if (options.transport == Transport::Unix)
+                throw Error(ProcessError::Configuration, "transport \"unix\": " + why + " (set a shorter state_dir)");
+            if (!warned_long_socket_dir_.exchange(true))
+                host_.warn(why, ": servers listen on TCP ports instead (a shorter state_dir gives them Unix sockets)");
         }
         const bool fixed_port = config.port.has_value();
         return plugin_common::start_with_port_retries(fixed_port, host_, [&] {
@@ -147,10 +168,12 @@ public:
         }
         if (!instance || instance->process->exited()) {
             records_.remove(handle.instance_id);
+            sockets_.remove(socket_of(handle));
             throw Error(ProcessError::NotRunning, "llama-server " + handle.instance_id + " is not running");
         }
         instance->process->stop(grace);
         records_.remove(handle.instance_id);
+        sockets_.remove(instance->socket_path);
     }
 
     bool is_running(const sdk::ProcessHandle& handle) override {
@@ -181,10 +204,12 @@ public:
         }
         for (auto& record : records_.read_all()) {
             if (known.count(record.instance_id)) continue;
-            if (runs_recorded_binary(record))
+            if (runs_recorded_binary(record)) {
                 out.push_back(std::move(record));
-            else
+            } else {
                 records_.remove(record.instance_id);
+                sockets_.remove(socket_of(record));
+            }
         }
         return out;
     }
@@ -197,6 +222,7 @@ public:
         }
         if (!runs_recorded_binary(record)) {
             records_.remove(record.instance_id);
+            sockets_.remove(socket_of(record));
             throw Error(ProcessError::NotRunning, "llama-server " + record.instance_id + " (pid " +
                                                       (record.pid ? std::to_string(*record.pid) : std::string("unknown")) +
                                                       ") is no longer running its recorded binary: its record was cleaned");
@@ -208,7 +234,7 @@ public:
         handle.runner = "llama_server";
         {
             std::lock_guard lock(mutex_);
-            instances_[id] = Instance{handle, process, std::make_shared<plugin_common::LogRing>(options_.log_lines)};
+            instances_[id] = Instance{handle, process, std::make_shared<plugin_common::LogRing>(options_.log_lines), socket_of(handle)};
         }
         records_.write(handle);
         host_.info("adopted llama-server ", id, " (pid ", *record.pid, ") at ", handle.endpoint);
@@ -220,24 +246,29 @@ private:
         sdk::ProcessHandle handle;
         std::shared_ptr<plugin_common::ChildProcess> process;
         std::shared_ptr<plugin_common::LogRing> log;
+        std::string socket_path;  // its Unix socket, removed when it is gone; "" on TCP
     };
 
+    // One try at a start on `port`, or on the Unix socket `socket_path` when that is not empty.
     sdk::ProcessHandle start_once(const sdk::ServerConfig& config, const LlamaOptions& options, const std::filesystem::path& binary,
-                                  uint16_t port) {
+                                  uint16_t port, const std::string& socket_path = {}) {
         const std::string id = config.instance_id;
         auto log = std::make_shared<plugin_common::LogRing>(options.log_lines);
         auto signal = std::make_shared<StartSignal>();
         auto outcome = signal->future();
-        auto endpoint = plugin_common::HttpEndpoint{config.host == "0.0.0.0" ? "127.0.0.1"
-                                                    : config.host == "::"    ? "::1"
-                                                                             : config.host,
-                                                    port};
+        plugin_common::HttpEndpoint endpoint;
+        if (!socket_path.empty()) {
+            endpoint.socket_path = socket_path;
+        } else {
+            endpoint.host = config.host == "0.0.0.0" ? "127.0.0.1" : config.host == "::" ? "::1" : config.host;
+            endpoint.port = port;
+        }
 
         sdk::ProcessHandle handle;
         handle.instance_id = id;
         handle.model_name = config.model_name;
         handle.runner = "llama_server";
-        handle.endpoint = plugin_common::format_http_endpoint(endpoint.host, port);
+        handle.endpoint = plugin_common::format_http_endpoint(endpoint);
         handle.started_at_ms = plugin_common::unix_time_ms();
 
         auto on_line = [this, id, log, signal, endpoint](const char* stream, const std::string& line) {
@@ -250,16 +281,20 @@ private:
             this->on_exit(id, status);
         };
         auto env = server_environment(options.env, config.env);
-        ArgumentOptions argument_options{features_.of(io_.context(), binary, env), options.log_verbosity, options.extra_args};
+        ArgumentOptions argument_options{features_.of(io_.context(), binary, env), options.log_verbosity, options.extra_args, socket_path};
         auto args = server_arguments(config, port, argument_options);
-        host_.debug("starting ", binary.string(), " for ", config.model_name, " on port ", port);
+        host_.debug("starting ", binary.string(), " for ", config.model_name, " on ", handle.endpoint);
         auto process = plugin_common::ChildProcess::spawn(io_.context(), binary, args, env, on_line, on_exit);
         handle.pid = process->pid();
-        handle.runner_data = boost::json::object{
-            {"binary", binary.string()}, {"port", port}, {"model_path", config.model_path}, {"record", records_.path_of(id).string()}};
+        boost::json::object data{{"binary", binary.string()}, {"model_path", config.model_path}, {"record", records_.path_of(id).string()}};
+        if (socket_path.empty())
+            data["port"] = port;
+        else
+            data["socket"] = socket_path;
+        handle.runner_data = std::move(data);
         {
             std::lock_guard lock(mutex_);
-            instances_[id] = Instance{handle, process, log};
+            instances_[id] = Instance{handle, process, log, socket_path};
         }
         if (!announces_listening(args, server_variable("LLAMA_ARG_LOG_VERBOSITY", options.env, config.env)))
             plugin_common::check_ready(
@@ -278,11 +313,14 @@ private:
         take(id);
         if (result.kind == StartOutcome::Kind::TimedOut) {
             process->stop(std::chrono::seconds(2));
+            sockets_.remove(socket_path);
             throw Error(ProcessError::StartFailed, "llama-server for " + config.model_name + " was not ready after " +
                                                        std::to_string(options.startup_timeout.count()) + " ms. Last lines:\n" +
                                                        log->tail(20));
         }
-        if (log->contains(plugin_common::kPortTakenLine)) throw plugin_common::PortTaken("port " + std::to_string(port) + " is in use");
+        sockets_.remove(socket_path);
+        if (socket_path.empty() && log->contains(plugin_common::kPortTakenLine))
+            throw plugin_common::PortTaken("port " + std::to_string(port) + " is in use");
         throw Error(ProcessError::StartFailed, "llama-server for " + config.model_name + " " + result.exit.describe() +
                                                    " while starting. Last lines:\n" + log->tail(20));
     }
@@ -292,7 +330,7 @@ private:
         records_.remove(id);
         // A server that is gone is forgotten (a crash-looping model must not pile up entries); start()
         // still holds what it needs of one that failed while starting.
-        take(id);
+        if (auto gone = take(id)) sockets_.remove(gone->socket_path);
     }
 
     std::optional<Instance> take(const std::string& id) {
@@ -307,6 +345,8 @@ private:
     sdk::Host host_;
     LlamaOptions options_;
     InstanceRecords records_;
+    SocketDirectory sockets_;
+    std::atomic<bool> warned_long_socket_dir_{false};
     plugin_common::PortAllocator ports_;
     ServerFeatureCache features_;
     std::mutex mutex_;

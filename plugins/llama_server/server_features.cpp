@@ -7,6 +7,8 @@ ServerFeatures parse_help(std::string_view help) {
     f.fit = help.find("--fit-target") != std::string_view::npos;
     f.log_verbosity = help.find("--log-verbosity") != std::string_view::npos;
     f.slot_save_path = help.find("--slot-save-path") != std::string_view::npos;
+    // "--host HOST  IP addresses to listen on, comma-separated, or UNIX socket paths ending in .sock"
+    f.unix_socket = help.find("ending in .sock") != std::string_view::npos || help.find("ends with .sock") != std::string_view::npos;
     return f;
 }
 

@@ -10,6 +10,7 @@ struct ServerFeatures {
     bool fit = false;             // --fit on|off, --fit-target MiB,..., -ngl auto
     bool log_verbosity = false;   // --log-verbosity N (the per-device buffer sizes are printed at 4)
     bool slot_save_path = false;  // --slot-save-path DIR (POST /slots/N?action=save|restore)
+    bool unix_socket = false;     // --host PATH.sock listens on a Unix socket
 };
 
 // Pure: the features a --help text announces.

@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cmath>
@@ -103,8 +104,41 @@ TEST_F(LlamaServerRunner, AServerThatDoesNotLogThatItListensIsReadyAllTheSame) {
     test::expect_quiet_start_serves(*runner_, silent);
 }
 
+// By default a server listens on a Unix socket in the runner's private directory (no port another
+// process could take or reach it by), gone with the server; "tcp" gives it a port as before.
+TEST_F(LlamaServerRunner, ListensOnAUnixSocketInItsOwnDirectoryUnlessToldTcp) {
+    auto h = runner_->start(config("socket-1"));
+    ASSERT_THAT(h.endpoint, ::testing::StartsWith("unix://" + kStateDir + "/sockets/"));
+    const std::string socket = h.endpoint.substr(7);
+    EXPECT_EQ(std::string(h.runner_data.at("socket").as_string()), socket);
+    EXPECT_FALSE(h.runner_data.as_object().contains("port"));
+    struct stat st {};
+    ASSERT_EQ(::lstat(socket.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    ASSERT_EQ(::stat((kStateDir + "/sockets").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0700u);
+    // The server has no TCP port: its command line names the socket and no --port.
+    std::ifstream cmdline("/proc/" + std::to_string(*h.pid) + "/cmdline");
+    std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    EXPECT_THAT(args, HasSubstr(std::string("--host") + '\0' + socket + '\0'));
+    EXPECT_THAT(args, ::testing::Not(HasSubstr("--port")));
+    EXPECT_EQ(test::chat_completion(h.endpoint, 3).at("usage").at("completion_tokens").as_int64(), 3);
+    EXPECT_EQ(runner_->health(h).state, sdk::HealthState::Ok);
+    runner_->stop(h, 10s);
+    EXPECT_FALSE(std::filesystem::exists(socket));
+
+    auto c = config("tcp-1");
+    c.runner_options = {{"transport", "tcp"}};
+    auto t = runner_->start(c);
+    EXPECT_THAT(t.endpoint, ::testing::StartsWith("http://127.0.0.1:"));
+    EXPECT_EQ(test::chat_completion(t.endpoint, 2).at("usage").at("completion_tokens").as_int64(), 2);
+    runner_->stop(t, 10s);
+}
+
 TEST_F(LlamaServerRunner, AFixedPortInUseIsAClearError) {
-    auto first = runner_->start(config("port-1"));
+    auto tcp = config("port-1");
+    tcp.runner_options = {{"transport", "tcp"}};
+    auto first = runner_->start(tcp);
     auto c = config("port-2");
     c.port = static_cast<uint16_t>(std::stoi(first.endpoint.substr(first.endpoint.rfind(':') + 1)));
     auto e = test::expect_sdk_error([&] { runner_->start(c); });
@@ -117,7 +151,9 @@ TEST_F(LlamaServerRunner, AFixedPortInUseIsAClearError) {
 // its port (ours fails to bind and exits) that process answers the checks: it must not pass for the
 // server started, which holds the key it was given and the process on the port does not.
 TEST_F(LlamaServerRunner, AQuietServerIsNotTakenForAnotherOnItsPort) {
-    auto holder = runner_->start(config("holder-1"));  // no key: it answers everyone
+    auto holder_config = config("holder-1");  // no key: it answers everyone
+    holder_config.runner_options = {{"transport", "tcp"}};
+    auto holder = runner_->start(holder_config);
     auto c = config("quiet-2");
     c.port = static_cast<uint16_t>(std::stoi(holder.endpoint.substr(holder.endpoint.rfind(':') + 1)));
     c.env = {{"LLAMA_API_KEY", "quiet-2-key"}};
@@ -205,6 +241,8 @@ TEST(CorralRun, ServesAModelAndCtrlCLeavesNoServerBehind) {
     ASSERT_FALSE(line.empty()) << "corral run printed nothing";
     auto handle = boost::json::parse(line);
     const auto pid = handle.at("pid").as_int64();
+    // An address to use directly: TCP, though the runner's default would be a Unix socket.
+    EXPECT_THAT(std::string(handle.at("endpoint").as_string()), ::testing::StartsWith("http://127.0.0.1:"));
     auto body = test::chat_completion(std::string(handle.at("endpoint").as_string()), 4);
     EXPECT_EQ(body.at("usage").at("completion_tokens").as_int64(), 4);
     EXPECT_FALSE(std::string(body.at("choices").at(0).at("message").at("content").as_string()).empty());

@@ -1,7 +1,9 @@
 #include "http_client.hpp"
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -30,14 +32,24 @@ http::request<http::string_body> make_request(const std::string& host, const std
     return req;
 }
 
+// `host` is an IP address, or a Unix socket's path (with port 0: split_endpoint's form of "unix:///path").
+asio::generic::stream_protocol::endpoint target_of(const std::string& host, uint16_t port) {
+    if (port == 0 && !host.empty() && host.front() == '/') return asio::local::stream_protocol::endpoint(host);
+    return asio::ip::tcp::endpoint(asio::ip::make_address(host), port);
+}
+
+std::string host_header(const std::string& host, uint16_t port) {
+    return port == 0 ? "localhost" : host;
+}
+
 }  // namespace
 
 HttpResult http_request(const std::string& host, uint16_t port, const std::string& method, const std::string& target,
                         const std::string& body, const Headers& headers) {
     asio::io_context ioc;
-    asio::ip::tcp::socket socket(ioc);
-    socket.connect(asio::ip::tcp::endpoint(asio::ip::make_address(host), port));
-    auto req = make_request(host, method, target, body, headers);
+    asio::generic::stream_protocol::socket socket(ioc);
+    socket.connect(target_of(host, port));
+    auto req = make_request(host_header(host, port), method, target, body, headers);
     http::write(socket, req);
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
@@ -53,14 +65,14 @@ HttpResult http_request(const std::string& host, uint16_t port, const std::strin
         result.headers[name] = std::string(f.value());
     }
     boost::system::error_code ec;
-    socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    socket.shutdown(asio::socket_base::shutdown_both, ec);
     return result;
 }
 
 HttpStream::HttpStream(const std::string& host, uint16_t port, const std::string& method, const std::string& target,
                        const std::string& body, const Headers& headers) {
-    socket_.connect(asio::ip::tcp::endpoint(asio::ip::make_address(host), port));
-    auto req = make_request(host, method, target, body, headers);
+    socket_.connect(target_of(host, port));
+    auto req = make_request(host_header(host, port), method, target, body, headers);
     http::write(socket_, req);
     parser_.body_limit(boost::none);
     http::read_header(socket_, buffer_, parser_);
@@ -112,6 +124,11 @@ void HttpStream::close() {
 }
 
 void split_endpoint(const std::string& endpoint, std::string& host, uint16_t& port) {
+    if (endpoint.rfind("unix://", 0) == 0) {
+        host = endpoint.substr(7);
+        port = 0;
+        return;
+    }
     auto rest = endpoint.substr(endpoint.find("://") + 3);
     auto colon = rest.rfind(':');
     host = rest.substr(0, colon);

@@ -1,8 +1,8 @@
 // A plain synchronous HTTP/1.1 client for tests (Boost.Beast), with SSE event splitting.
 #pragma once
 
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -26,7 +26,8 @@ struct HttpResult {
 
 using Headers = std::map<std::string, std::string>;
 
-// Throws boost::system::system_error when the connection fails or is reset.
+// `host` is an IP address, or with port 0 a Unix socket's path (split_endpoint's form of a
+// "unix:///path" endpoint). Throws boost::system::system_error when the connection fails or is reset.
 HttpResult http_request(const std::string& host, uint16_t port, const std::string& method, const std::string& target,
                         const std::string& body = "", const Headers& headers = {});
 
@@ -48,14 +49,14 @@ public:
 
 private:
     boost::asio::io_context io_;
-    boost::asio::ip::tcp::socket socket_{io_};
+    boost::asio::generic::stream_protocol::socket socket_{io_};
     boost::beast::flat_buffer buffer_;
     boost::beast::http::response_parser<boost::beast::http::buffer_body> parser_;
     std::string received_;
     bool broken_ = false;
 };
 
-// Parses "http://host:port" into its parts for http_request.
+// Parses "http://host:port" into its parts for http_request; "unix:///path" into the path and port 0.
 void split_endpoint(const std::string& endpoint, std::string& host, uint16_t& port);
 
 // The "data: ..." payloads of an SSE body, in order.

@@ -7,21 +7,26 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/buffers_iterator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
 
 #include <atomic>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 namespace corral::proxy {
 namespace {
@@ -58,6 +63,46 @@ private:
     asio::io_context io_;
     tcp::acceptor acceptor_;
     std::vector<std::string> answers_;
+    std::thread thread_;
+};
+
+// A model server on a Unix socket (llama_server's default transport) that serves one connection:
+// reads `answers.size()` requests on it, keeping each request's head, and answers each in turn.
+class UnixSocketServer {
+public:
+    explicit UnixSocketServer(const std::string& path, std::vector<std::string> answers)
+        : acceptor_(io_, asio::local::stream_protocol::endpoint(path)), answers_(std::move(answers)) {
+        endpoint = "unix://" + path;
+        thread_ = std::thread([this] {
+            asio::local::stream_protocol::socket socket = acceptor_.accept();
+            asio::streambuf request;
+            for (const auto& answer : answers_) {
+                boost::system::error_code ec;
+                const std::size_t n = asio::read_until(socket, request, "\r\n\r\n", ec);
+                if (ec) return;
+                heads_.emplace_back(asio::buffers_begin(request.data()),
+                                    asio::buffers_begin(request.data()) + static_cast<std::ptrdiff_t>(n));
+                request.consume(n);
+                asio::write(socket, asio::buffer(answer), ec);
+            }
+        });
+    }
+    ~UnixSocketServer() {
+        if (thread_.joinable()) thread_.join();
+    }
+    // The heads of the requests it read, once it has answered them all.
+    std::vector<std::string> finish() {
+        thread_.join();
+        return heads_;
+    }
+
+    std::string endpoint;
+
+private:
+    asio::io_context io_;
+    asio::local::stream_protocol::acceptor acceptor_;
+    std::vector<std::string> answers_;
+    std::vector<std::string> heads_;
     std::thread thread_;
 };
 
@@ -198,6 +243,29 @@ TEST_F(ForwardTest, AStreamCutShortEndsTheRelayWithAnError) {
     ScriptedServer server({"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n6\r\ndata: \r\n"});
     auto result = relay(server.endpoint);
     EXPECT_EQ(result.outcome, ForwardResult::Outcome::UpstreamFailed);
+}
+
+// A server on a Unix socket is relayed to like one on TCP: the requests carry "Host: localhost"
+// (there is no host:port to name), and its kept-alive connection serves the next request.
+TEST_F(ForwardTest, AServerOnAUnixSocketIsRelayedToOverOneKeptConnection) {
+    const auto dir = std::filesystem::temp_directory_path() / ("corral-forward-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::filesystem::remove(dir / "server.sock");
+    {
+        UnixSocketServer server((dir / "server.sock").string(), {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst",
+                                                                 "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond"});
+        auto first = relay(server.endpoint);
+        EXPECT_EQ(first.outcome, ForwardResult::Outcome::Complete) << first.error;
+        EXPECT_TRUE(received().ends_with("first"));
+        auto second = relay(server.endpoint);  // the server accepts one connection: a second would wait forever
+        EXPECT_EQ(second.outcome, ForwardResult::Outcome::Complete) << second.error;
+        EXPECT_TRUE(received().ends_with("second"));
+        EXPECT_EQ(pool_.idle(server.endpoint), 1u);
+        const auto heads = server.finish();
+        ASSERT_EQ(heads.size(), 2u);
+        for (const auto& head : heads) EXPECT_NE(head.find("\r\nHost: localhost\r\n"), std::string::npos) << head;
+    }
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace
