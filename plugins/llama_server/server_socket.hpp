@@ -27,7 +27,9 @@ bool listens_on_unix_socket(Transport transport, const sdk::ServerConfig& config
 // The runner's socket directory (<state_dir>/sockets).
 class SocketDirectory {
 public:
-    explicit SocketDirectory(std::filesystem::path dir) : dir_(std::move(dir)) {}
+    // Made absolute: an endpoint names an absolute path (a relative state_dir would otherwise give
+    // the host a socket it resolves against its own working directory).
+    explicit SocketDirectory(const std::filesystem::path& dir) : dir_(std::filesystem::absolute(dir).lexically_normal()) {}
 
     // A path for a new server's socket where no socket is: "<pid>-<n>.sock". Creates the directory
     // first (mode 0700); one that is not a directory of this process's user throws

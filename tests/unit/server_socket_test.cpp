@@ -155,6 +155,13 @@ TEST_F(SocketDirectoryTest, ItIsMadePrivateAndGivesEachServerAFreshPath) {
     EXPECT_FALSE(fs::exists(*second));
 }
 
+TEST_F(SocketDirectoryTest, ARelativeDirectoryIsMadeAbsolute) {
+    // An endpoint names an absolute path: the host must not resolve it against its own directory.
+    SocketDirectory relative("state/../state/sockets");
+    EXPECT_TRUE(relative.dir().is_absolute());
+    EXPECT_EQ(relative.dir(), fs::current_path() / "state" / "sockets");
+}
+
 TEST_F(SocketDirectoryTest, APathTooLongForASocketAddressOrADirectoryNotOursIsRefused) {
     SocketDirectory deep(root_ / std::string(100, 'd') / "sockets");
     EXPECT_FALSE(deep.fresh_path());
