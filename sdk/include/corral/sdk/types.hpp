@@ -80,9 +80,11 @@ struct ServerConfig {
 struct ProcessHandle {
     std::string instance_id;
     std::string model_name;
-    std::string runner;              // the runner plugin's name
-    std::optional<int64_t> pid;      // when the server is a local process
-    std::string endpoint;            // base URL the host reaches the server at, e.g. http://127.0.0.1:41234
+    std::string runner;          // the runner plugin's name
+    std::optional<int64_t> pid;  // when the server is a local process
+    // Where the host reaches the server: a base URL such as http://127.0.0.1:41234, or a Unix
+    // socket on the host's machine as unix:///absolute/path.sock (plain HTTP either way).
+    std::string endpoint;
     int64_t started_at_ms = 0;       // JSON: "started_at"
     boost::json::value runner_data;  // opaque to the host
 };
