@@ -26,6 +26,20 @@ std::string wait_ready(const CorralServe& corral, const std::string& model);
 // one), derived the way corral derives it, so "direct" and nginx rows reach the server as corral does.
 std::string server_key(const CorralServe& corral, const std::string& model);
 
+// A second llama-server started with the arguments and key corral gave its server for a ready
+// `model`, listening on a TCP port of its own: "direct" for the sections that measure corral against
+// the server alone. corral's servers listen on Unix sockets (its default transport), which wrk and
+// the stream load do not speak; the twin loads the same file with the same settings.
+class DirectTwin {
+public:
+    DirectTwin(const CorralServe& corral, const std::string& model, const fs::path& log);
+    uint16_t port() const { return port_; }
+
+private:
+    uint16_t port_ = 0;
+    std::unique_ptr<Background> process_;
+};
+
 // Streams a chat request and returns the milliseconds until the response header (the first byte).
 double time_to_first_byte(uint16_t port, const std::string& model);
 

@@ -1,10 +1,14 @@
 // 1. Proxy overhead: POST /tokenize and chat completions with max_tokens 1, at 1, 8 and 64
-// connections (wrk), to one llama-server directly, through corral, through nginx as a keep-alive
-// reverse proxy, and through llama.cpp's router mode; each as a ratio to direct.
+// connections (wrk), through corral and through nginx as a keep-alive reverse proxy to the same
+// llama-server (on its Unix socket, corral's default), to its twin on TCP directly, and through
+// llama.cpp's router mode; each as a ratio to direct.
 #include "benchmarks.hpp"
 #include "http_client.hpp"
 #include "serve/connection_threads.hpp"
 #include "wrk_runner.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
@@ -14,27 +18,23 @@
 namespace corral::bench {
 namespace {
 
-// nginx as a keep-alive reverse proxy to one upstream, with as many workers as corral has I/O
-// threads (a fair fight), sending the server's key as corral does.
-void write_nginx_config(const fs::path& dir, uint16_t listen, uint16_t upstream, const std::string& key, uint32_t workers) {
+// nginx as a keep-alive reverse proxy to one upstream ("unix:/path" or "127.0.0.1:port"), with as
+// many workers as corral has I/O threads (a fair fight), sending the server's key as corral does.
+// Its workers run as the bench's user, as corral does: the server's socket directory is that user's
+// alone (nginx started by root would otherwise run them as nobody).
+void write_nginx_config(const fs::path& dir, uint16_t listen, const std::string& upstream, const std::string& key, uint32_t workers) {
     fs::create_directories(dir / "tmp");
-    std::ofstream(dir / "nginx.conf") << "daemon off;\nworker_processes " << workers << ";\npid " << (dir / "nginx.pid").string()
+    const passwd* user = ::getpwuid(::geteuid());
+    std::ofstream(dir / "nginx.conf") << (::geteuid() == 0 && user ? "user " + std::string(user->pw_name) + ";\n" : "")
+                                      << "daemon off;\nworker_processes " << workers << ";\npid " << (dir / "nginx.pid").string()
                                       << ";\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
                                       << "  client_body_temp_path " << (dir / "tmp").string() << ";\n  proxy_temp_path "
-                                      << (dir / "tmp").string() << ";\n  upstream llama { server 127.0.0.1:" << upstream
-                                      << "; keepalive 128; }\n"
+                                      << (dir / "tmp").string() << ";\n  upstream llama { server " << upstream << "; keepalive 128; }\n"
                                       << "  server {\n    listen 127.0.0.1:" << listen << ";\n    location / {\n"
                                       << "      proxy_pass http://llama;\n      proxy_http_version 1.1;\n"
                                       << "      proxy_set_header Connection \"\";\n      proxy_set_header Authorization \"Bearer " << key
                                       << "\";\n"
                                       << "      proxy_buffering off;\n    }\n  }\n}\n";
-}
-
-uint16_t port_of(const std::string& endpoint) {
-    std::string host;
-    uint16_t port = 0;
-    test::split_endpoint(endpoint, host, port);
-    return port;
 }
 
 }  // namespace
@@ -51,15 +51,18 @@ Section bench_proxy(const BenchEnv& env) {
         env, dir / "corral", llama_runners(env),
         "{" + tiny_model(env, "tiny-a", R"(, "parallel": 8, "memory": "64MiB", "extra_args": ["--threads-http", "300"])") + "}",
         R"(, "probes": ["cpu"], "preload": ["tiny-a"])");
-    // The preloaded server: "direct" is this very server, so every target reaches the same one.
+    // The preloaded server: corral and nginx reach this very server, on its Unix socket; "direct" is
+    // its twin on TCP (wrk speaks TCP only).
     const std::string endpoint = wait_ready(corral, "tiny-a");
-    const uint16_t direct = port_of(endpoint);
+    if (endpoint.rfind("unix://", 0) != 0) throw std::runtime_error("tiny-a's server is not on a Unix socket: " + endpoint);
     const std::string key = server_key(corral, "tiny-a");
+    DirectTwin twin(corral, "tiny-a", dir / "direct.log");
+    const uint16_t direct = twin.port();
 
     const uint16_t nginx_port = free_port();
     // corral runs with its automatic io_threads; nginx gets as many workers.
     const uint32_t io_threads = serve::io_threads_for(0, std::thread::hardware_concurrency());
-    write_nginx_config(dir / "nginx", nginx_port, direct, key, io_threads);
+    write_nginx_config(dir / "nginx", nginx_port, "unix:" + endpoint.substr(7), key, io_threads);
     Background nginx({"/usr/sbin/nginx", "-p", (dir / "nginx").string(), "-c", (dir / "nginx" / "nginx.conf").string(), "-e",
                       (dir / "nginx" / "error.log").string()},
                      dir / "nginx" / "out.log");
@@ -107,10 +110,11 @@ Section bench_proxy(const BenchEnv& env) {
     for (const auto& e : endpoints) {
         for (int conns : {1, 8, 64}) {
             std::vector<std::vector<WrkResult>> results(std::size(targets));
-            // CPU per request, each round: corral's whole process in its rounds and in direct's
+            // CPU per request, each round: corral's whole process in its rounds and in nginx's
             // (where it relays nothing but still supervises the server and takes its log lines: the
             // share of its CPU that is not relaying), nginx's workers in nginx's.
             std::vector<std::vector<double>> cpu_us(kTurns);
+            std::vector<double> corral_in_nginx_us;
             auto measure = [&](std::size_t t, int seconds) {
                 const bool to_server = t == 0;
                 auto nginx_ns = [&] {
@@ -126,8 +130,11 @@ Section bench_proxy(const BenchEnv& env) {
                 auto us_per_request = [&](uint64_t before, uint64_t after) {
                     return after > before ? static_cast<double>(after - before) / 1000 / requests : 0.0;
                 };
-                if (t == 0 || t == 1) cpu_us[t].push_back(us_per_request(corral_before, cpu_ns(corral.pid())));
-                if (t == 2) cpu_us[t].push_back(us_per_request(nginx_before, nginx_ns()));
+                if (t == 1) cpu_us[t].push_back(us_per_request(corral_before, cpu_ns(corral.pid())));
+                if (t == 2) {
+                    cpu_us[t].push_back(us_per_request(nginx_before, nginx_ns()));
+                    corral_in_nginx_us.push_back(us_per_request(corral_before, cpu_ns(corral.pid())));
+                }
             };
             for (int r = 0; r < rounds; ++r)
                 for (std::size_t i = 0; i < kTurns; ++i) measure((static_cast<std::size_t>(r) + i) % kTurns, round_seconds);
@@ -156,8 +163,8 @@ Section bench_proxy(const BenchEnv& env) {
             };
             const double direct_rps = median_run(results[0]).requests_per_second;
             // corral's relaying: its CPU per request in its rounds less what it spends per request
-            // when it relays nothing (direct's rounds).
-            const double background_us = median(cpu_us[0]);
+            // when it relays nothing (nginx's rounds: the same server serves them and logs them).
+            const double background_us = median(corral_in_nginx_us);
             std::vector<double> relay_us[kTurns];
             for (double gross : cpu_us[1]) relay_us[1].push_back(gross - background_us);
             relay_us[2] = cpu_us[2];
@@ -202,7 +209,7 @@ Section bench_proxy(const BenchEnv& env) {
                     runs.back().as_object()["relay_cpu_us_per_request"] = relay;
                     runs.back().as_object()["rounds_relay_cpu_us_per_request"] = boost::json::array(relay_us[t].begin(), relay_us[t].end());
                 }
-                if (t == 0) runs.back().as_object()["corral_background_cpu_us_per_request"] = background_us;
+                if (t == 2) runs.back().as_object()["corral_background_cpu_us_per_request"] = background_us;
                 if (t == 1) {
                     runs.back().as_object()["paired_requests_per_second_vs_nginx"] = paired_rps_ratio;
                     runs.back().as_object()["paired_relay_cpu_vs_nginx"] = paired_cpu_ratio;
@@ -211,7 +218,9 @@ Section bench_proxy(const BenchEnv& env) {
         }
     }
     s.json["runs"] = std::move(runs);
-    s.notes.push_back("direct, corral and nginx reach the same llama-server (--parallel 8); router mode runs its own child servers");
+    s.notes.push_back(
+        "corral and nginx reach the same llama-server (--parallel 8) on its Unix socket (corral's default transport); direct is its "
+        "twin (the same arguments and key) on a TCP port; router mode runs its own child servers");
     s.notes.push_back("direct, corral and nginx: each figure the median of " + std::to_string(rounds) + " interleaved run(s) of " +
                       std::to_string(round_seconds) + " s each (errors: all runs); router: one run of " + std::to_string(env.seconds) +
                       " s");
@@ -219,7 +228,7 @@ Section bench_proxy(const BenchEnv& env) {
         "corral/nginx paired: the median of the rounds' corral/nginx ratios (each round runs both within seconds; "
         "above 1 for req/s and below 1 for CPU is corral ahead)");
     s.notes.push_back(
-        "relay CPU us/req: nginx's workers' CPU per request; corral's CPU per request less the CPU per request it spends in direct's "
+        "relay CPU us/req: nginx's workers' CPU per request; corral's CPU per request less the CPU per request it spends in nginx's "
         "rounds, where it relays nothing but supervises the server and takes its log lines (median of the rounds; /proc schedstat)");
     s.notes.push_back("corral: " + std::to_string(io_threads) +
                       " I/O thread(s) (io_threads automatic); nginx: " + std::to_string(io_threads) + " worker process(es)");

@@ -3,6 +3,7 @@
 #include "http_client.hpp"
 #include "state/server_keys.hpp"
 
+#include <fstream>
 #include <functional>
 #include <thread>
 
@@ -29,6 +30,23 @@ std::string wait_ready(const CorralServe& corral, const std::string& model) {
 std::string server_key(const CorralServe& corral, const std::string& model) {
     const auto m = corral.model(model);
     return state::ServerKeys(corral.state_dir()).key_for(std::string(m.at("instance").as_string()));
+}
+
+DirectTwin::DirectTwin(const CorralServe& corral, const std::string& model, const fs::path& log) {
+    const auto m = corral.model(model);
+    const auto* pid = m.if_contains("pid");
+    if (!pid || !pid->is_int64()) throw std::runtime_error(model + " has no local server to copy");
+    std::ifstream in("/proc/" + std::to_string(pid->as_int64()) + "/cmdline");
+    std::vector<std::string> args;
+    for (std::string arg; std::getline(in, arg, '\0');) args.push_back(arg);
+    if (args.empty()) throw std::runtime_error("cannot read the command line of " + model + "'s server");
+    port_ = free_port();
+    for (std::size_t i = 1; i + 1 < args.size(); ++i)
+        if (args[i] == "--host") args[i + 1] = "127.0.0.1";
+    args.insert(args.end(), {"--port", std::to_string(port_), "--api-key", server_key(corral, model)});
+    process_ = std::make_unique<Background>(args, log);
+    if (!wait_http_ok(port_, "/health", std::chrono::seconds(60)))
+        throw std::runtime_error("the direct twin of " + model + " did not start");
 }
 
 double time_to_first_byte(uint16_t port, const std::string& model) {

@@ -18,11 +18,10 @@ Section bench_streaming(const BenchEnv& env) {
         env, env.work / "streaming", llama_runners(env),
         "{" + tiny_model(env, "tiny-a", R"(, "parallel": 8, "memory": "64MiB", "extra_args": ["--threads-http", "300"])") + "}",
         R"(, "probes": ["cpu"], "preload": ["tiny-a"])");
-    const std::string endpoint = wait_ready(corral, "tiny-a");
-    std::string host;
-    uint16_t direct = 0;
-    test::split_endpoint(endpoint, host, direct);
+    wait_ready(corral, "tiny-a");
     const std::string key = server_key(corral, "tiny-a");
+    DirectTwin twin(corral, "tiny-a", env.work / "streaming" / "direct.log");
+    const uint16_t direct = twin.port();
 
     const std::string body = R"({"model": "tiny-a", "max_tokens": 32, "stream": true, "messages": [{"role": "user", "content": "hello"}]})";
     const int clients = 256;
@@ -37,7 +36,9 @@ Section bench_streaming(const BenchEnv& env) {
         if (!r.first_error.empty()) o["first_error"] = r.first_error;
         s.json[name] = std::move(o);
     }
-    s.notes.push_back("the same llama-server (--parallel 8, 300 HTTP threads) either way; clients beyond its slots wait in its queue");
+    s.notes.push_back(
+        "corral's llama-server (--parallel 8, 300 HTTP threads) on its Unix socket, and direct its twin on TCP (the same arguments); "
+        "clients beyond its slots wait in its queue");
     return s;
 }
 
