@@ -137,7 +137,9 @@ public:
                 throw Error(ProcessError::StartFailed, "instance id " + config.instance_id + " is already running");
         }
         const auto features = features_.of(io_.context(), binary, server_environment(options.env, config.env));
-        if (listens_on_unix_socket(options.transport, config, features)) {
+        auto extra_args = options.extra_args;
+        extra_args.insert(extra_args.end(), config.extra_args.begin(), config.extra_args.end());
+        if (listens_on_unix_socket(options.transport, config, features, extra_args)) {
             if (auto socket = sockets_.fresh_path()) return start_once(config, options, binary, 0, *socket);
             const std::string why = "a socket under " + sockets_.dir().string() + " would be longer than a Unix socket address holds";
             if (options.transport == Transport::Unix)

@@ -34,15 +34,29 @@ bool accepts(const std::string& path) {
     return connected || unknown;
 }
 
+// The first of `args` that says where llama-server listens (--host, --port, or their KEY=VALUE form); "" for none.
+std::string listen_argument(const std::vector<std::string>& args) {
+    for (const auto& arg : args)
+        for (const char* flag : {"--host", "--port"})
+            if (arg == flag || arg.rfind(std::string(flag) + "=", 0) == 0) return flag;
+    return "";
+}
+
 }  // namespace
 
-bool listens_on_unix_socket(Transport transport, const sdk::ServerConfig& config, const ServerFeatures& features) {
+bool listens_on_unix_socket(Transport transport, const sdk::ServerConfig& config, const ServerFeatures& features,
+                            const std::vector<std::string>& extra_args) {
+    const std::string own = listen_argument(extra_args);
     switch (transport) {
         case Transport::Tcp:
             return false;
         case Transport::Auto:
-            return features.unix_socket && !config.port && is_loopback(config.host);
+            return features.unix_socket && !config.port && is_loopback(config.host) && own.empty();
         case Transport::Unix:
+            if (!own.empty())
+                throw Error(ProcessError::Configuration,
+                            "transport \"unix\" and " + own +
+                                " in extra_args exclude each other (the argument would move the server off its socket)");
             if (!features.unix_socket)
                 throw Error(ProcessError::Configuration,
                             "transport \"unix\": this llama-server build cannot listen on a Unix socket (its --help does not offer "

@@ -15,14 +15,17 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace corral::llama {
 
 // Whether a start listens on a Unix socket. Auto: where the binary supports it, the start asks for
-// no port of its own (ServerConfig::port) and binds a loopback address (a server bound to another
-// one is meant to be reached over the network). Unix: throws sdk::Error(Configuration) where it
-// cannot be (a binary without the support, a fixed port). Pure.
-bool listens_on_unix_socket(Transport transport, const sdk::ServerConfig& config, const ServerFeatures& features);
+// no port of its own (ServerConfig::port), binds a loopback address (a server bound to another one
+// is meant to be reached over the network) and no extra argument sets --host or --port (the user's
+// own say on where it listens: they come last and would move it off the socket). Unix: throws
+// sdk::Error(Configuration) where it cannot be. `extra_args`: the runner's and the model's. Pure.
+bool listens_on_unix_socket(Transport transport, const sdk::ServerConfig& config, const ServerFeatures& features,
+                            const std::vector<std::string>& extra_args);
 
 // The runner's socket directory (<state_dir>/sockets).
 class SocketDirectory {

@@ -33,30 +33,45 @@ ServerFeatures with_unix_sockets(bool yes) {
 
 TEST(ServerSocket, AutoTakesAUnixSocketWhereTheBinaryHasThemAndNoPortIsAskedFor) {
     sdk::ServerConfig config;
-    EXPECT_TRUE(listens_on_unix_socket(Transport::Auto, config, with_unix_sockets(true)));
-    EXPECT_FALSE(listens_on_unix_socket(Transport::Auto, config, with_unix_sockets(false)));
-    EXPECT_FALSE(listens_on_unix_socket(Transport::Tcp, config, with_unix_sockets(true)));
+    EXPECT_TRUE(listens_on_unix_socket(Transport::Auto, config, with_unix_sockets(true), {}));
+    EXPECT_FALSE(listens_on_unix_socket(Transport::Auto, config, with_unix_sockets(false), {}));
+    EXPECT_FALSE(listens_on_unix_socket(Transport::Tcp, config, with_unix_sockets(true), {}));
     config.host = "::1";
-    EXPECT_TRUE(listens_on_unix_socket(Transport::Auto, config, with_unix_sockets(true)));
+    EXPECT_TRUE(listens_on_unix_socket(Transport::Auto, config, with_unix_sockets(true), {}));
     config.host = "0.0.0.0";  // meant to be reached over the network
-    EXPECT_FALSE(listens_on_unix_socket(Transport::Auto, config, with_unix_sockets(true)));
+    EXPECT_FALSE(listens_on_unix_socket(Transport::Auto, config, with_unix_sockets(true), {}));
     config.host = "127.0.0.1";
     config.port = 8080;  // a port of its own (corral run --port)
-    EXPECT_FALSE(listens_on_unix_socket(Transport::Auto, config, with_unix_sockets(true)));
+    EXPECT_FALSE(listens_on_unix_socket(Transport::Auto, config, with_unix_sockets(true), {}));
+}
+
+TEST(ServerSocket, AutoLeavesTheSocketToTheUsersOwnHostOrPortArguments) {
+    // extra_args come last: a server told --host 0.0.0.0 there would leave the socket unbound.
+    sdk::ServerConfig config;
+    EXPECT_FALSE(listens_on_unix_socket(Transport::Auto, config, with_unix_sockets(true), {"--host", "0.0.0.0"}));
+    EXPECT_FALSE(listens_on_unix_socket(Transport::Auto, config, with_unix_sockets(true), {"--port=9000"}));
+    EXPECT_TRUE(listens_on_unix_socket(Transport::Auto, config, with_unix_sockets(true), {"--threads-http", "8"}));
+    try {
+        listens_on_unix_socket(Transport::Unix, config, with_unix_sockets(true), {"--flash-attn", "on", "--host", "0.0.0.0"});
+        FAIL() << "no error";
+    } catch (const sdk::Error& e) {
+        EXPECT_EQ(e.code(), sdk::ProcessError::Configuration);
+        EXPECT_NE(std::string(e.what()).find("--host in extra_args"), std::string::npos) << e.what();
+    }
 }
 
 TEST(ServerSocket, UnixIsAConfigurationErrorWhereItCannotBe) {
     sdk::ServerConfig config;
-    EXPECT_TRUE(listens_on_unix_socket(Transport::Unix, config, with_unix_sockets(true)));
+    EXPECT_TRUE(listens_on_unix_socket(Transport::Unix, config, with_unix_sockets(true), {}));
     try {
-        listens_on_unix_socket(Transport::Unix, config, with_unix_sockets(false));
+        listens_on_unix_socket(Transport::Unix, config, with_unix_sockets(false), {});
         FAIL() << "no error";
     } catch (const sdk::Error& e) {
         EXPECT_EQ(e.code(), sdk::ProcessError::Configuration);
         EXPECT_NE(std::string(e.what()).find("--host PATH.sock"), std::string::npos) << e.what();
     }
     config.port = 8080;
-    EXPECT_THROW(listens_on_unix_socket(Transport::Unix, config, with_unix_sockets(true)), sdk::Error);
+    EXPECT_THROW(listens_on_unix_socket(Transport::Unix, config, with_unix_sockets(true), {}), sdk::Error);
 }
 
 TEST(ServerSocket, TheHelpTextTellsWhetherABuildListensOnUnixSockets) {
