@@ -75,9 +75,12 @@ TEST(ServerSocket, UnixIsAConfigurationErrorWhereItCannotBe) {
 }
 
 TEST(ServerSocket, TheHelpTextTellsWhetherABuildListensOnUnixSockets) {
-    // Debian's 0.7.0, and a build from before the option.
+    // Debian's 0.7.0, an earlier build (wrapped as its help prints it), and one from before the option.
     EXPECT_TRUE(parse_help("--host HOST   IP addresses to listen on, comma-separated, or UNIX socket paths\n"
                            "              ending in .sock; with multiple TCP addresses, :: binds IPv6 only;")
+                    .unix_socket);
+    EXPECT_TRUE(parse_help("--host HOST                             ip address to listen, or bind to an UNIX socket if the address ends\n"
+                           "                                        with .sock (default: 127.0.0.1)")
                     .unix_socket);
     EXPECT_FALSE(parse_help("--host HOST   ip address to listen (default: 127.0.0.1)").unix_socket);
 }
