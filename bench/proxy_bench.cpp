@@ -51,10 +51,11 @@ Section bench_proxy(const BenchEnv& env) {
         env, dir / "corral", llama_runners(env),
         "{" + tiny_model(env, "tiny-a", R"(, "parallel": 8, "memory": "64MiB", "extra_args": ["--threads-http", "300"])") + "}",
         R"(, "probes": ["cpu"], "preload": ["tiny-a"])");
-    // The preloaded server: corral and nginx reach this very server, on its Unix socket; "direct" is
-    // its twin on TCP (wrk speaks TCP only).
+    // The preloaded server: corral and nginx reach this very server, on its Unix socket (on TCP with
+    // a llama-server build that has none); "direct" is its twin on TCP (wrk speaks TCP only).
     const std::string endpoint = wait_ready(corral, "tiny-a");
-    if (endpoint.rfind("unix://", 0) != 0) throw std::runtime_error("tiny-a's server is not on a Unix socket: " + endpoint);
+    const bool on_socket = endpoint.rfind("unix://", 0) == 0;
+    const std::string upstream = on_socket ? "unix:" + endpoint.substr(7) : endpoint.substr(endpoint.find("://") + 3);
     const std::string key = server_key(corral, "tiny-a");
     DirectTwin twin(corral, "tiny-a", dir / "direct.log");
     const uint16_t direct = twin.port();
@@ -62,7 +63,7 @@ Section bench_proxy(const BenchEnv& env) {
     const uint16_t nginx_port = free_port();
     // corral runs with its automatic io_threads; nginx gets as many workers.
     const uint32_t io_threads = serve::io_threads_for(0, std::thread::hardware_concurrency());
-    write_nginx_config(dir / "nginx", nginx_port, "unix:" + endpoint.substr(7), key, io_threads);
+    write_nginx_config(dir / "nginx", nginx_port, upstream, key, io_threads);
     Background nginx({"/usr/sbin/nginx", "-p", (dir / "nginx").string(), "-c", (dir / "nginx" / "nginx.conf").string(), "-e",
                       (dir / "nginx" / "error.log").string()},
                      dir / "nginx" / "out.log");
@@ -218,9 +219,9 @@ Section bench_proxy(const BenchEnv& env) {
         }
     }
     s.json["runs"] = std::move(runs);
-    s.notes.push_back(
-        "corral and nginx reach the same llama-server (--parallel 8) on its Unix socket (corral's default transport); direct is its "
-        "twin (the same arguments and key) on a TCP port; router mode runs its own child servers");
+    s.notes.push_back(std::string("corral and nginx reach the same llama-server (--parallel 8) ") +
+                      (on_socket ? "on its Unix socket (corral's default transport)" : "on its TCP port (this build has no Unix sockets)") +
+                      "; direct is its twin (the same arguments and key) on a TCP port; router mode runs its own child servers");
     s.notes.push_back("direct, corral and nginx: each figure the median of " + std::to_string(rounds) + " interleaved run(s) of " +
                       std::to_string(round_seconds) + " s each (errors: all runs); router: one run of " + std::to_string(env.seconds) +
                       " s");
