@@ -22,11 +22,13 @@ bool is_loopback(const std::string& host) {
 }
 
 // Whether a server accepts connections on the socket at `path` (a refused or failed connect: no).
+// Non-blocking: a live server whose backlog is full answers EAGAIN at once (counted as live) instead
+// of holding the start until it accepts.
 bool accepts(const std::string& path) {
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return true;  // cannot tell: leave it
     const bool connected = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
     const bool unknown = !connected && errno != ECONNREFUSED && errno != ENOENT;

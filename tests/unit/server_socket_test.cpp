@@ -131,7 +131,7 @@ protected:
         const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         EXPECT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0) << std::strerror(errno);
         if (listen) {
-            ::listen(fd, 1);
+            ::listen(fd, 0);  // one pending connection fills its backlog
             return fd;
         }
         ::close(fd);
@@ -148,8 +148,17 @@ TEST_F(SocketDirectoryTest, ItIsMadePrivateAndGivesEachServerAFreshPath) {
     const auto pid = std::to_string(::getpid());
     // Left by a server that is gone (an earlier process of this pid): taken over.
     socket_at((root_ / "sockets" / (pid + "-1.sock")).string(), false);
-    // A live one is passed over.
+    // A live one is passed over, even with its backlog full (a blocking probe would wait there until
+    // the server accepted).
     const int live = socket_at((root_ / "sockets" / (pid + "-2.sock")).string(), true);
+    const int pending = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    {
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        const auto path = (root_ / "sockets" / (pid + "-2.sock")).string();
+        std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+        ASSERT_EQ(::connect(pending, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0) << std::strerror(errno);
+    }
 
     auto first = sockets.fresh_path();
     ASSERT_TRUE(first);
@@ -161,6 +170,7 @@ TEST_F(SocketDirectoryTest, ItIsMadePrivateAndGivesEachServerAFreshPath) {
     auto second = sockets.fresh_path();
     ASSERT_TRUE(second);
     EXPECT_EQ(*second, (root_ / "sockets" / (pid + "-3.sock")).string());
+    ::close(pending);
     ::close(live);
 
     // remove(): a socket in the directory only.
