@@ -140,7 +140,7 @@ public:
         auto extra_args = options.extra_args;
         extra_args.insert(extra_args.end(), config.extra_args.begin(), config.extra_args.end());
         if (listens_on_unix_socket(options.transport, config, features, extra_args)) {
-            if (auto socket = sockets_.fresh_path()) return start_once(config, options, binary, 0, *socket);
+            if (auto socket = sockets_.fresh_path()) return start_once(config, options, binary, features, 0, *socket);
             const std::string why = "a socket under " + sockets_.dir().string() + " would be longer than a Unix socket address holds";
             if (options.transport == Transport::Unix)
                 throw Error(ProcessError::Configuration, "transport \"unix\": " + why + " (set a shorter state_dir)");
@@ -151,7 +151,7 @@ public:
         return plugin_common::start_with_port_retries(fixed_port, host_, [&] {
             uint16_t port = fixed_port ? *config.port : ports_.allocate(config.host);
             try {
-                auto handle = start_once(config, options, binary, port);
+                auto handle = start_once(config, options, binary, features, port);
                 if (!fixed_port) ports_.release(port);  // the server holds it now
                 return handle;
             } catch (...) {
@@ -251,9 +251,10 @@ private:
         std::string socket_path;  // its Unix socket, removed when it is gone; "" on TCP
     };
 
-    // One try at a start on `port`, or on the Unix socket `socket_path` when that is not empty.
+    // One try at a start on `port`, or on the Unix socket `socket_path` when that is not empty, with
+    // the binary's `features` as start() learnt them.
     sdk::ProcessHandle start_once(const sdk::ServerConfig& config, const LlamaOptions& options, const std::filesystem::path& binary,
-                                  uint16_t port, const std::string& socket_path = {}) {
+                                  const ServerFeatures& features, uint16_t port, const std::string& socket_path = {}) {
         const std::string id = config.instance_id;
         auto log = std::make_shared<plugin_common::LogRing>(options.log_lines);
         auto signal = std::make_shared<StartSignal>();
@@ -283,7 +284,7 @@ private:
             this->on_exit(id, status);
         };
         auto env = server_environment(options.env, config.env);
-        ArgumentOptions argument_options{features_.of(io_.context(), binary, env), options.log_verbosity, options.extra_args, socket_path};
+        ArgumentOptions argument_options{features, options.log_verbosity, options.extra_args, socket_path};
         auto args = server_arguments(config, port, argument_options);
         host_.debug("starting ", binary.string(), " for ", config.model_name, " on ", handle.endpoint);
         auto process = plugin_common::ChildProcess::spawn(io_.context(), binary, args, env, on_line, on_exit);
