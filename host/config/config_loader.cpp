@@ -137,8 +137,8 @@ public:
     void read_duration(std::string_view key, std::optional<std::chrono::milliseconds>& out) const {
         const auto* v = raw(key);
         if (!v) return;
-        if (v->is_number() && v->to_number<double>() >= 0) {
-            out = std::chrono::milliseconds(static_cast<int64_t>(v->to_number<double>() * 1000.0));
+        if (v->is_number() && duration_of_ms(v->to_number<double>() * 1000.0)) {
+            out = duration_of_ms(v->to_number<double>() * 1000.0);
         } else if (v->is_string() && parse_duration(v->get_string())) {
             out = parse_duration(v->get_string());
         } else {

@@ -52,7 +52,11 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
         }
         if (!known) return std::nullopt;
     }
-    if (total_ms > static_cast<double>(std::numeric_limits<int64_t>::max() / 2)) return std::nullopt;
+    return duration_of_ms(total_ms);
+}
+
+std::optional<std::chrono::milliseconds> duration_of_ms(double total_ms) {
+    if (!(total_ms >= 0) || total_ms > static_cast<double>(std::numeric_limits<int64_t>::max() / 2)) return std::nullopt;
     return std::chrono::milliseconds(static_cast<int64_t>(std::llround(total_ms)));
 }
 

@@ -237,6 +237,18 @@ TEST(Config, BadDurationsSizesAndChoicesAreReported) {
     EXPECT_THAT(r.errors, HasError("scheduler.queue_timeout", "expected a duration"));
 }
 
+// A number of seconds too large for a clock (the config fuzzer's find: converting it was undefined
+// behaviour) is a bad duration like any other.
+TEST(Config, ADurationBeyondTheClocksIsReported) {
+    auto r = parse_config(R"({"runners": {"l": {"plugin": "mock"}}, "scheduler": {"queue_timeout": 1e300},
+                             "models": {"m": {"path": "/x", "ttl": 1e16}}})",
+                          "");
+    EXPECT_THAT(r.errors, HasError("models.m.ttl", "expected a duration"));
+    EXPECT_THAT(r.errors, HasError("scheduler.queue_timeout", "expected a duration"));
+    auto fine = parse_config(R"({"runners": {"l": {"plugin": "mock"}}, "models": {"m": {"path": "/x", "ttl": 1.5}}})", "");
+    EXPECT_TRUE(fine.errors.empty());
+}
+
 TEST(Config, ListenAndPreloadAreChecked) {
     auto r = parse_config(R"({"listen": "localhost", "preload": ["ghost"], "api_keys": [""]})", "");
     EXPECT_THAT(r.errors, HasError("listen", "expected \"host:port\""));
