@@ -41,6 +41,26 @@ public:
         return found;
     }
 
+    // The event of `kind` for `instance` after the first `seen` of them, waiting up to `timeout` for
+    // it: with `seen` counted (all_of) before an action, the one that action causes. (A start that
+    // retried after a taken port has already reported its first try's exit, for the same instance.)
+    std::optional<plugins::RunnerEvent> wait_for_next(plugins::RunnerEvent::Kind kind, const std::string& instance, std::size_t seen,
+                                                      std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+        std::unique_lock lock(mutex_);
+        std::optional<plugins::RunnerEvent> found;
+        cv_.wait_for(lock, timeout, [&] {
+            std::size_t n = 0;
+            for (const auto& ev : events_) {
+                if (ev.kind == kind && ev.instance_id == instance && n++ == seen) {
+                    found = ev;
+                    return true;
+                }
+            }
+            return false;
+        });
+        return found;
+    }
+
     // Every event of `kind` for `instance` so far.
     std::vector<plugins::RunnerEvent> all_of(plugins::RunnerEvent::Kind kind, const std::string& instance) {
         std::lock_guard lock(mutex_);
