@@ -34,10 +34,30 @@ class DirectTwin {
 public:
     DirectTwin(const CorralServe& corral, const std::string& model, const fs::path& log);
     uint16_t port() const { return port_; }
+    int pid() const { return process_->pid(); }
 
 private:
     uint16_t port_ = 0;
     std::unique_ptr<Background> process_;
+};
+
+// nginx as a keep-alive reverse proxy to a model's server at `endpoint` (corral's form: on its Unix
+// socket, or http://host:port), with `workers` worker processes (as many as corral has I/O threads: a
+// fair fight), sending the server's key as corral does, buffering off. Its workers run as the bench's
+// user, as corral does: the server's socket directory is that user's alone (nginx started by root
+// would otherwise run them as nobody). Its config and logs are in `dir`.
+class NginxProxy {
+public:
+    NginxProxy(const fs::path& dir, const std::string& endpoint, const std::string& key, uint32_t workers);
+    uint16_t port() const { return port_; }
+    bool on_socket() const { return on_socket_; }  // it reaches the server on its Unix socket
+    const std::vector<int>& workers() const { return workers_; }
+
+private:
+    uint16_t port_ = 0;
+    bool on_socket_ = false;
+    std::unique_ptr<Background> process_;
+    std::vector<int> workers_;
 };
 
 // Streams a chat request and returns the milliseconds until the response header (the first byte).

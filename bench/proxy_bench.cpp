@@ -7,38 +7,11 @@
 #include "serve/connection_threads.hpp"
 #include "wrk_runner.hpp"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <fstream>
 #include <thread>
 #include <vector>
 
 namespace corral::bench {
-namespace {
-
-// nginx as a keep-alive reverse proxy to one upstream ("unix:/path" or "127.0.0.1:port"), with as
-// many workers as corral has I/O threads (a fair fight), sending the server's key as corral does.
-// Its workers run as the bench's user, as corral does: the server's socket directory is that user's
-// alone (nginx started by root would otherwise run them as nobody).
-void write_nginx_config(const fs::path& dir, uint16_t listen, const std::string& upstream, const std::string& key, uint32_t workers) {
-    fs::create_directories(dir / "tmp");
-    const passwd* user = ::getpwuid(::geteuid());
-    std::ofstream(dir / "nginx.conf") << (::geteuid() == 0 && user ? "user " + std::string(user->pw_name) + ";\n" : "")
-                                      << "daemon off;\nworker_processes " << workers << ";\npid " << (dir / "nginx.pid").string()
-                                      << ";\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
-                                      << "  client_body_temp_path " << (dir / "tmp").string() << ";\n  proxy_temp_path "
-                                      << (dir / "tmp").string() << ";\n  upstream llama { server " << upstream << "; keepalive 128; }\n"
-                                      << "  server {\n    listen 127.0.0.1:" << listen << ";\n    location / {\n"
-                                      << "      proxy_pass http://llama;\n      proxy_http_version 1.1;\n"
-                                      << "      proxy_set_header Connection \"\";\n      proxy_set_header Authorization \"Bearer " << key
-                                      << "\";\n"
-                                      << "      proxy_buffering off;\n    }\n  }\n}\n";
-}
-
-}  // namespace
-
 Section bench_proxy(const BenchEnv& env) {
     Section s{
         "1. Proxy overhead (wrk, keep-alive)",
@@ -54,21 +27,16 @@ Section bench_proxy(const BenchEnv& env) {
     // The preloaded server: corral and nginx reach this very server, on its Unix socket (on TCP with
     // a llama-server build that has none); "direct" is its twin on TCP (wrk speaks TCP only).
     const std::string endpoint = wait_ready(corral, "tiny-a");
-    const bool on_socket = endpoint.rfind("unix://", 0) == 0;
-    const std::string upstream = on_socket ? "unix:" + endpoint.substr(7) : endpoint.substr(endpoint.find("://") + 3);
     const std::string key = server_key(corral, "tiny-a");
     DirectTwin twin(corral, "tiny-a", dir / "direct.log");
     const uint16_t direct = twin.port();
 
-    const uint16_t nginx_port = free_port();
     // corral runs with its automatic io_threads; nginx gets as many workers.
     const uint32_t io_threads = serve::io_threads_for(0, std::thread::hardware_concurrency());
-    write_nginx_config(dir / "nginx", nginx_port, upstream, key, io_threads);
-    Background nginx({"/usr/sbin/nginx", "-p", (dir / "nginx").string(), "-c", (dir / "nginx" / "nginx.conf").string(), "-e",
-                      (dir / "nginx" / "error.log").string()},
-                     dir / "nginx" / "out.log");
-    if (!wait_http_ok(nginx_port, "/health", std::chrono::seconds(10))) throw std::runtime_error("nginx did not start");
-    const std::vector<int> nginx_workers = children_of(nginx.pid());
+    NginxProxy nginx(dir / "nginx", endpoint, key, io_threads);
+    const uint16_t nginx_port = nginx.port();
+    const std::vector<int> nginx_workers = nginx.workers();
+    const bool on_socket = nginx.on_socket();
 
     const uint16_t router_port = free_port();
     Background router({env.llama_server.string(), "--models-dir", env.models.string(), "--models-max", "2", "--host", "127.0.0.1", "--port",

@@ -3,6 +3,9 @@
 #include "http_client.hpp"
 #include "state/server_keys.hpp"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <functional>
 #include <thread>
@@ -47,6 +50,29 @@ DirectTwin::DirectTwin(const CorralServe& corral, const std::string& model, cons
     process_ = std::make_unique<Background>(args, log);
     if (!wait_http_ok(port_, "/health", std::chrono::seconds(60)))
         throw std::runtime_error("the direct twin of " + model + " did not start");
+}
+
+NginxProxy::NginxProxy(const fs::path& dir, const std::string& endpoint, const std::string& key, uint32_t workers) {
+    on_socket_ = endpoint.rfind("unix://", 0) == 0;
+    const std::string upstream = on_socket_ ? "unix:" + endpoint.substr(7) : endpoint.substr(endpoint.find("://") + 3);
+    port_ = free_port();
+    fs::create_directories(dir / "tmp");
+    const passwd* user = ::getpwuid(::geteuid());
+    std::ofstream(dir / "nginx.conf") << (::geteuid() == 0 && user ? "user " + std::string(user->pw_name) + ";\n" : "")
+                                      << "daemon off;\nworker_processes " << workers << ";\npid " << (dir / "nginx.pid").string()
+                                      << ";\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
+                                      << "  client_body_temp_path " << (dir / "tmp").string() << ";\n  proxy_temp_path "
+                                      << (dir / "tmp").string() << ";\n  upstream llama { server " << upstream << "; keepalive 128; }\n"
+                                      << "  server {\n    listen 127.0.0.1:" << port_ << ";\n    location / {\n"
+                                      << "      proxy_pass http://llama;\n      proxy_http_version 1.1;\n"
+                                      << "      proxy_set_header Connection \"\";\n      proxy_set_header Authorization \"Bearer " << key
+                                      << "\";\n"
+                                      << "      proxy_buffering off;\n    }\n  }\n}\n";
+    process_ = std::make_unique<Background>(std::vector<std::string>{"/usr/sbin/nginx", "-p", dir.string(), "-c",
+                                                                     (dir / "nginx.conf").string(), "-e", (dir / "error.log").string()},
+                                            dir / "out.log");
+    if (!wait_http_ok(port_, "/health", std::chrono::seconds(10))) throw std::runtime_error("nginx did not start");
+    workers_ = children_of(process_->pid());
 }
 
 double time_to_first_byte(uint16_t port, const std::string& model) {
