@@ -25,9 +25,17 @@ namespace beast = boost::beast;
 constexpr std::size_t kTail = 16 * 1024;
 constexpr std::size_t kReadSize = 16 * 1024;
 
+// The body's last bytes (at least kTail of them, at most twice that), where the usage and timings
+// are. A body in pieces (a stream: one per token) gets its room once, not a reallocation at every
+// doubling, and never grows past it.
 void keep_tail(std::string& tail, const char* data, std::size_t n) {
+    if (n >= kTail) {
+        tail.assign(data + n - kTail, kTail);
+        return;
+    }
+    if (tail.size() + n > 2 * kTail) tail.erase(0, tail.size() + n - kTail);
+    if (!tail.empty() && tail.capacity() < 2 * kTail) tail.reserve(2 * kTail);
     tail.append(data, n);
-    if (tail.size() > 2 * kTail) tail.erase(0, tail.size() - kTail);
 }
 
 std::string sse_error_event(const std::string& message) {
