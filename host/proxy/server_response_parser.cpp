@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <utility>
 
 namespace corral::proxy {
 namespace {
@@ -214,8 +215,17 @@ void ServerResponseParser::read_header(beast::flat_buffer& buffer, const boost::
 
 void ServerResponseParser::read_body(beast::flat_buffer& buffer, const boost::system::error_code& ended, boost::system::error_code& ec) {
     if (general_) {
+        if (deferred_) {
+            ec = std::exchange(deferred_, {});
+            return;
+        }
+        general_->eager(true);  // on past each chunk while the buffer holds more (Beast stops after one)
         BufferedReads source{ended};
         http::read_some(source, buffer, *general_, ec);
+        if (ec && ec != http::error::need_buffer && general_->body_filled() > 0) {
+            if (ec != asio::error::would_block) deferred_ = ec;
+            ec = {};
+        }
         return;
     }
     ec = {};

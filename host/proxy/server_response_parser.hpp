@@ -39,7 +39,10 @@ public:
     // and turns that into the error Beast gives (end_of_stream, partial_message, the reset).
     void read_header(boost::beast::flat_buffer& buffer, const boost::system::error_code& ended, boost::system::error_code& ec);
     // Parses body from `buffer` into the body_into buffer (body_filled says how much), the same way.
-    // http::error::need_buffer when that buffer is full.
+    // http::error::need_buffer when that buffer is full. Every chunk of a chunked body that `buffer`
+    // holds goes into one piece (a stream's tokens that came in one read leave in one write); once
+    // some body is in the piece, a wait for more or an error is reported by the next call, so what
+    // was read is relayed first.
     void read_body(boost::beast::flat_buffer& buffer, const boost::system::error_code& ended, boost::system::error_code& ec);
 
     // Where the body's next bytes go.
@@ -71,6 +74,7 @@ private:
     const HeaderList& corral_sets_;
     bool head_request_;
     std::optional<GeneralResponseParser> general_;  // once set, it reads the rest of the response
+    boost::system::error_code deferred_;            // the general parser's error, after the body it read before it
     // The fast path's reading (general_ empty):
     bool header_done_ = false;
     static constexpr int kFastHeaderWaits = 4;  // reads the fast path waits for a header before Beast takes it
