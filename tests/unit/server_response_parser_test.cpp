@@ -146,65 +146,58 @@ TEST(ServerResponseParser, TheBodyGoesIntoTheRelaysBufferAPieceAtATime) {
     EXPECT_EQ(chunked.client_head(), "HTTP/1.1 200 OK\r\n");  // framing is the relay's to write
 }
 
+// A streamed response whose header has been read, its body read into a piece at a time.
+class StreamedBody {
+public:
+    explicit StreamedBody(std::string_view chunks) : parser_(none_, false) {
+        const std::string text =
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(chunks);
+        std::memcpy(buffer_.prepare(text.size()).data(), text.data(), text.size());
+        buffer_.commit(text.size());
+        boost::system::error_code ec;
+        parser_.read_header(buffer_, {}, ec);
+        EXPECT_FALSE(ec) << ec.message();
+    }
+    // One read_body into a fresh piece, with the connection's last read ended by `ended`: the piece.
+    std::string read(boost::system::error_code& ec, const boost::system::error_code& ended = {}) {
+        parser_.body_into(piece_);
+        parser_.read_body(buffer_, ended, ec);
+        return std::string(piece_.data(), parser_.body_filled());
+    }
+    bool done() const { return parser_.is_done(); }
+
+private:
+    const HeaderList none_;
+    ServerResponseParser parser_;
+    boost::beast::flat_buffer buffer_;
+    std::array<char, 64> piece_{};
+};
+
 // llama-server streams a token per chunk; what one read brought leaves in one write to the client.
 TEST(ServerResponseParser, ChunksThatCameTogetherGoIntoOnePieceAndAnErrorAfterThemComesNext) {
-    const HeaderList none;
-    const auto parse_header = [](ServerResponseParser& parser, boost::beast::flat_buffer& buffer, std::string_view text) {
-        std::memcpy(buffer.prepare(text.size()).data(), text.data(), text.size());
-        buffer.commit(text.size());
-        boost::system::error_code ec;
-        parser.read_header(buffer, {}, ec);
-        ASSERT_FALSE(ec) << ec.message();
-    };
-    constexpr std::string_view kHead = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
-    {
-        ServerResponseParser parser(none, false);
-        boost::beast::flat_buffer buffer;
-        parse_header(parser, buffer, std::string(kHead) + "9\r\ndata: a\n\n\r\n9\r\ndata: b\n\n\r\n9\r\ndata: c\n\n\r\n0\r\n\r\n");
-        std::array<char, 64> body{};
-        parser.body_into(body);
-        boost::system::error_code ec;
-        parser.read_body(buffer, {}, ec);
-        EXPECT_FALSE(ec) << ec.message();
-        EXPECT_EQ(std::string_view(body.data(), parser.body_filled()), "data: a\n\ndata: b\n\ndata: c\n\n");
-        EXPECT_TRUE(parser.is_done());
-    }
-    {
-        // Two chunks and the start of a third: both, and what there is of the third; then a wait.
-        ServerResponseParser parser(none, false);
-        boost::beast::flat_buffer buffer;
-        parse_header(parser, buffer, std::string(kHead) + "9\r\ndata: a\n\n\r\n9\r\ndata: b\n\n\r\n9\r\ndat");
-        std::array<char, 64> body{};
-        parser.body_into(body);
-        boost::system::error_code ec;
-        parser.read_body(buffer, {}, ec);
-        EXPECT_FALSE(ec) << ec.message();
-        EXPECT_EQ(std::string_view(body.data(), parser.body_filled()), "data: a\n\ndata: b\n\ndat");
-        parser.body_into(body);
-        parser.read_body(buffer, {}, ec);
-        EXPECT_EQ(ec, asio::error::would_block);
-        EXPECT_EQ(parser.body_filled(), 0u);
-        // The server is gone before the rest: the error, with nothing more to relay.
-        parser.read_body(buffer, asio::error::eof, ec);
-        EXPECT_EQ(ec, http::error::partial_message);
-        EXPECT_FALSE(parser.is_done());
-    }
-    {
-        // The bytes and the end in one read: the bytes first, the error on the next call.
-        ServerResponseParser parser(none, false);
-        boost::beast::flat_buffer buffer;
-        parse_header(parser, buffer, std::string(kHead) + "9\r\ndata: a\n\n\r\n9\r\ndat");
-        std::array<char, 64> body{};
-        parser.body_into(body);
-        boost::system::error_code ec;
-        parser.read_body(buffer, asio::error::eof, ec);
-        EXPECT_FALSE(ec) << ec.message();
-        EXPECT_EQ(std::string_view(body.data(), parser.body_filled()), "data: a\n\ndat");
-        parser.body_into(body);
-        parser.read_body(buffer, asio::error::eof, ec);
-        EXPECT_EQ(ec, http::error::partial_message);
-        EXPECT_EQ(parser.body_filled(), 0u);
-    }
+    boost::system::error_code ec;
+    StreamedBody whole("9\r\ndata: a\n\n\r\n9\r\ndata: b\n\n\r\n9\r\ndata: c\n\n\r\n0\r\n\r\n");
+    EXPECT_EQ(whole.read(ec), "data: a\n\ndata: b\n\ndata: c\n\n");
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_TRUE(whole.done());
+
+    // Two chunks and the start of a third: both, and what there is of the third; then a wait.
+    StreamedBody cut("9\r\ndata: a\n\n\r\n9\r\ndata: b\n\n\r\n9\r\ndat");
+    EXPECT_EQ(cut.read(ec), "data: a\n\ndata: b\n\ndat");
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(cut.read(ec), "");
+    EXPECT_EQ(ec, asio::error::would_block);
+    // The server is gone before the rest: the error, with nothing more to relay.
+    EXPECT_EQ(cut.read(ec, asio::error::eof), "");
+    EXPECT_EQ(ec, http::error::partial_message);
+    EXPECT_FALSE(cut.done());
+
+    // The bytes and the end in one read: the bytes first, the error on the next call.
+    StreamedBody ended("9\r\ndata: a\n\n\r\n9\r\ndat");
+    EXPECT_EQ(ended.read(ec, asio::error::eof), "data: a\n\ndat");
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(ended.read(ec, asio::error::eof), "");
+    EXPECT_EQ(ec, http::error::partial_message);
 }
 
 TEST(ServerResponseParser, WithoutABufferTheBodyWaits) {
