@@ -222,8 +222,8 @@ void HttpServer::listen(const config::ListenAddress& address) {
     auto ip = asio::ip::make_address(address.host, ec);
     if (ec) throw std::runtime_error("listen: \"" + address.host + "\" is not an IP address");
     tcp::endpoint endpoint(ip, address.port);
-    acceptor_.open(endpoint.protocol());
-    plugin_common::set_cloexec(acceptor_.native_handle());
+    plugin_common::open_cloexec(acceptor_, endpoint.protocol(), ec);
+    if (ec) throw std::runtime_error("cannot listen on " + address.host + ":" + std::to_string(address.port) + ": " + ec.message());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
     acceptor_.bind(endpoint, ec);
     if (ec) throw std::runtime_error("cannot listen on " + address.host + ":" + std::to_string(address.port) + ": " + ec.message());

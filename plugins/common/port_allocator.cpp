@@ -17,8 +17,7 @@ uint16_t PortAllocator::allocate(const std::string& host) {
     asio::io_context ioc;
     for (int attempt = 0; attempt < 64; ++attempt) {
         asio::ip::tcp::acceptor probe(ioc);
-        probe.open(address.is_v6() ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), ec);
-        if (!ec) set_cloexec(probe.native_handle());
+        open_cloexec(probe, address.is_v6() ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), ec);
         if (!ec) probe.bind(asio::ip::tcp::endpoint(address, 0), ec);
         if (ec) break;
         uint16_t port = probe.local_endpoint().port();

@@ -36,9 +36,8 @@ asio::awaitable<boost::system::error_code> connect_server(ServerStream& stream, 
         }
     }
     boost::system::error_code ec;
-    stream.socket().open(target.protocol(), ec);
+    open_cloexec(stream.socket(), target.protocol(), ec);
     if (ec) co_return ec;
-    set_cloexec(stream.socket().native_handle());
     auto [connect_ec] = co_await stream.async_connect(target, kAwait);
     if (connect_ec) co_return connect_ec;
     if (!endpoint.is_unix()) stream.socket().set_option(asio::ip::tcp::no_delay(true), ec);

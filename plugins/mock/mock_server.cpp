@@ -64,8 +64,7 @@ uint16_t MockServer::start() {
     auto address = asio::ip::make_address(config_.host, ec);
     if (ec) throw sdk::Error(sdk::ProcessError::StartFailed, "invalid host address \"" + config_.host + "\"");
     tcp::endpoint endpoint(address, config_.port.value_or(0));
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) plugin_common::set_cloexec(acceptor_.native_handle());
+    plugin_common::open_cloexec(acceptor_, endpoint.protocol(), ec);
     if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
