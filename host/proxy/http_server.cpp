@@ -18,7 +18,9 @@
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
 namespace corral::proxy {
 namespace {
@@ -237,43 +239,66 @@ void HttpServer::start() {
 }
 
 asio::awaitable<void> HttpServer::accept_loop() {
+    // Connections are taken with accept4: each is close-on-exec from its birth (Asio's accept has
+    // no flags: a window in which another thread's child could inherit it, then two fcntl calls),
+    // and every one waiting is taken per wake-up. The listener's readiness is edge-triggered, so
+    // the accepts go on until none is left (EAGAIN) before the next wait.
+    boost::system::error_code ec;
+    acceptor_.non_blocking(true, ec);
+    if (ec) {
+        log()->error("cannot accept connections: {}", ec.message());
+        co_return;
+    }
+    const auto protocol = acceptor_.local_endpoint(ec).protocol();
     while (acceptor_.is_open()) {
-        auto [ec, socket] = co_await acceptor_.async_accept(tuple_awaitable);
-        if (ec) {
-            if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-            if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
-                ec == asio::error::no_memory) {
-                co_await shed_when_out_of_descriptors();
-            } else {
-                log()->warn("accept failed: {}", ec.message());
+        auto [wait_ec] = co_await acceptor_.async_wait(tcp::acceptor::wait_read, tuple_awaitable);
+        if (wait_ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+        if (wait_ec) {
+            log()->warn("waiting for connections failed: {}", wait_ec.message());
+            backoff_.expires_after(std::chrono::milliseconds(50));
+            co_await backoff_.async_wait(tuple_awaitable);
+        }
+        while (acceptor_.is_open()) {
+            const int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd < 0) {
+                const int error = errno;
+                if (error == EAGAIN || error == EWOULDBLOCK) break;
+                if (error == EINTR || error == ECONNABORTED) continue;  // that one is gone; others may wait
+                if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
+                    co_await shed_when_out_of_descriptors();
+                } else {
+                    // Not the connection's fault: wait a little rather than spin, then go on
+                    // (stopping here could leave connections in the backlog with no edge to come).
+                    log()->warn("accept failed: {}", std::strerror(error));
+                    backoff_.expires_after(std::chrono::milliseconds(50));
+                    co_await backoff_.async_wait(tuple_awaitable);
+                }
+                continue;
             }
-            continue;
-        }
-        plugin_common::set_cloexec(socket.native_handle());
-        if (open_.load(std::memory_order_relaxed) >= max_connections_) {
-            refuse(socket);
-            closed("max_connections");
-            continue;
-        }
-        const std::size_t lane = next_lane_++ % lanes_.size();
-        if (!lanes_[lane].io.main) {
-            // The lane's own reactor watches it from now on (a failure drops this connection, never the loop).
-            const auto protocol = acceptor_.local_endpoint(ec).protocol();
-            const auto fd = socket.release(ec);
-            if (ec) continue;
-            tcp::socket moved(lanes_[lane].io.executor);
-            moved.assign(protocol, fd, ec);
+            if (open_.load(std::memory_order_relaxed) >= max_connections_) {
+                tcp::socket refused(io_);
+                refused.assign(protocol, fd, ec);
+                if (ec)
+                    ::close(fd);
+                else
+                    refuse(refused);
+                closed("max_connections");
+                continue;
+            }
+            const std::size_t lane = next_lane_++ % lanes_.size();
+            // The lane's own reactor watches it from the start (a failure drops this connection, never the loop).
+            tcp::socket socket(lanes_[lane].io.executor);
+            socket.assign(protocol, fd, ec);
             if (ec) {
                 ::close(fd);
                 log()->warn("cannot hand a connection to I/O thread {}: {}", lane, ec.message());
                 continue;
             }
-            socket = std::move(moved);
+            socket.set_option(tcp::no_delay(true), ec);
+            make_nonblocking(socket);
+            open_.fetch_add(1, std::memory_order_relaxed);
+            asio::co_spawn(lanes_[lane].io.executor, run_session(this, std::move(socket), tls_, lane), asio::detached);
         }
-        socket.set_option(tcp::no_delay(true), ec);
-        make_nonblocking(socket);
-        open_.fetch_add(1, std::memory_order_relaxed);
-        asio::co_spawn(lanes_[lane].io.executor, run_session(this, std::move(socket), tls_, lane), asio::detached);
     }
 }
 

@@ -9,10 +9,12 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -42,6 +44,30 @@ TEST_F(Hygiene, ServersInheritNoDescriptorOfCorral) {
     for (const auto& inode : socket_inodes(server)) {
         EXPECT_EQ(std::count(ours.begin(), ours.end(), inode), 0) << "the server holds corral's " << inode;
     }
+}
+
+// And each of corral's sockets is close-on-exec from its birth (accept4, socket with SOCK_CLOEXEC):
+// the listener, a client's connection, the kept-alive connection to the model server.
+TEST_F(Hygiene, EveryOneOfCorralsSocketsIsCloseOnExec) {
+    Corral corral(dir_, config());
+    RawHttp client("127.0.0.1", corral.port);
+    client.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_TRUE(client.read());
+    ASSERT_EQ(corral.post("/v1/chat/completions", chat("tiny-a", 2, false)).status, 200);
+    const std::string proc = "/proc/" + std::to_string(corral.pid());
+    int sockets = 0;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(proc + "/fd", ec)) {
+        if (fs::read_symlink(entry.path(), ec).string().rfind("socket:", 0) != 0) continue;
+        std::ifstream info(proc + "/fdinfo/" + entry.path().filename().string());
+        std::string key, flags;
+        while (info >> key >> flags && key != "flags:") {
+        }
+        ASSERT_EQ(key, "flags:");
+        ++sockets;
+        EXPECT_NE(std::stoul(flags, nullptr, 8) & O_CLOEXEC, 0u) << "socket descriptor " << entry.path().filename() << " flags " << flags;
+    }
+    EXPECT_GE(sockets, 3) << "the listener, the client's connection and the server's at least";
 }
 
 // Finding 1's consequence: after kill -9, corral restarts on the same address (no surviving server
