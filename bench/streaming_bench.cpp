@@ -15,9 +15,7 @@ namespace corral::bench {
 namespace {
 
 double median_of(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-    return v[v.size() / 2];
+    return stats_of(std::move(v)).median;
 }
 
 // The CPU time this thread (the load generator's one Asio thread) has used, in nanoseconds.
