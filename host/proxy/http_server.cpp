@@ -20,7 +20,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 
 namespace corral::proxy {
 namespace {
@@ -239,10 +238,9 @@ void HttpServer::start() {
 }
 
 asio::awaitable<void> HttpServer::accept_loop() {
-    // Connections are taken with accept4: each is close-on-exec from its birth (Asio's accept has
-    // no flags: a window in which another thread's child could inherit it, then two fcntl calls),
-    // and every one waiting is taken per wake-up. The listener's readiness is edge-triggered, so
-    // the accepts go on until none is left (EAGAIN) before the next wait.
+    // Connections are taken close-on-exec from their birth (accept_cloexec: no window in which
+    // another thread's child could inherit one, no fcntl per connection), each straight onto its
+    // lane's reactor.
     boost::system::error_code ec;
     acceptor_.non_blocking(true, ec);
     if (ec) {
@@ -251,54 +249,43 @@ asio::awaitable<void> HttpServer::accept_loop() {
     }
     const auto protocol = acceptor_.local_endpoint(ec).protocol();
     while (acceptor_.is_open()) {
-        auto [wait_ec] = co_await acceptor_.async_wait(tcp::acceptor::wait_read, tuple_awaitable);
-        if (wait_ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-        if (wait_ec) {
-            log()->warn("waiting for connections failed: {}", wait_ec.message());
-            backoff_.expires_after(std::chrono::milliseconds(50));
-            co_await backoff_.async_wait(tuple_awaitable);
+        const auto [fd, accept_ec] = co_await plugin_common::accept_cloexec(acceptor_);
+        if (fd < 0) {
+            if (accept_ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+            if (accept_ec == asio::error::no_descriptors || accept_ec.value() == ENFILE || accept_ec == asio::error::no_buffer_space ||
+                accept_ec == asio::error::no_memory) {
+                co_await shed_when_out_of_descriptors();
+            } else {
+                // Not the connection's fault: wait a little rather than spin.
+                log()->warn("accept failed: {}", accept_ec.message());
+                backoff_.expires_after(std::chrono::milliseconds(50));
+                co_await backoff_.async_wait(tuple_awaitable);
+            }
+            continue;
         }
-        while (acceptor_.is_open()) {
-            const int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
-            if (fd < 0) {
-                const int error = errno;
-                if (error == EAGAIN || error == EWOULDBLOCK) break;
-                if (error == EINTR || error == ECONNABORTED) continue;  // that one is gone; others may wait
-                if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
-                    co_await shed_when_out_of_descriptors();
-                } else {
-                    // Not the connection's fault: wait a little rather than spin, then go on
-                    // (stopping here could leave connections in the backlog with no edge to come).
-                    log()->warn("accept failed: {}", std::strerror(error));
-                    backoff_.expires_after(std::chrono::milliseconds(50));
-                    co_await backoff_.async_wait(tuple_awaitable);
-                }
-                continue;
-            }
-            if (open_.load(std::memory_order_relaxed) >= max_connections_) {
-                tcp::socket refused(io_);
-                refused.assign(protocol, fd, ec);
-                if (ec)
-                    ::close(fd);
-                else
-                    refuse(refused);
-                closed("max_connections");
-                continue;
-            }
-            const std::size_t lane = next_lane_++ % lanes_.size();
-            // The lane's own reactor watches it from the start (a failure drops this connection, never the loop).
-            tcp::socket socket(lanes_[lane].io.executor);
-            socket.assign(protocol, fd, ec);
-            if (ec) {
+        if (open_.load(std::memory_order_relaxed) >= max_connections_) {
+            tcp::socket refused(io_);
+            refused.assign(protocol, fd, ec);
+            if (ec)
                 ::close(fd);
-                log()->warn("cannot hand a connection to I/O thread {}: {}", lane, ec.message());
-                continue;
-            }
-            socket.set_option(tcp::no_delay(true), ec);
-            make_nonblocking(socket);
-            open_.fetch_add(1, std::memory_order_relaxed);
-            asio::co_spawn(lanes_[lane].io.executor, run_session(this, std::move(socket), tls_, lane), asio::detached);
+            else
+                refuse(refused);
+            closed("max_connections");
+            continue;
         }
+        const std::size_t lane = next_lane_++ % lanes_.size();
+        // The lane's own reactor watches it from the start (a failure drops this connection, never the loop).
+        tcp::socket socket(lanes_[lane].io.executor);
+        socket.assign(protocol, fd, ec);
+        if (ec) {
+            ::close(fd);
+            log()->warn("cannot hand a connection to I/O thread {}: {}", lane, ec.message());
+            continue;
+        }
+        socket.set_option(tcp::no_delay(true), ec);
+        make_nonblocking(socket);
+        open_.fetch_add(1, std::memory_order_relaxed);
+        asio::co_spawn(lanes_[lane].io.executor, run_session(this, std::move(socket), tls_, lane), asio::detached);
     }
 }
 

@@ -1,10 +1,13 @@
 // Every descriptor corral opens is close-on-exec, so no child (a model server, a probe, the ssh
 // client, a third-party plugin's own child) inherits corral's sockets. Asio opens sockets without
 // it: open_cloexec opens them with it from their birth (no window in which another thread's child
-// could inherit one, and no fcntl after); a socket Asio's accept returns gets it right after
-// (set_cloexec).
+// could inherit one, and no fcntl after), accept_cloexec takes connections with it; set_cloexec is
+// for a descriptor made elsewhere.
 #pragma once
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <fcntl.h>
@@ -12,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <utility>
 
 namespace corral::plugin_common {
 
@@ -31,6 +35,25 @@ void open_cloexec(Socket& socket, const Protocol& protocol, boost::system::error
     }
     socket.assign(protocol, fd, ec);
     if (ec) ::close(fd);
+}
+
+// The next connection waiting on `acceptor` (in non-blocking mode), taken with accept4 so it is
+// close-on-exec from its birth (Asio's accept has no flags): its descriptor, or -1 and why (the
+// wait aborted: the acceptor was closed or cancelled). Tries at once and waits for the listener's
+// readiness only when none is waiting, so every connection one readiness announced is taken
+// before the next wait (the reactor's readiness is edge-triggered).
+template <class Acceptor>
+boost::asio::awaitable<std::pair<int, boost::system::error_code>> accept_cloexec(Acceptor& acceptor) {
+    for (;;) {
+        const int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) co_return std::pair<int, boost::system::error_code>{fd, {}};
+        const int error = errno;
+        if (error == EINTR || error == ECONNABORTED) continue;  // that one is gone; others may wait
+        if (error != EAGAIN && error != EWOULDBLOCK)
+            co_return std::pair<int, boost::system::error_code>{-1, boost::system::error_code(error, boost::system::system_category())};
+        auto [ec] = co_await acceptor.async_wait(Acceptor::wait_read, boost::asio::as_tuple(boost::asio::use_awaitable));
+        if (ec) co_return std::pair<int, boost::system::error_code>{-1, ec};
+    }
 }
 
 }  // namespace corral::plugin_common

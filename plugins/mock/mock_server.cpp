@@ -10,6 +10,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
+#include <unistd.h>
+
 #include <future>
 
 namespace corral::mock {
@@ -113,10 +115,18 @@ void MockServer::shut_down(std::optional<int> exit_code, std::optional<int> sign
 
 asio::awaitable<void> MockServer::accept_loop() {
     auto self = shared_from_this();
-    while (alive_) {
-        auto [ec, socket] = co_await acceptor_.async_accept(kAwait);
-        if (ec) break;
-        plugin_common::set_cloexec(socket.native_handle());
+    boost::system::error_code ec;
+    acceptor_.non_blocking(true, ec);
+    const auto protocol = acceptor_.local_endpoint(ec).protocol();
+    while (alive_ && !ec) {
+        const auto [fd, accept_ec] = co_await plugin_common::accept_cloexec(acceptor_);
+        if (fd < 0) break;
+        tcp::socket socket(ioc_);
+        socket.assign(protocol, fd, ec);
+        if (ec) {
+            ::close(fd);
+            break;
+        }
         asio::co_spawn(ioc_, session(std::move(socket)), asio::detached);
     }
 }

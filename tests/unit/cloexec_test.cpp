@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace corral::plugin_common {
 namespace {
@@ -65,6 +67,40 @@ TEST(Cloexec, AModelServersConnectionIsCloseOnExec) {
     ASSERT_TRUE(connected);
     ASSERT_FALSE(*connected) << connected->message();
     EXPECT_TRUE(close_on_exec(stream.socket().native_handle()));
+}
+
+// Connections that came together are all taken before a wait (the listener's readiness is
+// edge-triggered), each close-on-exec; then it waits for the next; closing the listener ends the wait.
+TEST(Cloexec, AcceptTakesEveryWaitingConnectionThenWaitsAndEndsWhenTheListenerCloses) {
+    asio::io_context io;
+    asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    acceptor.non_blocking(true);
+    const auto address = acceptor.local_endpoint();
+    std::vector<asio::ip::tcp::socket> clients;
+    for (int i = 0; i < 2; ++i) clients.emplace_back(io).connect(address);  // both waiting before the first accept
+    std::vector<int> taken;
+    boost::system::error_code ended;
+    auto serve = [&]() -> asio::awaitable<void> {
+        for (;;) {
+            const auto [fd, ec] = co_await accept_cloexec(acceptor);
+            if (fd < 0) {
+                ended = ec;
+                co_return;
+            }
+            taken.push_back(fd);
+            // Posted: each runs once the next call has found nothing and waits.
+            if (taken.size() == 2) asio::post(io, [&] { clients.emplace_back(io).connect(address); });
+            if (taken.size() == 3) asio::post(io, [&] { acceptor.close(); });
+        }
+    };
+    asio::co_spawn(io, serve(), asio::detached);
+    io.run();
+    ASSERT_EQ(taken.size(), 3u);
+    for (int fd : taken) {
+        EXPECT_TRUE(close_on_exec(fd));
+        ::close(fd);
+    }
+    EXPECT_EQ(ended, asio::error::operation_aborted);
 }
 
 }  // namespace
