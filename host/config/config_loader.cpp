@@ -137,10 +137,11 @@ public:
     void read_duration(std::string_view key, std::optional<std::chrono::milliseconds>& out) const {
         const auto* v = raw(key);
         if (!v) return;
-        if (v->is_number() && duration_of_ms(v->to_number<double>() * 1000.0)) {
-            out = duration_of_ms(v->to_number<double>() * 1000.0);
-        } else if (v->is_string() && parse_duration(v->get_string())) {
-            out = parse_duration(v->get_string());
+        const auto duration = v->is_number()   ? duration_of_ms(v->to_number<double>() * 1000.0)
+                              : v->is_string() ? parse_duration(v->get_string())
+                                               : std::nullopt;
+        if (duration) {
+            out = duration;
         } else {
             error(child(key), "expected a duration such as \"30s\", \"10m\", \"1h30m\" or \"500ms\" (or seconds as a number), got " +
                                   json::serialize(*v));

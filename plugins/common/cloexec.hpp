@@ -1,8 +1,7 @@
 // Every descriptor corral opens is close-on-exec, so no child (a model server, a probe, the ssh
 // client, a third-party plugin's own child) inherits corral's sockets. Asio opens sockets without
 // it: open_cloexec opens them with it from their birth (no window in which another thread's child
-// could inherit one, and no fcntl after), accept_cloexec takes connections with it; set_cloexec is
-// for a descriptor made elsewhere.
+// could inherit one, and no fcntl after), accept_cloexec takes connections with it.
 #pragma once
 
 #include <boost/asio/as_tuple.hpp>
@@ -10,7 +9,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/error_code.hpp>
 
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,12 +16,6 @@
 #include <utility>
 
 namespace corral::plugin_common {
-
-inline void set_cloexec(int fd) noexcept {
-    if (fd < 0) return;
-    const int flags = ::fcntl(fd, F_GETFD);
-    if (flags >= 0 && !(flags & FD_CLOEXEC)) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-}
 
 // Opens `socket` (an Asio socket or acceptor, closed) for `protocol`, close-on-exec.
 template <class Socket, class Protocol>

@@ -123,11 +123,15 @@ protected:
     }
     ~SocketDirectoryTest() override { fs::remove_all(root_); }
 
-    // A socket file at `path`, listening when `listen` (else left as a dead server leaves it). Returns its fd (-1 when closed).
-    static int socket_at(const std::string& path, bool listen) {
+    static sockaddr_un address_of(const std::string& path) {
         sockaddr_un address{};
         address.sun_family = AF_UNIX;
         std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+        return address;
+    }
+    // A socket file at `path`, listening when `listen` (else left as a dead server leaves it). Returns its fd (-1 when closed).
+    static int socket_at(const std::string& path, bool listen) {
+        const sockaddr_un address = address_of(path);
         const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         EXPECT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0) << std::strerror(errno);
         if (listen) {
@@ -152,13 +156,8 @@ TEST_F(SocketDirectoryTest, ItIsMadePrivateAndGivesEachServerAFreshPath) {
     // the server accepted).
     const int live = socket_at((root_ / "sockets" / (pid + "-2.sock")).string(), true);
     const int pending = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    {
-        sockaddr_un address{};
-        address.sun_family = AF_UNIX;
-        const auto path = (root_ / "sockets" / (pid + "-2.sock")).string();
-        std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-        ASSERT_EQ(::connect(pending, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0) << std::strerror(errno);
-    }
+    const sockaddr_un live_address = address_of((root_ / "sockets" / (pid + "-2.sock")).string());
+    ASSERT_EQ(::connect(pending, reinterpret_cast<const sockaddr*>(&live_address), sizeof live_address), 0) << std::strerror(errno);
 
     auto first = sockets.fresh_path();
     ASSERT_TRUE(first);
