@@ -1,6 +1,6 @@
 #include "child_process.hpp"
 
-#include "flood_detector.hpp"
+#include "output_pacer.hpp"
 
 #include <corral/sdk/error.hpp>
 
@@ -136,7 +136,8 @@ struct ChildProcess::Impl {
     asio::steady_timer kill_timer{ioc};
     LineHandler on_line;
     ExitHandler on_exit;
-    std::atomic<int> stdin_fd{-1};  // our end of the child's stdin pipe, when it has one
+    std::atomic<int> stdin_fd{-1};     // our end of the child's stdin pipe, when it has one
+    std::atomic<bool> settled{false};  // settle_output(): its output may wait for its batch
 
     mutable std::mutex mutex;
     std::optional<ExitStatus> status;  // set once the process is gone
@@ -279,19 +280,12 @@ asio::awaitable<void> ChildProcess::read_lines(std::shared_ptr<ChildProcess> sel
         }
         return lines;
     };
-    // A busy server writes line by line (llama-server: about ten lines per request at its default
-    // verbosity, tens of thousands a second at --log-verbosity 4), which would wake this thread
-    // (and the host) once per line. Past kFloodLines lines in each of two kFloodWindows in a row
-    // (1,000 a second, sustained: FloodDetector) the pipe leaves the reactor and is read every
-    // kBatchDelay until a batch brings fewer than kQuietLines; quiet output and a start-up's burst
-    // (a start, a crash) are read the moment they come.
-    constexpr std::size_t kFloodLines = 100, kQuietLines = 10;
-    constexpr auto kFloodWindow = std::chrono::milliseconds(100);
-    constexpr auto kBatchDelay = std::chrono::milliseconds(10);
-    FloodDetector flood(kFloodLines, kFloodWindow, std::chrono::steady_clock::now());
-    bool batches = false;
+    // When to read as output comes and when in batches (with the pipe out of the reactor, so the
+    // lines written meanwhile wake no one): OutputPacer.
+    OutputPacer pacer(std::chrono::steady_clock::now());
+    std::optional<OutputPacer::clock::duration> wait;
     for (;;) {
-        if (batches) {
+        if (wait) {
             struct Released {  // the descriptor, out of the reactor; closed if the reader is destroyed with it
                 int fd;
                 ~Released() {
@@ -300,12 +294,12 @@ asio::awaitable<void> ChildProcess::read_lines(std::shared_ptr<ChildProcess> sel
             } released{pipe.release()};
             ::fcntl(released.fd, F_SETFL, ::fcntl(released.fd, F_GETFL) | O_NONBLOCK);
             bool ended = false;
-            for (std::size_t lines = kQuietLines; lines >= kQuietLines && !ended;) {
+            while (wait && !ended) {
                 if (!self->impl_->reaped) {  // an exited process's output is read to its end now
-                    batch.expires_after(kBatchDelay);
+                    batch.expires_after(*wait);
                     co_await batch.async_wait(kAwait);
                 }
-                lines = 0;
+                std::size_t lines = 0;
                 for (;;) {
                     const auto n = ::read(released.fd, chunk.data(), chunk.size());
                     if (n > 0) {
@@ -316,16 +310,16 @@ asio::awaitable<void> ChildProcess::read_lines(std::shared_ptr<ChildProcess> sel
                     if (n < 0 && errno == EINTR) continue;
                     break;
                 }
+                wait = pacer.after_batch(lines, std::chrono::steady_clock::now());
             }
             boost::system::error_code ignored;
             pipe.assign(std::exchange(released.fd, -1), ignored);  // the pipe closes it with the process
             if (ended) break;
-            flood.reset(std::chrono::steady_clock::now());
-            batches = false;
         }
         auto [ec, n] = co_await pipe.async_read_some(asio::buffer(chunk), kAwait);
         if (ec) break;
-        batches = flood.read(take(n), std::chrono::steady_clock::now());
+        if (self->impl_->settled.load(std::memory_order_relaxed)) pacer.settle();
+        wait = pacer.after_read(take(n), std::chrono::steady_clock::now());
     }
     if (!buffer.empty() && self->impl_->on_line) self->impl_->on_line(name, buffer);
     --self->impl_->open_streams;
@@ -407,6 +401,10 @@ bool ChildProcess::write_stdin(std::string_view data) noexcept {
 void ChildProcess::close_stdin() noexcept {
     int fd = impl_ ? impl_->stdin_fd.exchange(-1) : -1;
     if (fd >= 0) ::close(fd);
+}
+
+void ChildProcess::settle_output() noexcept {
+    impl_->settled.store(true, std::memory_order_relaxed);
 }
 
 void ChildProcess::kill_now() noexcept {

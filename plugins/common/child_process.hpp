@@ -69,6 +69,12 @@ public:
     // Closes the stdin pipe (EOF for the child); nothing without one.
     void close_stdin() noexcept;
 
+    // The process is up and nothing waits on its next line (a runner's server is ready): from now on
+    // output that keeps coming is read in batches, at most every 25 ms, so a busy server's log wakes
+    // the runner's thread and the host some 40 times a second instead of every few lines. A line after
+    // a quiet spell and the output before an exit are still read at once (OutputPacer).
+    void settle_output() noexcept;
+
 private:
     struct Impl;
     explicit ChildProcess(std::unique_ptr<Impl> impl);

@@ -7,6 +7,7 @@
 // pass_on_server_line is how every runner passes on a line of a server's output.
 #pragma once
 
+#include "child_process.hpp"
 #include "log_ring.hpp"
 #include "start_signal.hpp"
 
@@ -33,6 +34,14 @@ inline bool pass_on_server_line(const sdk::Host& host, std::string_view instance
     if (!start || !start->ready()) log.push(line);
     host.emit_log_line(instance_id, stream, line);
     return true;
+}
+
+// Once `start` is over (ready; or none: an adopted server), nothing waits on `process`'s next
+// line: a busy server's output may come in batches (ChildProcess::settle_output). For a runner's
+// follower of a server's output (an ssh session, `podman logs`, sattach), from its line handler:
+// a follower started again later is settled by its first line.
+inline void settle_once_started(ChildProcess* process, const StartSignal* start) {
+    if (process && (!start || start->ready())) process->settle_output();
 }
 
 // Whether `line` begins `start`'s /health checks (check_ready): the server's "listening" line,

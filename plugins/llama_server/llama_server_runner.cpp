@@ -310,6 +310,7 @@ private:
         if (result.kind == StartOutcome::Kind::Ready) {
             records_.write(handle);
             host_.info("llama-server ", id, " for ", config.model_name, " ready at ", handle.endpoint, " (pid ", *handle.pid, ")");
+            process->settle_output();  // nothing waits on its next line now
             host_.emit_ready(handle);
             return handle;
         }

@@ -524,6 +524,7 @@ private:
                     inst->step_done = false;
                     // No ready checks begin here: they began when the job got its node (the line may never come).
                     plugin_common::pass_on_server_line(host_, inst->handle.instance_id, stream, line, *inst->log, inst->start.get());
+                    plugin_common::settle_once_started(inst->attach.get(), inst->start.get());
                 },
                 [this, inst](const ExitStatus& status) {
                     inst->attach.reset();

@@ -451,6 +451,7 @@ private:
         if (plugin_common::pass_on_server_line(host_, inst->handle.instance_id, "stderr", line, *inst->log, inst->start.get()) &&
             plugin_common::begins_ready_checks(inst->start.get(), line))
             plugin_common::check_ready(io_.context(), inst->handle.endpoint, inst->start);
+        plugin_common::settle_once_started(inst->attach.get(), inst->start.get());
     }
 
     void on_attach_line(const std::shared_ptr<Instance>& inst, const char* stream, const std::string& line) {

@@ -1,17 +1,22 @@
 // plugin_common::ChildProcess with a real child: a child that floods its output (the reader
-// batches it) and is then killed still has every line delivered and its exit reported once.
+// batches it) and is then killed still has every line delivered and its exit reported once; a
+// settled child's lines come in batches.
 #include "child_process.hpp"
+#include "output_pacer.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/executor_work_guard.hpp>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <future>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace corral::plugin_common {
 namespace {
@@ -41,6 +46,47 @@ TEST(ChildProcess, AFloodingChildThatIsKilledHasAllItsLinesAndItsExitReportedOnc
     io.stop();
     runner.join();
     EXPECT_EQ(exits, 1);
+}
+
+// Once settled, a line that follows another waits for its batch: it comes no sooner than
+// kSettledDelay after the read before it (a lower bound: a slow machine only makes it later). The
+// child echoes what the test writes to its stdin, so each line is written when the test says.
+TEST(ChildProcess, ASettledChildsLinesThatFollowEachOtherComeInBatches) {
+    boost::asio::io_context io;
+    auto work = boost::asio::make_work_guard(io);
+    std::thread runner([&] { io.run(); });
+    using clock = std::chrono::steady_clock;
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<std::pair<std::string, clock::time_point>> lines;
+    std::promise<void> exited;
+    auto child = ChildProcess::spawn(
+        io, "/bin/sh", {"-c", "while read -r l; do echo \"$l\"; done"}, {"PATH=/usr/bin:/bin"},
+        [&](const char*, const std::string& line) {
+            std::lock_guard lock(mutex);
+            lines.emplace_back(line, clock::now());
+            changed.notify_all();
+        },
+        [&](const ExitStatus&) { exited.set_value(); }, true);
+    child->settle_output();
+    auto echo = [&](const std::string& text) {
+        ASSERT_TRUE(child->write_stdin(text + "\n"));
+        std::unique_lock lock(mutex);
+        ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(20), [&] { return !lines.empty() && lines.back().first == text; }));
+    };
+    echo("a");  // after a quiet spell: read at once (not measurable here: an upper bound)
+    echo("b");
+    echo("c");
+    child->close_stdin();  // the shell's read ends, and so does the child
+    const bool done = exited.get_future().wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+    work.reset();
+    io.stop();
+    runner.join();
+    ASSERT_TRUE(done);
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(lines.size(), 3u);
+    EXPECT_GE(lines[1].second - lines[0].second, OutputPacer::kSettledDelay);
+    EXPECT_GE(lines[2].second - lines[1].second, OutputPacer::kSettledDelay);
 }
 
 // A child ignores SIGPIPE (a server outlives a host that died, writing its log into the broken
