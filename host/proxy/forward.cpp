@@ -6,6 +6,7 @@
 #include "proxy/read_readiness.hpp"
 #include "proxy/response_tail.hpp"
 #include "proxy/server_response_parser.hpp"
+#include "proxy/spare_room.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -23,11 +24,23 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 constexpr std::size_t kTail = 16 * 1024;
-constexpr std::size_t kReadSize = 16 * 1024;
+constexpr std::size_t kReadSize = UpstreamConnection::kReadSize;
 
 // The body's last bytes (at least kTail of them, at most twice that), where the usage and timings
 // are. A body in pieces (a stream: one per token) gets its room once, not a reallocation at every
-// doubling, and never grows past it.
+// doubling, and never grows past it; that room is the last stream's on this thread (SpareRoom).
+struct TailTag {};
+using SpareTail = SpareRoom<std::string, TailTag>;
+struct ResponseTail {
+    std::string text = SpareTail::take([] { return std::string(); });
+    ResponseTail() { text.clear(); }
+    ~ResponseTail() {
+        if (text.capacity() >= 2 * kTail) SpareTail::give_back(std::move(text));
+    }
+    ResponseTail(const ResponseTail&) = delete;
+    ResponseTail& operator=(const ResponseTail&) = delete;
+};
+
 void keep_tail(std::string& tail, const char* data, std::size_t n) {
     if (n >= kTail) {
         tail.assign(data + n - kTail, kTail);
@@ -197,7 +210,8 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     };
 
     const std::span<char> buf(up->body_piece.get(), UpstreamConnection::kBodyPiece);
-    std::string tail;
+    ResponseTail kept_tail;
+    std::string& tail = kept_tail.text;
     bool upstream_ok = true;
     bool ended = false;  // the last chunk was sent
     boost::system::error_code read_end;

@@ -2,6 +2,7 @@
 
 #include "http_health.hpp"
 #include "proxy/nonblocking_io.hpp"
+#include "proxy/spare_room.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -99,6 +100,30 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::take_successo
     const auto successors = it->second;  // kept: the entry goes once none is pending
     co_await successors->arrived.async_wait(asio::as_tuple(asio::use_awaitable));
     co_return take_idle(endpoint);
+}
+
+namespace {
+namespace beast = boost::beast;
+struct ReadBufferTag {};
+struct BodyPieceTag {};
+using SpareReadBuffer = SpareRoom<beast::flat_buffer, ReadBufferTag>;
+using SpareBodyPiece = SpareRoom<std::unique_ptr<char[]>, BodyPieceTag>;
+// A read buffer that grew past this (a response header that came in many reads) is not kept.
+constexpr std::size_t kKeptReadBuffer = 4 * UpstreamConnection::kReadSize;
+}  // namespace
+
+UpstreamConnection::UpstreamConnection(const asio::any_io_executor& ex)
+    : stream(ex),
+      buffer(SpareReadBuffer::take([] { return beast::flat_buffer(); })),
+      body_piece(SpareBodyPiece::take([] { return std::make_unique_for_overwrite<char[]>(kBodyPiece); })) {
+    buffer.clear();  // its room, not what the last connection left in it
+    buffer.reserve(2 * kReadSize);
+}
+
+UpstreamConnection::~UpstreamConnection() {
+    head_received();
+    if (buffer.capacity() <= kKeptReadBuffer) SpareReadBuffer::give_back(std::move(buffer));
+    SpareBodyPiece::give_back(std::move(body_piece));
 }
 
 void UpstreamConnection::head_received() noexcept {

@@ -29,15 +29,20 @@
 namespace corral::proxy {
 
 struct UpstreamConnection {
-    explicit UpstreamConnection(const boost::asio::any_io_executor& ex) : stream(ex) {}
+    explicit UpstreamConnection(const boost::asio::any_io_executor& ex);
     plugin_common::ServerStream stream;  // TCP or a Unix socket
+    // The bytes read from the server, kReadSize at a time, with room for a read beside what the
+    // parser has not taken yet (a flat_buffer asked for more than it has grows to just that: a
+    // reallocation at nearly every read of a stream). Its room, and the body piece's, come from the
+    // last connection this thread closed (SpareRoom): llama-server ends its connection after every
+    // streamed response.
+    static constexpr std::size_t kReadSize = 16 * 1024;
     boost::beast::flat_buffer buffer;
     // Where a response's body pieces are parsed into before they are relayed: one per connection
     // rather than 16 KiB in every request's coroutine frame. Not zeroed: nothing reads what the
-    // parser did not write (a zeroed one cost a 16 KiB memset per connection, and llama-server
-    // ends its connection after every streamed response).
+    // parser did not write.
     static constexpr std::size_t kBodyPiece = 16 * 1024;
-    std::unique_ptr<char[]> body_piece = std::make_unique_for_overwrite<char[]>(kBodyPiece);
+    std::unique_ptr<char[]> body_piece;
     bool reused = false;  // came from the pool: the peer may have closed it meanwhile
     // Looked at (a peek) before its next use however recently it was used: llama-server closes a
     // connection after a streamed response though it announces keep-alive.
@@ -49,7 +54,7 @@ struct UpstreamConnection {
 
     // The response header came (or the connection goes): it no longer waits for a server thread.
     void head_received() noexcept;
-    ~UpstreamConnection() { head_received(); }
+    ~UpstreamConnection();
     UpstreamConnection(const UpstreamConnection&) = delete;
     UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
