@@ -108,11 +108,7 @@ Section bench_proxy(const BenchEnv& env) {
             for (int r = 0; r < rounds; ++r)
                 for (std::size_t i = 0; i < kTurns; ++i) measure((static_cast<std::size_t>(r) + i) % kTurns, round_seconds);
             measure(kTurns, env.seconds);
-            auto median = [](std::vector<double> v) {
-                if (v.empty()) return 0.0;
-                std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-                return v[v.size() / 2];
-            };
+            auto median = [](std::vector<double> v) { return stats_of(std::move(v)).median; };
             auto median_run = [&](const std::vector<WrkResult>& all) {
                 auto median_of = [&](double WrkResult::*field) {
                     std::vector<double> v;
