@@ -1,7 +1,8 @@
-// When a child's output is a flood worth reading in batches (ChildProcess::read_lines): more than
-// `lines` lines in each of two windows in a row. A burst within one window (a server's start-up at
-// a high log verbosity, which holds the line that says it listens) is read as it comes; a sustained
-// flood (a busy server logging every request) wakes its reader once a batch instead of once a line.
+// When a child's output is a flood worth reading in batches (OutputPacer, for
+// ChildProcess::read_lines): more than `lines` lines in each of two windows in a row. A burst within
+// one window (a server's start-up at a high log verbosity, which holds the line that says it
+// listens) is read as it comes; a sustained flood (a busy server logging every request) wakes its
+// reader once a batch instead of once a line.
 // No I/O and an injected clock, so the decision is tested on its own.
 #pragma once
 
