@@ -1,5 +1,6 @@
 #include "proxy/forward.hpp"
 
+#include "http_health.hpp"
 #include "logging/logging.hpp"
 #include "proxy/message_head.hpp"
 #include "proxy/nonblocking_io.hpp"
@@ -80,7 +81,7 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     ForwardResult result;
     const std::string request_head = upstream_request_head(ex.request, ex.request.body().size(),
                                                            options.target.empty() ? std::string_view(ex.request.target()) : options.target,
-                                                           host_header_of(options.endpoint), options.upstream_key);
+                                                           plugin_common::host_header(options.endpoint), options.upstream_key);
     std::unique_ptr<UpstreamConnection> up;
     std::optional<ServerResponseParser> parser_storage;
     auto fresh_parser = [&]() -> ServerResponseParser& { return parser_storage.emplace(ex.extra_headers, ex.head()); };

@@ -3,6 +3,7 @@
 #include "gguf/gguf_file.hpp"
 #include "gguf/model_info.hpp"
 #include "gguf/split_files.hpp"
+#include "http_health.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -36,7 +37,7 @@ asio::awaitable<std::optional<boost::json::value>> get_json(UpstreamPool& pool, 
         co_return std::nullopt;
     }
     http::request<http::empty_body> req{http::verb::get, target, 11};
-    req.set(http::field::host, host_header_of(endpoint));
+    req.set(http::field::host, plugin_common::host_header(endpoint));
     if (!key.empty()) req.set(http::field::authorization, "Bearer " + key);
     req.keep_alive(true);
     up->stream.expires_after(timeout);

@@ -69,15 +69,6 @@ struct UpstreamConnection {
     std::multiset<std::chrono::steady_clock::time_point>::iterator awaiting_at;
 };
 
-// The Host header for a request to `endpoint` ("http://host:port[/]" -> "host:port"; a Unix
-// socket's "unix:///path" -> "localhost", as plugin_common::host_header says).
-inline std::string_view host_header_of(std::string_view endpoint) {
-    if (endpoint.substr(0, 7) == "unix://") return "localhost";
-    if (endpoint.substr(0, 7) == "http://") endpoint.remove_prefix(7);
-    if (!endpoint.empty() && endpoint.back() == '/') endpoint.remove_suffix(1);
-    return endpoint;
-}
-
 class UpstreamPool {
 public:
     static constexpr std::size_t kMaxIdlePerEndpoint = 128;

@@ -58,6 +58,13 @@ std::string host_header(const HttpEndpoint& endpoint) {
     return format_http_endpoint(endpoint.host, endpoint.port).substr(7);
 }
 
+std::string_view host_header(std::string_view endpoint) {
+    if (endpoint.substr(0, 7) == "unix://") return "localhost";
+    if (endpoint.substr(0, 7) == "http://") endpoint.remove_prefix(7);
+    if (!endpoint.empty() && endpoint.back() == '/') endpoint.remove_suffix(1);
+    return endpoint;
+}
+
 asio::awaitable<HttpReply> http_exchange(HttpEndpoint endpoint, HttpCall call, std::chrono::milliseconds timeout) {
     constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
     HttpReply reply;

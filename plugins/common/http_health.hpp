@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace corral::plugin_common {
 
@@ -38,6 +39,9 @@ std::string format_http_endpoint(const HttpEndpoint& endpoint);
 // The Host header of a request to a server at `endpoint` ("host:port"; "localhost" for a Unix socket,
 // as curl sends with --unix-socket).
 std::string host_header(const HttpEndpoint& endpoint);
+// The same from an endpoint's text ("http://host:port[/]", "unix:///path") without parsing it: a
+// view into `endpoint` (the relay's path, once per request).
+std::string_view host_header(std::string_view endpoint);
 
 struct HttpCall {
     std::string method = "GET";

@@ -113,6 +113,10 @@ TEST(ServerSocket, TheEndpointOfAUnixSocketIsReadAndWritten) {
     EXPECT_FALSE(tcp->is_unix());
     EXPECT_EQ(plugin_common::format_http_endpoint(*tcp), "http://[::1]:8080");
     EXPECT_EQ(plugin_common::host_header(*tcp), "[::1]:8080");
+    // From the text, as the relay takes it (no parse, no copy).
+    EXPECT_EQ(plugin_common::host_header(std::string_view("http://[::1]:8080/")), "[::1]:8080");
+    EXPECT_EQ(plugin_common::host_header(std::string_view("http://127.0.0.1:9000")), "127.0.0.1:9000");
+    EXPECT_EQ(plugin_common::host_header(std::string_view("unix:///run/corral/1-2.sock")), "localhost");
 }
 
 class SocketDirectoryTest : public ::testing::Test {
