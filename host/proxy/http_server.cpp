@@ -265,20 +265,14 @@ asio::awaitable<void> HttpServer::accept_loop() {
         }
         if (open_.load(std::memory_order_relaxed) >= max_connections_) {
             tcp::socket refused(io_);
-            refused.assign(protocol, fd, ec);
-            if (ec)
-                ::close(fd);
-            else
-                refuse(refused);
+            if (plugin_common::adopt_descriptor(refused, protocol, fd, ec)) refuse(refused);
             closed("max_connections");
             continue;
         }
         const std::size_t lane = next_lane_++ % lanes_.size();
         // The lane's own reactor watches it from the start (a failure drops this connection, never the loop).
         tcp::socket socket(lanes_[lane].io.executor);
-        socket.assign(protocol, fd, ec);
-        if (ec) {
-            ::close(fd);
+        if (!plugin_common::adopt_descriptor(socket, protocol, fd, ec)) {
             log()->warn("cannot hand a connection to I/O thread {}: {}", lane, ec.message());
             continue;
         }

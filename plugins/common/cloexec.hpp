@@ -17,6 +17,15 @@
 
 namespace corral::plugin_common {
 
+// Gives `fd` (a descriptor opened or accepted close-on-exec) to `socket` (an Asio socket or
+// acceptor, closed) for `protocol`; where Asio refuses it, closes it, so it never leaks. False then.
+template <class Socket, class Protocol>
+bool adopt_descriptor(Socket& socket, const Protocol& protocol, int fd, boost::system::error_code& ec) {
+    socket.assign(protocol, fd, ec);
+    if (ec) ::close(fd);
+    return !ec;
+}
+
 // Opens `socket` (an Asio socket or acceptor, closed) for `protocol`, close-on-exec.
 template <class Socket, class Protocol>
 void open_cloexec(Socket& socket, const Protocol& protocol, boost::system::error_code& ec) {
@@ -25,8 +34,7 @@ void open_cloexec(Socket& socket, const Protocol& protocol, boost::system::error
         ec.assign(errno, boost::system::system_category());
         return;
     }
-    socket.assign(protocol, fd, ec);
-    if (ec) ::close(fd);
+    adopt_descriptor(socket, protocol, fd, ec);
 }
 
 // The next connection waiting on `acceptor` (in non-blocking mode), taken with accept4 so it is

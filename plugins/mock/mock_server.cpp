@@ -10,8 +10,6 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
-#include <unistd.h>
-
 #include <future>
 
 namespace corral::mock {
@@ -122,11 +120,7 @@ asio::awaitable<void> MockServer::accept_loop() {
         const auto [fd, accept_ec] = co_await plugin_common::accept_cloexec(acceptor_);
         if (fd < 0) break;
         tcp::socket socket(ioc_);
-        socket.assign(protocol, fd, ec);
-        if (ec) {
-            ::close(fd);
-            break;
-        }
+        if (!plugin_common::adopt_descriptor(socket, protocol, fd, ec)) break;
         asio::co_spawn(ioc_, session(std::move(socket)), asio::detached);
     }
 }
