@@ -51,6 +51,9 @@ TEST(ChildProcess, AFloodingChildThatIsKilledHasAllItsLinesAndItsExitReportedOnc
 // Once settled, a line that follows another waits for its batch: it comes no sooner than
 // kSettledDelay after the read before it (a lower bound: a slow machine only makes it later). The
 // child echoes what the test writes to its stdin, so each line is written when the test says.
+// Measured after the first line only, which the reactor's single read brought: a batch reads until
+// the pipe is empty, so a line written while it drains (the test answers each line at once, and
+// on a loaded machine the child echoes within that loop) rightly comes with it.
 TEST(ChildProcess, ASettledChildsLinesThatFollowEachOtherComeInBatches) {
     boost::asio::io_context io;
     auto work = boost::asio::make_work_guard(io);
@@ -86,7 +89,7 @@ TEST(ChildProcess, ASettledChildsLinesThatFollowEachOtherComeInBatches) {
     std::lock_guard lock(mutex);
     ASSERT_EQ(lines.size(), 3u);
     EXPECT_GE(lines[1].second - lines[0].second, OutputPacer::kSettledDelay);
-    EXPECT_GE(lines[2].second - lines[1].second, OutputPacer::kSettledDelay);
+    EXPECT_EQ(lines[2].first, "c");  // batches go on, and every line comes
 }
 
 // A child ignores SIGPIPE (a server outlives a host that died, writing its log into the broken
