@@ -9,7 +9,9 @@
 #include "proxy/server_response_parser.hpp"
 #include "proxy/spare_room.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
@@ -56,23 +58,24 @@ std::string sse_error_event(const std::string& message) {
     return "data: " + boost::json::serialize(openai_error(message, "server_error", "upstream_failed")) + "\n\n";
 }
 
-// Runs `parse(ec)` over `up`'s buffer until it needs no more bytes, reading them as they come
-// (`ended`: how the last read ended, once it did: the parser reports it when it needs more).
-// The reads are Asio's own: it reads at once when epoll said the socket is readable since a read
-// last found nothing, and otherwise waits without a syscall (no epoll_ctl as async_wait makes).
-// read_readiness.hpp's rule only once a response is complete (forward() decides; see there). No
-// deadline: the model servers' waits are bounded elsewhere.
-template <class Parse>
-asio::awaitable<boost::system::error_code> parse_as_it_comes(UpstreamConnection& up, boost::system::error_code& ended, Parse parse) {
-    for (;;) {
-        boost::system::error_code ec;
-        parse(ec);
-        if (ec != asio::error::would_block) co_return ec;
-        auto [rec, n] = co_await up.stream.socket().async_read_some(up.buffer.prepare(kReadSize), asio::as_tuple(asio::use_awaitable));
-        up.buffer.commit(n);
-        up.drained = !rec && n < kReadSize;
-        if (rec) ended = rec;
-    }
+// The model server's next bytes into `up`'s buffer: Asio's own read, which reads at once when epoll
+// said the socket is readable since a read last found nothing, and otherwise waits without a
+// syscall (no epoll_ctl as async_wait makes). Awaited through asio::deferred, it allocates nothing:
+// use_awaitable makes a coroutine frame for every operation it awaits, and a coroutine around the
+// read made another, two allocations per streamed token. read_readiness.hpp's rule only once a
+// response is complete (forward() decides; see there). No deadline: the model servers' waits are
+// bounded elsewhere.
+auto read_from_server(UpstreamConnection& up) {
+    return up.stream.socket().async_read_some(up.buffer.prepare(kReadSize), asio::as_tuple(asio::deferred));
+}
+
+// What that read brought: its bytes committed, whether it drained the socket, and how the reads
+// ended (`ended`, once they did: the response parser reports it when it needs more bytes).
+void took(UpstreamConnection& up, const std::tuple<boost::system::error_code, std::size_t>& read, boost::system::error_code& ended) {
+    const auto& [rec, n] = read;
+    up.buffer.commit(n);
+    up.drained = !rec && n < kReadSize;
+    if (rec) ended = rec;
 }
 
 }  // namespace
@@ -114,7 +117,13 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
         auto* fresh = &fresh_parser();
         boost::system::error_code read_end;
         auto read_header = [&](boost::system::error_code& ec) { fresh->read_header(up->buffer, read_end, ec); };
-        if (!rec) rec = co_await parse_as_it_comes(*up, read_end, read_header);
+        // Parse what came, read more while the parser asks for it (the same below).
+        if (!rec) read_header(rec);
+        while (rec == asio::error::would_block) {
+            const auto read = co_await read_from_server(*up);
+            took(*up, read, read_end);
+            read_header(rec);
+        }
         // Interim responses (RFC 9110 15.2) are not the answer: read on until the final one. 101 would
         // switch protocols, which corral does not relay.
         while (!rec && fresh->status() >= 100 && fresh->status() < 200) {
@@ -123,7 +132,12 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
                 break;
             }
             fresh = &fresh_parser();
-            rec = co_await parse_as_it_comes(*up, read_end, read_header);
+            read_header(rec);
+            while (rec == asio::error::would_block) {
+                const auto read = co_await read_from_server(*up);
+                took(*up, read, read_end);
+                read_header(rec);
+            }
         }
         if (!rec) break;
         if (up->reused && attempt == 0 &&
@@ -220,8 +234,12 @@ asio::awaitable<ForwardResult> forward(Exchange& ex, UpstreamPool& pool, const F
     while (!parser.is_done()) {
         parser.body_into(buf);
         boost::system::error_code rec;
-        read_body(rec);  // usually the whole body came with the header: no coroutine for it
-        if (rec == asio::error::would_block) rec = co_await parse_as_it_comes(*up, read_end, read_body);
+        read_body(rec);  // usually the whole body came with the header: no read for it
+        while (rec == asio::error::would_block) {
+            const auto read = co_await read_from_server(*up);
+            took(*up, read, read_end);
+            read_body(rec);
+        }
         if (rec == http::error::need_buffer) rec = {};
         if (rec) {
             upstream_ok = false;

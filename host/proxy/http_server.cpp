@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -105,9 +106,10 @@ bool read_at_once(ClientStream& stream, beast::flat_buffer& buffer, boost::syste
 }
 
 // The wait for them (without a deadline of its own: the caller sets it, or the idle sweep keeps it):
-// the bytes the reactor reads when epoll reports them go into `buffer` with wait_done.
+// the bytes the reactor reads when epoll reports them go into `buffer` with wait_done. Awaited
+// through asio::deferred, which allocates nothing (use_awaitable makes a coroutine frame per wait).
 auto wait_for_bytes(ClientStream& stream, beast::flat_buffer& buffer) {
-    return stream.async_read_some(buffer.prepare(kReadSize), tuple_awaitable);
+    return stream.async_read_some(buffer.prepare(kReadSize), asio::as_tuple(asio::deferred));
 }
 boost::system::error_code wait_done(ClientStream& stream, beast::flat_buffer& buffer,
                                     std::tuple<boost::system::error_code, std::size_t> read) {

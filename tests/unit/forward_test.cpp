@@ -5,6 +5,8 @@
 // cannot come.
 #include "proxy/forward.hpp"
 
+#include "allocation_count.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/buffers_iterator.hpp>
@@ -18,14 +20,17 @@
 #include <boost/asio/write.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace corral::proxy {
@@ -106,6 +111,55 @@ private:
     std::thread thread_;
 };
 
+// A model server that streams `events` server-sent events over one connection, each only once the
+// client has received the one before (`delivered`, counted by the test): each comes to corral on its
+// own, as a slow model's tokens do, so each costs forward() a read and a relayed piece.
+class LockstepStreamServer {
+public:
+    explicit LockstepStreamServer(int events) : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}), events_(events) {
+        endpoint = "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+        thread_ = std::thread([this] {
+            tcp::socket socket = acceptor_.accept();
+            asio::streambuf request;
+            boost::system::error_code ec;
+            asio::read_until(socket, request, "\r\n\r\n", ec);
+            if (ec) return;
+            asio::write(socket,
+                        asio::buffer(std::string_view("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                                                      "Transfer-Encoding: chunked\r\n\r\n")),
+                        ec);
+            static constexpr std::string_view kEvent = "d\r\ndata: token\n\n\r\n";
+            for (int i = 0; i < events_ && !ec; ++i) {
+                std::unique_lock lock(mutex_);
+                // A bound, not a pace: the relay normally delivers each event within microseconds.
+                if (!seen_.wait_for(lock, std::chrono::seconds(5), [&] { return delivered_ >= i; })) return;
+                lock.unlock();
+                asio::write(socket, asio::buffer(kEvent), ec);
+            }
+            asio::write(socket, asio::buffer(std::string_view("0\r\n\r\n")), ec);
+        });
+    }
+    ~LockstepStreamServer() { thread_.join(); }
+
+    // The client has received `n` events.
+    void delivered(int n) {
+        std::lock_guard lock(mutex_);
+        delivered_ = n;
+        seen_.notify_one();
+    }
+
+    std::string endpoint;
+
+private:
+    asio::io_context io_;
+    tcp::acceptor acceptor_;
+    int events_;
+    std::mutex mutex_;
+    std::condition_variable seen_;
+    int delivered_ = 0;
+    std::thread thread_;
+};
+
 class ForwardTest : public ::testing::Test {
 protected:
     ForwardTest() : listener_(io_, {asio::ip::make_address("127.0.0.1"), 0}), client_(io_) {
@@ -132,6 +186,46 @@ protected:
             return {};
         }
         return future.get();
+    }
+
+    // Relays a streamed POST from `server` (its client reading on a thread of its own and telling
+    // the server what arrived); returns how many allocations forward() made on this thread.
+    std::size_t allocations_to_relay(LockstepStreamServer& server) {
+        std::thread reader([&] {
+            std::string seen;
+            char data[4096];
+            boost::system::error_code ec;
+            int count = 0;
+            while (seen.find("0\r\n\r\n") == std::string::npos) {
+                const std::size_t n = client_.read_some(asio::buffer(data), ec);
+                if (ec) return;
+                seen.append(data, n);
+                int now = 0;
+                for (auto at = seen.find("data: "); at != std::string::npos; at = seen.find("data: ", at + 1)) ++now;
+                if (now != count) server.delivered(count = now);
+            }
+        });
+        Request request{http::verb::post, "/v1/chat/completions", 11};
+        request.body() = R"({"stream":true})";
+        request.prepare_payload();
+        Exchange ex{*stream_, request, std::chrono::steady_clock::now()};
+        ForwardOptions options{.endpoint = server.endpoint, .target = {}, .upstream_key = {}, .headers_already_sent = false};
+        test::AllocationCount allocations;
+        auto future = asio::co_spawn(io_, forward(ex, pool_, options), asio::use_future);
+        io_.restart();
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready && std::chrono::steady_clock::now() < give_up)
+            io_.run_for(std::chrono::milliseconds(50));
+        const std::size_t made = allocations();
+        const bool done = future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+        if (!done) ::shutdown(client_.native_handle(), SHUT_RDWR);  // the reader's read ends
+        reader.join();
+        EXPECT_TRUE(done) << "forward() is still waiting";
+        if (done) {
+            const auto result = future.get();
+            EXPECT_EQ(result.outcome, ForwardResult::Outcome::Complete) << result.error;
+        }
+        return made;
     }
 
     // What the client has been sent so far.
@@ -266,6 +360,23 @@ TEST_F(ForwardTest, AServerOnAUnixSocketIsRelayedToOverOneKeptConnection) {
         for (const auto& head : heads) EXPECT_NE(head.find("\r\nHost: localhost\r\n"), std::string::npos) << head;
     }
     std::filesystem::remove_all(dir);
+}
+
+// "No per-token allocation" (bench/README.md): a stream's pieces cost forward() no allocation each,
+// whatever it costs per response. Asio's use_awaitable made a coroutine frame for every read it
+// awaited, and a coroutine around the read another: two per token.
+TEST_F(ForwardTest, AStreamIsRelayedWithoutAnAllocationPerPiece) {
+    std::size_t few = 0, many = 0;
+    {
+        LockstepStreamServer server(4);
+        few = allocations_to_relay(server);
+    }
+    {
+        LockstepStreamServer server(204);
+        many = allocations_to_relay(server);
+    }
+    ASSERT_GT(few, 0u) << "no allocation counted: a response costs some (forward()'s own frame)";
+    EXPECT_LE(many, few + 2) << "4 pieces: " << few << " allocations, 204 pieces: " << many;
 }
 
 }  // namespace
