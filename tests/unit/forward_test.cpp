@@ -139,7 +139,10 @@ public:
             asio::write(socket, asio::buffer(std::string_view("0\r\n\r\n")), ec);
         });
     }
-    ~LockstepStreamServer() { thread_.join(); }
+    ~LockstepStreamServer() {
+        ::shutdown(acceptor_.native_handle(), SHUT_RDWR);  // an accept still waiting (no relay came) ends
+        thread_.join();
+    }
 
     // The client has received `n` events.
     void delivered(int n) {
@@ -191,19 +194,23 @@ protected:
     // Relays a streamed POST from `server` (its client reading on a thread of its own and telling
     // the server what arrived); returns how many allocations forward() made on this thread.
     std::size_t allocations_to_relay(LockstepStreamServer& server) {
+        std::promise<bool> read_to_the_end;
+        auto reader_done = read_to_the_end.get_future();
         std::thread reader([&] {
+            bool end = false;
             std::string seen;
             char data[4096];
             boost::system::error_code ec;
             int count = 0;
-            while (seen.find("0\r\n\r\n") == std::string::npos) {
+            while (!(end = seen.find("0\r\n\r\n") != std::string::npos)) {
                 const std::size_t n = client_.read_some(asio::buffer(data), ec);
-                if (ec) return;
+                if (ec) break;
                 seen.append(data, n);
                 int now = 0;
                 for (auto at = seen.find("data: "); at != std::string::npos; at = seen.find("data: ", at + 1)) ++now;
                 if (now != count) server.delivered(count = now);
             }
+            read_to_the_end.set_value(end);
         });
         Request request{http::verb::post, "/v1/chat/completions", 11};
         request.body() = R"({"stream":true})";
@@ -218,8 +225,12 @@ protected:
             io_.run_for(std::chrono::milliseconds(50));
         const std::size_t made = allocations();
         const bool done = future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
-        if (!done) ::shutdown(client_.native_handle(), SHUT_RDWR);  // the reader's read ends
+        // The reader ends with the stream's last chunk; without it (a relay that failed or still
+        // waits), its read is ended here.
+        if (!done || reader_done.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
+            ::shutdown(client_.native_handle(), SHUT_RDWR);
         reader.join();
+        EXPECT_TRUE(reader_done.get()) << "the client did not get the stream's end";
         EXPECT_TRUE(done) << "forward() is still waiting";
         if (done) {
             const auto result = future.get();
