@@ -373,9 +373,9 @@ TEST_F(ForwardTest, AServerOnAUnixSocketIsRelayedToOverOneKeptConnection) {
     std::filesystem::remove_all(dir);
 }
 
-// "No per-token allocation" (bench/README.md): a stream's pieces cost forward() no allocation each,
-// whatever it costs per response. Asio's use_awaitable made a coroutine frame for every read it
-// awaited, and a coroutine around the read another: two per token.
+// No allocation per streamed token (bench/README.md, "Reading them"): a stream's pieces cost
+// forward() none each, whatever it costs per response. Asio's use_awaitable made a coroutine frame
+// for every read it awaited, and a coroutine around the read another: two per token.
 TEST_F(ForwardTest, AStreamIsRelayedWithoutAnAllocationPerPiece) {
     std::size_t few = 0, many = 0;
     {
