@@ -172,23 +172,28 @@ protected:
         stream_.emplace(std::move(accepted));
     }
 
-    // Relays a GET /health through forward() and returns its result; fails the test if it takes
-    // longer than a few seconds (a wait that would never end).
-    ForwardResult relay(const std::string& endpoint) {
-        Request request{http::verb::get, "/health", 11};
-        Exchange ex{*stream_, request, std::chrono::steady_clock::now()};
+    // Runs forward() for `ex` to `endpoint` on this thread until it ends, for at most `limit`: its
+    // result, or none (and a failed test) for a wait that would never end.
+    std::optional<ForwardResult> run_forward(Exchange& ex, const std::string& endpoint, std::chrono::seconds limit) {
         ForwardOptions options{.endpoint = endpoint, .target = {}, .upstream_key = {}, .headers_already_sent = false};
         auto future = asio::co_spawn(io_, forward(ex, pool_, options), asio::use_future);
         io_.restart();
-        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        const auto give_up = std::chrono::steady_clock::now() + limit;
         while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready && std::chrono::steady_clock::now() < give_up)
             io_.run_for(std::chrono::milliseconds(50));
-        EXPECT_EQ(future.wait_for(std::chrono::seconds(0)), std::future_status::ready) << "forward() is still waiting";
         if (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+            ADD_FAILURE() << "forward() is still waiting";
             io_.stop();
-            return {};
+            return std::nullopt;
         }
         return future.get();
+    }
+
+    // Relays a GET /health through forward() and returns its result.
+    ForwardResult relay(const std::string& endpoint) {
+        Request request{http::verb::get, "/health", 11};
+        Exchange ex{*stream_, request, std::chrono::steady_clock::now()};
+        return run_forward(ex, endpoint, std::chrono::seconds(5)).value_or(ForwardResult{});
     }
 
     // Relays a streamed POST from `server` (its client reading on a thread of its own and telling
@@ -216,25 +221,17 @@ protected:
         request.body() = R"({"stream":true})";
         request.prepare_payload();
         Exchange ex{*stream_, request, std::chrono::steady_clock::now()};
-        ForwardOptions options{.endpoint = server.endpoint, .target = {}, .upstream_key = {}, .headers_already_sent = false};
         test::AllocationCount allocations;
-        auto future = asio::co_spawn(io_, forward(ex, pool_, options), asio::use_future);
-        io_.restart();
-        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready && std::chrono::steady_clock::now() < give_up)
-            io_.run_for(std::chrono::milliseconds(50));
+        const auto result = run_forward(ex, server.endpoint, std::chrono::seconds(10));
         const std::size_t made = allocations();
-        const bool done = future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
         // The reader ends with the stream's last chunk; without it (a relay that failed or still
         // waits), its read is ended here.
-        if (!done || reader_done.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
+        if (!result || reader_done.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
             ::shutdown(client_.native_handle(), SHUT_RDWR);
         reader.join();
         EXPECT_TRUE(reader_done.get()) << "the client did not get the stream's end";
-        EXPECT_TRUE(done) << "forward() is still waiting";
-        if (done) {
-            const auto result = future.get();
-            EXPECT_EQ(result.outcome, ForwardResult::Outcome::Complete) << result.error;
+        if (result) {
+            EXPECT_EQ(result->outcome, ForwardResult::Outcome::Complete) << result->error;
         }
         return made;
     }
