@@ -349,7 +349,7 @@ private:
     sdk::Host host_;
     LlamaOptions options_;
     InstanceRecords records_;
-    SocketDirectory sockets_;
+    plugin_common::SocketDirectory sockets_;
     std::atomic<bool> warned_long_socket_dir_{false};
     plugin_common::PortAllocator ports_;
     ServerFeatureCache features_;

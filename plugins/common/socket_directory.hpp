@@ -1,0 +1,41 @@
+// A runner's directory of its servers' Unix sockets (<state_dir>/sockets): llama_server's and the
+// mock's. A Unix socket leaves no port for another process to take before the server binds it nor
+// to reach the server by (the directory is the runner's user's alone), and costs the kernel less
+// per connection and per request than loopback TCP (bench/README.md).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace corral::plugin_common {
+
+// Whether `host` names this machine's loopback (127.0.0.0/8, ::1, localhost): a server bound to
+// another address is meant to be reached over the network, never through a socket file.
+bool is_loopback_host(const std::string& host);
+
+class SocketDirectory {
+public:
+    // Made absolute: an endpoint names an absolute path (a relative state_dir would otherwise give
+    // the host a socket it resolves against its own working directory).
+    explicit SocketDirectory(const std::filesystem::path& dir) : dir_(std::filesystem::absolute(dir).lexically_normal()) {}
+
+    // A path for a new server's socket where no socket is: "<pid>-<n>.sock". Creates the directory
+    // first (mode 0700); one that is not a directory of this process's user throws
+    // sdk::Error(StartFailed), and a wider mode is narrowed. A socket left there by a server that
+    // is gone (nothing accepts on it) is removed; a live one is passed over. nullopt when the path is
+    // longer than a Unix socket address holds.
+    std::optional<std::string> fresh_path();
+    // Removes a server's socket once the server is gone: only a socket file in this directory.
+    void remove(const std::string& path) const noexcept;
+    const std::filesystem::path& dir() const { return dir_; }
+
+private:
+    void prepare() const;
+    std::filesystem::path dir_;
+    std::atomic<uint64_t> counter_{0};
+};
+
+}  // namespace corral::plugin_common

@@ -1,0 +1,112 @@
+// A runner's socket directory (plugin_common::SocketDirectory): private, a fresh path per server,
+// stale sockets taken over and live ones passed over, and only its own sockets removed.
+#include "socket_directory.hpp"
+
+#include <corral/sdk/error.hpp>
+
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+namespace corral::plugin_common {
+namespace {
+
+namespace fs = std::filesystem;
+
+class SocketDirectoryTest : public ::testing::Test {
+protected:
+    SocketDirectoryTest() : root_(fs::temp_directory_path() / ("corral-sockets-" + std::to_string(::getpid()))) {
+        fs::remove_all(root_);
+        fs::create_directories(root_);
+    }
+    ~SocketDirectoryTest() override { fs::remove_all(root_); }
+
+    static sockaddr_un address_of(const std::string& path) {
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+        return address;
+    }
+    // A socket file at `path`, listening when `listen` (else left as a dead server leaves it). Returns its fd (-1 when closed).
+    static int socket_at(const std::string& path, bool listen) {
+        const sockaddr_un address = address_of(path);
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        EXPECT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0) << std::strerror(errno);
+        if (listen) {
+            ::listen(fd, 0);  // one pending connection fills its backlog
+            return fd;
+        }
+        ::close(fd);
+        return -1;
+    }
+
+    fs::path root_;
+};
+
+TEST_F(SocketDirectoryTest, ItIsMadePrivateAndGivesEachServerAFreshPath) {
+    fs::create_directories(root_ / "sockets");
+    fs::permissions(root_ / "sockets", fs::perms(0755));
+    SocketDirectory sockets(root_ / "sockets");
+    const auto pid = std::to_string(::getpid());
+    // Left by a server that is gone (an earlier process of this pid): taken over.
+    socket_at((root_ / "sockets" / (pid + "-1.sock")).string(), false);
+    // A live one is passed over, even with its backlog full (a blocking probe would wait there until
+    // the server accepted).
+    const int live = socket_at((root_ / "sockets" / (pid + "-2.sock")).string(), true);
+    const int pending = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const sockaddr_un live_address = address_of((root_ / "sockets" / (pid + "-2.sock")).string());
+    ASSERT_EQ(::connect(pending, reinterpret_cast<const sockaddr*>(&live_address), sizeof live_address), 0) << std::strerror(errno);
+
+    auto first = sockets.fresh_path();
+    ASSERT_TRUE(first);
+    EXPECT_EQ(*first, (root_ / "sockets" / (pid + "-1.sock")).string());
+    EXPECT_FALSE(fs::exists(*first));
+    struct stat st {};
+    ASSERT_EQ(::stat((root_ / "sockets").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0700u);
+    auto second = sockets.fresh_path();
+    ASSERT_TRUE(second);
+    EXPECT_EQ(*second, (root_ / "sockets" / (pid + "-3.sock")).string());
+    ::close(pending);
+    ::close(live);
+
+    // remove(): a socket in the directory only.
+    socket_at(*second, false);
+    const auto outside = (root_ / "other.sock").string();
+    socket_at(outside, false);
+    sockets.remove(outside);
+    EXPECT_TRUE(fs::exists(outside));
+    sockets.remove(*second);
+    EXPECT_FALSE(fs::exists(*second));
+}
+
+TEST_F(SocketDirectoryTest, ARelativeDirectoryIsMadeAbsolute) {
+    // An endpoint names an absolute path: the host must not resolve it against its own directory.
+    SocketDirectory relative("state/../state/sockets");
+    EXPECT_TRUE(relative.dir().is_absolute());
+    EXPECT_EQ(relative.dir(), fs::current_path() / "state" / "sockets");
+}
+
+TEST_F(SocketDirectoryTest, APathTooLongForASocketAddressOrADirectoryNotOursIsRefused) {
+    SocketDirectory deep(root_ / std::string(100, 'd') / "sockets");
+    EXPECT_FALSE(deep.fresh_path());
+
+    fs::create_directories(root_ / "elsewhere");
+    fs::create_directory_symlink(root_ / "elsewhere", root_ / "link");
+    SocketDirectory linked(root_ / "link");
+    EXPECT_THROW(linked.fresh_path(), sdk::Error);
+}
+
+TEST(LoopbackHost, LoopbackAddressesAndNamesOnly) {
+    for (const char* host : {"127.0.0.1", "127.1.2.3", "::1", "localhost"}) EXPECT_TRUE(is_loopback_host(host)) << host;
+    for (const char* host : {"0.0.0.0", "10.0.0.1", "::", "example.org", ""}) EXPECT_FALSE(is_loopback_host(host)) << host;
+}
+
+}  // namespace
+}  // namespace corral::plugin_common
