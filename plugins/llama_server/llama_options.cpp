@@ -44,17 +44,7 @@ LlamaOptions parse_options(LlamaOptions base, const boost::json::object& options
     if (state_dir) base.state_dir = *state_dir;
     std::optional<std::string> transport;
     r.optional("transport", transport);
-    if (transport) {
-        if (*transport == "auto")
-            base.transport = Transport::Auto;
-        else if (*transport == "unix")
-            base.transport = Transport::Unix;
-        else if (*transport == "tcp")
-            base.transport = Transport::Tcp;
-        else
-            throw sdk::JsonPathError(sdk::json_path_join(path, "transport"),
-                                     "expected \"auto\", \"unix\" or \"tcp\", got \"" + *transport + "\"");
-    }
+    if (transport) base.transport = plugin_common::parse_transport(*transport, sdk::json_path_join(path, "transport"));
     std::optional<uint32_t> timeout;
     r.optional("startup_timeout_ms", timeout);
     if (timeout) base.startup_timeout = std::chrono::milliseconds(*timeout);

@@ -2,6 +2,8 @@
 // `extra_args` in their "runner_options".
 #pragma once
 
+#include "transport.hpp"
+
 #include <boost/json/object.hpp>
 
 #include <chrono>
@@ -16,7 +18,7 @@ namespace corral::llama {
 
 // How the host reaches the servers: a Unix socket under <state_dir>/sockets, or TCP on the
 // ServerConfig's host and a port (server_socket.hpp decides "auto").
-enum class Transport { Auto, Unix, Tcp };
+using plugin_common::Transport;
 
 struct LlamaOptions {
     std::string binary = "llama-server";  // a path, or a name looked up in PATH

@@ -1,7 +1,9 @@
 #include "mock_options.hpp"
 
 #include "options.hpp"
+#include "socket_directory.hpp"
 
+#include <corral/sdk/error.hpp>
 #include <corral/sdk/json.hpp>
 #include <corral/sdk/types.hpp>
 
@@ -18,6 +20,8 @@ const char* const kMockOptionsSchema = R"json({
     "reply": {"type": "string", "minLength": 1, "description": "the text the server generates, one token per word"},
     "reasoning": {"type": "string", "description": "a chat answer's reasoning (reasoning_content), streamed before the reply"},
     "max_tokens": {"type": "integer", "minimum": 1, "description": "tokens generated when a request sets no max_tokens"},
+    "transport": {"type": "string", "enum": ["auto", "unix", "tcp"], "description": "where a server listens: unix (a socket in state_dir), tcp (a port on the model's host), auto (default: unix where state_dir is known and no port is asked for)"},
+    "state_dir": {"type": "string", "minLength": 1, "description": "runner only (the host sets it): the servers' Unix sockets go in its sockets directory"},
     "machine": {"type": "object", "description": "runner only: pretend the servers run on this machine (a MachineInfo: name, capacity_managed_elsewhere, reports)"}
   }
 })json";
@@ -30,15 +34,45 @@ std::optional<sdk::MachineInfo> machine_option(const boost::json::object& option
     return machine;
 }
 
+std::optional<std::filesystem::path> state_dir_option(const boost::json::object& options, const std::string& path) {
+    boost::json::value v = options;
+    std::optional<std::string> dir;
+    sdk::FieldReader(v, path).optional("state_dir", dir);
+    if (dir && dir->empty()) throw sdk::JsonPathError(sdk::json_path_join(path, "state_dir"), "must not be empty");
+    return dir ? std::optional<std::filesystem::path>(*dir) : std::nullopt;
+}
+
 boost::json::object server_options(boost::json::object options) {
     options.erase("machine");
+    options.erase("state_dir");
     return options;
+}
+
+bool listens_on_unix_socket(plugin_common::Transport transport, const sdk::ServerConfig& config, bool socket_directory) {
+    using plugin_common::Transport;
+    switch (transport) {
+        case Transport::Tcp:
+            return false;
+        case Transport::Auto:
+            return socket_directory && !config.port && plugin_common::is_loopback_host(config.host);
+        case Transport::Unix:
+            if (config.port)
+                throw sdk::Error(sdk::ProcessError::Configuration,
+                                 "transport \"unix\" and a fixed port " + std::to_string(*config.port) + " exclude each other");
+            if (!socket_directory)
+                throw sdk::Error(
+                    sdk::ProcessError::Configuration,
+                    "transport \"unix\" needs the runner's state_dir (the host sets it; set it yourself when loading the plugin "
+                    "without corral serve)");
+            return true;
+    }
+    return false;
 }
 
 MockOptions apply_options(MockOptions base, const boost::json::object& options, const std::string& path) {
     plugin_common::reject_unknown_keys(
-        options, {"load_delay_ms", "token_delay_ms", "fail_start", "crash_after_requests", "reply", "reasoning", "max_tokens"}, path,
-        "mock");
+        options, {"load_delay_ms", "token_delay_ms", "fail_start", "crash_after_requests", "reply", "reasoning", "max_tokens", "transport"},
+        path, "mock");
     boost::json::value v = options;
     sdk::FieldReader r(v, path);
     std::optional<uint32_t> ms;
@@ -60,6 +94,9 @@ MockOptions apply_options(MockOptions base, const boost::json::object& options, 
     r.optional_or_keep("reasoning", base.reasoning);
     r.optional_or_keep("max_tokens", base.max_tokens);
     if (base.max_tokens == 0) throw sdk::JsonPathError(sdk::json_path_join(path, "max_tokens"), "must be at least 1");
+    std::optional<std::string> transport;
+    r.optional("transport", transport);
+    if (transport) base.transport = plugin_common::parse_transport(*transport, sdk::json_path_join(path, "transport"));
     return base;
 }
 

@@ -2,12 +2,15 @@
 // overridable per model in the model's "runner_options".
 #pragma once
 
+#include "transport.hpp"
+
 #include <corral/sdk/types.hpp>
 
 #include <boost/json/object.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -21,6 +24,7 @@ struct MockOptions {
     std::string reply = "Hello from the corral mock server. This reply is the same every time.";
     std::string reasoning;     // a chat answer's reasoning_content, streamed before its content; empty: none
     uint32_t max_tokens = 16;  // tokens generated when the request sets no max_tokens
+    plugin_common::Transport transport = plugin_common::Transport::Auto;  // where a server listens: listens_on_unix_socket()
 };
 
 // JSON Schema of the options (kept beside the parser so the two agree).
@@ -29,8 +33,17 @@ extern const char* const kMockOptionsSchema;
 // The runner's "machine" option: the machine it pretends its servers run on (for placement tests
 // and demos of several machines), or nullopt. Throws sdk::JsonPathError for a malformed one.
 std::optional<sdk::MachineInfo> machine_option(const boost::json::object& options, const std::string& path);
-// The options without "machine" (a runner-only option).
+// The runner's "state_dir" option (the host sets it to the runner's own directory): its servers'
+// sockets go in <state_dir>/sockets. nullopt without one; throws sdk::JsonPathError for a bad one.
+std::optional<std::filesystem::path> state_dir_option(const boost::json::object& options, const std::string& path);
+// The options without the runner-only ones ("machine", "state_dir").
 boost::json::object server_options(boost::json::object options);
+
+// Whether a server listens on a Unix socket (in the runner's socket directory, `socket_directory`
+// says whether it has one) rather than on a TCP port: "tcp" never; "auto" where it has one, the
+// start asks for no port of its own and binds a loopback address (as llama_server decides); "unix"
+// always, and throws sdk::Error(Configuration) where it cannot (a fixed port, no directory). Pure.
+bool listens_on_unix_socket(plugin_common::Transport transport, const sdk::ServerConfig& config, bool socket_directory);
 
 // Applies `options` over `base`; throws sdk::JsonPathError naming `path` + key for a bad value.
 MockOptions apply_options(MockOptions base, const boost::json::object& options, const std::string& path);

@@ -1,10 +1,12 @@
-// The mock runner plugin: simulated model servers that really listen on loopback, for tests and
-// demos without a model. Options (runner-wide or per model): see mock_options.hpp.
+// The mock runner plugin: simulated model servers that really listen (on a Unix socket in the
+// runner's socket directory, as llama_server's do, or on a loopback port), for tests and demos
+// without a model. Options (runner-wide or per model): see mock_options.hpp.
 #include "mock_options.hpp"
 #include "mock_server.hpp"
 
 #include "http_health.hpp"
 #include "io_thread.hpp"
+#include "socket_directory.hpp"
 
 #include "clock.hpp"
 
@@ -25,7 +27,10 @@ namespace asio = boost::asio;
 class MockRunner final : public sdk::ProcessRunner {
 public:
     MockRunner(sdk::Host host, const boost::json::object& options)
-        : host_(host), base_options_(apply_options({}, server_options(options), "options")), machine_(machine_option(options, "options")) {}
+        : host_(host),
+          base_options_(apply_options({}, server_options(options), "options")),
+          machine_(machine_option(options, "options")),
+          sockets_(socket_directory(options)) {}
 
     ~MockRunner() override {
         std::map<std::string, Entry> servers;
@@ -45,6 +50,18 @@ public:
                 throw sdk::Error(sdk::ProcessError::StartFailed, "instance id " + config.instance_id + " is already running");
             }
         }
+        std::string socket_path;
+        if (listens_on_unix_socket(options.transport, config, sockets_.has_value())) {
+            if (auto path = sockets_->fresh_path()) {
+                socket_path = *path;
+            } else if (options.transport == plugin_common::Transport::Unix) {
+                throw sdk::Error(sdk::ProcessError::Configuration, "transport \"unix\": a socket under " + sockets_->dir().string() +
+                                                                       " would be longer than a Unix socket address holds");
+            } else {
+                host_.warn("a socket under ", sockets_->dir().string(),
+                           " would be longer than a Unix socket address holds: mock servers listen on TCP ports instead");
+            }
+        }
         // Outcome of the start: ready (true) or exited before ready (false). Set once.
         auto outcome = std::make_shared<std::promise<bool>>();
         auto settled = std::make_shared<std::once_flag>();
@@ -52,21 +69,27 @@ public:
         MockServer::Callbacks callbacks;
         callbacks.log = [host = host_, id](const std::string& line) { host.emit_log_line(id, "stdout", line); };
         callbacks.ready = [outcome, settled] { std::call_once(*settled, [&] { outcome->set_value(true); }); };
-        callbacks.exited = [host = host_, id, outcome, settled](std::optional<int> code, std::optional<int> signal,
-                                                                const std::string& message) {
+        // The socket goes with its server (stopped or crashed), as llama_server's runner removes a gone server's.
+        callbacks.exited = [this, id, outcome, settled, socket_path](std::optional<int> code, std::optional<int> signal,
+                                                                     const std::string& message) {
+            if (!socket_path.empty()) sockets_->remove(socket_path);
             std::call_once(*settled, [&] { outcome->set_value(false); });
-            host.emit_exited(id, code, signal, message);
+            host_.emit_exited(id, code, signal, message);
         };
         auto server = std::make_shared<MockServer>(io_.context(), config, options, std::move(callbacks));
-        uint16_t port = server->start();
-
         sdk::ProcessHandle handle;
+        try {
+            handle.endpoint = server->start(socket_path);
+        } catch (...) {
+            if (!socket_path.empty()) sockets_->remove(socket_path);
+            throw;
+        }
         handle.instance_id = id;
         handle.model_name = config.model_name;
         handle.runner = "mock";
-        handle.endpoint = plugin_common::format_http_endpoint(config.host, port);
         handle.started_at_ms = plugin_common::unix_time_ms();
-        handle.runner_data = boost::json::object{{"port", port}};
+        handle.runner_data =
+            socket_path.empty() ? boost::json::object{{"port", server->port()}} : boost::json::object{{"socket", socket_path}};
         {
             std::lock_guard lock(mutex_);
             servers_.emplace(id, Entry{server, handle});
@@ -131,9 +154,17 @@ private:
         servers_.erase(id);
     }
 
+    // <state_dir>/sockets where the runner has a state_dir (the host gives it one).
+    static std::optional<plugin_common::SocketDirectory> socket_directory(const boost::json::object& options) {
+        auto dir = state_dir_option(options, "options");
+        if (!dir) return std::nullopt;
+        return std::optional<plugin_common::SocketDirectory>(std::in_place, *dir / "sockets");
+    }
+
     sdk::Host host_;
     MockOptions base_options_;
     std::optional<sdk::MachineInfo> machine_;
+    std::optional<plugin_common::SocketDirectory> sockets_;
     std::mutex mutex_;
     std::map<std::string, Entry> servers_;
     plugin_common::IoThread io_;  // last: its thread is joined before the members it uses go

@@ -1,6 +1,7 @@
 #include "mock_server.hpp"
 
 #include "cloexec.hpp"
+#include "http_health.hpp"
 #include "mock_api.hpp"
 
 #include <corral/sdk/error.hpp>
@@ -11,6 +12,8 @@
 #include <boost/json.hpp>
 
 #include <future>
+
+#include <netinet/in.h>
 
 namespace corral::mock {
 
@@ -32,6 +35,14 @@ http::response<http::string_body> json_response(const Request& req, http::status
     res.body() = boost::json::serialize(body);
     res.prepare_payload();
     return res;
+}
+
+// The port of a bound TCP endpoint held as a generic one.
+uint16_t tcp_port(const asio::generic::stream_protocol::endpoint& endpoint) {
+    const auto* address = endpoint.data();
+    if (address->sa_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(address)->sin_port);
+    if (address->sa_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(address)->sin6_port);
+    return 0;
 }
 
 std::string target_path(const Request& req) {
@@ -59,20 +70,31 @@ MockServer::MockServer(asio::io_context& ioc, sdk::ServerConfig config, MockOpti
       options_(std::move(options)),
       callbacks_(std::move(callbacks)) {}
 
-uint16_t MockServer::start() {
+std::string MockServer::start(const std::string& socket_path) {
     boost::system::error_code ec;
-    auto address = asio::ip::make_address(config_.host, ec);
-    if (ec) throw sdk::Error(sdk::ProcessError::StartFailed, "invalid host address \"" + config_.host + "\"");
-    tcp::endpoint endpoint(address, config_.port.value_or(0));
+    Protocol::endpoint endpoint;
+    std::string where;
+    if (!socket_path.empty()) {
+        endpoint = asio::local::stream_protocol::endpoint(socket_path);
+        where = socket_path;
+    } else {
+        auto address = asio::ip::make_address(config_.host, ec);
+        if (ec) throw sdk::Error(sdk::ProcessError::StartFailed, "invalid host address \"" + config_.host + "\"");
+        endpoint = tcp::endpoint(address, config_.port.value_or(0));
+        where = config_.host + ":" + std::to_string(config_.port.value_or(0));
+    }
     plugin_common::open_cloexec(acceptor_, endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && socket_path.empty()) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-        throw sdk::Error(sdk::ProcessError::StartFailed,
-                         "cannot listen on " + config_.host + ":" + std::to_string(endpoint.port()) + ": " + ec.message());
+    if (ec) throw sdk::Error(sdk::ProcessError::StartFailed, "cannot listen on " + where + ": " + ec.message());
+    std::string url;
+    if (socket_path.empty()) {
+        port_ = tcp_port(acceptor_.local_endpoint());
+        url = plugin_common::format_http_endpoint(config_.host, port_);
+    } else {
+        url = plugin_common::format_http_endpoint(plugin_common::HttpEndpoint{"", 0, socket_path});
     }
-    uint16_t port = acceptor_.local_endpoint().port();
     alive_ = true;
     auto self = shared_from_this();
     asio::co_spawn(ioc_, accept_loop(), asio::detached);
@@ -82,7 +104,7 @@ uint16_t MockServer::start() {
         self->ready_ = true;
         if (self->callbacks_.ready) self->callbacks_.ready();
     });
-    return port;
+    return url;
 }
 
 void MockServer::stop() {
@@ -103,8 +125,10 @@ void MockServer::shut_down(std::optional<int> exit_code, std::optional<int> sign
     load_timer_.cancel();
     for (auto& weak : streams_) {
         if (auto stream = weak.lock()) {
-            if (reset) stream->socket().set_option(asio::socket_base::linger(true, 0), ec);  // RST, as a dying process
-            stream->socket().close(ec);
+            // RST on TCP, as a dying process; on a Unix socket the close alone (a reader meets the end, or a reset where its
+            // request was left unread).
+            if (reset) stream->set_option(asio::socket_base::linger(true, 0), ec);
+            stream->close(ec);
         }
     }
     streams_.clear();
@@ -119,13 +143,13 @@ asio::awaitable<void> MockServer::accept_loop() {
     while (alive_ && !ec) {
         const auto [fd, accept_ec] = co_await plugin_common::accept_cloexec(acceptor_);
         if (fd < 0) break;
-        tcp::socket socket(ioc_);
+        Stream socket(ioc_);
         if (!plugin_common::adopt_descriptor(socket, protocol, fd, ec)) break;
         asio::co_spawn(ioc_, session(std::move(socket)), asio::detached);
     }
 }
 
-asio::awaitable<void> MockServer::session(tcp::socket socket) {
+asio::awaitable<void> MockServer::session(Stream socket) {
     auto self = shared_from_this();
     auto stream = std::make_shared<Stream>(std::move(socket));
     streams_.remove_if([](const std::weak_ptr<Stream>& w) { return w.expired(); });
@@ -235,7 +259,7 @@ asio::awaitable<void> MockServer::session(tcp::socket socket) {
         if (write_ec || !req.keep_alive()) break;
     }
     boost::system::error_code ignored;
-    stream->socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream->shutdown(Stream::shutdown_send, ignored);
 }
 
 }  // namespace corral::mock

@@ -1,6 +1,7 @@
-// One simulated model server: a real HTTP/1.1 server on loopback speaking the parts of llama-server's
-// API that tests and demos need (/health, /v1/models, /v1/chat/completions, /v1/completions with
-// SSE streaming, /tokenize). All of its work runs on the runner's shared I/O context.
+// One simulated model server: a real HTTP/1.1 server, on a TCP port or a Unix socket, speaking the
+// parts of llama-server's API that tests and demos need (/health, /v1/models, /v1/chat/completions,
+// /v1/completions with SSE streaming, /tokenize). All of its work runs on the runner's shared I/O
+// context.
 #pragma once
 
 #include <boost/beast/http/message.hpp>
@@ -11,7 +12,7 @@
 #include <corral/sdk/types.hpp>
 
 #include <boost/asio.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 
 #include <atomic>
 #include <functional>
@@ -32,9 +33,12 @@ public:
 
     MockServer(boost::asio::io_context& ioc, sdk::ServerConfig config, MockOptions options, Callbacks callbacks);
 
-    // Binds config.host:config.port (0 or none: any free port) and starts accepting and loading.
-    // Returns the bound port. Throws sdk::Error(StartFailed) if the address cannot be bound.
-    uint16_t start();
+    // Binds the Unix socket `socket_path` or, where it is empty, config.host:config.port (0 or none:
+    // any free port), and starts accepting and loading. Returns the endpoint as the host reads it
+    // ("http://host:port", "unix:///path"). Throws sdk::Error(StartFailed) if it cannot be bound.
+    std::string start(const std::string& socket_path = {});
+    // The bound TCP port; 0 on a Unix socket.
+    uint16_t port() const noexcept { return port_; }
 
     // Stops the server as a SIGTERM would (exit code 0), from any thread but the I/O thread;
     // returns once its sockets are closed. No-op when it is already gone.
@@ -45,22 +49,25 @@ public:
     const sdk::ServerConfig& config() const noexcept { return config_; }
 
 private:
-    using Stream = boost::beast::tcp_stream;
+    // Either transport's sockets: TCP or Unix, told apart only where the bytes cannot tell.
+    using Protocol = boost::asio::generic::stream_protocol;
+    using Stream = Protocol::socket;
 
     boost::asio::awaitable<void> accept_loop();
-    boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket);
+    boost::asio::awaitable<void> session(Stream socket);
     bool authorized(const boost::beast::http::request<boost::beast::http::string_body>& req, const std::string& path) const;
     // Closes the listener and every connection; reports the exit once. I/O thread only.
     void shut_down(std::optional<int> exit_code, std::optional<int> signal, const std::string& message, bool reset);
 
     boost::asio::io_context& ioc_;
-    boost::asio::ip::tcp::acceptor acceptor_;
+    boost::asio::basic_socket_acceptor<Protocol> acceptor_;
     boost::asio::steady_timer load_timer_;
     sdk::ServerConfig config_;
     MockOptions options_;
     Callbacks callbacks_;
     std::atomic<bool> alive_{false};
     std::atomic<bool> ready_{false};
+    uint16_t port_ = 0;                         // set by start()
     uint32_t requests_ = 0;                     // I/O thread only
     std::list<std::weak_ptr<Stream>> streams_;  // open connections; I/O thread only
 };

@@ -9,13 +9,17 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include <unistd.h>
+
 #include <condition_variable>
+#include <filesystem>
 #include <future>
 #include <mutex>
 
 namespace corral::plugins {
 namespace {
 
+namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
@@ -182,6 +186,87 @@ TEST_F(MockRunnerTest, ManyConcurrentStartsGetDistinctPorts) {
     EXPECT_EQ(endpoints.size(), 8u);
     EXPECT_EQ(runner->list_running().size(), 8u);
     for (const auto& h : runner->list_running()) runner->stop(h, 1s);
+}
+
+// With a state_dir (the host gives every runner one) servers listen on Unix sockets in its private
+// sockets directory, as llama_server's do: no port for another process to take, less kernel work
+// per connection; each socket goes with its server.
+TEST_F(MockRunnerTest, ServesOnAUnixSocketInItsStateDirectory) {
+    const fs::path dir = fs::temp_directory_path() / ("corral-mock-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    auto runner = make({{"state_dir", dir.string()}, {"token_delay_ms", 1}});
+    auto h = runner->start(config("u1"));
+    EXPECT_THAT(h.endpoint, ::testing::StartsWith("unix://" + (dir / "sockets").string() + "/"));
+    const std::string socket(h.runner_data.at("socket").as_string());
+    EXPECT_EQ("unix://" + socket, h.endpoint);
+    EXPECT_FALSE(h.runner_data.as_object().contains("port"));
+    EXPECT_EQ(fs::status(dir / "sockets").permissions() & fs::perms::all, fs::perms::owner_all);
+    EXPECT_EQ(fs::status(socket).type(), fs::file_type::socket);
+
+    EXPECT_EQ(runner->health(h).state, sdk::HealthState::Ok);
+    auto chat = request(h, "POST", "/v1/chat/completions", R"({"max_tokens":3,"messages":[]})");
+    ASSERT_EQ(chat.status, 200);
+    EXPECT_EQ(boost::json::parse(chat.body).at("choices").at(0).at("message").at("content").as_string(), "Hello from the");
+    auto stream = request(h, "POST", "/v1/chat/completions", R"({"stream":true,"max_tokens":4,"messages":[]})");
+    EXPECT_EQ(test::sse_data(stream.body).size(), 6u);  // 4 tokens, the closing chunk, [DONE]
+    runner->stop(h, 1s);
+    EXPECT_FALSE(fs::exists(socket));
+    EXPECT_EQ(runner->health(h).state, sdk::HealthState::Unreachable);
+
+    // A crash takes its socket with it too, and a client mid-request meets the end of the connection.
+    auto crashing = runner->start(config("u2", {{"crash_after_requests", 1}}));
+    const std::string crashing_socket(crashing.runner_data.at("socket").as_string());
+    EXPECT_NE(crashing_socket, socket);
+    EXPECT_EQ(request(crashing, "GET", "/health").status, 200);
+    EXPECT_THROW(request(crashing, "POST", "/v1/chat/completions", R"({"messages":[]})"), boost::system::system_error);
+    ASSERT_TRUE(events_.wait_for(RunnerEvent::Kind::Exited, "u2"));
+    EXPECT_FALSE(fs::exists(crashing_socket));
+    runner.reset();
+    fs::remove_all(dir);
+}
+
+TEST_F(MockRunnerTest, TransportFollowsTheOptionsAndTheStartsAsk) {
+    const fs::path dir = fs::temp_directory_path() / ("corral-mock-t-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    auto runner = make({{"state_dir", dir.string()}});
+    // "tcp" (runner-wide or per model), a fixed port, or an address that is not loopback: a TCP port.
+    auto tcp = runner->start(config("t1", {{"transport", "tcp"}}));
+    EXPECT_THAT(tcp.endpoint, ::testing::StartsWith("http://127.0.0.1:"));
+    EXPECT_GT(tcp.runner_data.at("port").as_int64(), 0);
+    EXPECT_EQ(request(tcp, "GET", "/health").status, 200);
+    auto fixed = config("t2");
+    fixed.port = static_cast<uint16_t>(tcp.runner_data.at("port").as_int64());
+    runner->stop(tcp, 1s);
+    auto on_port = runner->start(fixed);
+    EXPECT_EQ(on_port.endpoint, "http://127.0.0.1:" + std::to_string(*fixed.port));
+    runner->stop(on_port, 1s);
+    auto everywhere = config("t2b");
+    everywhere.host = "0.0.0.0";
+    auto network = runner->start(everywhere);
+    EXPECT_THAT(network.endpoint, ::testing::StartsWith("http://0.0.0.0:"));
+    runner->stop(network, 1s);
+    // "unix" cannot be had with a fixed port, nor without a socket directory.
+    auto both = config("t3", {{"transport", "unix"}});
+    both.port = fixed.port;
+    auto refused = test::expect_sdk_error([&] { runner->start(both); });
+    EXPECT_EQ(refused.code(), sdk::ProcessError::Configuration);
+    EXPECT_THAT(refused.what(), HasSubstr("transport \"unix\" and a fixed port"));
+    auto no_dir = test::expect_sdk_error([&] { make({{"transport", "unix"}})->start(config("t4")); });
+    EXPECT_EQ(no_dir.code(), sdk::ProcessError::Configuration);
+    EXPECT_THAT(no_dir.what(), HasSubstr("needs the runner's state_dir"));
+    // Without a state_dir, "auto" listens on a port, as before there were sockets.
+    auto plain = make();
+    auto h = plain->start(config("t5"));
+    EXPECT_THAT(h.endpoint, ::testing::StartsWith("http://127.0.0.1:"));
+    plain->stop(h, 1s);
+    // Bad values name their JSON path; state_dir is the runner's alone.
+    EXPECT_THAT(test::expect_sdk_error([&] {
+                    make({{"transport", "pipe"}});
+                }).what(),
+                HasSubstr("options.transport: expected \"auto\", \"unix\" or \"tcp\", got \"pipe\""));
+    EXPECT_THAT(test::expect_sdk_error([&] { runner->start(config("t6", {{"state_dir", "/tmp"}})); }).what(), HasSubstr("runner_options"));
+    runner.reset();
+    fs::remove_all(dir);
 }
 
 TEST_F(MockRunnerTest, DestroyingTheRunnerStopsItsServers) {
