@@ -69,4 +69,17 @@ void SocketDirectory::remove(const std::string& path) const noexcept {
     if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
 }
 
+std::size_t SocketDirectory::remove_stale() const noexcept {
+    std::size_t removed = 0;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string path = it->path().string();
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && path.size() < sizeof(sockaddr_un::sun_path) && !accepts(path) &&
+            ::unlink(path.c_str()) == 0)
+            ++removed;
+    }
+    return removed;
+}
+
 }  // namespace corral::plugin_common

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -30,6 +31,10 @@ public:
     std::optional<std::string> fresh_path();
     // Removes a server's socket once the server is gone: only a socket file in this directory.
     void remove(const std::string& path) const noexcept;
+    // Removes every socket in this directory that nothing accepts on (left by servers that went
+    // with an earlier host process, as a runner whose servers live in its process leaves them when
+    // the host is killed). Returns how many; a missing directory has none.
+    std::size_t remove_stale() const noexcept;
     const std::filesystem::path& dir() const { return dir_; }
 
 private:

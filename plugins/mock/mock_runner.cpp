@@ -30,7 +30,10 @@ public:
         : host_(host),
           base_options_(apply_options({}, server_options(options), "options")),
           machine_(machine_option(options, "options")),
-          sockets_(socket_directory(options)) {}
+          sockets_(socket_directory(options)) {
+        // Servers live in the host's process: sockets there now are from a host that was killed.
+        if (sockets_) sockets_->remove_stale();
+    }
 
     ~MockRunner() override {
         std::map<std::string, Entry> servers;

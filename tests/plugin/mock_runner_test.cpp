@@ -9,9 +9,12 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <mutex>
@@ -221,7 +224,18 @@ TEST_F(MockRunnerTest, ServesOnAUnixSocketInItsStateDirectory) {
     EXPECT_THROW(request(crashing, "POST", "/v1/chat/completions", R"({"messages":[]})"), boost::system::system_error);
     ASSERT_TRUE(events_.wait_for(RunnerEvent::Kind::Exited, "u2"));
     EXPECT_FALSE(fs::exists(crashing_socket));
+    // A host killed with its servers leaves their sockets behind: the next runner clears them.
+    const std::string left = (dir / "sockets" / "1-1.sock").string();
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, left.c_str(), left.size() + 1);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+    ::close(fd);
     runner.reset();
+    ASSERT_TRUE(fs::exists(left));
+    make({{"state_dir", dir.string()}});
+    EXPECT_FALSE(fs::exists(left));
     fs::remove_all(dir);
 }
 

@@ -13,6 +13,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 namespace corral::plugin_common {
 namespace {
@@ -101,6 +102,21 @@ TEST_F(SocketDirectoryTest, APathTooLongForASocketAddressOrADirectoryNotOursIsRe
     fs::create_directory_symlink(root_ / "elsewhere", root_ / "link");
     SocketDirectory linked(root_ / "link");
     EXPECT_THROW(linked.fresh_path(), sdk::Error);
+}
+
+TEST_F(SocketDirectoryTest, StaleSocketsAreRemovedAndLiveOnesKept) {
+    SocketDirectory sockets(root_ / "sockets");
+    EXPECT_EQ(sockets.remove_stale(), 0u);  // no directory yet
+    fs::create_directories(root_ / "sockets");
+    const auto dead = (root_ / "sockets" / "1-1.sock").string(), live = (root_ / "sockets" / "1-2.sock").string();
+    socket_at(dead, false);
+    const int listening = socket_at(live, true);
+    std::ofstream(root_ / "sockets" / "notes.txt") << "not a socket";
+    EXPECT_EQ(sockets.remove_stale(), 1u);
+    EXPECT_FALSE(fs::exists(dead));
+    EXPECT_TRUE(fs::exists(live));
+    EXPECT_TRUE(fs::exists(root_ / "sockets" / "notes.txt"));
+    ::close(listening);
 }
 
 TEST(LoopbackHost, LoopbackAddressesAndNamesOnly) {
