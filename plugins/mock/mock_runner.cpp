@@ -177,5 +177,5 @@ private:
 }  // namespace corral::mock
 
 CORRAL_RUNNER_PLUGIN(corral::mock::MockRunner, "mock", CORRAL_SDK_VERSION,
-                     "Simulated model servers on loopback (for tests and demos without a model)", corral::mock::kMockOptionsSchema,
-                     CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS);
+                     "Simulated model servers on Unix sockets or loopback ports (for tests and demos without a model)",
+                     corral::mock::kMockOptionsSchema, CORRAL_CAP_EXIT_EVENTS | CORRAL_CAP_LOG_EVENTS);
