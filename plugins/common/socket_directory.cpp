@@ -34,10 +34,6 @@ bool accepts(const std::string& path) {
 
 }  // namespace
 
-bool is_loopback_host(const std::string& host) {
-    return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
-}
-
 void SocketDirectory::prepare() const {
     std::error_code ec;
     std::filesystem::create_directories(dir_, ec);
@@ -61,6 +57,14 @@ std::optional<std::string> SocketDirectory::fresh_path() {
         // Left by an earlier process of the same pid: reused if its server is gone.
         if (S_ISSOCK(st.st_mode) && !accepts(path) && ::unlink(path.c_str()) == 0) return path;
     }
+}
+
+std::optional<std::string> SocketDirectory::path_for(Transport transport, const sdk::Host& host) {
+    if (auto path = fresh_path()) return path;
+    const std::string why = "a socket under " + dir_.string() + " would be longer than a Unix socket address holds";
+    if (transport == Transport::Unix) throw Error(ProcessError::Configuration, "transport \"unix\": " + why + " (set a shorter state_dir)");
+    if (!warned_long_.exchange(true)) host.warn(why, ": servers listen on TCP ports instead (a shorter state_dir gives them Unix sockets)");
+    return std::nullopt;
 }
 
 void SocketDirectory::remove(const std::string& path) const noexcept {

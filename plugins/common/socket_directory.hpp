@@ -4,6 +4,10 @@
 // per connection and per request than loopback TCP (bench/README.md).
 #pragma once
 
+#include "transport.hpp"
+
+#include <corral/sdk/host.hpp>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -12,10 +16,6 @@
 #include <string>
 
 namespace corral::plugin_common {
-
-// Whether `host` names this machine's loopback (127.0.0.0/8, ::1, localhost): a server bound to
-// another address is meant to be reached over the network, never through a socket file.
-bool is_loopback_host(const std::string& host);
 
 class SocketDirectory {
 public:
@@ -29,6 +29,10 @@ public:
     // is gone (nothing accepts on it) is removed; a live one is passed over. nullopt when the path is
     // longer than a Unix socket address holds.
     std::optional<std::string> fresh_path();
+    // fresh_path() for a start that listens_on_unix_socket() put on a socket, where a path too long
+    // is the directory's fault: `transport` "unix" then throws sdk::Error(Configuration), "auto"
+    // returns nullopt (TCP instead) and warns through `host` once per directory.
+    std::optional<std::string> path_for(Transport transport, const sdk::Host& host);
     // Removes a server's socket once the server is gone: only a socket file in this directory.
     void remove(const std::string& path) const noexcept;
     // Removes every socket in this directory that nothing accepts on (left by servers that went
@@ -41,6 +45,7 @@ private:
     void prepare() const;
     std::filesystem::path dir_;
     std::atomic<uint64_t> counter_{0};
+    std::atomic<bool> warned_long_{false};
 };
 
 }  // namespace corral::plugin_common

@@ -140,12 +140,7 @@ public:
         auto extra_args = options.extra_args;
         extra_args.insert(extra_args.end(), config.extra_args.begin(), config.extra_args.end());
         if (listens_on_unix_socket(options.transport, config, features, extra_args)) {
-            if (auto socket = sockets_.fresh_path()) return start_once(config, options, binary, features, 0, *socket);
-            const std::string why = "a socket under " + sockets_.dir().string() + " would be longer than a Unix socket address holds";
-            if (options.transport == Transport::Unix)
-                throw Error(ProcessError::Configuration, "transport \"unix\": " + why + " (set a shorter state_dir)");
-            if (!warned_long_socket_dir_.exchange(true))
-                host_.warn(why, ": servers listen on TCP ports instead (a shorter state_dir gives them Unix sockets)");
+            if (auto socket = sockets_.path_for(options.transport, host_)) return start_once(config, options, binary, features, 0, *socket);
         }
         const bool fixed_port = config.port.has_value();
         return plugin_common::start_with_port_retries(fixed_port, host_, [&] {
@@ -350,7 +345,6 @@ private:
     LlamaOptions options_;
     InstanceRecords records_;
     plugin_common::SocketDirectory sockets_;
-    std::atomic<bool> warned_long_socket_dir_{false};
     plugin_common::PortAllocator ports_;
     ServerFeatureCache features_;
     std::mutex mutex_;

@@ -22,26 +22,15 @@ std::string listen_argument(const std::vector<std::string>& args) {
 bool listens_on_unix_socket(Transport transport, const sdk::ServerConfig& config, const ServerFeatures& features,
                             const std::vector<std::string>& extra_args) {
     const std::string own = listen_argument(extra_args);
-    switch (transport) {
-        case Transport::Tcp:
-            return false;
-        case Transport::Auto:
-            return features.unix_socket && !config.port && plugin_common::is_loopback_host(config.host) && own.empty();
-        case Transport::Unix:
-            if (!own.empty())
-                throw Error(ProcessError::Configuration,
-                            "transport \"unix\" and " + own +
-                                " in extra_args exclude each other (the argument would move the server off its socket)");
-            if (!features.unix_socket)
-                throw Error(ProcessError::Configuration,
-                            "transport \"unix\": this llama-server build cannot listen on a Unix socket (its --help does not offer "
-                            "--host PATH.sock); use \"tcp\"");
-            if (config.port)
-                throw Error(ProcessError::Configuration,
-                            "transport \"unix\" and a fixed port " + std::to_string(*config.port) + " exclude each other");
-            return true;
-    }
-    return false;
+    std::string unavailable;
+    if (!own.empty())
+        unavailable =
+            "transport \"unix\" and " + own + " in extra_args exclude each other (the argument would move the server off its socket)";
+    else if (!features.unix_socket)
+        unavailable =
+            "transport \"unix\": this llama-server build cannot listen on a Unix socket (its --help does not offer --host PATH.sock); use "
+            "\"tcp\"";
+    return plugin_common::listens_on_unix_socket(transport, config, unavailable);
 }
 
 }  // namespace corral::llama

@@ -1,7 +1,6 @@
 #include "mock_options.hpp"
 
 #include "options.hpp"
-#include "socket_directory.hpp"
 
 #include <corral/sdk/error.hpp>
 #include <corral/sdk/json.hpp>
@@ -46,27 +45,6 @@ boost::json::object server_options(boost::json::object options) {
     options.erase("machine");
     options.erase("state_dir");
     return options;
-}
-
-bool listens_on_unix_socket(plugin_common::Transport transport, const sdk::ServerConfig& config, bool socket_directory) {
-    using plugin_common::Transport;
-    switch (transport) {
-        case Transport::Tcp:
-            return false;
-        case Transport::Auto:
-            return socket_directory && !config.port && plugin_common::is_loopback_host(config.host);
-        case Transport::Unix:
-            if (config.port)
-                throw sdk::Error(sdk::ProcessError::Configuration,
-                                 "transport \"unix\" and a fixed port " + std::to_string(*config.port) + " exclude each other");
-            if (!socket_directory)
-                throw sdk::Error(
-                    sdk::ProcessError::Configuration,
-                    "transport \"unix\" needs the runner's state_dir (the host sets it; set it yourself when loading the plugin "
-                    "without corral serve)");
-            return true;
-    }
-    return false;
 }
 
 MockOptions apply_options(MockOptions base, const boost::json::object& options, const std::string& path) {

@@ -39,12 +39,6 @@ std::optional<std::filesystem::path> state_dir_option(const boost::json::object&
 // The options without the runner-only ones ("machine", "state_dir").
 boost::json::object server_options(boost::json::object options);
 
-// Whether a server listens on a Unix socket (in the runner's socket directory, `socket_directory`
-// says whether it has one) rather than on a TCP port: "tcp" never; "auto" where it has one, the
-// start asks for no port of its own and binds a loopback address (as llama_server decides); "unix"
-// always, and throws sdk::Error(Configuration) where it cannot (a fixed port, no directory). Pure.
-bool listens_on_unix_socket(plugin_common::Transport transport, const sdk::ServerConfig& config, bool socket_directory);
-
 // Applies `options` over `base`; throws sdk::JsonPathError naming `path` + key for a bad value.
 MockOptions apply_options(MockOptions base, const boost::json::object& options, const std::string& path);
 

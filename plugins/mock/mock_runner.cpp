@@ -54,17 +54,11 @@ public:
             }
         }
         std::string socket_path;
-        if (listens_on_unix_socket(options.transport, config, sockets_.has_value())) {
-            if (auto path = sockets_->fresh_path()) {
-                socket_path = *path;
-            } else if (options.transport == plugin_common::Transport::Unix) {
-                throw sdk::Error(sdk::ProcessError::Configuration, "transport \"unix\": a socket under " + sockets_->dir().string() +
-                                                                       " would be longer than a Unix socket address holds");
-            } else {
-                host_.warn("a socket under ", sockets_->dir().string(),
-                           " would be longer than a Unix socket address holds: mock servers listen on TCP ports instead");
-            }
-        }
+        const std::string unavailable = sockets_ ? ""
+                                                 : "transport \"unix\" needs the runner's state_dir (the host sets it; set it yourself "
+                                                   "when loading the plugin without corral serve)";
+        if (plugin_common::listens_on_unix_socket(options.transport, config, unavailable))
+            socket_path = sockets_->path_for(options.transport, host_).value_or("");
         // Outcome of the start: ready (true) or exited before ready (false). Set once.
         auto outcome = std::make_shared<std::promise<bool>>();
         auto settled = std::make_shared<std::once_flag>();

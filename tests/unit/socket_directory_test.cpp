@@ -3,6 +3,7 @@
 #include "socket_directory.hpp"
 
 #include <corral/sdk/error.hpp>
+#include <corral/sdk/host.hpp>
 
 #include <gtest/gtest.h>
 
@@ -14,6 +15,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 namespace corral::plugin_common {
 namespace {
@@ -104,6 +107,34 @@ TEST_F(SocketDirectoryTest, APathTooLongForASocketAddressOrADirectoryNotOursIsRe
     EXPECT_THROW(linked.fresh_path(), sdk::Error);
 }
 
+// A directory too deep for a socket address: "unix" is refused, "auto" falls back to TCP and says so
+// once per directory, not once per start (a runner may start a thousand servers).
+TEST_F(SocketDirectoryTest, APathTooLongRefusesUnixAndWarnsOnceForAuto) {
+    std::vector<std::string> warnings;
+    corral_host_api api{};
+    api.struct_size = sizeof api;
+    api.host_ctx = &warnings;
+    api.log = [](void* ctx, int32_t level, corral_str message) {
+        if (level == static_cast<int32_t>(sdk::LogLevel::Warn))
+            static_cast<std::vector<std::string>*>(ctx)->emplace_back(message.data, message.size);
+    };
+    const sdk::Host host(&api);
+    SocketDirectory deep(root_ / std::string(100, 'd') / "sockets");
+    try {
+        deep.path_for(Transport::Unix, host);
+        FAIL() << "no error";
+    } catch (const sdk::Error& e) {
+        EXPECT_EQ(e.code(), sdk::ProcessError::Configuration);
+        EXPECT_NE(std::string(e.what()).find("set a shorter state_dir"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(deep.path_for(Transport::Auto, host));
+    EXPECT_FALSE(deep.path_for(Transport::Auto, host));
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_NE(warnings[0].find("servers listen on TCP ports instead"), std::string::npos) << warnings[0];
+    SocketDirectory fine(root_ / "sockets");
+    EXPECT_TRUE(fine.path_for(Transport::Unix, host));
+}
+
 TEST_F(SocketDirectoryTest, StaleSocketsAreRemovedAndLiveOnesKept) {
     SocketDirectory sockets(root_ / "sockets");
     EXPECT_EQ(sockets.remove_stale(), 0u);  // no directory yet
@@ -117,11 +148,6 @@ TEST_F(SocketDirectoryTest, StaleSocketsAreRemovedAndLiveOnesKept) {
     EXPECT_TRUE(fs::exists(live));
     EXPECT_TRUE(fs::exists(root_ / "sockets" / "notes.txt"));
     ::close(listening);
-}
-
-TEST(LoopbackHost, LoopbackAddressesAndNamesOnly) {
-    for (const char* host : {"127.0.0.1", "127.1.2.3", "::1", "localhost"}) EXPECT_TRUE(is_loopback_host(host)) << host;
-    for (const char* host : {"0.0.0.0", "10.0.0.1", "::", "example.org", ""}) EXPECT_FALSE(is_loopback_host(host)) << host;
 }
 
 }  // namespace
