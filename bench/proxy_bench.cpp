@@ -4,6 +4,7 @@
 // llama.cpp's router mode; each as a ratio to direct.
 #include "benchmarks.hpp"
 #include "http_client.hpp"
+#include "paired_verdict.hpp"
 #include "serve/connection_threads.hpp"
 #include "wrk_runner.hpp"
 
@@ -13,12 +14,12 @@
 
 namespace corral::bench {
 Section bench_proxy(const BenchEnv& env) {
-    Section s{
-        "1. Proxy overhead (wrk, keep-alive)",
-        {"endpoint", "conns", "target", "req/s", "vs direct", "p50 ms", "p99 ms", "relay CPU us/req", "corral/nginx paired", "errors"},
-        {},
-        {},
-        {}};
+    Section s{"1. Proxy overhead (wrk, keep-alive)",
+              {"endpoint", "conns", "target", "req/s", "vs direct", "p50 ms", "p99 ms", "relay CPU us/req", "corral/nginx paired",
+               "corral vs nginx: req/s, p99", "errors"},
+              {},
+              {},
+              {}};
     auto dir = env.work / "proxy";
     CorralServe corral(
         env, dir / "corral", llama_runners(env),
@@ -67,12 +68,13 @@ Section bench_proxy(const BenchEnv& env) {
                                   {"chat max_tokens=1", "/v1/chat/completions",
                                    R"({"model": "tiny-a", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]})"}};
     // This machine's speed drifts from minute to minute, so one run per target would compare
-    // moments as much as proxies: direct, corral and nginx run in turns, five rounds of half the
-    // run time each, each round starting with the next target, and every figure of a row is the
+    // moments as much as proxies: direct, corral and nginx run in turns, nine rounds of half the
+    // run time each, in orders that change from round to round (below), and every figure of a row is the
     // median of its rounds' (requests per second, p50, p90 and p99 each; errors summed). Three
-    // rounds left single rows 5-10 % apart between runs minutes apart, either way. Router mode
-    // (a different league) runs once.
-    const int rounds = env.seconds >= 4 ? 5 : 1;
+    // rounds left single rows 5-10 % apart between runs minutes apart, either way; nine give the
+    // paired verdict (below) a 96 % interval that one stray round on each side does not move.
+    // Router mode (a different league) runs once.
+    const int rounds = env.seconds >= 4 ? 9 : 1;
     const int round_seconds = std::max(1, rounds > 1 ? env.seconds / 2 : env.seconds);
     constexpr std::size_t kTurns = 3;  // direct, corral, nginx
     boost::json::array runs;
@@ -105,8 +107,12 @@ Section bench_proxy(const BenchEnv& env) {
                     corral_in_nginx_us.push_back(us_per_request(corral_before, cpu_ns(corral.pid())));
                 }
             };
+            // The rounds' orders: each target in each place equally often over six rounds, and
+            // corral and nginx taking turns at going first (the first of a pair measured about 3 %
+            // faster over three runs' 162 pairs; a plain rotation put corral first in two rounds of three).
+            static constexpr std::size_t kOrders[6][kTurns] = {{0, 1, 2}, {2, 0, 1}, {1, 2, 0}, {0, 2, 1}, {1, 0, 2}, {2, 1, 0}};
             for (int r = 0; r < rounds; ++r)
-                for (std::size_t i = 0; i < kTurns; ++i) measure((static_cast<std::size_t>(r) + i) % kTurns, round_seconds);
+                for (std::size_t t : kOrders[static_cast<std::size_t>(r) % std::size(kOrders)]) measure(t, round_seconds);
             measure(kTurns, env.seconds);
             auto median = [](std::vector<double> v) { return stats_of(std::move(v)).median; };
             auto median_run = [&](const std::vector<WrkResult>& all) {
@@ -135,15 +141,19 @@ Section bench_proxy(const BenchEnv& env) {
             relay_us[2] = cpu_us[2];
             // The machine's speed drifts between rounds by more than the proxies differ, so corral
             // and nginx are also compared round by round (their runs minutes apart never are): the
-            // median of each round's corral/nginx ratio, for req/s and relay CPU.
-            std::vector<double> paired_rps, paired_cpu;
+            // median of each round's corral/nginx ratio, for req/s and relay CPU, and of each
+            // round's p99 difference; req/s and p99 with the interval that says whether the rounds
+            // resolve a side (paired_verdict.hpp).
+            std::vector<double> paired_rps, paired_cpu, paired_p99;
             for (std::size_t i = 0; i < results[1].size() && i < results[2].size(); ++i) {
                 if (results[2][i].requests_per_second > 0)
                     paired_rps.push_back(results[1][i].requests_per_second / results[2][i].requests_per_second);
+                paired_p99.push_back(results[1][i].p99_ms - results[2][i].p99_ms);
                 if (i < relay_us[1].size() && i < relay_us[2].size() && relay_us[2][i] > 0)
                     paired_cpu.push_back(relay_us[1][i] / relay_us[2][i]);
             }
             const double paired_rps_ratio = median(paired_rps), paired_cpu_ratio = median(paired_cpu);
+            const PairedVerdict rps_verdict = paired_verdict(paired_rps, 1.0, true), p99_verdict = paired_verdict(paired_p99, 0.0, false);
             for (std::size_t t = 0; t < std::size(targets); ++t) {
                 const WrkResult r = median_run(results[t]);
                 const double ratio = direct_rps > 0 ? r.requests_per_second / direct_rps : 0;
@@ -151,7 +161,10 @@ Section bench_proxy(const BenchEnv& env) {
                 const double relay = proxy ? median(relay_us[t]) : 0;
                 s.rows.push_back({e.name, std::to_string(conns), targets[t].name, fixed(r.requests_per_second, 0), fixed(ratio, 2),
                                   fixed(r.p50_ms, 2), fixed(r.p99_ms, 2), proxy ? fixed(relay, 1) : "-",
-                                  t == 1 ? fixed(paired_rps_ratio, 3) + " req/s, " + fixed(paired_cpu_ratio, 3) + " CPU" : "-",
+                                  t == 1 ? fixed(paired_rps_ratio, 3) + " (" + fixed(rps_verdict.low, 2) + "-" +
+                                               fixed(rps_verdict.high, 2) + ") req/s, " + fixed(paired_cpu_ratio, 3) + " CPU"
+                                         : "-",
+                                  t == 1 ? std::string(to_string(rps_verdict.side)) + ", " + to_string(p99_verdict.side) : "-",
                                   std::to_string(r.errors)});
                 boost::json::array each, each_p99;
                 for (const auto& x : results[t]) {
@@ -178,6 +191,12 @@ Section bench_proxy(const BenchEnv& env) {
                 if (t == 1) {
                     runs.back().as_object()["paired_requests_per_second_vs_nginx"] = paired_rps_ratio;
                     runs.back().as_object()["paired_relay_cpu_vs_nginx"] = paired_cpu_ratio;
+                    auto verdict_json = [](const PairedVerdict& v) {
+                        return boost::json::object{
+                            {"median", v.median}, {"interval", {v.low, v.high}}, {"confidence", v.confidence}, {"side", to_string(v.side)}};
+                    };
+                    runs.back().as_object()["verdict_requests_per_second_vs_nginx"] = verdict_json(rps_verdict);
+                    runs.back().as_object()["verdict_p99_ms_minus_nginx"] = verdict_json(p99_verdict);
                 }
             }
         }
@@ -191,7 +210,12 @@ Section bench_proxy(const BenchEnv& env) {
                       " s");
     s.notes.push_back(
         "corral/nginx paired: the median of the rounds' corral/nginx ratios (each round runs both within seconds; "
-        "above 1 for req/s and below 1 for CPU is corral ahead)");
+        "above 1 for req/s and below 1 for CPU is corral ahead), req/s with its interval (" +
+        fixed(100 * paired_verdict(std::vector<double>(static_cast<std::size_t>(rounds), 0.0), 0, true).confidence, 0) +
+        " % confidence: the sign test's order statistics of the rounds' ratios)");
+    s.notes.push_back(
+        "corral vs nginx: ahead or behind where that interval lies wholly on one side (req/s ratio of 1; the rounds' p99 differences "
+        "of 0 ms, the same way), level where it straddles it: the rounds do not resolve a difference");
     s.notes.push_back(
         "relay CPU us/req: nginx's workers' CPU per request; corral's CPU per request less the CPU per request it spends in nginx's "
         "rounds, where it relays nothing but supervises the server and takes its log lines (median of the rounds; /proc schedstat)");
