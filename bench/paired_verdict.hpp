@@ -30,6 +30,10 @@ struct PairedVerdict {
 // differences (threshold 0) are not.
 PairedVerdict paired_verdict(std::vector<double> rounds, double threshold, bool higher_is_better);
 
+// What a section's notes say of its intervals for `rounds` rounds: their confidence ("96 %
+// confidence: ..."), or that so few rounds resolve nothing (the --quick runs).
+std::string interval_note(std::size_t rounds);
+
 // "ahead", "level", "behind".
 const char* to_string(PairedVerdict::Side side);
 

@@ -211,8 +211,7 @@ Section bench_proxy(const BenchEnv& env) {
     s.notes.push_back(
         "corral/nginx paired: the median of the rounds' corral/nginx ratios (each round runs both within seconds; "
         "above 1 for req/s and below 1 for CPU is corral ahead), req/s with its interval (" +
-        fixed(100 * paired_verdict(std::vector<double>(static_cast<std::size_t>(rounds), 0.0), 0, true).confidence, 0) +
-        " % confidence: the sign test's order statistics of the rounds' ratios)");
+        interval_note(static_cast<std::size_t>(rounds)) + ")");
     s.notes.push_back(
         "corral vs nginx: ahead or behind where that interval lies wholly on one side (req/s ratio of 1; the rounds' p99 differences "
         "of 0 ms, the same way), level where it straddles it: the rounds do not resolve a difference");

@@ -197,8 +197,7 @@ Section bench_streaming(const BenchEnv& env) {
                       " round(s) of direct, relay, direct, the other relay (direct's twin serves as many streams as the relays' "
                       "server); paired: the median of each relay run's tokens/s ratio to the direct run just before it and gap p99 "
                       "difference from it, with their intervals (" +
-                      fixed(100 * paired_verdict(std::vector<double>(static_cast<std::size_t>(rounds), 0.0), 0, true).confidence, 0) +
-                      " % confidence: the sign test's order statistics of the rounds')");
+                      interval_note(static_cast<std::size_t>(rounds)) + ")");
     s.notes.push_back("targets (issue 19): tokens/s at least " + fixed(kTokensTarget, 1) + " of direct's, gap p99 at most direct's + " +
                       fixed(kGapTargetMs, 0) +
                       " ms; met where the interval lies wholly on the target's side, missed where wholly past it, unresolved where it "

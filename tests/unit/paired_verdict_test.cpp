@@ -54,5 +54,12 @@ TEST(PairedVerdictTest, TooFewRoundsResolveNothing) {
     EXPECT_EQ(paired_verdict({}, 1.0, true).side, Side::Level);
 }
 
+TEST(PairedVerdictTest, TheNotesSayHowSureTheIntervalsAre) {
+    EXPECT_EQ(interval_note(9), "96 % confidence: the sign test's order statistics of the rounds' figures");
+    EXPECT_EQ(interval_note(5), "94 % confidence: the sign test's order statistics of the rounds' figures");
+    EXPECT_EQ(interval_note(2), "2 round(s) are too few for a 90 % interval: no side is resolved");
+    EXPECT_EQ(interval_note(0), "0 round(s) are too few for a 90 % interval: no side is resolved");
+}
+
 }  // namespace
 }  // namespace corral::bench
