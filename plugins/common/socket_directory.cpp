@@ -19,8 +19,9 @@ namespace {
 
 // Whether a server accepts connections on the socket at `path` (a refused or failed connect: no).
 // Non-blocking: a live server whose backlog is full answers EAGAIN at once (counted as live) instead
-// of holding the start until it accepts.
+// of holding the start until it accepts. A path no address holds cannot be asked: counted as live.
 bool accepts(const std::string& path) {
+    if (path.size() >= sizeof(sockaddr_un::sun_path)) return true;
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
@@ -30,6 +31,12 @@ bool accepts(const std::string& path) {
     const bool unknown = !connected && errno != ECONNREFUSED && errno != ENOENT;
     ::close(fd);
     return connected || unknown;
+}
+
+// Removes the file at `path` (`st`: its lstat) where it is a socket nothing accepts on, a server's
+// that is gone; true when it did.
+bool removed_if_dead(const std::string& path, const struct stat& st) {
+    return S_ISSOCK(st.st_mode) && !accepts(path) && ::unlink(path.c_str()) == 0;
 }
 
 }  // namespace
@@ -55,7 +62,7 @@ std::optional<std::string> SocketDirectory::fresh_path() {
         struct stat st {};
         if (::lstat(path.c_str(), &st) != 0) return path;
         // Left by an earlier process of the same pid: reused if its server is gone.
-        if (S_ISSOCK(st.st_mode) && !accepts(path) && ::unlink(path.c_str()) == 0) return path;
+        if (removed_if_dead(path, st)) return path;
     }
 }
 
@@ -79,9 +86,7 @@ std::size_t SocketDirectory::remove_stale() const noexcept {
     for (std::filesystem::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
         const std::string path = it->path().string();
         struct stat st {};
-        if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && path.size() < sizeof(sockaddr_un::sun_path) && !accepts(path) &&
-            ::unlink(path.c_str()) == 0)
-            ++removed;
+        if (::lstat(path.c_str(), &st) == 0 && removed_if_dead(path, st)) ++removed;
     }
     return removed;
 }
